@@ -1,0 +1,143 @@
+package config
+
+// Config is the whole configuration file (SPEC §9.1). Every scalar key can be
+// overridden by AUTHSERVER_ + its upper-cased key path joined by "_", for
+// example AUTHSERVER_DATABASE_DSN; secrets can also come from a file named by
+// the key with a _file suffix (keys.encryption_key_file, database.dsn_file).
+type Config struct {
+	// Issuer is the iss of every JWT and the base of every URL the server
+	// publishes. It is also the id of the built-in management audience.
+	Issuer    string    `yaml:"issuer"`
+	HTTP      HTTP      `yaml:"http"`
+	Telemetry Telemetry `yaml:"telemetry"`
+	Database  Database  `yaml:"database"`
+	Keys      Keys      `yaml:"keys"`
+	Tokens    Tokens    `yaml:"tokens"`
+	Log       Log       `yaml:"log"`
+	Console   Console   `yaml:"console"`
+	Bootstrap Bootstrap `yaml:"bootstrap"`
+}
+
+// HTTP is the public listener: token endpoint, JWKS, API and console.
+type HTTP struct {
+	Addr        string `yaml:"addr"`
+	TLSCertFile string `yaml:"tls_cert_file"`
+	TLSKeyFile  string `yaml:"tls_key_file"`
+}
+
+// Telemetry is the operator listener: /metrics, /healthz, /readyz.
+type Telemetry struct {
+	Addr string `yaml:"addr"`
+}
+
+// Database selects the storage backend.
+type Database struct {
+	// Driver is sqlite or postgres.
+	Driver string `yaml:"driver"`
+	// DSN is a file path for sqlite, a URL or key=value string for postgres.
+	// It may hold a password, so it is a secret.
+	DSN     Secret `yaml:"dsn"`
+	DSNFile string `yaml:"dsn_file"`
+	// MaxOpenConns caps the connection pool (0 = the default for the driver).
+	MaxOpenConns int `yaml:"max_open_conns"`
+}
+
+// Keys configures JWT signing keys.
+type Keys struct {
+	// Algorithm is ES256, RS256 or EdDSA.
+	Algorithm string `yaml:"algorithm"`
+	// EncryptionKey is the base64 of 32 bytes used to encrypt private keys at
+	// rest (AES-256-GCM). Required with postgres.
+	EncryptionKey     Secret   `yaml:"encryption_key"`
+	EncryptionKeyFile string   `yaml:"encryption_key_file"`
+	RotationPeriod    Duration `yaml:"rotation_period"`
+	PublishAhead      Duration `yaml:"publish_ahead"`
+}
+
+// Tokens configures PATs and issued access tokens.
+type Tokens struct {
+	PATPrefix       string   `yaml:"pat_prefix"`
+	AccessTokenTTL  Duration `yaml:"access_token_ttl"`
+	DefaultAudience string   `yaml:"default_audience"`
+}
+
+// Log configures the process log.
+type Log struct {
+	// Level is debug, info, warn or error.
+	Level string `yaml:"level"`
+	// Format is json, text or auto (text on a terminal, json otherwise).
+	Format string `yaml:"format"`
+}
+
+// Console configures the web console's sessions.
+type Console struct {
+	SessionIdleTimeout     Duration `yaml:"session_idle_timeout"`
+	SessionAbsoluteTimeout Duration `yaml:"session_absolute_timeout"`
+}
+
+// Bootstrap declares installation state applied idempotently at start-up.
+type Bootstrap struct {
+	Audiences     []Audience     `yaml:"audiences"`
+	Clients       []Client       `yaml:"clients"`
+	Organizations []Organization `yaml:"organizations"`
+}
+
+// Audience is a resource server that tokens can be issued for.
+type Audience struct {
+	ID     string   `yaml:"id"`
+	Name   string   `yaml:"name"`
+	Scopes []string `yaml:"scopes"`
+	// AccessTokenTTL overrides tokens.access_token_ttl when non-zero.
+	AccessTokenTTL Duration `yaml:"access_token_ttl"`
+}
+
+// Client is an OAuth client.
+type Client struct {
+	ID     string `yaml:"id"`
+	Public bool   `yaml:"public"`
+	// SecretSHA256 is the lower-case hex SHA-256 of a confidential client's
+	// secret; the secret itself is never configured in clear.
+	SecretSHA256 string   `yaml:"secret_sha256"`
+	Audiences    []string `yaml:"audiences"`
+	// GrantTypes defaults to the token-exchange grant when omitted.
+	GrantTypes []string `yaml:"grant_types"`
+	// Introspection allows the client to call /oauth2/introspect.
+	Introspection bool `yaml:"introspection"`
+}
+
+// Organization is a tenant with its settings, roles and users.
+type Organization struct {
+	Name string `yaml:"name"`
+	// PATsEnabled defaults to true when omitted.
+	PATsEnabled    *bool    `yaml:"pats_enabled"`
+	PATMaxLifetime Duration `yaml:"pat_max_lifetime"`
+	Roles          []Role   `yaml:"roles"`
+	Users          []User   `yaml:"users"`
+}
+
+// Role is a named set of permissions within an organization.
+type Role struct {
+	Name        string   `yaml:"name"`
+	Permissions []string `yaml:"permissions"`
+}
+
+// User is a member of an organization.
+type User struct {
+	Username string `yaml:"username"`
+	// Kind is local, directory or saml.
+	Kind         string       `yaml:"kind"`
+	Password     Secret       `yaml:"password"`
+	PasswordFile string       `yaml:"password_file"`
+	Admin        bool         `yaml:"admin"`
+	Roles        []Assignment `yaml:"roles"`
+}
+
+// Assignment binds a role to a user, organization-wide (empty folder) or at a
+// folder path and every folder below it.
+type Assignment struct {
+	Role   string `yaml:"role"`
+	Folder string `yaml:"folder"`
+}
+
+// TokenExchangeGrant is the RFC 8693 grant type, the default of every client.
+const TokenExchangeGrant = "urn:ietf:params:oauth:grant-type:token-exchange"

@@ -1,0 +1,196 @@
+package storage
+
+import "time"
+
+// Organization is the tenancy boundary. Nothing ever crosses organizations.
+type Organization struct {
+	ID   string
+	Name string
+	// PATsEnabled switches PAT use and creation for the whole organization.
+	PATsEnabled bool
+	// PATMaxLifetime caps a PAT's life counted from its creation; 0 means no
+	// limit. A lowered maximum applies to existing PATs at use time.
+	PATMaxLifetime time.Duration
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+// UserKind says where a user comes from; only local users own PATs.
+type UserKind string
+
+// The kinds of user.
+const (
+	UserLocal     UserKind = "local"
+	UserDirectory UserKind = "directory"
+	UserSAML      UserKind = "saml"
+)
+
+// UserStatus is active or deactivated.
+type UserStatus string
+
+// The statuses of a user.
+const (
+	UserActive      UserStatus = "active"
+	UserDeactivated UserStatus = "deactivated"
+)
+
+// User belongs to one organization; Username is unique within it.
+type User struct {
+	ID       string
+	OrgID    string
+	Username string
+	Kind     UserKind
+	Status   UserStatus
+	// Admin makes the user an administrator of its organization.
+	Admin bool
+	// PasswordHash is an argon2id PHC string, empty when the user has no
+	// console password.
+	PasswordHash string
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// Role is a named list of permissions within an organization.
+type Role struct {
+	ID          string
+	OrgID       string
+	Name        string
+	Permissions []string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// RoleAssignment binds user × role × folder. An empty Folder means
+// organization-wide; otherwise the role applies at Folder and below.
+type RoleAssignment struct {
+	ID        string
+	OrgID     string
+	UserID    string
+	RoleID    string
+	Folder    string
+	CreatedAt time.Time
+}
+
+// Audience is an installation-wide resource server.
+type Audience struct {
+	ID     string
+	Name   string
+	Scopes []string
+	// AccessTokenTTL overrides the server default when non-zero.
+	AccessTokenTTL time.Duration
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+// Client is an installation-wide OAuth client.
+type Client struct {
+	ID string
+	// Public clients have no secret (token_endpoint_auth_method none).
+	Public bool
+	// SecretHash is the SHA-256 of a confidential client's secret.
+	SecretHash []byte
+	Audiences  []string
+	GrantTypes []string
+	// Introspection allows the client to call the introspection endpoint.
+	Introspection bool
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
+// PAT is a personal access token. The token itself is never stored: Hash is
+// its SHA-256 and Hint a non-secret display aid (prefix + last 4 characters).
+type PAT struct {
+	ID         string // UUIDv7, so ids sort by creation time
+	OrgID      string
+	UserID     string
+	Name       string
+	Scopes     []string
+	Hash       []byte
+	Hint       string
+	CreatedAt  time.Time
+	ExpiresAt  *time.Time // nil: never expires
+	LastUsedAt *time.Time
+	RevokedAt  *time.Time
+	// RevokedReason says who revoked it: owner, admin, value, holder,
+	// leaked, regenerated or cli. Empty while not revoked.
+	RevokedReason string
+}
+
+// PATStatus is the status of a PAT at a moment.
+type PATStatus string
+
+// The statuses of a PAT.
+const (
+	PATActive  PATStatus = "active"
+	PATExpired PATStatus = "expired"
+	PATRevoked PATStatus = "revoked"
+)
+
+// Status is the PAT's status at now under an organization maximum lifetime
+// (0 = none). A PAT past created_at + maxLifetime counts as expired.
+func (p *PAT) Status(now time.Time, maxLifetime time.Duration) PATStatus {
+	switch {
+	case p.RevokedAt != nil:
+		return PATRevoked
+	case p.ExpiresAt != nil && !now.Before(*p.ExpiresAt):
+		return PATExpired
+	case maxLifetime > 0 && !now.Before(p.CreatedAt.Add(maxLifetime)):
+		return PATExpired
+	}
+	return PATActive
+}
+
+// Grant is one role assignment as the rights algebra needs it: the folder
+// ("" = organization-wide) and the role's permissions.
+type Grant struct {
+	Folder      string
+	Permissions []string
+}
+
+// PATGrant is everything an exchange needs to decide, read in one go: the PAT,
+// its owner, the owner's organization and the owner's role assignments.
+type PATGrant struct {
+	PAT    PAT
+	Owner  User
+	Org    Organization
+	Grants []Grant
+}
+
+// SigningKey is a JWT signing key. PrivateKey is encrypted at rest; PublicJWK
+// is the public JSON Web Key as published.
+type SigningKey struct {
+	KID        string
+	Algorithm  string
+	PrivateKey []byte
+	PublicJWK  []byte
+	CreatedAt  time.Time
+	// ActivatesAt is when the key may start signing; it is published in the
+	// JWKS from CreatedAt.
+	ActivatesAt time.Time
+	// RetiresAt is when the key stops being published (nil: not scheduled).
+	RetiresAt *time.Time
+}
+
+// AuditEvent records one governance action. It never holds a token value.
+type AuditEvent struct {
+	ID         int64
+	Time       time.Time
+	OrgID      string // empty for installation-wide events
+	Actor      string // user id, "client:<id>", "cli", "anonymous", …
+	Action     string // pat.create, pat.revoke, exchange.refused, …
+	Target     string // what the action was about, e.g. a PAT id
+	ClientAddr string
+	Outcome    string // success, failure, or a refusal cause
+	Detail     string // short free text, never a secret
+}
+
+// Session is a console session. ID is the SHA-256 (hex) of the cookie value.
+type Session struct {
+	ID         string
+	UserID     string
+	OrgID      string
+	CSRFToken  string
+	CreatedAt  time.Time
+	LastSeenAt time.Time
+	ExpiresAt  time.Time // absolute expiry
+}

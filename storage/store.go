@@ -1,0 +1,161 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors. Implementations wrap them; callers test with errors.Is.
+var (
+	// ErrNotFound: no row matched.
+	ErrNotFound = errors.New("not found")
+	// ErrAlreadyExists: a uniqueness constraint was violated (a username in
+	// its organization, an active PAT name for its owner, a token hash, …).
+	ErrAlreadyExists = errors.New("already exists")
+	// ErrInvalidReference: a row refers to one that does not exist.
+	ErrInvalidReference = errors.New("invalid reference")
+	// ErrUnavailable: the database could not be reached.
+	ErrUnavailable = errors.New("database unavailable")
+)
+
+// PATFilter selects PATs for listing. Zero fields do not filter.
+type PATFilter struct {
+	OrgID  string
+	UserID string
+	// Status filters by status at Now under MaxLifetime (see PAT.Status).
+	Status      PATStatus
+	Now         time.Time
+	MaxLifetime time.Duration
+	// After is an exclusive cursor: only PATs with an id greater than it.
+	// PAT ids are UUIDv7, so this orders by creation and is stable under
+	// concurrent inserts.
+	After string
+	// Limit caps the number returned (0 = no cap).
+	Limit int
+}
+
+// UserFilter selects users of one organization for listing.
+type UserFilter struct {
+	OrgID  string
+	Status UserStatus
+	After  string // exclusive cursor on username
+	Limit  int
+}
+
+// AuditFilter selects audit events. Events are returned newest first.
+type AuditFilter struct {
+	OrgID  string
+	Actor  string
+	Action string
+	Target string
+	Since  time.Time // inclusive; zero = no bound
+	Until  time.Time // exclusive; zero = no bound
+	// Before is an exclusive cursor: only events with a smaller id.
+	Before int64
+	Limit  int
+}
+
+// RevokeResult answers a bulk revoke.
+type RevokeResult struct {
+	Revoked  []string
+	NotFound []string
+}
+
+// PATCounts is the number of PATs by status.
+type PATCounts map[PATStatus]int64
+
+// Store is the whole persistence surface. Every method takes the context of
+// the request it serves. Times are stored and returned in UTC, at microsecond
+// precision.
+type Store interface {
+	// WithTx runs fn in one transaction: all of fn's writes land, or none.
+	// Inside fn, use only the Store it is given. Nested calls join the
+	// outer transaction.
+	WithTx(ctx context.Context, fn func(Store) error) error
+	// Ping reports whether the database answers.
+	Ping(ctx context.Context) error
+	Close() error
+
+	CreateOrganization(ctx context.Context, o *Organization) error
+	GetOrganization(ctx context.Context, id string) (*Organization, error)
+	GetOrganizationByName(ctx context.Context, name string) (*Organization, error)
+	ListOrganizations(ctx context.Context) ([]Organization, error)
+	// UpdateOrganization changes the name and settings of o.ID.
+	UpdateOrganization(ctx context.Context, o *Organization) error
+
+	CreateUser(ctx context.Context, u *User) error
+	GetUser(ctx context.Context, orgID, id string) (*User, error)
+	GetUserByUsername(ctx context.Context, orgID, username string) (*User, error)
+	ListUsers(ctx context.Context, f UserFilter) ([]User, error)
+	// UpdateUser changes kind, status, admin and password hash of u.ID.
+	UpdateUser(ctx context.Context, u *User) error
+
+	CreateRole(ctx context.Context, r *Role) error
+	GetRole(ctx context.Context, orgID, id string) (*Role, error)
+	GetRoleByName(ctx context.Context, orgID, name string) (*Role, error)
+	ListRoles(ctx context.Context, orgID string) ([]Role, error)
+	// UpdateRole changes the name and permissions of r.ID.
+	UpdateRole(ctx context.Context, r *Role) error
+	// DeleteRole removes a role and its assignments.
+	DeleteRole(ctx context.Context, orgID, id string) error
+
+	CreateRoleAssignment(ctx context.Context, a *RoleAssignment) error
+	// ListRoleAssignments lists an organization's assignments, of one user
+	// when userID is not empty.
+	ListRoleAssignments(ctx context.Context, orgID, userID string) ([]RoleAssignment, error)
+	DeleteRoleAssignment(ctx context.Context, orgID, id string) error
+
+	CreateAudience(ctx context.Context, a *Audience) error
+	GetAudience(ctx context.Context, id string) (*Audience, error)
+	ListAudiences(ctx context.Context) ([]Audience, error)
+	UpdateAudience(ctx context.Context, a *Audience) error
+	DeleteAudience(ctx context.Context, id string) error
+
+	CreateClient(ctx context.Context, c *Client) error
+	GetClient(ctx context.Context, id string) (*Client, error)
+	ListClients(ctx context.Context) ([]Client, error)
+	UpdateClient(ctx context.Context, c *Client) error
+	DeleteClient(ctx context.Context, id string) error
+
+	CreatePAT(ctx context.Context, p *PAT) error
+	GetPAT(ctx context.Context, orgID, id string) (*PAT, error)
+	GetPATByHash(ctx context.Context, hash []byte) (*PAT, error)
+	// GetPATGrant reads a PAT by hash with its owner, organization and the
+	// owner's role assignments, in one round trip.
+	GetPATGrant(ctx context.Context, hash []byte) (*PATGrant, error)
+	ListPATs(ctx context.Context, f PATFilter) ([]PAT, error)
+	// RevokePAT revokes one PAT of the organization at the given time. A PAT
+	// already revoked keeps its first revocation and is returned as is.
+	RevokePAT(ctx context.Context, orgID, id string, at time.Time, reason string) (*PAT, error)
+	// RevokePATs revokes many PATs of one organization in one transaction.
+	// Ids of other organizations' PATs count as not found.
+	RevokePATs(ctx context.Context, orgID string, ids []string, at time.Time, reason string) (*RevokeResult, error)
+	// TouchPATs records last use: each PAT's last_used_at becomes the later
+	// of its current value and the given time, so concurrent writers from
+	// several replicas never move it backwards.
+	TouchPATs(ctx context.Context, used map[string]time.Time) error
+	// CountPATs counts PATs by status at now. Each organization's maximum
+	// lifetime is taken into account.
+	CountPATs(ctx context.Context, now time.Time) (PATCounts, error)
+
+	CreateSigningKey(ctx context.Context, k *SigningKey) error
+	// ListSigningKeys lists every key, oldest activation first.
+	ListSigningKeys(ctx context.Context) ([]SigningKey, error)
+	// UpdateSigningKeyRetirement sets or clears a key's retirement time.
+	UpdateSigningKeyRetirement(ctx context.Context, kid string, retiresAt *time.Time) error
+	// DeleteSigningKeys removes keys retired before the given time.
+	DeleteSigningKeys(ctx context.Context, retiredBefore time.Time) (int64, error)
+
+	AppendAudit(ctx context.Context, e *AuditEvent) error
+	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
+
+	CreateSession(ctx context.Context, s *Session) error
+	GetSession(ctx context.Context, id string) (*Session, error)
+	TouchSession(ctx context.Context, id string, at time.Time) error
+	DeleteSession(ctx context.Context, id string) error
+	// DeleteUserSessions ends every session of a user (sign-out everywhere,
+	// deactivation).
+	DeleteUserSessions(ctx context.Context, userID string) error
+	DeleteExpiredSessions(ctx context.Context, now time.Time, idle time.Duration) (int64, error)
+}
