@@ -1,0 +1,469 @@
+package config
+
+import (
+	"encoding/base64"
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+const (
+	driverSQLite   = "sqlite"
+	driverPostgres = "postgres"
+
+	kindLocal = "local"
+)
+
+// The allowed values of each enumerated key, in the order problems list them.
+var (
+	drivers    = []string{driverSQLite, driverPostgres}
+	algorithms = []string{"ES256", "RS256", "EdDSA"}
+	logLevels  = []string{"debug", "info", "warn", "error"}
+	logFormats = []string{"auto", "json", "text"}
+	userKinds  = []string{kindLocal, "directory", "saml"}
+
+	// grantTypes is every grant type a client may be allowed. Adding a grant
+	// to the server means adding it here.
+	grantTypes = []string{TokenExchangeGrant}
+)
+
+// patPrefix keeps PATs recognisable by secret scanners: a short lower-case
+// word and an underscore, as in pat_ (SPEC §4).
+var patPrefix = regexp.MustCompile(`^[a-z][a-z0-9]{0,15}_$`)
+
+const (
+	// maxTokenTTL caps access-token lifetimes: the JWTs are verified offline
+	// and cannot be revoked, so a long TTL defeats revocation.
+	maxTokenTTL = 24 * time.Hour
+	// maxNameLen bounds display names (usernames, organizations, roles),
+	// as SPEC §2 bounds PAT names.
+	maxNameLen = 100
+)
+
+// Validate checks c and returns a *Errors listing every problem, or nil.
+// It checks values as they are after Load: the …_file keys have been read
+// into their values (Load reports a value given twice), and defaults such as
+// a user's kind have been filled in, so an empty kind is a problem here.
+func (c *Config) Validate() error {
+	return validate(c, false).err()
+}
+
+// validator runs every rule once over a configuration, collecting problems.
+type validator struct {
+	Errors
+	c             *Config
+	issuerDerived bool
+	audiences     map[string]bool // bootstrap audience ids
+}
+
+func validate(c *Config, issuerDerived bool) *Errors {
+	v := &validator{c: c, issuerDerived: issuerDerived, audiences: map[string]bool{}}
+	for _, a := range c.Bootstrap.Audiences {
+		if a.ID != "" {
+			v.audiences[a.ID] = true
+		}
+	}
+	v.issuer()
+	v.listeners()
+	v.database()
+	v.keys()
+	v.tokens()
+	v.log()
+	v.console()
+	v.bootstrapAudiences()
+	v.bootstrapClients()
+	v.organizations()
+	return &v.Errors
+}
+
+// issuer must be a URL that every JWT can carry as iss and that clients can
+// prefix to endpoint paths: absolute http(s), no user info, query or
+// fragment (RFC 8414 §2), and no trailing slash, so "issuer + /path" never
+// holds "//".
+func (v *validator) issuer() {
+	const p = "issuer"
+	iss := v.c.Issuer
+	if iss == "" {
+		v.addf(p, "must not be empty")
+		return
+	}
+	if v.issuerDerived {
+		host, _, err := net.SplitHostPort(v.c.HTTP.Addr)
+		if err != nil {
+			return // http.addr reports it
+		}
+		if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+			v.addf(p, "not set, and http.addr %q listens on every interface, which is no address clients can use: set issuer to the URL clients reach this server at", v.c.HTTP.Addr)
+			return
+		}
+	}
+	u, err := url.Parse(iss)
+	switch {
+	case err != nil || !strings.HasPrefix(iss, "http://") && !strings.HasPrefix(iss, "https://") || u.Hostname() == "":
+		v.addf(p, "must be an absolute http or https URL, such as https://auth.example.com")
+	case u.User != nil:
+		v.addf(p, "must not contain a user name or password")
+	case u.RawQuery != "" || u.ForceQuery:
+		v.addf(p, "must not have a query")
+	case u.Fragment != "" || strings.Contains(iss, "#"):
+		v.addf(p, "must not have a fragment")
+	case strings.HasSuffix(iss, "/"):
+		v.addf(p, "must not end with a slash")
+	}
+}
+
+// listeners checks both listen addresses, TLS files and that the two
+// listeners do not claim the same port.
+func (v *validator) listeners() {
+	h := v.c.HTTP
+	httpOK := v.addr("http.addr", h.Addr)
+	switch {
+	case h.TLSCertFile != "" && h.TLSKeyFile == "":
+		v.addf("http.tls_key_file", "must be set together with http.tls_cert_file")
+	case h.TLSCertFile == "" && h.TLSKeyFile != "":
+		v.addf("http.tls_cert_file", "must be set together with http.tls_key_file")
+	}
+	t := v.c.Telemetry.Addr
+	if v.addr("telemetry.addr", t) && httpOK && sameListener(h.Addr, t) {
+		v.addf("telemetry.addr", "must differ from http.addr: both listeners would bind %s", t)
+	}
+}
+
+// addr checks a host:port listen address (port 0 picks a free port).
+func (v *validator) addr(path, addr string) bool {
+	if addr == "" {
+		v.addf(path, "must not be empty")
+		return false
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		v.addf(path, "must be host:port, such as 127.0.0.1:8080 or :8080")
+		return false
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		v.addf(path, "port must be a number from 0 to 65535")
+		return false
+	}
+	return true
+}
+
+// sameListener reports whether two valid addresses would bind the same
+// port: same port, and same host or either one every interface.
+func sameListener(a, b string) bool {
+	ha, pa, _ := net.SplitHostPort(a)
+	hb, pb, _ := net.SplitHostPort(b)
+	if pa != pb || pa == "0" {
+		return false
+	}
+	everywhere := func(h string) bool { ip := net.ParseIP(h); return h == "" || ip != nil && ip.IsUnspecified() }
+	return ha == hb || everywhere(ha) || everywhere(hb)
+}
+
+func (v *validator) database() {
+	d := v.c.Database
+	v.oneOf("database.driver", d.Driver, drivers)
+	if d.DSN == "" {
+		v.addf("database.dsn", "must not be empty")
+	}
+	if d.MaxOpenConns < 0 {
+		v.addf("database.max_open_conns", "must not be negative (0 is the driver's default)")
+	}
+}
+
+// keys: with postgres several replicas share the signing keys, so they must
+// share the key that encrypts them; only sqlite may generate one on disk.
+func (v *validator) keys() {
+	k := v.c.Keys
+	v.oneOf("keys.algorithm", k.Algorithm, algorithms)
+	switch {
+	case k.EncryptionKey == "" && v.c.Database.Driver == driverPostgres:
+		v.addf("keys.encryption_key", "required with database.driver postgres, so that every replica decrypts the same signing keys (set it, keys.encryption_key_file or AUTHSERVER_KEYS_ENCRYPTION_KEY)")
+	case k.EncryptionKey != "":
+		// Never quote the value, nor the decoder's error: both are secret.
+		b, err := base64.StdEncoding.DecodeString(k.EncryptionKey.Reveal())
+		if err != nil {
+			v.addf("keys.encryption_key", "must be standard base64 of 32 random bytes (such as the output of `openssl rand -base64 32`)")
+		} else if len(b) != 32 {
+			v.addf("keys.encryption_key", "must decode to exactly 32 bytes for AES-256, got %d", len(b))
+		}
+	}
+	v.positive("keys.rotation_period", k.RotationPeriod)
+	if v.positive("keys.publish_ahead", k.PublishAhead) && k.RotationPeriod > 0 && k.PublishAhead >= k.RotationPeriod {
+		v.addf("keys.publish_ahead", "must be shorter than keys.rotation_period (%s), or a key would be replaced before it signs anything", k.RotationPeriod)
+	}
+}
+
+func (v *validator) tokens() {
+	t := v.c.Tokens
+	if !patPrefix.MatchString(t.PATPrefix) {
+		v.addf("tokens.pat_prefix", "must be a lower-case letter, up to 15 more lower-case letters or digits, and an underscore, such as pat_")
+	}
+	if v.positive("tokens.access_token_ttl", t.AccessTokenTTL) && t.AccessTokenTTL.D() > maxTokenTTL {
+		v.addf("tokens.access_token_ttl", "must be at most 24h: access tokens cannot be revoked once issued")
+	}
+	if a := t.DefaultAudience; a != "" && a != v.c.Issuer && !v.audiences[a] {
+		v.addf("tokens.default_audience", "unknown audience %q: must be empty, the issuer or the id of a bootstrap audience", a)
+	}
+}
+
+func (v *validator) log() {
+	v.oneOf("log.level", v.c.Log.Level, logLevels)
+	v.oneOf("log.format", v.c.Log.Format, logFormats)
+}
+
+func (v *validator) console() {
+	c := v.c.Console
+	idle := v.positive("console.session_idle_timeout", c.SessionIdleTimeout)
+	abs := v.positive("console.session_absolute_timeout", c.SessionAbsoluteTimeout)
+	if idle && abs && c.SessionIdleTimeout > c.SessionAbsoluteTimeout {
+		v.addf("console.session_idle_timeout", "must not exceed console.session_absolute_timeout (%s)", c.SessionAbsoluteTimeout)
+	}
+}
+
+// bootstrapAudiences: the issuer is the id of the built-in management
+// audience, so no bootstrap audience may take it.
+func (v *validator) bootstrapAudiences() {
+	first := map[string]int{}
+	for i, a := range v.c.Bootstrap.Audiences {
+		p := index("bootstrap.audiences", i)
+		if v.id(key(p, "id"), a.ID) {
+			switch j, dup := first[a.ID]; {
+			case a.ID == v.c.Issuer:
+				v.addf(key(p, "id"), "must not be the issuer, which is the id of the built-in management audience")
+			case dup:
+				v.addf(key(p, "id"), "duplicate audience id %q (first at bootstrap.audiences[%d])", a.ID, j)
+			default:
+				first[a.ID] = i
+			}
+		}
+		v.name(key(p, "name"), a.Name)
+		v.scopes(key(p, "scopes"), a.Scopes, "scope")
+		if a.AccessTokenTTL < 0 {
+			v.addf(key(p, "access_token_ttl"), "must not be negative (0 uses tokens.access_token_ttl)")
+		} else if a.AccessTokenTTL.D() > maxTokenTTL {
+			v.addf(key(p, "access_token_ttl"), "must be at most 24h: access tokens cannot be revoked once issued")
+		}
+	}
+}
+
+// bootstrapClients: a public client has no secret and so can neither prove
+// who it is to the introspection endpoint nor be confidential.
+func (v *validator) bootstrapClients() {
+	first := map[string]int{}
+	for i, cl := range v.c.Bootstrap.Clients {
+		p := index("bootstrap.clients", i)
+		if v.id(key(p, "id"), cl.ID) {
+			if j, dup := first[cl.ID]; dup {
+				v.addf(key(p, "id"), "duplicate client id %q (first at bootstrap.clients[%d])", cl.ID, j)
+			} else {
+				first[cl.ID] = i
+			}
+		}
+		switch {
+		case cl.Public && cl.SecretSHA256 != "":
+			v.addf(key(p, "secret_sha256"), "must be empty for a public client")
+		case !cl.Public && cl.SecretSHA256 == "":
+			v.addf(p, "must be public: true or have a secret_sha256")
+		case cl.SecretSHA256 != "" && !isSHA256Hex(cl.SecretSHA256):
+			v.addf(key(p, "secret_sha256"), "must be 64 hexadecimal characters, the SHA-256 of the client secret")
+		}
+		seen := map[string]bool{}
+		for j, a := range cl.Audiences {
+			ap := index(key(p, "audiences"), j)
+			switch {
+			case seen[a]:
+				v.addf(ap, "duplicate audience %q", a)
+			case a != v.c.Issuer && !v.audiences[a]:
+				v.addf(ap, "unknown audience %q: must be the id of a bootstrap audience or the issuer", a)
+			}
+			seen[a] = true
+		}
+		seen = map[string]bool{}
+		for j, g := range cl.GrantTypes {
+			gp := index(key(p, "grant_types"), j)
+			switch {
+			case seen[g]:
+				v.addf(gp, "duplicate grant type %q", g)
+			case !slices.Contains(grantTypes, g):
+				v.addf(gp, "unsupported grant type %q: must be %s", g, alternatives(grantTypes))
+			}
+			seen[g] = true
+		}
+		if cl.Introspection && cl.Public {
+			v.addf(key(p, "introspection"), "not allowed for a public client: introspection requires client authentication")
+		}
+		if len(cl.GrantTypes) == 0 && !cl.Introspection {
+			v.addf(key(p, "grant_types"), "is empty and introspection is off, so the client could do nothing")
+		}
+	}
+}
+
+// organizations checks each organization with its roles and users; names
+// are unique per organization, as the database requires.
+func (v *validator) organizations() {
+	first := map[string]int{}
+	for i, o := range v.c.Bootstrap.Organizations {
+		p := index("bootstrap.organizations", i)
+		if v.name(key(p, "name"), o.Name) {
+			if j, dup := first[o.Name]; dup {
+				v.addf(key(p, "name"), "duplicate organization %q (first at bootstrap.organizations[%d])", o.Name, j)
+			} else {
+				first[o.Name] = i
+			}
+		}
+		if o.PATMaxLifetime < 0 {
+			v.addf(key(p, "pat_max_lifetime"), "must not be negative (0 is no limit)")
+		}
+		roles := map[string]int{}
+		for j, r := range o.Roles {
+			rp := index(key(p, "roles"), j)
+			if v.name(key(rp, "name"), r.Name) {
+				if k, dup := roles[r.Name]; dup {
+					v.addf(key(rp, "name"), "duplicate role %q (first at roles[%d])", r.Name, k)
+				} else {
+					roles[r.Name] = j
+				}
+			}
+			v.scopes(key(rp, "permissions"), r.Permissions, "permission")
+		}
+		users := map[string]int{}
+		for j, u := range o.Users {
+			up := index(key(p, "users"), j)
+			if v.name(key(up, "username"), u.Username) {
+				if k, dup := users[u.Username]; dup {
+					v.addf(key(up, "username"), "duplicate username %q (first at users[%d])", u.Username, k)
+				} else {
+					users[u.Username] = j
+				}
+			}
+			v.user(up, u, roles)
+		}
+	}
+}
+
+// user checks one user: only local users sign in with a password, and each
+// role assignment names a role of the user's own organization.
+func (v *validator) user(p string, u User, roles map[string]int) {
+	v.oneOf(key(p, "kind"), u.Kind, userKinds)
+	if u.Kind != kindLocal {
+		if u.PasswordFile != "" {
+			v.addf(key(p, "password_file"), "only local users have a password")
+		} else if u.Password != "" {
+			v.addf(key(p, "password"), "only local users have a password")
+		}
+	}
+	first := map[Assignment]int{}
+	for k, a := range u.Roles {
+		ap := index(key(p, "roles"), k)
+		if a.Role == "" {
+			v.addf(key(ap, "role"), "must not be empty")
+		} else if _, ok := roles[a.Role]; !ok {
+			v.addf(key(ap, "role"), "unknown role %q", a.Role)
+		}
+		if !ValidFolder(a.Folder) {
+			v.addf(key(ap, "folder"), `invalid folder path %q: use names joined by "/", such as Finance/Invoices, or "" for the whole organization`, a.Folder)
+			continue
+		}
+		if j, dup := first[a]; dup {
+			where := "organization-wide"
+			if a.Folder != "" {
+				where = fmt.Sprintf("at folder %q", a.Folder)
+			}
+			v.addf(ap, "duplicate assignment of role %q %s (first at roles[%d])", a.Role, where, j)
+		} else {
+			first[a] = k
+		}
+	}
+}
+
+// id checks an identifier used in requests and tokens (audience and client
+// ids): non-empty, printable and without spaces, since scope and audience
+// lists are space-separated on the wire. It reports whether id is usable.
+func (v *validator) id(path, id string) bool {
+	switch {
+	case id == "":
+		v.addf(path, "must not be empty")
+	case !printable(id) || strings.ContainsAny(id, " \u00a0"):
+		v.addf(path, "must not contain spaces or control characters")
+	default:
+		return true
+	}
+	return false
+}
+
+// name checks a display name: non-empty, printable (no control or bidi
+// characters, which make one name look like another), no surrounding
+// spaces (which sign-in forms trim) and at most maxNameLen characters.
+func (v *validator) name(path, name string) bool {
+	switch {
+	case name == "":
+		v.addf(path, "must not be empty")
+	case !printable(name):
+		v.addf(path, "must not contain control or bidirectional-formatting characters")
+	case strings.TrimSpace(name) != name:
+		v.addf(path, "must not begin or end with a space")
+	case utf8.RuneCountInString(name) > maxNameLen:
+		v.addf(path, "must be at most %d characters", maxNameLen)
+	default:
+		return true
+	}
+	return false
+}
+
+// scopes checks a non-empty list of distinct, well-formed scope names.
+func (v *validator) scopes(path string, names []string, what string) {
+	if len(names) == 0 {
+		v.addf(path, "must list at least one %s", what)
+		return
+	}
+	seen := map[string]bool{}
+	for i, s := range names {
+		switch {
+		case !ValidScopeName(s):
+			v.addf(index(path, i), "invalid %s name %q: use dotted names such as OR.Jobs.Read", what, s)
+		case seen[s]:
+			v.addf(index(path, i), "duplicate %s %q", what, s)
+		}
+		seen[s] = true
+	}
+}
+
+func (v *validator) oneOf(path, val string, allowed []string) {
+	if !slices.Contains(allowed, val) {
+		v.addf(path, "must be %s, got %q", alternatives(allowed), val)
+	}
+}
+
+func (v *validator) positive(path string, d Duration) bool {
+	if d <= 0 {
+		v.addf(path, "must be positive")
+		return false
+	}
+	return true
+}
+
+// alternatives writes a list as "a, b or c".
+func alternatives(s []string) string {
+	if len(s) == 1 {
+		return s[0]
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " or " + s[len(s)-1]
+}
+
+func isSHA256Hex(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f' || r >= 'A' && r <= 'F') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,106 @@
+package exchange
+
+import (
+	"time"
+
+	"authserver/storage"
+)
+
+// Cause is why an exchange was refused. It is for logs, metrics and the
+// audit log (an audit event's outcome), never for the caller: every
+// unusable-PAT cause gets the same answer at the token endpoint.
+type Cause string
+
+// The refusal causes. The first eight are why a PAT is unusable; the last
+// three are the other refusals the token endpoint counts.
+const (
+	// CauseNone: nothing refused, the PAT is usable.
+	CauseNone Cause = ""
+	// CauseUnknown: no PAT has the presented token's hash.
+	CauseUnknown Cause = "unknown"
+	// CauseMalformed: the presented token fails CheckPAT (prefix, length,
+	// alphabet or checksum), so no database was asked.
+	CauseMalformed Cause = "malformed"
+	// CauseRevoked: the PAT has been revoked.
+	CauseRevoked Cause = "revoked"
+	// CauseExpired: now is at or after the PAT's expires_at.
+	CauseExpired Cause = "expired"
+	// CauseMaxLifetime: now is at or after created_at plus the
+	// organization's maximum PAT lifetime (which may have been lowered
+	// since the PAT was created).
+	CauseMaxLifetime Cause = "max-lifetime"
+	// CauseOrgDisabled: the owner's organization has PATs disabled.
+	CauseOrgDisabled Cause = "org-disabled"
+	// CauseUserDeactivated: the owner is not an active user.
+	CauseUserDeactivated Cause = "user-deactivated"
+	// CauseNonLocal: the owner is not a local user (directory or SAML).
+	CauseNonLocal Cause = "non-local"
+	// CauseScope: the requested scope exceeds the PAT or the audience, or
+	// nothing would be granted (invalid_scope).
+	CauseScope Cause = "scope"
+	// CauseTarget: the audience or resource is unknown, not allowed to the
+	// client, or given more than once (invalid_target).
+	CauseTarget Cause = "target"
+	// CauseClient: the client failed to authenticate or is not allowed the
+	// grant.
+	CauseClient Cause = "client"
+)
+
+// Causes lists every refusal cause (not CauseNone), for example to
+// initialise a metric's label values so that every series exists from the
+// start.
+func Causes() []Cause {
+	return []Cause{
+		CauseUnknown, CauseMalformed, CauseRevoked, CauseExpired, CauseMaxLifetime,
+		CauseOrgDisabled, CauseUserDeactivated, CauseNonLocal,
+		CauseScope, CauseTarget, CauseClient,
+	}
+}
+
+// CheckUsable decides whether the PAT of g may be used at now (SPEC §5), and
+// returns CauseNone or the first refusal cause in this order: revoked,
+// expired, max-lifetime, org-disabled, user-deactivated, non-local. It
+// reads only g, which the caller must have just read from the database:
+// usability is never cached, so disabling an organization, deactivating a
+// user or lowering the maximum lifetime takes effect at the next use, and
+// undoing it restores PATs that are otherwise valid. A nil g is
+// CauseUnknown. An owner status or kind other than active and local is
+// refused, so an unexpected value fails closed.
+func CheckUsable(g *storage.PATGrant, now time.Time) Cause {
+	if g == nil {
+		return CauseUnknown
+	}
+	p := &g.PAT
+	switch {
+	case p.RevokedAt != nil:
+		return CauseRevoked
+	case p.ExpiresAt != nil && !now.Before(*p.ExpiresAt):
+		return CauseExpired
+	case g.Org.PATMaxLifetime > 0 && !now.Before(p.CreatedAt.Add(g.Org.PATMaxLifetime)):
+		return CauseMaxLifetime
+	case !g.Org.PATsEnabled:
+		return CauseOrgDisabled
+	case g.Owner.Status != storage.UserActive:
+		return CauseUserDeactivated
+	case g.Owner.Kind != storage.UserLocal:
+		return CauseNonLocal
+	}
+	return CauseNone
+}
+
+// UsableUntil is the first instant at which the PAT of g stops being usable
+// by the passage of time alone: the earlier of its expires_at and created_at
+// plus the organization's maximum lifetime. ok is false when neither
+// applies. The token endpoint caps a JWT's exp with it, so no JWT outlives
+// the PAT it came from, whichever of the two limits is the binding one.
+func UsableUntil(g *storage.PATGrant) (until time.Time, ok bool) {
+	if g.PAT.ExpiresAt != nil {
+		until, ok = *g.PAT.ExpiresAt, true
+	}
+	if lifetime := g.Org.PATMaxLifetime; lifetime > 0 {
+		if limit := g.PAT.CreatedAt.Add(lifetime); !ok || limit.Before(until) {
+			until, ok = limit, true
+		}
+	}
+	return until, ok
+}
