@@ -1,0 +1,921 @@
+// Package conformance is the one list of storage tests that every Store
+// implementation must pass, whatever database is behind it. Each backend's
+// test calls Run with a function that opens a fresh, migrated, empty store.
+package conformance
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"authserver/storage"
+)
+
+// Opener returns a fresh, migrated, empty store; it registers its own
+// cleanup with t.
+type Opener func(t *testing.T) storage.Store
+
+// Run runs every conformance test against stores from open.
+func Run(t *testing.T, open Opener) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s storage.Store)
+	}{
+		{"organizations CRUD and unique name", testOrganizations},
+		{"users CRUD, unique username per organization", testUsers},
+		{"roles CRUD and unique name per organization", testRoles},
+		{"role assignments never cross organizations", testRoleAssignments},
+		{"deleting a role removes its assignments", testDeleteRoleCascades},
+		{"audiences CRUD", testAudiences},
+		{"clients CRUD", testClients},
+		{"PATs create, read by id and by hash", testPATs},
+		{"PAT name unique per owner among non-revoked PATs", testPATNameUnique},
+		{"PAT token hash unique", testPATHashUnique},
+		{"PAT owner must belong to the PAT's organization", testPATOwnerOrg},
+		{"PAT grant reads owner, organization and assignments", testPATGrant},
+		{"PAT list filters by owner and status with a stable cursor", testListPATs},
+		{"revoking keeps the first revocation", testRevokePAT},
+		{"bulk revoke answers revoked and not found, never crossing organizations", testRevokePATs},
+		{"last used only moves forward", testTouchPATs},
+		{"PAT counts by status honour max lifetime", testCountPATs},
+		{"signing keys CRUD", testSigningKeys},
+		{"audit events filter and page newest first", testAudit},
+		{"sessions CRUD and expiry", testSessions},
+		{"a failed transaction leaves nothing behind", testTxRollback},
+		{"a transaction commits every write", testTxCommit},
+		{"concurrent writers all land", testConcurrentWriters},
+		{"concurrent creators of one PAT name: exactly one wins", testConcurrentSameName},
+		{"times are stored and returned in UTC", testTimesUTC},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.fn(t, open(t))
+		})
+	}
+}
+
+var ctx = context.Background()
+
+// base is a fixed instant with sub-microsecond noise that storage drops.
+var base = time.Date(2026, 3, 4, 5, 6, 7, 891234567, time.UTC)
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func wantErr(t *testing.T, err, want error) {
+	t.Helper()
+	if !errors.Is(err, want) {
+		t.Fatalf("got error %v, want %v", err, want)
+	}
+}
+
+func sameTime(t *testing.T, what string, got, want time.Time) {
+	t.Helper()
+	want = want.UTC().Truncate(time.Microsecond)
+	if !got.Equal(want) || got.Location() != time.UTC {
+		t.Fatalf("%s: got %v, want %v in UTC", what, got, want)
+	}
+}
+
+func org(t *testing.T, s storage.Store, name string) *storage.Organization {
+	t.Helper()
+	o := &storage.Organization{Name: name, PATsEnabled: true}
+	must(t, s.CreateOrganization(ctx, o))
+	return o
+}
+
+func user(t *testing.T, s storage.Store, o *storage.Organization, name string) *storage.User {
+	t.Helper()
+	u := &storage.User{OrgID: o.ID, Username: name, Kind: storage.UserLocal, Status: storage.UserActive}
+	must(t, s.CreateUser(ctx, u))
+	return u
+}
+
+func role(t *testing.T, s storage.Store, o *storage.Organization, name string, perms ...string) *storage.Role {
+	t.Helper()
+	r := &storage.Role{OrgID: o.ID, Name: name, Permissions: perms}
+	must(t, s.CreateRole(ctx, r))
+	return r
+}
+
+func hash(s string) []byte {
+	h := sha256.Sum256([]byte(s))
+	return h[:]
+}
+
+func pat(t *testing.T, s storage.Store, u *storage.User, name, token string, created time.Time, expires *time.Time) *storage.PAT {
+	t.Helper()
+	p := &storage.PAT{
+		OrgID: u.OrgID, UserID: u.ID, Name: name, Scopes: []string{"OR.Jobs", "OR.Folders.Read"},
+		Hash: hash(token), Hint: "pat_…" + token[len(token)-4:], CreatedAt: created, ExpiresAt: expires,
+	}
+	must(t, s.CreatePAT(ctx, p))
+	return p
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func testOrganizations(t *testing.T, s storage.Store) {
+	o := &storage.Organization{Name: "acme", PATsEnabled: true, PATMaxLifetime: 365 * 24 * time.Hour}
+	must(t, s.CreateOrganization(ctx, o))
+	if o.ID == "" || o.CreatedAt.IsZero() {
+		t.Fatalf("create did not fill id and time: %+v", o)
+	}
+	got, err := s.GetOrganization(ctx, o.ID)
+	must(t, err)
+	if got.Name != "acme" || !got.PATsEnabled || got.PATMaxLifetime != 365*24*time.Hour {
+		t.Fatalf("got %+v", got)
+	}
+	byName, err := s.GetOrganizationByName(ctx, "acme")
+	must(t, err)
+	if byName.ID != o.ID {
+		t.Fatalf("by name: got id %s, want %s", byName.ID, o.ID)
+	}
+	wantErr(t, s.CreateOrganization(ctx, &storage.Organization{Name: "acme"}), storage.ErrAlreadyExists)
+	_, err = s.GetOrganization(ctx, "nope")
+	wantErr(t, err, storage.ErrNotFound)
+	_, err = s.GetOrganizationByName(ctx, "nope")
+	wantErr(t, err, storage.ErrNotFound)
+
+	got.PATsEnabled = false
+	got.PATMaxLifetime = 0
+	must(t, s.UpdateOrganization(ctx, got))
+	again, err := s.GetOrganization(ctx, o.ID)
+	must(t, err)
+	if again.PATsEnabled || again.PATMaxLifetime != 0 {
+		t.Fatalf("update did not land: %+v", again)
+	}
+	wantErr(t, s.UpdateOrganization(ctx, &storage.Organization{ID: "nope", Name: "x"}), storage.ErrNotFound)
+
+	org(t, s, "beta")
+	list, err := s.ListOrganizations(ctx)
+	must(t, err)
+	if len(list) != 2 || list[0].Name != "acme" || list[1].Name != "beta" {
+		t.Fatalf("list: got %+v", list)
+	}
+}
+
+func testUsers(t *testing.T, s storage.Store) {
+	a, b := org(t, s, "a"), org(t, s, "b")
+	u := &storage.User{OrgID: a.ID, Username: "alice", Kind: storage.UserLocal, Admin: true, PasswordHash: "$argon2id$v=19$m=1,t=1,p=1$c2FsdA$aGFzaA"}
+	must(t, s.CreateUser(ctx, u))
+	if u.Status != storage.UserActive {
+		t.Fatalf("default status: got %q, want active", u.Status)
+	}
+	got, err := s.GetUser(ctx, a.ID, u.ID)
+	must(t, err)
+	if got.Username != "alice" || got.Kind != storage.UserLocal || !got.Admin || got.PasswordHash != u.PasswordHash {
+		t.Fatalf("got %+v", got)
+	}
+	byName, err := s.GetUserByUsername(ctx, a.ID, "alice")
+	must(t, err)
+	if byName.ID != u.ID {
+		t.Fatalf("by username: got %s, want %s", byName.ID, u.ID)
+	}
+	_, err = s.GetUser(ctx, b.ID, u.ID)
+	wantErr(t, err, storage.ErrNotFound)
+	_, err = s.GetUserByUsername(ctx, b.ID, "alice")
+	wantErr(t, err, storage.ErrNotFound)
+
+	wantErr(t, s.CreateUser(ctx, &storage.User{OrgID: a.ID, Username: "alice"}), storage.ErrAlreadyExists)
+	must(t, s.CreateUser(ctx, &storage.User{OrgID: b.ID, Username: "alice"}))
+	wantErr(t, s.CreateUser(ctx, &storage.User{OrgID: "no-such-org", Username: "zed"}), storage.ErrInvalidReference)
+
+	got.Status = storage.UserDeactivated
+	got.Kind = storage.UserSAML
+	got.Admin = false
+	got.PasswordHash = ""
+	must(t, s.UpdateUser(ctx, got))
+	again, err := s.GetUser(ctx, a.ID, u.ID)
+	must(t, err)
+	if again.Status != storage.UserDeactivated || again.Kind != storage.UserSAML || again.Admin || again.PasswordHash != "" {
+		t.Fatalf("update did not land: %+v", again)
+	}
+	other := *again
+	other.OrgID = b.ID
+	wantErr(t, s.UpdateUser(ctx, &other), storage.ErrNotFound)
+
+	for _, n := range []string{"carol", "bob", "dave"} {
+		user(t, s, a, n)
+	}
+	all, err := s.ListUsers(ctx, storage.UserFilter{OrgID: a.ID})
+	must(t, err)
+	if names := usernames(all); !slices.Equal(names, []string{"alice", "bob", "carol", "dave"}) {
+		t.Fatalf("list: got %v", names)
+	}
+	page, err := s.ListUsers(ctx, storage.UserFilter{OrgID: a.ID, After: "bob", Limit: 1})
+	must(t, err)
+	if names := usernames(page); !slices.Equal(names, []string{"carol"}) {
+		t.Fatalf("page: got %v", names)
+	}
+	active, err := s.ListUsers(ctx, storage.UserFilter{OrgID: a.ID, Status: storage.UserDeactivated})
+	must(t, err)
+	if names := usernames(active); !slices.Equal(names, []string{"alice"}) {
+		t.Fatalf("deactivated: got %v", names)
+	}
+}
+
+func usernames(us []storage.User) []string {
+	out := make([]string, len(us))
+	for i, u := range us {
+		out[i] = u.Username
+	}
+	return out
+}
+
+func testRoles(t *testing.T, s storage.Store) {
+	a, b := org(t, s, "a"), org(t, s, "b")
+	r := role(t, s, a, "Dev", "OR.Jobs", "OR.Folders.Read")
+	got, err := s.GetRole(ctx, a.ID, r.ID)
+	must(t, err)
+	if got.Name != "Dev" || !slices.Equal(got.Permissions, []string{"OR.Jobs", "OR.Folders.Read"}) {
+		t.Fatalf("got %+v", got)
+	}
+	byName, err := s.GetRoleByName(ctx, a.ID, "Dev")
+	must(t, err)
+	if byName.ID != r.ID {
+		t.Fatalf("by name: got %s", byName.ID)
+	}
+	_, err = s.GetRole(ctx, b.ID, r.ID)
+	wantErr(t, err, storage.ErrNotFound)
+	wantErr(t, s.CreateRole(ctx, &storage.Role{OrgID: a.ID, Name: "Dev", Permissions: []string{"X"}}), storage.ErrAlreadyExists)
+	role(t, s, b, "Dev", "X")
+
+	got.Permissions = []string{"OR.Execution"}
+	must(t, s.UpdateRole(ctx, got))
+	again, err := s.GetRole(ctx, a.ID, r.ID)
+	must(t, err)
+	if !slices.Equal(again.Permissions, []string{"OR.Execution"}) {
+		t.Fatalf("update: got %v", again.Permissions)
+	}
+	role(t, s, a, "Admin", "Identity.Admin")
+	list, err := s.ListRoles(ctx, a.ID)
+	must(t, err)
+	if len(list) != 2 || list[0].Name != "Admin" || list[1].Name != "Dev" {
+		t.Fatalf("list: got %+v", list)
+	}
+	wantErr(t, s.DeleteRole(ctx, b.ID, r.ID), storage.ErrNotFound)
+	must(t, s.DeleteRole(ctx, a.ID, r.ID))
+	_, err = s.GetRole(ctx, a.ID, r.ID)
+	wantErr(t, err, storage.ErrNotFound)
+}
+
+func testRoleAssignments(t *testing.T, s storage.Store) {
+	a, b := org(t, s, "a"), org(t, s, "b")
+	alice := user(t, s, a, "alice")
+	dev := role(t, s, a, "Dev", "OR.Jobs")
+	foreign := role(t, s, b, "Dev", "OR.Jobs")
+
+	ra := &storage.RoleAssignment{OrgID: a.ID, UserID: alice.ID, RoleID: dev.ID, Folder: "Finance/Invoices"}
+	must(t, s.CreateRoleAssignment(ctx, ra))
+	must(t, s.CreateRoleAssignment(ctx, &storage.RoleAssignment{OrgID: a.ID, UserID: alice.ID, RoleID: dev.ID}))
+	wantErr(t, s.CreateRoleAssignment(ctx, &storage.RoleAssignment{OrgID: a.ID, UserID: alice.ID, RoleID: dev.ID, Folder: "Finance/Invoices"}),
+		storage.ErrAlreadyExists)
+	wantErr(t, s.CreateRoleAssignment(ctx, &storage.RoleAssignment{OrgID: a.ID, UserID: alice.ID, RoleID: foreign.ID}),
+		storage.ErrInvalidReference)
+	wantErr(t, s.CreateRoleAssignment(ctx, &storage.RoleAssignment{OrgID: b.ID, UserID: alice.ID, RoleID: foreign.ID}),
+		storage.ErrInvalidReference)
+
+	list, err := s.ListRoleAssignments(ctx, a.ID, alice.ID)
+	must(t, err)
+	if len(list) != 2 || list[0].Folder != "" || list[1].Folder != "Finance/Invoices" {
+		t.Fatalf("list: got %+v", list)
+	}
+	none, err := s.ListRoleAssignments(ctx, b.ID, "")
+	must(t, err)
+	if len(none) != 0 {
+		t.Fatalf("other organization sees %d assignments", len(none))
+	}
+	wantErr(t, s.DeleteRoleAssignment(ctx, b.ID, ra.ID), storage.ErrNotFound)
+	must(t, s.DeleteRoleAssignment(ctx, a.ID, ra.ID))
+	list, err = s.ListRoleAssignments(ctx, a.ID, "")
+	must(t, err)
+	if len(list) != 1 {
+		t.Fatalf("after delete: got %d assignments, want 1", len(list))
+	}
+}
+
+func testDeleteRoleCascades(t *testing.T, s storage.Store) {
+	a := org(t, s, "a")
+	alice := user(t, s, a, "alice")
+	dev := role(t, s, a, "Dev", "OR.Jobs")
+	must(t, s.CreateRoleAssignment(ctx, &storage.RoleAssignment{OrgID: a.ID, UserID: alice.ID, RoleID: dev.ID}))
+	must(t, s.DeleteRole(ctx, a.ID, dev.ID))
+	list, err := s.ListRoleAssignments(ctx, a.ID, alice.ID)
+	must(t, err)
+	if len(list) != 0 {
+		t.Fatalf("assignments of a deleted role remain: %+v", list)
+	}
+}
+
+func testAudiences(t *testing.T, s storage.Store) {
+	au := &storage.Audience{ID: "orchestrator", Name: "Orchestrator", Scopes: []string{"OR.Jobs", "OR.Folders"}, AccessTokenTTL: 10 * time.Minute}
+	must(t, s.CreateAudience(ctx, au))
+	got, err := s.GetAudience(ctx, "orchestrator")
+	must(t, err)
+	if got.Name != "Orchestrator" || !slices.Equal(got.Scopes, au.Scopes) || got.AccessTokenTTL != 10*time.Minute {
+		t.Fatalf("got %+v", got)
+	}
+	wantErr(t, s.CreateAudience(ctx, &storage.Audience{ID: "orchestrator", Name: "x", Scopes: []string{"A"}}), storage.ErrAlreadyExists)
+	got.Scopes = []string{"OR.Jobs"}
+	got.AccessTokenTTL = 0
+	must(t, s.UpdateAudience(ctx, got))
+	must(t, s.CreateAudience(ctx, &storage.Audience{ID: "https://api.example.com", Name: "API", Scopes: []string{"API.Read"}}))
+	list, err := s.ListAudiences(ctx)
+	must(t, err)
+	if len(list) != 2 || list[1].ID != "orchestrator" || !slices.Equal(list[1].Scopes, []string{"OR.Jobs"}) || list[1].AccessTokenTTL != 0 {
+		t.Fatalf("list: got %+v", list)
+	}
+	must(t, s.DeleteAudience(ctx, "orchestrator"))
+	_, err = s.GetAudience(ctx, "orchestrator")
+	wantErr(t, err, storage.ErrNotFound)
+	wantErr(t, s.DeleteAudience(ctx, "orchestrator"), storage.ErrNotFound)
+	wantErr(t, s.UpdateAudience(ctx, &storage.Audience{ID: "nope"}), storage.ErrNotFound)
+}
+
+func testClients(t *testing.T, s storage.Store) {
+	grant := []string{"urn:ietf:params:oauth:grant-type:token-exchange"}
+	pub := &storage.Client{ID: "cli", Public: true, Audiences: []string{"orchestrator"}, GrantTypes: grant}
+	must(t, s.CreateClient(ctx, pub))
+	conf := &storage.Client{ID: "gateway", SecretHash: hash("secret"), Audiences: []string{"orchestrator", "api"}, GrantTypes: []string{}, Introspection: true}
+	must(t, s.CreateClient(ctx, conf))
+	got, err := s.GetClient(ctx, "cli")
+	must(t, err)
+	if !got.Public || len(got.SecretHash) != 0 || !slices.Equal(got.GrantTypes, grant) {
+		t.Fatalf("public client: got %+v", got)
+	}
+	got, err = s.GetClient(ctx, "gateway")
+	must(t, err)
+	if got.Public || !slices.Equal(got.SecretHash, hash("secret")) || !got.Introspection ||
+		len(got.GrantTypes) != 0 || !slices.Equal(got.Audiences, []string{"orchestrator", "api"}) {
+		t.Fatalf("confidential client: got %+v", got)
+	}
+	wantErr(t, s.CreateClient(ctx, &storage.Client{ID: "cli", Public: true}), storage.ErrAlreadyExists)
+	got.Introspection = false
+	got.SecretHash = hash("rotated")
+	must(t, s.UpdateClient(ctx, got))
+	again, err := s.GetClient(ctx, "gateway")
+	must(t, err)
+	if again.Introspection || !slices.Equal(again.SecretHash, hash("rotated")) {
+		t.Fatalf("update: got %+v", again)
+	}
+	list, err := s.ListClients(ctx)
+	must(t, err)
+	if len(list) != 2 || list[0].ID != "cli" {
+		t.Fatalf("list: got %+v", list)
+	}
+	must(t, s.DeleteClient(ctx, "cli"))
+	_, err = s.GetClient(ctx, "cli")
+	wantErr(t, err, storage.ErrNotFound)
+}
+
+func testPATs(t *testing.T, s storage.Store) {
+	a, b := org(t, s, "a"), org(t, s, "b")
+	alice := user(t, s, a, "alice")
+	p := pat(t, s, alice, "ci", "pat_token_one_0001", base, ptr(base.Add(24*time.Hour)))
+	if p.ID == "" {
+		t.Fatal("create did not fill the id")
+	}
+	got, err := s.GetPAT(ctx, a.ID, p.ID)
+	must(t, err)
+	if got.Name != "ci" || got.UserID != alice.ID || !slices.Equal(got.Scopes, p.Scopes) ||
+		!slices.Equal(got.Hash, hash("pat_token_one_0001")) || got.Hint != "pat_…0001" ||
+		got.LastUsedAt != nil || got.RevokedAt != nil || got.RevokedReason != "" {
+		t.Fatalf("got %+v", got)
+	}
+	sameTime(t, "created_at", got.CreatedAt, base)
+	sameTime(t, "expires_at", *got.ExpiresAt, base.Add(24*time.Hour))
+	byHash, err := s.GetPATByHash(ctx, hash("pat_token_one_0001"))
+	must(t, err)
+	if byHash.ID != p.ID {
+		t.Fatalf("by hash: got %s", byHash.ID)
+	}
+	_, err = s.GetPAT(ctx, b.ID, p.ID)
+	wantErr(t, err, storage.ErrNotFound)
+	_, err = s.GetPATByHash(ctx, hash("unknown"))
+	wantErr(t, err, storage.ErrNotFound)
+
+	never := pat(t, s, alice, "forever", "pat_token_two_0002", base, nil)
+	got, err = s.GetPAT(ctx, a.ID, never.ID)
+	must(t, err)
+	if got.ExpiresAt != nil {
+		t.Fatalf("no-expiry PAT got expires_at %v", got.ExpiresAt)
+	}
+}
+
+func testPATNameUnique(t *testing.T, s storage.Store) {
+	a := org(t, s, "a")
+	alice, bob := user(t, s, a, "alice"), user(t, s, a, "bob")
+	first := pat(t, s, alice, "deploy", "pat_name_a_0001", base, nil)
+	err := s.CreatePAT(ctx, &storage.PAT{OrgID: a.ID, UserID: alice.ID, Name: "deploy", Scopes: []string{"A"}, Hash: hash("other"), Hint: "h"})
+	wantErr(t, err, storage.ErrAlreadyExists)
+	pat(t, s, bob, "deploy", "pat_name_b_0002", base, nil)
+	_, err = s.RevokePAT(ctx, a.ID, first.ID, base, "owner")
+	must(t, err)
+	pat(t, s, alice, "deploy", "pat_name_c_0003", base, nil)
+}
+
+func testPATHashUnique(t *testing.T, s storage.Store) {
+	a := org(t, s, "a")
+	alice := user(t, s, a, "alice")
+	pat(t, s, alice, "one", "pat_same_0001", base, nil)
+	err := s.CreatePAT(ctx, &storage.PAT{OrgID: a.ID, UserID: alice.ID, Name: "two", Scopes: []string{"A"}, Hash: hash("pat_same_0001"), Hint: "h"})
+	wantErr(t, err, storage.ErrAlreadyExists)
+}
+
+func testPATOwnerOrg(t *testing.T, s storage.Store) {
+	a, b := org(t, s, "a"), org(t, s, "b")
+	alice := user(t, s, a, "alice")
+	err := s.CreatePAT(ctx, &storage.PAT{OrgID: b.ID, UserID: alice.ID, Name: "x", Scopes: []string{"A"}, Hash: hash("x"), Hint: "h"})
+	wantErr(t, err, storage.ErrInvalidReference)
+	list, err := s.ListPATs(ctx, storage.PATFilter{})
+	must(t, err)
+	if len(list) != 0 {
+		t.Fatalf("a refused PAT was written: %+v", list)
+	}
+}
+
+func testPATGrant(t *testing.T, s storage.Store) {
+	a := org(t, s, "acme")
+	a.PATMaxLifetime = 90 * 24 * time.Hour
+	must(t, s.UpdateOrganization(ctx, a))
+	alice := user(t, s, a, "alice")
+	lonely := user(t, s, a, "lonely")
+	dev := role(t, s, a, "Dev", "OR.Jobs", "OR.Execution")
+	reader := role(t, s, a, "Reader", "OR.Folders.Read")
+	must(t, s.CreateRoleAssignment(ctx, &storage.RoleAssignment{OrgID: a.ID, UserID: alice.ID, RoleID: dev.ID}))
+	must(t, s.CreateRoleAssignment(ctx, &storage.RoleAssignment{OrgID: a.ID, UserID: alice.ID, RoleID: reader.ID, Folder: "Finance"}))
+	p := pat(t, s, alice, "ci", "pat_grant_0001", base, nil)
+
+	g, err := s.GetPATGrant(ctx, hash("pat_grant_0001"))
+	must(t, err)
+	if g.PAT.ID != p.ID || g.Owner.ID != alice.ID || g.Owner.Username != "alice" || g.Owner.Kind != storage.UserLocal ||
+		g.Owner.Status != storage.UserActive || g.Org.ID != a.ID || g.Org.Name != "acme" || !g.Org.PATsEnabled ||
+		g.Org.PATMaxLifetime != 90*24*time.Hour {
+		t.Fatalf("got %+v", g)
+	}
+	sort.Slice(g.Grants, func(i, j int) bool { return g.Grants[i].Folder < g.Grants[j].Folder })
+	want := []storage.Grant{{Folder: "", Permissions: []string{"OR.Jobs", "OR.Execution"}}, {Folder: "Finance", Permissions: []string{"OR.Folders.Read"}}}
+	if fmt.Sprint(g.Grants) != fmt.Sprint(want) {
+		t.Fatalf("grants: got %v, want %v", g.Grants, want)
+	}
+
+	pat(t, s, lonely, "ci", "pat_grant_0002", base, nil)
+	g, err = s.GetPATGrant(ctx, hash("pat_grant_0002"))
+	must(t, err)
+	if g.Owner.ID != lonely.ID || len(g.Grants) != 0 {
+		t.Fatalf("user without roles: got %+v", g)
+	}
+	_, err = s.GetPATGrant(ctx, hash("unknown"))
+	wantErr(t, err, storage.ErrNotFound)
+}
+
+func testListPATs(t *testing.T, s storage.Store) {
+	a, b := org(t, s, "a"), org(t, s, "b")
+	alice, bob := user(t, s, a, "alice"), user(t, s, a, "bob")
+	carol := user(t, s, b, "carol")
+	now := base.Add(100 * 24 * time.Hour)
+	active := pat(t, s, alice, "active", "pat_list_0001", now.Add(-time.Hour), ptr(now.Add(time.Hour)))
+	expired := pat(t, s, alice, "expired", "pat_list_0002", now.Add(-2*time.Hour), ptr(now.Add(-time.Minute)))
+	revoked := pat(t, s, bob, "revoked", "pat_list_0003", now.Add(-time.Hour), nil)
+	old := pat(t, s, bob, "old", "pat_list_0004", now.Add(-60*24*time.Hour), nil)
+	pat(t, s, carol, "other org", "pat_list_0005", now, nil)
+	_, err := s.RevokePAT(ctx, a.ID, revoked.ID, now, "admin")
+	must(t, err)
+
+	ids := func(ps []storage.PAT) []string {
+		out := make([]string, len(ps))
+		for i, p := range ps {
+			out[i] = p.ID
+		}
+		return out
+	}
+	sorted := func(ids ...string) []string { slices.Sort(ids); return ids }
+	cases := []struct {
+		name string
+		f    storage.PATFilter
+		want []string
+	}{
+		{"whole organization", storage.PATFilter{OrgID: a.ID}, sorted(active.ID, expired.ID, revoked.ID, old.ID)},
+		{"one owner", storage.PATFilter{OrgID: a.ID, UserID: bob.ID}, sorted(revoked.ID, old.ID)},
+		{"active", storage.PATFilter{OrgID: a.ID, Status: storage.PATActive, Now: now}, sorted(active.ID, old.ID)},
+		{"expired", storage.PATFilter{OrgID: a.ID, Status: storage.PATExpired, Now: now}, sorted(expired.ID)},
+		{"revoked", storage.PATFilter{OrgID: a.ID, Status: storage.PATRevoked, Now: now}, sorted(revoked.ID)},
+		{"active under a 30-day maximum", storage.PATFilter{OrgID: a.ID, Status: storage.PATActive, Now: now, MaxLifetime: 30 * 24 * time.Hour}, sorted(active.ID)},
+		{"expired under a 30-day maximum", storage.PATFilter{OrgID: a.ID, Status: storage.PATExpired, Now: now, MaxLifetime: 30 * 24 * time.Hour}, sorted(expired.ID, old.ID)},
+	}
+	for _, c := range cases {
+		got, err := s.ListPATs(ctx, c.f)
+		must(t, err)
+		if !slices.Equal(ids(got), c.want) {
+			t.Errorf("%s: got %v, want %v", c.name, ids(got), c.want)
+		}
+	}
+
+	// Walk the organization two at a time while PATs are added behind the
+	// cursor: every PAT present at the start is seen exactly once.
+	all, err := s.ListPATs(ctx, storage.PATFilter{OrgID: a.ID})
+	must(t, err)
+	var seen []string
+	cursor := ""
+	for i := 0; ; i++ {
+		page, err := s.ListPATs(ctx, storage.PATFilter{OrgID: a.ID, After: cursor, Limit: 2})
+		must(t, err)
+		if len(page) == 0 {
+			break
+		}
+		seen = append(seen, ids(page)...)
+		cursor = page[len(page)-1].ID
+		if i < 2 {
+			pat(t, s, alice, fmt.Sprintf("added during paging %d", i), fmt.Sprintf("pat_page_%04d", i), now, nil)
+		}
+		if i > 10 {
+			t.Fatal("paging does not end")
+		}
+	}
+	for _, p := range all {
+		if n := countOf(seen, p.ID); n != 1 {
+			t.Errorf("PAT %s seen %d times while paging", p.Name, n)
+		}
+	}
+	if _, err := s.ListPATs(ctx, storage.PATFilter{OrgID: a.ID, Status: "bogus"}); err == nil {
+		t.Error("an unknown status filter was accepted")
+	}
+}
+
+func countOf(l []string, v string) int {
+	n := 0
+	for _, x := range l {
+		if x == v {
+			n++
+		}
+	}
+	return n
+}
+
+func testRevokePAT(t *testing.T, s storage.Store) {
+	a, b := org(t, s, "a"), org(t, s, "b")
+	alice := user(t, s, a, "alice")
+	p := pat(t, s, alice, "ci", "pat_revoke_0001", base, nil)
+	got, err := s.RevokePAT(ctx, b.ID, p.ID, base, "admin")
+	wantErr(t, err, storage.ErrNotFound)
+	got, err = s.RevokePAT(ctx, a.ID, p.ID, base.Add(time.Minute), "owner")
+	must(t, err)
+	sameTime(t, "revoked_at", *got.RevokedAt, base.Add(time.Minute))
+	if got.RevokedReason != "owner" {
+		t.Fatalf("reason: got %q", got.RevokedReason)
+	}
+	got, err = s.RevokePAT(ctx, a.ID, p.ID, base.Add(time.Hour), "admin")
+	must(t, err)
+	sameTime(t, "revoked_at after a second revoke", *got.RevokedAt, base.Add(time.Minute))
+	if got.RevokedReason != "owner" {
+		t.Fatalf("reason after a second revoke: got %q", got.RevokedReason)
+	}
+	_, err = s.RevokePAT(ctx, a.ID, "no-such-id", base, "owner")
+	wantErr(t, err, storage.ErrNotFound)
+}
+
+func testRevokePATs(t *testing.T, s storage.Store) {
+	a, b := org(t, s, "a"), org(t, s, "b")
+	alice, carol := user(t, s, a, "alice"), user(t, s, b, "carol")
+	p1 := pat(t, s, alice, "one", "pat_bulk_0001", base, nil)
+	p2 := pat(t, s, alice, "two", "pat_bulk_0002", base, nil)
+	foreign := pat(t, s, carol, "three", "pat_bulk_0003", base, nil)
+	res, err := s.RevokePATs(ctx, a.ID, []string{p1.ID, foreign.ID, "missing", p2.ID, p1.ID}, base, "admin")
+	must(t, err)
+	if !slices.Equal(res.Revoked, []string{p1.ID, p2.ID}) || !slices.Equal(res.NotFound, []string{foreign.ID, "missing"}) {
+		t.Fatalf("got revoked %v not found %v", res.Revoked, res.NotFound)
+	}
+	f, err := s.GetPAT(ctx, b.ID, foreign.ID)
+	must(t, err)
+	if f.RevokedAt != nil {
+		t.Fatal("a bulk revoke crossed organizations")
+	}
+}
+
+func testTouchPATs(t *testing.T, s storage.Store) {
+	a := org(t, s, "a")
+	alice := user(t, s, a, "alice")
+	p1 := pat(t, s, alice, "one", "pat_touch_0001", base, nil)
+	p2 := pat(t, s, alice, "two", "pat_touch_0002", base, nil)
+	must(t, s.TouchPATs(ctx, map[string]time.Time{p1.ID: base.Add(2 * time.Minute), p2.ID: base.Add(time.Minute), "gone": base}))
+	must(t, s.TouchPATs(ctx, map[string]time.Time{p1.ID: base.Add(time.Minute)}))
+	got, err := s.GetPAT(ctx, a.ID, p1.ID)
+	must(t, err)
+	sameTime(t, "last_used_at after an older touch", *got.LastUsedAt, base.Add(2*time.Minute))
+	got, err = s.GetPAT(ctx, a.ID, p2.ID)
+	must(t, err)
+	sameTime(t, "last_used_at", *got.LastUsedAt, base.Add(time.Minute))
+}
+
+func testCountPATs(t *testing.T, s storage.Store) {
+	a, b := org(t, s, "a"), org(t, s, "b")
+	b.PATMaxLifetime = 30 * 24 * time.Hour
+	must(t, s.UpdateOrganization(ctx, b))
+	alice, carol := user(t, s, a, "alice"), user(t, s, b, "carol")
+	now := base.Add(100 * 24 * time.Hour)
+	pat(t, s, alice, "active", "pat_count_0001", now.Add(-60*24*time.Hour), nil)
+	pat(t, s, alice, "expired", "pat_count_0002", now.Add(-time.Hour), ptr(now.Add(-time.Minute)))
+	r := pat(t, s, alice, "revoked", "pat_count_0003", now, nil)
+	_, err := s.RevokePAT(ctx, a.ID, r.ID, now, "owner")
+	must(t, err)
+	pat(t, s, carol, "too old", "pat_count_0004", now.Add(-60*24*time.Hour), nil)
+	pat(t, s, carol, "young", "pat_count_0005", now.Add(-24*time.Hour), nil)
+	got, err := s.CountPATs(ctx, now)
+	must(t, err)
+	want := storage.PATCounts{storage.PATActive: 2, storage.PATExpired: 2, storage.PATRevoked: 1}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+}
+
+func testSigningKeys(t *testing.T, s storage.Store) {
+	k1 := &storage.SigningKey{KID: "k1", Algorithm: "ES256", PrivateKey: []byte{1, 2, 3}, PublicJWK: []byte(`{"kty":"EC"}`), CreatedAt: base, ActivatesAt: base}
+	k2 := &storage.SigningKey{KID: "k2", Algorithm: "ES256", PrivateKey: []byte{4, 5, 6}, PublicJWK: []byte(`{"kty":"EC"}`), CreatedAt: base, ActivatesAt: base.Add(time.Hour)}
+	must(t, s.CreateSigningKey(ctx, k2))
+	must(t, s.CreateSigningKey(ctx, k1))
+	wantErr(t, s.CreateSigningKey(ctx, &storage.SigningKey{KID: "k1", Algorithm: "ES256", PrivateKey: []byte{1}, PublicJWK: []byte("{}"), ActivatesAt: base}), storage.ErrAlreadyExists)
+	list, err := s.ListSigningKeys(ctx)
+	must(t, err)
+	if len(list) != 2 || list[0].KID != "k1" || list[1].KID != "k2" || !slices.Equal(list[0].PrivateKey, []byte{1, 2, 3}) ||
+		string(list[0].PublicJWK) != `{"kty":"EC"}` || list[0].RetiresAt != nil {
+		t.Fatalf("list: got %+v", list)
+	}
+	sameTime(t, "activates_at", list[1].ActivatesAt, base.Add(time.Hour))
+	must(t, s.UpdateSigningKeyRetirement(ctx, "k1", ptr(base.Add(2*time.Hour))))
+	wantErr(t, s.UpdateSigningKeyRetirement(ctx, "nope", nil), storage.ErrNotFound)
+	n, err := s.DeleteSigningKeys(ctx, base.Add(2*time.Hour))
+	must(t, err)
+	if n != 0 {
+		t.Fatalf("deleted %d keys retiring exactly at the bound, want 0", n)
+	}
+	n, err = s.DeleteSigningKeys(ctx, base.Add(3*time.Hour))
+	must(t, err)
+	if n != 1 {
+		t.Fatalf("deleted %d keys, want 1", n)
+	}
+	list, err = s.ListSigningKeys(ctx)
+	must(t, err)
+	if len(list) != 1 || list[0].KID != "k2" {
+		t.Fatalf("after delete: got %+v", list)
+	}
+}
+
+func testAudit(t *testing.T, s storage.Store) {
+	a, b := org(t, s, "a"), org(t, s, "b")
+	events := []storage.AuditEvent{
+		{Time: base, OrgID: a.ID, Actor: "u1", Action: "pat.create", Target: "p1", ClientAddr: "192.0.2.1", Outcome: "success"},
+		{Time: base.Add(time.Minute), OrgID: a.ID, Actor: "u1", Action: "pat.revoke", Target: "p1", ClientAddr: "192.0.2.1", Outcome: "success", Detail: "by owner"},
+		{Time: base.Add(2 * time.Minute), OrgID: a.ID, Actor: "u2", Action: "pat.create", Target: "p2", Outcome: "success"},
+		{Time: base.Add(3 * time.Minute), OrgID: b.ID, Actor: "u3", Action: "pat.create", Target: "p3", Outcome: "success"},
+	}
+	for i := range events {
+		must(t, s.AppendAudit(ctx, &events[i]))
+		if events[i].ID == 0 {
+			t.Fatal("append did not fill the id")
+		}
+	}
+	list, err := s.ListAudit(ctx, storage.AuditFilter{OrgID: a.ID})
+	must(t, err)
+	if len(list) != 3 || list[0].Target != "p2" || list[2].Target != "p1" || list[1].Detail != "by owner" || list[2].ClientAddr != "192.0.2.1" {
+		t.Fatalf("list: got %+v", list)
+	}
+	sameTime(t, "event time", list[2].Time, base)
+	cases := []struct {
+		name string
+		f    storage.AuditFilter
+		want int
+	}{
+		{"by actor", storage.AuditFilter{OrgID: a.ID, Actor: "u1"}, 2},
+		{"by action", storage.AuditFilter{OrgID: a.ID, Action: "pat.create"}, 2},
+		{"by target", storage.AuditFilter{OrgID: a.ID, Target: "p1"}, 2},
+		{"since", storage.AuditFilter{OrgID: a.ID, Since: base.Add(time.Minute)}, 2},
+		{"until", storage.AuditFilter{OrgID: a.ID, Until: base.Add(time.Minute)}, 1},
+		{"before cursor", storage.AuditFilter{OrgID: a.ID, Before: list[0].ID}, 2},
+		{"limit", storage.AuditFilter{OrgID: a.ID, Limit: 1}, 1},
+		{"other organization", storage.AuditFilter{OrgID: b.ID}, 1},
+	}
+	for _, c := range cases {
+		got, err := s.ListAudit(ctx, c.f)
+		must(t, err)
+		if len(got) != c.want {
+			t.Errorf("%s: got %d events, want %d", c.name, len(got), c.want)
+		}
+	}
+}
+
+func testSessions(t *testing.T, s storage.Store) {
+	a, b := org(t, s, "a"), org(t, s, "b")
+	alice := user(t, s, a, "alice")
+	se := &storage.Session{ID: "h1", UserID: alice.ID, OrgID: a.ID, CSRFToken: "c", CreatedAt: base, ExpiresAt: base.Add(12 * time.Hour)}
+	must(t, s.CreateSession(ctx, se))
+	wantErr(t, s.CreateSession(ctx, &storage.Session{ID: "h2", UserID: alice.ID, OrgID: b.ID, CSRFToken: "c", ExpiresAt: base}), storage.ErrInvalidReference)
+	wantErr(t, s.CreateSession(ctx, &storage.Session{ID: "h1", UserID: alice.ID, OrgID: a.ID, CSRFToken: "c", ExpiresAt: base}), storage.ErrAlreadyExists)
+	got, err := s.GetSession(ctx, "h1")
+	must(t, err)
+	if got.UserID != alice.ID || got.OrgID != a.ID || got.CSRFToken != "c" {
+		t.Fatalf("got %+v", got)
+	}
+	sameTime(t, "last_seen_at", got.LastSeenAt, base)
+	must(t, s.TouchSession(ctx, "h1", base.Add(10*time.Minute)))
+	got, err = s.GetSession(ctx, "h1")
+	must(t, err)
+	sameTime(t, "last_seen_at after touch", got.LastSeenAt, base.Add(10*time.Minute))
+
+	must(t, s.CreateSession(ctx, &storage.Session{ID: "h3", UserID: alice.ID, OrgID: a.ID, CSRFToken: "c", CreatedAt: base, ExpiresAt: base.Add(time.Hour)}))
+	n, err := s.DeleteExpiredSessions(ctx, base.Add(20*time.Minute), 15*time.Minute)
+	must(t, err)
+	if n != 1 {
+		t.Fatalf("idle sweep deleted %d, want 1 (h3 idle since creation)", n)
+	}
+	n, err = s.DeleteExpiredSessions(ctx, base.Add(12*time.Hour), 24*time.Hour)
+	must(t, err)
+	if n != 1 {
+		t.Fatalf("absolute sweep deleted %d, want 1", n)
+	}
+	must(t, s.CreateSession(ctx, &storage.Session{ID: "h4", UserID: alice.ID, OrgID: a.ID, CSRFToken: "c", ExpiresAt: base.Add(time.Hour)}))
+	must(t, s.CreateSession(ctx, &storage.Session{ID: "h5", UserID: alice.ID, OrgID: a.ID, CSRFToken: "c", ExpiresAt: base.Add(time.Hour)}))
+	must(t, s.DeleteSession(ctx, "h4"))
+	wantErr(t, s.DeleteSession(ctx, "h4"), storage.ErrNotFound)
+	must(t, s.DeleteUserSessions(ctx, alice.ID))
+	_, err = s.GetSession(ctx, "h5")
+	wantErr(t, err, storage.ErrNotFound)
+}
+
+func testTxRollback(t *testing.T, s storage.Store) {
+	boom := errors.New("boom")
+	err := s.WithTx(ctx, func(tx storage.Store) error {
+		o := &storage.Organization{Name: "acme", PATsEnabled: true}
+		if err := tx.CreateOrganization(ctx, o); err != nil {
+			return err
+		}
+		if err := tx.CreateUser(ctx, &storage.User{OrgID: o.ID, Username: "alice"}); err != nil {
+			return err
+		}
+		// A nested transaction joins the outer one and rolls back with it.
+		return tx.WithTx(ctx, func(tx storage.Store) error {
+			if err := tx.CreateAudience(ctx, &storage.Audience{ID: "api", Name: "API", Scopes: []string{"A"}}); err != nil {
+				return err
+			}
+			return boom
+		})
+	})
+	wantErr(t, err, boom)
+	if _, err := s.GetOrganizationByName(ctx, "acme"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("organization survived a rolled-back transaction: %v", err)
+	}
+	if _, err := s.GetAudience(ctx, "api"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("audience survived a rolled-back transaction: %v", err)
+	}
+	// A constraint violation inside a transaction rolls back earlier writes.
+	o := org(t, s, "taken")
+	err = s.WithTx(ctx, func(tx storage.Store) error {
+		if err := tx.CreateUser(ctx, &storage.User{OrgID: o.ID, Username: "first"}); err != nil {
+			return err
+		}
+		return tx.CreateOrganization(ctx, &storage.Organization{Name: "taken"})
+	})
+	wantErr(t, err, storage.ErrAlreadyExists)
+	if _, err := s.GetUserByUsername(ctx, o.ID, "first"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("user survived a rolled-back transaction: %v", err)
+	}
+}
+
+func testTxCommit(t *testing.T, s storage.Store) {
+	var orgID string
+	must(t, s.WithTx(ctx, func(tx storage.Store) error {
+		o := &storage.Organization{Name: "acme", PATsEnabled: true}
+		if err := tx.CreateOrganization(ctx, o); err != nil {
+			return err
+		}
+		orgID = o.ID
+		// Reads inside the transaction see its own writes.
+		if _, err := tx.GetOrganization(ctx, o.ID); err != nil {
+			return err
+		}
+		return tx.CreateUser(ctx, &storage.User{OrgID: o.ID, Username: "alice"})
+	}))
+	if _, err := s.GetUserByUsername(ctx, orgID, "alice"); err != nil {
+		t.Fatalf("committed user not found: %v", err)
+	}
+}
+
+func testConcurrentWriters(t *testing.T, s storage.Store) {
+	o := org(t, s, "acme")
+	alice := user(t, s, o, "alice")
+	p := pat(t, s, alice, "shared", "pat_conc_0001", base, nil)
+	const writers = 8
+	const each = 10
+	var wg sync.WaitGroup
+	errs := make(chan error, writers*each*2)
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				err := s.WithTx(ctx, func(tx storage.Store) error {
+					u := &storage.User{OrgID: o.ID, Username: fmt.Sprintf("user-%d-%d", w, i)}
+					if err := tx.CreateUser(ctx, u); err != nil {
+						return err
+					}
+					return tx.AppendAudit(ctx, &storage.AuditEvent{OrgID: o.ID, Actor: "test", Action: "user.create", Target: u.ID, Outcome: "success"})
+				})
+				if err != nil {
+					errs <- err
+				}
+				if err := s.TouchPATs(ctx, map[string]time.Time{p.ID: base.Add(time.Duration(w*each+i) * time.Second)}); err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	users, err := s.ListUsers(ctx, storage.UserFilter{OrgID: o.ID})
+	must(t, err)
+	if len(users) != writers*each+1 {
+		t.Fatalf("got %d users, want %d", len(users), writers*each+1)
+	}
+	events, err := s.ListAudit(ctx, storage.AuditFilter{OrgID: o.ID})
+	must(t, err)
+	if len(events) != writers*each {
+		t.Fatalf("got %d audit events, want %d", len(events), writers*each)
+	}
+	got, err := s.GetPAT(ctx, o.ID, p.ID)
+	must(t, err)
+	sameTime(t, "last_used_at after concurrent touches", *got.LastUsedAt, base.Add(time.Duration(writers*each-1)*time.Second))
+}
+
+func testConcurrentSameName(t *testing.T, s storage.Store) {
+	o := org(t, s, "acme")
+	alice := user(t, s, o, "alice")
+	const n = 8
+	var wg sync.WaitGroup
+	results := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results <- s.CreatePAT(ctx, &storage.PAT{OrgID: o.ID, UserID: alice.ID, Name: "race", Scopes: []string{"A"},
+				Hash: hash(fmt.Sprintf("pat_race_%d", i)), Hint: "h"})
+		}()
+	}
+	wg.Wait()
+	close(results)
+	ok := 0
+	for err := range results {
+		switch {
+		case err == nil:
+			ok++
+		case errors.Is(err, storage.ErrAlreadyExists):
+		default:
+			t.Errorf("unexpected error: %v", err)
+		}
+	}
+	if ok != 1 {
+		t.Fatalf("%d creators won, want exactly 1", ok)
+	}
+}
+
+func testTimesUTC(t *testing.T, s storage.Store) {
+	tokyo := time.FixedZone("JST", 9*3600)
+	local := time.Date(2026, 7, 1, 9, 30, 0, 123456789, tokyo)
+	o := &storage.Organization{Name: "acme", PATsEnabled: true, CreatedAt: local}
+	must(t, s.CreateOrganization(ctx, o))
+	got, err := s.GetOrganization(ctx, o.ID)
+	must(t, err)
+	sameTime(t, "created_at", got.CreatedAt, local)
+	if got.CreatedAt.Hour() != 0 {
+		t.Fatalf("got hour %d, want 0 (09:30 JST is 00:30 UTC)", got.CreatedAt.Hour())
+	}
+	alice := user(t, s, o, "alice")
+	p := pat(t, s, alice, "tz", "pat_tz_0001", local, ptr(local.Add(time.Hour)))
+	// Comparisons in SQL must use instants, not wall clocks: the PAT is
+	// active just before its expiry and expired at it, whatever the zone.
+	for _, c := range []struct {
+		now  time.Time
+		want storage.PATStatus
+	}{
+		{local.Add(59 * time.Minute).In(time.FixedZone("PST", -8*3600)), storage.PATActive},
+		{local.Add(time.Hour).UTC(), storage.PATExpired},
+	} {
+		list, err := s.ListPATs(ctx, storage.PATFilter{OrgID: o.ID, Status: c.want, Now: c.now})
+		must(t, err)
+		if len(list) != 1 || list[0].ID != p.ID {
+			t.Errorf("at %v: want the PAT listed as %s, got %d PATs", c.now, c.want, len(list))
+		}
+	}
+}

@@ -1,0 +1,316 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sort"
+	"time"
+)
+
+type patRow struct {
+	ID            string       `db:"id"`
+	OrgID         string       `db:"org_id"`
+	UserID        string       `db:"user_id"`
+	Name          string       `db:"name"`
+	Scopes        string       `db:"scopes"`
+	Hash          []byte       `db:"token_hash"`
+	Hint          string       `db:"hint"`
+	CreatedAt     time.Time    `db:"created_at"`
+	ExpiresAt     sql.NullTime `db:"expires_at"`
+	LastUsedAt    sql.NullTime `db:"last_used_at"`
+	RevokedAt     sql.NullTime `db:"revoked_at"`
+	RevokedReason string       `db:"revoked_reason"`
+}
+
+func (r *patRow) model() PAT {
+	return PAT{
+		ID: r.ID, OrgID: r.OrgID, UserID: r.UserID, Name: r.Name, Scopes: splitList(r.Scopes),
+		Hash: r.Hash, Hint: r.Hint, CreatedAt: utc(r.CreatedAt), ExpiresAt: utcp(r.ExpiresAt),
+		LastUsedAt: utcp(r.LastUsedAt), RevokedAt: utcp(r.RevokedAt), RevokedReason: r.RevokedReason,
+	}
+}
+
+const patCols = `id, org_id, user_id, name, scopes, token_hash, hint, created_at, expires_at, last_used_at, revoked_at, revoked_reason`
+
+// CreatePAT inserts p, filling in ID and creation time when empty. The owner
+// must belong to p.OrgID.
+func (s *SQLStore) CreatePAT(ctx context.Context, p *PAT) error {
+	if p.ID == "" {
+		p.ID = newID()
+	}
+	if p.CreatedAt.IsZero() {
+		p.CreatedAt = s.stamp()
+	}
+	res, err := s.exec(ctx, "create pat",
+		`INSERT INTO pats (`+patCols+`)
+		 SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
+		 WHERE EXISTS (SELECT 1 FROM users WHERE id = ? AND org_id = ?)`,
+		p.ID, p.OrgID, p.UserID, p.Name, joinList(p.Scopes), p.Hash, p.Hint, s.t(p.CreatedAt),
+		s.tp(p.ExpiresAt), s.tp(p.LastUsedAt), s.tp(p.RevokedAt), p.RevokedReason,
+		p.UserID, p.OrgID)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return wrapf("create pat", mapErr(err))
+	} else if n == 0 {
+		return wrapf("create pat", ErrInvalidReference)
+	}
+	return nil
+}
+
+// GetPAT reads a PAT of an organization by id.
+func (s *SQLStore) GetPAT(ctx context.Context, orgID, id string) (*PAT, error) {
+	var r patRow
+	if err := s.get(ctx, "get pat", &r, `SELECT `+patCols+` FROM pats WHERE org_id = ? AND id = ?`, orgID, id); err != nil {
+		return nil, err
+	}
+	p := r.model()
+	return &p, nil
+}
+
+// GetPATByHash reads a PAT by the SHA-256 of its token.
+func (s *SQLStore) GetPATByHash(ctx context.Context, hash []byte) (*PAT, error) {
+	var r patRow
+	if err := s.get(ctx, "get pat", &r, `SELECT `+patCols+` FROM pats WHERE token_hash = ?`, hash); err != nil {
+		return nil, err
+	}
+	p := r.model()
+	return &p, nil
+}
+
+// grantQuery reads a PAT with its owner, organization and the owner's role
+// assignments: one row per assignment (one row with NULL folder when there is
+// none), over the unique index on token_hash.
+const grantQuery = `SELECT p.id, p.org_id, p.user_id, p.name, p.scopes, p.token_hash, p.hint, p.created_at,
+	p.expires_at, p.last_used_at, p.revoked_at, p.revoked_reason,
+	u.username, u.kind, u.status, u.admin, u.created_at, u.updated_at,
+	o.name, o.pats_enabled, o.pat_max_lifetime, o.created_at, o.updated_at,
+	ra.folder, r.permissions
+FROM pats p
+JOIN users u ON u.id = p.user_id
+JOIN organizations o ON o.id = p.org_id
+LEFT JOIN role_assignments ra ON ra.user_id = p.user_id
+LEFT JOIN roles r ON r.id = ra.role_id
+WHERE p.token_hash = ?`
+
+// GetPATGrant reads everything an exchange needs in one round trip.
+func (s *SQLStore) GetPATGrant(ctx context.Context, hash []byte) (*PATGrant, error) {
+	rows, err := s.x.QueryContext(ctx, s.q.rebind(grantQuery), hash)
+	if err != nil {
+		return nil, wrapf("get pat grant", mapErr(err))
+	}
+	defer rows.Close()
+	var (
+		g     *PATGrant
+		r     patRow
+		kind  string
+		stat  string
+		maxLt int64
+		fold  sql.NullString
+		perms sql.NullString
+	)
+	for rows.Next() {
+		var u User
+		var o Organization
+		if err := rows.Scan(&r.ID, &r.OrgID, &r.UserID, &r.Name, &r.Scopes, &r.Hash, &r.Hint, &r.CreatedAt,
+			&r.ExpiresAt, &r.LastUsedAt, &r.RevokedAt, &r.RevokedReason,
+			&u.Username, &kind, &stat, &u.Admin, &u.CreatedAt, &u.UpdatedAt,
+			&o.Name, &o.PATsEnabled, &maxLt, &o.CreatedAt, &o.UpdatedAt,
+			&fold, &perms); err != nil {
+			return nil, wrapf("get pat grant", mapErr(err))
+		}
+		if g == nil {
+			g = &PATGrant{PAT: r.model()}
+			u.ID, u.OrgID, u.Kind, u.Status = r.UserID, r.OrgID, UserKind(kind), UserStatus(stat)
+			u.CreatedAt, u.UpdatedAt = utc(u.CreatedAt), utc(u.UpdatedAt)
+			g.Owner = u
+			o.ID, o.PATMaxLifetime = r.OrgID, time.Duration(maxLt)
+			o.CreatedAt, o.UpdatedAt = utc(o.CreatedAt), utc(o.UpdatedAt)
+			g.Org = o
+		}
+		if perms.Valid {
+			g.Grants = append(g.Grants, Grant{Folder: fold.String, Permissions: splitList(perms.String)})
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrapf("get pat grant", mapErr(err))
+	}
+	if g == nil {
+		return nil, wrapf("get pat grant", ErrNotFound)
+	}
+	return g, nil
+}
+
+// ListPATs lists PATs in id (creation) order.
+func (s *SQLStore) ListPATs(ctx context.Context, f PATFilter) ([]PAT, error) {
+	q := `SELECT ` + patCols + ` FROM pats WHERE 1 = 1`
+	var args []any
+	if f.OrgID != "" {
+		q += ` AND org_id = ?`
+		args = append(args, f.OrgID)
+	}
+	if f.UserID != "" {
+		q += ` AND user_id = ?`
+		args = append(args, f.UserID)
+	}
+	now := s.t(f.Now)
+	var cutoff any
+	if f.MaxLifetime > 0 {
+		cutoff = s.t(f.Now.Add(-f.MaxLifetime))
+	}
+	switch f.Status {
+	case "":
+	case PATRevoked:
+		q += ` AND revoked_at IS NOT NULL`
+	case PATExpired:
+		q += ` AND revoked_at IS NULL AND ((expires_at IS NOT NULL AND expires_at <= ?)`
+		args = append(args, now)
+		if cutoff != nil {
+			q += ` OR created_at <= ?`
+			args = append(args, cutoff)
+		}
+		q += `)`
+	case PATActive:
+		q += ` AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)`
+		args = append(args, now)
+		if cutoff != nil {
+			q += ` AND created_at > ?`
+			args = append(args, cutoff)
+		}
+	default:
+		return nil, fmt.Errorf("list pats: unknown status %q", f.Status)
+	}
+	if f.After != "" {
+		q += ` AND id > ?`
+		args = append(args, f.After)
+	}
+	q += ` ORDER BY id`
+	if f.Limit > 0 {
+		q += ` LIMIT ?`
+		args = append(args, f.Limit)
+	}
+	var rows []patRow
+	if err := s.sel(ctx, "list pats", &rows, q, args...); err != nil {
+		return nil, err
+	}
+	out := make([]PAT, len(rows))
+	for i := range rows {
+		out[i] = rows[i].model()
+	}
+	return out, nil
+}
+
+// RevokePAT revokes one PAT of an organization. A PAT that is already
+// revoked keeps its first revocation time and reason.
+func (s *SQLStore) RevokePAT(ctx context.Context, orgID, id string, at time.Time, reason string) (*PAT, error) {
+	if _, err := s.exec(ctx, "revoke pat",
+		`UPDATE pats SET revoked_at = ?, revoked_reason = ? WHERE org_id = ? AND id = ? AND revoked_at IS NULL`,
+		s.t(at), reason, orgID, id); err != nil {
+		return nil, err
+	}
+	return s.GetPAT(ctx, orgID, id)
+}
+
+// RevokePATs revokes many PATs of one organization in one transaction. A PAT
+// that was already revoked is reported as revoked (it is); ids that are not
+// PATs of the organization are reported as not found.
+func (s *SQLStore) RevokePATs(ctx context.Context, orgID string, ids []string, at time.Time, reason string) (*RevokeResult, error) {
+	res := &RevokeResult{Revoked: []string{}, NotFound: []string{}}
+	seen := make(map[string]bool, len(ids))
+	err := s.WithTx(ctx, func(tx Store) error {
+		ts := tx.(*SQLStore)
+		for _, id := range ids {
+			if seen[id] {
+				continue
+			}
+			seen[id] = true
+			if _, err := ts.RevokePAT(ctx, orgID, id, at, reason); err != nil {
+				if isNotFound(err) {
+					res.NotFound = append(res.NotFound, id)
+					continue
+				}
+				return err
+			}
+			res.Revoked = append(res.Revoked, id)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// touchBatch bounds how many rows one TouchPATs transaction updates.
+const touchBatch = 500
+
+// TouchPATs moves each PAT's last_used_at forward to the given time. The
+// condition in the UPDATE makes concurrent writers safe: the latest time
+// wins whatever order the writes land in.
+func (s *SQLStore) TouchPATs(ctx context.Context, used map[string]time.Time) error {
+	ids := make([]string, 0, len(used))
+	for id := range used {
+		ids = append(ids, id)
+	}
+	// A fixed order keeps concurrent batches from deadlocking on PostgreSQL.
+	sort.Strings(ids)
+	for len(ids) > 0 {
+		n := min(len(ids), touchBatch)
+		chunk := ids[:n]
+		ids = ids[n:]
+		err := s.WithTx(ctx, func(tx Store) error {
+			ts := tx.(*SQLStore)
+			for _, id := range chunk {
+				t := ts.t(used[id])
+				if _, err := ts.exec(ctx, "touch pats",
+					`UPDATE pats SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)`,
+					t, id, t); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// CountPATs counts PATs by status at now, under each organization's maximum
+// lifetime.
+func (s *SQLStore) CountPATs(ctx context.Context, now time.Time) (PATCounts, error) {
+	orgs, err := s.ListOrganizations(ctx)
+	if err != nil {
+		return nil, err
+	}
+	counts := PATCounts{PATActive: 0, PATExpired: 0, PATRevoked: 0}
+	for _, o := range orgs {
+		// Without a maximum lifetime the cutoff is a time no PAT is created
+		// at or before, so only expires_at decides.
+		cutoff := time.Unix(0, 0)
+		if o.PATMaxLifetime > 0 {
+			cutoff = now.Add(-o.PATMaxLifetime)
+		}
+		var rows []struct {
+			Status string `db:"status"`
+			N      int64  `db:"n"`
+		}
+		if err := s.sel(ctx, "count pats", &rows,
+			`SELECT CASE
+			   WHEN revoked_at IS NOT NULL THEN 'revoked'
+			   WHEN expires_at IS NOT NULL AND expires_at <= ? THEN 'expired'
+			   WHEN created_at <= ? THEN 'expired'
+			   ELSE 'active' END AS status, COUNT(*) AS n
+			 FROM pats WHERE org_id = ? GROUP BY 1`,
+			s.t(now), s.t(cutoff), o.ID); err != nil {
+			return nil, err
+		}
+		for _, r := range rows {
+			counts[PATStatus(r.Status)] += r.N
+		}
+	}
+	return counts, nil
+}

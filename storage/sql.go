@@ -1,0 +1,234 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
+	_ "github.com/lib/pq"  // PostgreSQL driver "postgres"
+	_ "modernc.org/sqlite" // pure-Go SQLite driver "sqlite"
+)
+
+// The drivers this package serves.
+const (
+	DriverSQLite   = "sqlite"
+	DriverPostgres = "postgres"
+)
+
+// Options open a SQLStore.
+type Options struct {
+	// Driver is DriverSQLite or DriverPostgres.
+	Driver string
+	// DSN is a file path (sqlite) or a lib/pq connection string (postgres).
+	DSN string
+	// MaxOpenConns caps the pool; 0 picks a default for the driver.
+	MaxOpenConns int
+	// Now is the clock used for timestamps the store fills in itself.
+	Now func() time.Time
+}
+
+// SQLStore is the sqlx implementation of Store for SQLite and PostgreSQL.
+type SQLStore struct {
+	db     *sqlx.DB
+	x      sqlx.ExtContext // db, or the transaction of a WithTx store
+	inTx   bool
+	driver string
+	now    func() time.Time
+	q      *queries
+}
+
+var _ Store = (*SQLStore)(nil)
+
+// Open opens and pings the database. It does not migrate: call Migrate.
+func Open(ctx context.Context, o Options) (*SQLStore, error) {
+	var dsn string
+	switch o.Driver {
+	case DriverSQLite:
+		dsn = sqliteDSN(o.DSN)
+	case DriverPostgres:
+		dsn = o.DSN
+	default:
+		return nil, fmt.Errorf("open database: unknown driver %q", o.Driver)
+	}
+	db, err := sqlx.Open(o.Driver, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open %s database: %w", o.Driver, err)
+	}
+	maxOpen := o.MaxOpenConns
+	if maxOpen == 0 {
+		maxOpen = 16
+	}
+	db.SetMaxOpenConns(maxOpen)
+	db.SetMaxIdleConns(maxOpen)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
+	s := &SQLStore{db: db, x: db, driver: o.Driver, now: now}
+	s.q = newQueries(db)
+	if err := s.Ping(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s database: %w", o.Driver, err)
+	}
+	return s, nil
+}
+
+// sqliteDSN turns a file path into a modernc DSN with the pragmas the store
+// relies on: foreign keys enforced, WAL so readers do not block the writer,
+// a busy timeout so concurrent writers wait instead of failing, and
+// BEGIN IMMEDIATE so a transaction takes the write lock up front rather than
+// failing when it upgrades from a read.
+func sqliteDSN(path string) string {
+	params := "_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+	if strings.Contains(path, "?") {
+		return path + "&" + params
+	}
+	return path + "?" + params
+}
+
+// Driver is the name of the driver in use.
+func (s *SQLStore) Driver() string { return s.driver }
+
+// DB is the underlying pool, for statistics.
+func (s *SQLStore) DB() *sql.DB { return s.db.DB }
+
+// Ping reports whether the database answers.
+func (s *SQLStore) Ping(ctx context.Context) error {
+	if err := s.db.PingContext(ctx); err != nil {
+		return fmt.Errorf("ping: %w", mapErr(err))
+	}
+	return nil
+}
+
+// Close closes the pool.
+func (s *SQLStore) Close() error {
+	if s.inTx {
+		return errors.New("close: called inside a transaction")
+	}
+	return s.db.Close()
+}
+
+// WithTx runs fn in one transaction.
+func (s *SQLStore) WithTx(ctx context.Context, fn func(Store) error) (err error) {
+	if s.inTx {
+		return fn(s)
+	}
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin transaction: %w", mapErr(err))
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			_ = tx.Rollback()
+			panic(p)
+		}
+	}()
+	ts := *s
+	ts.x = tx
+	ts.inTx = true
+	if err := fn(&ts); err != nil {
+		if rbErr := tx.Rollback(); rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) {
+			return errors.Join(err, fmt.Errorf("rollback: %w", rbErr))
+		}
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", mapErr(err))
+	}
+	return nil
+}
+
+// t converts a time for binding: UTC at microsecond precision, as text in
+// SQLite (fixed width, so it compares correctly as text).
+func (s *SQLStore) t(tm time.Time) any {
+	tm = tm.UTC().Truncate(time.Microsecond)
+	if s.driver == DriverSQLite {
+		return tm.Format(sqliteTime)
+	}
+	return tm
+}
+
+// tp converts a nullable time for binding.
+func (s *SQLStore) tp(tm *time.Time) any {
+	if tm == nil {
+		return nil
+	}
+	return s.t(*tm)
+}
+
+// sqliteTime is how times are written in SQLite: the modernc driver reads
+// it back as a UTC time.Time for TIMESTAMP columns.
+const sqliteTime = "2006-01-02 15:04:05.000000"
+
+// stamp is the store's clock, in UTC at the stored precision.
+func (s *SQLStore) stamp() time.Time {
+	return s.now().UTC().Truncate(time.Microsecond)
+}
+
+func utc(t time.Time) time.Time { return t.UTC() }
+
+func utcp(t sql.NullTime) *time.Time {
+	if !t.Valid {
+		return nil
+	}
+	u := t.Time.UTC()
+	return &u
+}
+
+func newID() string { return uuid.Must(uuid.NewV7()).String() }
+
+// joinList stores a list of names as one space-separated string.
+func joinList(l []string) string { return strings.Join(l, " ") }
+
+// splitList reads a joinList value back; the empty string is an empty list.
+func splitList(s string) []string {
+	if s == "" {
+		return []string{}
+	}
+	return strings.Split(s, " ")
+}
+
+// exec runs a write and maps its error; op names the operation.
+func (s *SQLStore) exec(ctx context.Context, op, query string, args ...any) (sql.Result, error) {
+	res, err := s.x.ExecContext(ctx, s.q.rebind(query), args...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, mapErr(err))
+	}
+	return res, nil
+}
+
+// execOne runs a write that must touch exactly one row (else ErrNotFound).
+func (s *SQLStore) execOne(ctx context.Context, op, query string, args ...any) error {
+	res, err := s.exec(ctx, op, query, args...)
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, mapErr(err))
+	}
+	if n == 0 {
+		return fmt.Errorf("%s: %w", op, ErrNotFound)
+	}
+	return nil
+}
+
+func (s *SQLStore) get(ctx context.Context, op string, dest any, query string, args ...any) error {
+	if err := sqlx.GetContext(ctx, s.x, dest, s.q.rebind(query), args...); err != nil {
+		return fmt.Errorf("%s: %w", op, mapErr(err))
+	}
+	return nil
+}
+
+func (s *SQLStore) sel(ctx context.Context, op string, dest any, query string, args ...any) error {
+	if err := sqlx.SelectContext(ctx, s.x, dest, s.q.rebind(query), args...); err != nil {
+		return fmt.Errorf("%s: %w", op, mapErr(err))
+	}
+	return nil
+}
