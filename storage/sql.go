@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"strings"
 	"time"
 
@@ -140,6 +141,25 @@ func (s *SQLStore) WithTx(ctx context.Context, fn func(Store) error) (err error)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", mapErr(err))
+	}
+	return nil
+}
+
+// Lock takes a transaction-scoped named lock. On PostgreSQL it is an
+// advisory lock keyed by a hash of the name; on SQLite every write
+// transaction already holds the database's single write lock (BEGIN
+// IMMEDIATE), so there is nothing more to take.
+func (s *SQLStore) Lock(ctx context.Context, name string) error {
+	if !s.inTx {
+		return fmt.Errorf("lock %q: not inside a transaction", name)
+	}
+	if s.driver != DriverPostgres {
+		return nil
+	}
+	h := fnv.New64a()
+	h.Write([]byte(name))
+	if _, err := s.x.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(h.Sum64())); err != nil {
+		return fmt.Errorf("lock %q: %w", name, mapErr(err))
 	}
 	return nil
 }

@@ -73,6 +73,10 @@ type Store interface {
 	// Inside fn, use only the Store it is given. Nested calls join the
 	// outer transaction.
 	WithTx(ctx context.Context, fn func(Store) error) error
+	// Lock takes a named lock held until the surrounding transaction ends,
+	// serializing every transaction that takes the same name, across
+	// processes. It must be called inside WithTx.
+	Lock(ctx context.Context, name string) error
 	// Ping reports whether the database answers.
 	Ping(ctx context.Context) error
 	Close() error

@@ -52,6 +52,7 @@ func Run(t *testing.T, open Opener) {
 		{"concurrent writers all land", testConcurrentWriters},
 		{"concurrent creators of one PAT name: exactly one wins", testConcurrentSameName},
 		{"times are stored and returned in UTC", testTimesUTC},
+		{"a named lock serializes transactions", testLock},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -917,5 +918,45 @@ func testTimesUTC(t *testing.T, s storage.Store) {
 		if len(list) != 1 || list[0].ID != p.ID {
 			t.Errorf("at %v: want the PAT listed as %s, got %d PATs", c.now, c.want, len(list))
 		}
+	}
+}
+
+func testLock(t *testing.T, s storage.Store) {
+	if err := s.Lock(ctx, "outside"); err == nil {
+		t.Fatal("Lock outside a transaction succeeded")
+	}
+	o := org(t, s, "acme")
+	// Each transaction reads a counter and writes it back one higher under
+	// the lock: without serialization, increments would be lost.
+	const workers = 6
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- s.WithTx(ctx, func(tx storage.Store) error {
+				if err := tx.Lock(ctx, "counter"); err != nil {
+					return err
+				}
+				cur, err := tx.GetOrganization(ctx, o.ID)
+				if err != nil {
+					return err
+				}
+				time.Sleep(5 * time.Millisecond)
+				cur.PATMaxLifetime += time.Second
+				return tx.UpdateOrganization(ctx, cur)
+			})
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		must(t, err)
+	}
+	got, err := s.GetOrganization(ctx, o.ID)
+	must(t, err)
+	if got.PATMaxLifetime != workers*time.Second {
+		t.Fatalf("got %v after %d locked increments, want %v", got.PATMaxLifetime, workers, workers*time.Second)
 	}
 }
