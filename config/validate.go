@@ -10,7 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
+
+	"authserver/internal/names"
 )
 
 const (
@@ -41,9 +42,6 @@ const (
 	// maxTokenTTL caps access-token lifetimes: the JWTs are verified offline
 	// and cannot be revoked, so a long TTL defeats revocation.
 	maxTokenTTL = 24 * time.Hour
-	// maxNameLen bounds display names (usernames, organizations, roles),
-	// as SPEC §2 bounds PAT names.
-	maxNameLen = 100
 )
 
 // Validate checks c and returns a *Errors listing every problem, or nil.
@@ -397,23 +395,16 @@ func (v *validator) id(path, id string) bool {
 	return false
 }
 
-// name checks a display name: non-empty, printable (no control or bidi
-// characters, which make one name look like another), no surrounding
-// spaces (which sign-in forms trim) and at most maxNameLen characters.
+// name checks a display name against the shared rule (internal/names):
+// non-empty, printable (no control, zero-width or bidi characters, which
+// make one name look like another), no surrounding spaces (which sign-in
+// forms trim) and at most names.MaxLen characters.
 func (v *validator) name(path, name string) bool {
-	switch {
-	case name == "":
-		v.addf(path, "must not be empty")
-	case !printable(name):
-		v.addf(path, "must not contain control or bidirectional-formatting characters")
-	case strings.TrimSpace(name) != name:
-		v.addf(path, "must not begin or end with a space")
-	case utf8.RuneCountInString(name) > maxNameLen:
-		v.addf(path, "must be at most %d characters", maxNameLen)
-	default:
-		return true
+	if err := names.Check(name); err != nil {
+		v.addf(path, "%s", err)
+		return false
 	}
-	return false
+	return true
 }
 
 // scopes checks a non-empty list of distinct, well-formed scope names.

@@ -203,10 +203,10 @@ func TestValidateRules(t *testing.T) {
 			"bootstrap.organizations[0].users[0].username: must not be empty",
 		}},
 		{"username without control characters", func(c *Config) { c.Bootstrap.Organizations[0].Users[0].Username = "ali\x00ce" }, []string{
-			"bootstrap.organizations[0].users[0].username: must not contain control or bidirectional-formatting characters",
+			"bootstrap.organizations[0].users[0].username: must not contain control, zero-width or bidirectional-formatting characters",
 		}},
 		{"username without bidi overrides", func(c *Config) { c.Bootstrap.Organizations[0].Users[0].Username = "ali\u202ece" }, []string{
-			"bootstrap.organizations[0].users[0].username: must not contain control or bidirectional-formatting characters",
+			"bootstrap.organizations[0].users[0].username: must not contain control, zero-width or bidirectional-formatting characters",
 		}},
 		{"username of 100 characters is fine", func(c *Config) { c.Bootstrap.Organizations[0].Users[0].Username = strings.Repeat("é", 100) }, nil},
 		{"username over 100 characters", func(c *Config) { c.Bootstrap.Organizations[0].Users[0].Username = strings.Repeat("a", 101) }, []string{

@@ -1,0 +1,35 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+)
+
+func (a *app) configCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "config", Short: "Work with the configuration file", Args: cobra.NoArgs}
+	var connect bool
+	check := &cobra.Command{
+		Use:   "check",
+		Short: "Validate the configuration, reporting every problem at once",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := a.loadConfig()
+			if err != nil {
+				return err
+			}
+			if connect {
+				st, err := openStore(cmd.Context(), cfg)
+				if err != nil {
+					return err
+				}
+				st.Close()
+			}
+			fmt.Fprintln(a.stdout, "configuration OK")
+			return nil
+		},
+	}
+	check.Flags().BoolVar(&connect, "connect", false, "also connect to the configured database")
+	cmd.AddCommand(check)
+	return cmd
+}

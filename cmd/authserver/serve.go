@@ -1,0 +1,141 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/cobra"
+
+	"authserver/authserver"
+	"authserver/bootstrap"
+	"authserver/config"
+)
+
+// shutdownGrace bounds how long in-flight requests may take to finish
+// after SIGINT or SIGTERM.
+const shutdownGrace = 30 * time.Second
+
+func (a *app) serveCommand() *cobra.Command {
+	var noMigrate, demo bool
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the server (migrating the database first unless --no-migrate)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.serve(cmd.Context(), !noMigrate, demo)
+		},
+	}
+	cmd.Flags().BoolVar(&noMigrate, "no-migrate", false, "do not apply pending migrations; refuse to start if any are pending")
+	cmd.Flags().BoolVar(&demo, "demo", false, "on an empty database, create a demo organization, user, audience, client and PAT and print how to exchange it")
+	return cmd
+}
+
+func (a *app) serve(ctx context.Context, migrate, demo bool) error {
+	cfg, err := a.loadConfig()
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg.Log, a.stderr)
+	st, err := openMigrated(ctx, cfg, migrate)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	res, err := bootstrap.Apply(ctx, st, cfg.Bootstrap, bootstrap.Options{})
+	if err != nil {
+		return err
+	}
+	if res.Changed() {
+		log.Info("bootstrap applied", "created", res.Created, "updated", res.Updated)
+	}
+	_ = demo
+
+	reg := prometheus.NewRegistry()
+	srv, err := authserver.New(authserver.Options{Config: cfg, Store: st, Logger: log, Registry: reg})
+	if err != nil {
+		return err
+	}
+
+	public, err := listen(cfg.HTTP.Addr, cfg.HTTP)
+	if err != nil {
+		return err
+	}
+	telemetry, err := listen(cfg.Telemetry.Addr, config.HTTP{})
+	if err != nil {
+		public.Close()
+		return err
+	}
+	servers := []*http.Server{newHTTPServer(srv.Handler(), log), newHTTPServer(srv.TelemetryHandler(), log)}
+	listeners := []net.Listener{public, telemetry}
+	errc := make(chan error, len(servers))
+	for i, hs := range servers {
+		// Each goroutine exits when its server is shut down below.
+		go func() {
+			if err := hs.Serve(listeners[i]); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- err
+			}
+		}()
+	}
+	log.Info("serving", "issuer", cfg.Issuer, "http", public.Addr().String(), "telemetry", telemetry.Addr().String(),
+		"database", cfg.Database.Driver)
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case serveErr = <-errc:
+		log.Error("listener failed", "err", serveErr)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	for _, hs := range servers {
+		if err := hs.Shutdown(sctx); err != nil {
+			serveErr = errors.Join(serveErr, fmt.Errorf("shutdown: %w", err))
+		}
+	}
+	if err := srv.Shutdown(sctx); err != nil {
+		serveErr = errors.Join(serveErr, err)
+	}
+	if serveErr == nil {
+		log.Info("stopped")
+	}
+	return serveErr
+}
+
+// listen opens a TCP listener, with TLS when the certificate and key are set.
+func listen(addr string, h config.HTTP) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	if h.TLSCertFile == "" {
+		return ln, nil
+	}
+	cert, err := tls.LoadX509KeyPair(h.TLSCertFile, h.TLSKeyFile)
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("load TLS certificate: %w", err)
+	}
+	return tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}), nil
+}
+
+// newHTTPServer sets every timeout, so a slow client cannot pin a
+// connection, and caps request headers.
+func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
