@@ -5,56 +5,96 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"authserver/config"
+	"authserver/exchange"
+	"authserver/signing"
 	"authserver/storage"
 )
 
-// Options are the dependencies of a Server. Config, Store and Logger are
-// required.
+// Options are the dependencies of a Server. Config, Store, Keys and Logger
+// are required.
 type Options struct {
 	Config *config.Config
 	Store  storage.Store
+	Keys   *signing.Keyring
 	Logger *slog.Logger
 	// Registry receives the server's metrics; nil uses a private registry.
 	Registry *prometheus.Registry
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// LastUsedInterval is how often last-use times are flushed; default 2s.
+	LastUsedInterval time.Duration
 }
 
 // Server is every HTTP surface of one authserver process.
 type Server struct {
-	cfg    *config.Config
-	store  storage.Store
-	log    *slog.Logger
-	reg    *prometheus.Registry
-	now    func() time.Time
-	public http.Handler
-	telem  http.Handler
+	cfg      *config.Config
+	store    storage.Store
+	keys     *signing.Keyring
+	log      *slog.Logger
+	reg      *prometheus.Registry
+	now      func() time.Time
+	metrics  *metrics
+	lastUsed *lastUsed
+	audit    *auditQueue
+	catalog  *catalog
+	public   http.Handler
+	telem    http.Handler
+
+	// stop ends the background goroutines started by Start.
+	stop context.CancelFunc
+	wg   sync.WaitGroup
 }
 
-// New wires the server. It starts no goroutine and opens no listener.
+// New wires the server. It starts no goroutine and opens no listener: call
+// Start, then serve Handler and TelemetryHandler, then Shutdown.
 func New(o Options) (*Server, error) {
-	if o.Config == nil || o.Store == nil || o.Logger == nil {
-		return nil, errors.New("authserver: Config, Store and Logger are required")
+	if o.Config == nil || o.Store == nil || o.Keys == nil || o.Logger == nil {
+		return nil, errors.New("authserver: Config, Store, Keys and Logger are required")
 	}
-	s := &Server{cfg: o.Config, store: o.Store, log: o.Logger, reg: o.Registry, now: o.Now}
+	s := &Server{cfg: o.Config, store: o.Store, keys: o.Keys, log: o.Logger, reg: o.Registry, now: o.Now}
 	if s.reg == nil {
 		s.reg = prometheus.NewRegistry()
 	}
 	if s.now == nil {
 		s.now = time.Now
 	}
+	interval := o.LastUsedInterval
+	if interval <= 0 {
+		interval = 2 * time.Second
+	}
+	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.metrics = newMetrics(s.reg)
+	s.lastUsed = newLastUsed(o.Store, interval, o.Logger)
+	s.audit = newAuditQueue(o.Store, 4096, o.Logger)
+	s.catalog = newCatalog(o.Store, o.Config.Issuer, s.now)
+	clients := &clientStore{clients: newClientCache(o.Store, s.now), issuer: o.Config.Issuer}
+
+	grant := &exchange.Handler{
+		Store: o.Store, Audiences: s.catalog, Signer: o.Keys,
+		Issuer: o.Config.Issuer, PATPrefix: o.Config.Tokens.PATPrefix,
+		AccessTokenTTL: o.Config.Tokens.AccessTokenTTL.D(), DefaultAudience: o.Config.Tokens.DefaultAudience,
+		Now: s.now, Used: s.lastUsed.Used,
+	}
+	p := newProvider(clients, grant, nil, nil)
 
 	pub := http.NewServeMux()
+	pub.Handle("/oauth2/token", &tokenEndpoint{p: p, log: o.Logger, metrics: s.metrics, audit: s.audit, now: s.now})
+	(&discovery{issuer: o.Config.Issuer, catalog: s.catalog}).routes(pub)
+	(&jwks{keys: o.Keys}).routes(pub)
 	s.public = pub
 
 	tel := http.NewServeMux()
-	h := &health{store: o.Store}
+	h := &health{store: o.Store, keysLoaded: func() bool { return o.Keys.PublishedCount() > 0 }}
 	h.routes(tel)
+	tel.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
 	s.telem = tel
 	return s, nil
 }
@@ -66,6 +106,27 @@ func (s *Server) Handler() http.Handler { return s.public }
 // /metrics.
 func (s *Server) TelemetryHandler() http.Handler { return s.telem }
 
-// Shutdown flushes what the server holds in memory. Call it after the
+// Start runs the background work — last-used flushes, the audit queue and
+// key maintenance — until Shutdown.
+func (s *Server) Start(ctx context.Context) {
+	ctx, s.stop = context.WithCancel(ctx)
+	for _, run := range []func(context.Context){s.lastUsed.Run, s.audit.Run, s.keys.Run} {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			run(ctx)
+		}()
+	}
+}
+
+// Shutdown stops the background work and writes what the server holds in
+// memory (pending last-used times, queued audit events). Call it after the
 // listeners have stopped accepting requests.
-func (s *Server) Shutdown(ctx context.Context) error { return nil }
+func (s *Server) Shutdown(ctx context.Context) error {
+	if s.stop != nil {
+		s.audit.Close(ctx) // drains the queue through the running writer
+		s.stop()
+		s.wg.Wait()
+	}
+	return s.lastUsed.Flush(ctx)
+}

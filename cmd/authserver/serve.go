@@ -56,12 +56,17 @@ func (a *app) serve(ctx context.Context, migrate, demo bool) error {
 		log.Info("bootstrap applied", "created", res.Created, "updated", res.Updated)
 	}
 	_ = demo
-
-	reg := prometheus.NewRegistry()
-	srv, err := authserver.New(authserver.Options{Config: cfg, Store: st, Logger: log, Registry: reg})
+	keys, err := openKeyring(ctx, cfg, st, log)
 	if err != nil {
 		return err
 	}
+
+	reg := prometheus.NewRegistry()
+	srv, err := authserver.New(authserver.Options{Config: cfg, Store: st, Keys: keys, Logger: log, Registry: reg})
+	if err != nil {
+		return err
+	}
+	srv.Start(context.WithoutCancel(ctx))
 
 	public, err := listen(cfg.HTTP.Addr, cfg.HTTP)
 	if err != nil {

@@ -1,0 +1,108 @@
+package authserver
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// toucher is the store method the write-behind needs.
+type toucher interface {
+	TouchPATs(ctx context.Context, used map[string]time.Time) error
+}
+
+// maxPendingLastUsed bounds the write-behind map; beyond it new PATs'
+// uses are dropped (and counted) until the next flush, so a database
+// outage cannot grow memory without bound.
+const maxPendingLastUsed = 1 << 20
+
+// lastUsed coalesces PAT last-use times in memory and writes them in
+// batches, off the exchange path: one exchange is one read, never a write.
+// A failed flush keeps its entries for the next attempt, so an outage loses
+// no update; TouchPATs only moves times forward, so replicas never undo
+// each other's writes.
+type lastUsed struct {
+	store    toucher
+	interval time.Duration
+	log      *slog.Logger
+	// onFlush reports each flush's outcome (metrics); may be nil.
+	onFlush func(n int, err error)
+	// onDrop counts uses dropped because the map was full; may be nil.
+	onDrop func()
+
+	mu      sync.Mutex
+	pending map[string]time.Time
+}
+
+func newLastUsed(st toucher, interval time.Duration, log *slog.Logger) *lastUsed {
+	return &lastUsed{store: st, interval: interval, log: log, pending: make(map[string]time.Time)}
+}
+
+// Used records that a PAT was used at a time. It never blocks on I/O.
+func (l *lastUsed) Used(patID string, at time.Time) {
+	l.mu.Lock()
+	if prev, ok := l.pending[patID]; !ok {
+		if len(l.pending) >= maxPendingLastUsed {
+			l.mu.Unlock()
+			if l.onDrop != nil {
+				l.onDrop()
+			}
+			return
+		}
+		l.pending[patID] = at
+	} else if at.After(prev) {
+		l.pending[patID] = at
+	}
+	l.mu.Unlock()
+}
+
+// Len is the number of PATs waiting to be written.
+func (l *lastUsed) Len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.pending)
+}
+
+// Flush writes every pending time. On failure the entries go back into the
+// map (keeping the later time where a newer use arrived meanwhile).
+func (l *lastUsed) Flush(ctx context.Context) error {
+	l.mu.Lock()
+	batch := l.pending
+	l.pending = make(map[string]time.Time, len(batch))
+	l.mu.Unlock()
+	if len(batch) == 0 {
+		return nil
+	}
+	err := l.store.TouchPATs(ctx, batch)
+	if err != nil {
+		l.mu.Lock()
+		for id, t := range batch {
+			if cur, ok := l.pending[id]; !ok || t.After(cur) {
+				l.pending[id] = t
+			}
+		}
+		l.mu.Unlock()
+	}
+	if l.onFlush != nil {
+		l.onFlush(len(batch), err)
+	}
+	return err
+}
+
+// Run flushes every interval until ctx is done, then returns; the final
+// flush on shutdown is the caller's (Server.Shutdown).
+func (l *lastUsed) Run(ctx context.Context) {
+	t := time.NewTicker(l.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := l.Flush(ctx); err != nil && ctx.Err() == nil {
+				l.log.Warn("last-used flush failed; will retry", "err", err, "pending", l.Len())
+			}
+		}
+	}
+}

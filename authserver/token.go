@@ -1,0 +1,205 @@
+package authserver
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"mime"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/ory/fosite"
+
+	"authserver/exchange"
+	"authserver/storage"
+)
+
+// maxFormBody bounds every form-encoded OAuth request body (SPEC §6).
+const maxFormBody = 64 << 10
+
+// formContentType is the only body the OAuth endpoints accept.
+const formContentType = "application/x-www-form-urlencoded"
+
+// multiValued are the parameters that may be sent more than once: several
+// targets are meaningful to RFC 8693 (and refused as invalid_target by the
+// grant), not a malformed request.
+var multiValued = []string{"audience", "resource"}
+
+// tokenEndpoint serves POST /oauth2/token. It does what fosite does not
+// before fosite sees the request: content type, body limit, strict form
+// parsing, empty parameters treated as absent, repeated parameters refused,
+// and unsupported_grant_type for an unknown grant.
+type tokenEndpoint struct {
+	p       *provider
+	log     *slog.Logger
+	metrics *metrics
+	audit   *auditQueue
+	now     func() time.Time
+}
+
+func (t *tokenEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	result := t.serve(w, r)
+	t.metrics.exchanges.WithLabelValues(result).Inc()
+	t.metrics.exchangeDuration.Observe(time.Since(start).Seconds())
+}
+
+// serve answers the request and returns the result label for metrics.
+func (t *tokenEndpoint) serve(w http.ResponseWriter, r *http.Request) string {
+	form, status, ferr := readForm(w, r)
+	if ferr != nil {
+		writeOAuthError(w, status, ferr)
+		if status == http.StatusRequestEntityTooLarge {
+			return "request_too_large"
+		}
+		return ferr.ErrorField
+	}
+	switch gt := form.Get("grant_type"); {
+	case gt == "":
+		ferr = errWith(fosite.ErrInvalidRequest, "The grant_type parameter is required.")
+	case gt != exchange.GrantType:
+		ferr = errWith(fosite.ErrUnsupportedGrantType, "Only the token-exchange grant ("+exchange.GrantType+") is supported.")
+	}
+	if ferr != nil {
+		writeOAuthError(w, ferr.CodeField, ferr)
+		return ferr.ErrorField
+	}
+	// fosite reads r.PostForm; with it set, it does not read the body again.
+	r.PostForm, r.Form = form, form
+
+	ctx := r.Context()
+	sess := &exchange.Session{}
+	ar, err := t.p.f.NewAccessRequest(ctx, r, sess)
+	if err == nil {
+		var resp fosite.AccessResponder
+		if resp, err = t.p.f.NewAccessResponse(ctx, ar); err == nil {
+			t.p.f.WriteAccessResponse(ctx, w, ar, resp)
+			return "granted"
+		}
+	}
+	rfc := fosite.ErrorToRFC6749Error(err)
+	t.record(r, rfc, err)
+	if rfc.CodeField == http.StatusUnauthorized {
+		// RFC 6749 §5.2: a 401 names the scheme the client may use.
+		w.Header().Set("WWW-Authenticate", `Basic realm="authserver", charset="UTF-8"`)
+	}
+	t.p.f.WriteAccessError(ctx, w, ar, rfc)
+	return rfc.ErrorField
+}
+
+// record logs, counts and audits a refused exchange with its precise cause,
+// which the client never sees.
+func (t *tokenEndpoint) record(r *http.Request, rfc *fosite.RFC6749Error, err error) {
+	var ref *exchange.Refusal
+	if !errors.As(err, &ref) {
+		switch {
+		case rfc.ErrorField == fosite.ErrInvalidClient.ErrorField:
+			ref = &exchange.Refusal{Cause: exchange.CauseClient}
+		case rfc.CodeField >= 500:
+			t.log.ErrorContext(r.Context(), "token exchange failed", "error", rfc.ErrorField, "err", errors.Unwrap(rfc))
+			return
+		default:
+			// A malformed request (missing parameter, bad type): nothing
+			// about a PAT or a user to record beyond the metric.
+			return
+		}
+	}
+	t.metrics.refusals.WithLabelValues(string(ref.Cause)).Inc()
+	t.log.InfoContext(r.Context(), "token exchange refused", "cause", string(ref.Cause), "error", rfc.ErrorField,
+		"client_id", ref.ClientID, "org_id", ref.OrgID, "user_id", ref.UserID, "pat_id", ref.PATID)
+	actor := "anonymous"
+	if ref.ClientID != "" {
+		actor = "client:" + ref.ClientID
+	}
+	t.audit.Add(storage.AuditEvent{
+		Time: t.now(), OrgID: ref.OrgID, Actor: actor, Action: "exchange.refused", Target: ref.PATID,
+		ClientAddr: clientAddr(r), Outcome: string(ref.Cause),
+	})
+}
+
+// readForm reads and checks a form-encoded OAuth request body. It returns
+// the parameters with empty values removed (RFC 6749 §3.2: a parameter sent
+// without a value is treated as omitted), or the status and error to answer.
+func readForm(w http.ResponseWriter, r *http.Request) (url.Values, int, *fosite.RFC6749Error) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		return nil, http.StatusMethodNotAllowed, errWith(fosite.ErrInvalidRequest, "Use POST.")
+	}
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != formContentType {
+		return nil, http.StatusBadRequest, errWith(fosite.ErrInvalidRequest, "The body must be "+formContentType+".")
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxFormBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, http.StatusRequestEntityTooLarge, errWith(fosite.ErrInvalidRequest, "The request body is larger than 64 KiB.")
+		}
+		return nil, http.StatusBadRequest, errWith(fosite.ErrInvalidRequest, "The request body could not be read.")
+	}
+	raw, err := url.ParseQuery(string(body))
+	if err != nil {
+		return nil, http.StatusBadRequest, errWith(fosite.ErrInvalidRequest, "The body is not valid form encoding.")
+	}
+	form := make(url.Values, len(raw))
+	for k, vs := range raw {
+		if !utf8.ValidString(k) || strings.ContainsRune(k, 0) {
+			return nil, http.StatusBadRequest, errWith(fosite.ErrInvalidRequest, "A parameter name is not valid UTF-8 text.")
+		}
+		var kept []string
+		for _, v := range vs {
+			if !utf8.ValidString(v) || strings.ContainsRune(v, 0) {
+				return nil, http.StatusBadRequest, errWith(fosite.ErrInvalidRequest, "A parameter value is not valid UTF-8 text.")
+			}
+			if v != "" {
+				kept = append(kept, v)
+			}
+		}
+		switch {
+		case len(kept) == 0:
+			continue
+		case len(kept) > 1 && !slices.Contains(multiValued, k):
+			return nil, http.StatusBadRequest, errWith(fosite.ErrInvalidRequest, "A parameter is repeated: "+paramName(k)+".")
+		}
+		form[k] = kept
+	}
+	return form, 0, nil
+}
+
+// paramName quotes a parameter name for an error description, only if it is
+// short and plain, so that descriptions never echo arbitrary input.
+func paramName(k string) string {
+	if len(k) > 40 {
+		return "(a long parameter name)"
+	}
+	for _, c := range k {
+		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return "(a parameter)"
+		}
+	}
+	return k
+}
+
+// writeOAuthError writes an RFC 6749 §5.2 JSON error with a given status.
+func writeOAuthError(w http.ResponseWriter, status int, e *fosite.RFC6749Error) {
+	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Pragma", "no-cache")
+	w.WriteHeader(status)
+	writeJSONBody(w, map[string]string{"error": e.ErrorField, "error_description": e.GetDescription()})
+}
+
+// clientAddr is the address the request came from. Proxies are not trusted:
+// X-Forwarded-For is attacker-controlled unless a trusted proxy sets it.
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
