@@ -1,7 +1,6 @@
 package signing
 
 import (
-	"strings"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
@@ -12,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // KEKSize is the length of a key-encryption key: AES-256.
