@@ -521,6 +521,24 @@ func TestTamperedRowIsNeverPublished(t *testing.T) {
 	}
 }
 
+func TestSignRefusesAKeyRetiringBeforeItsTokenWouldExpire(t *testing.T) {
+	clock := newFakeClock()
+	st := newFakeStore()
+	k := mustNew(t, st, testOptions(clock, testKEK(t), ES256))
+	// A view of the keys gone wrong: the active key retires sooner than a
+	// token signed now would expire.
+	row, _ := st.row(k.Keys()[0].KID)
+	soon := clock.Now().Add(testMaxTTL - time.Second)
+	row.RetiresAt = &soon
+	st.put(row)
+	if err := k.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if tok, err := k.Sign(claims); !errors.Is(err, ErrNoSigningKey) {
+		t.Errorf("Sign: got %q, %v; want ErrNoSigningKey", tok, err)
+	}
+}
+
 func TestFailedRefreshKeepsTheLastGoodKeys(t *testing.T) {
 	clock := newFakeClock()
 	st := &failingStore{fakeStore: newFakeStore()}

@@ -168,7 +168,7 @@ func (k *Keyring) Rotate(ctx context.Context, immediate bool) (*KeyInfo, error) 
 			if ai >= 0 {
 				a := &rows[indexOf(rows, live[ai].KID)]
 				// Never tie with the key it replaces: a tie goes by kid.
-				spare.ActivatesAt = now
+				spare.ActivatesAt = later(now, a.ActivatesAt.Add(time.Microsecond))
 				// Retire the replaced key as early as is safe, even if a
 				// pending key had scheduled it later.
 				at := stamp(spare.ActivatesAt.Add(k.o.MaxTokenTTL + clockSkew))

@@ -395,6 +395,20 @@ func TestRotate(t *testing.T) {
 			t.Error("a token of the replaced key still verifies after its retirement")
 		}
 	})
+
+	t.Run("two immediate rotations in the same instant each take over", func(t *testing.T) {
+		clock := newFakeClock()
+		k := mustNew(t, newFakeStore(), testOptions(clock, testKEK(t), ES256))
+		for i := range 3 {
+			info, err := k.Rotate(ctx, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := header(t, mustSign(t, k, claims))["kid"]; got != info.KID {
+				t.Errorf("rotation %d: signs with %v, want the new key %s", i, got, info.KID)
+			}
+		}
+	})
 }
 
 func TestLongerMaxTokenTTLExtendsRetirementNeverShortens(t *testing.T) {

@@ -83,7 +83,7 @@ func (s *SQLStore) GetPATByHash(ctx context.Context, hash []byte) (*PAT, error) 
 // grantQuery reads a PAT with its owner, organization and the owner's role
 // assignments: one row per assignment (one row with NULL folder when there is
 // none), over the unique index on token_hash.
-const grantQuery = `SELECT p.id, p.org_id, p.user_id, p.name, p.scopes, p.token_hash, p.hint, p.created_at,
+const grantSelect = `SELECT p.id, p.org_id, p.user_id, p.name, p.scopes, p.token_hash, p.hint, p.created_at,
 	p.expires_at, p.last_used_at, p.revoked_at, p.revoked_reason,
 	u.username, u.kind, u.status, u.admin, u.created_at, u.updated_at,
 	o.name, o.pats_enabled, o.pat_max_lifetime, o.created_at, o.updated_at,
@@ -93,11 +93,21 @@ JOIN users u ON u.id = p.user_id
 JOIN organizations o ON o.id = p.org_id
 LEFT JOIN role_assignments ra ON ra.user_id = p.user_id
 LEFT JOIN roles r ON r.id = ra.role_id
-WHERE p.token_hash = ?`
+WHERE `
 
 // GetPATGrant reads everything an exchange needs in one round trip.
 func (s *SQLStore) GetPATGrant(ctx context.Context, hash []byte) (*PATGrant, error) {
-	rows, err := s.x.QueryContext(ctx, s.q.rebind(grantQuery), hash)
+	return s.patGrant(ctx, grantSelect+`p.token_hash = ?`, hash)
+}
+
+// GetPATGrantByID is GetPATGrant by PAT id, for tokens that name their PAT
+// (an issued JWT's pat_id).
+func (s *SQLStore) GetPATGrantByID(ctx context.Context, id string) (*PATGrant, error) {
+	return s.patGrant(ctx, grantSelect+`p.id = ?`, id)
+}
+
+func (s *SQLStore) patGrant(ctx context.Context, query string, arg any) (*PATGrant, error) {
+	rows, err := s.x.QueryContext(ctx, s.q.rebind(query), arg)
 	if err != nil {
 		return nil, wrapf("get pat grant", mapErr(err))
 	}

@@ -128,6 +128,8 @@ type Store interface {
 	// GetPATGrant reads a PAT by hash with its owner, organization and the
 	// owner's role assignments, in one round trip.
 	GetPATGrant(ctx context.Context, hash []byte) (*PATGrant, error)
+	// GetPATGrantByID is GetPATGrant by PAT id.
+	GetPATGrantByID(ctx context.Context, id string) (*PATGrant, error)
 	ListPATs(ctx context.Context, f PATFilter) ([]PAT, error)
 	// RevokePAT revokes one PAT of the organization at the given time. A PAT
 	// already revoked keeps its first revocation and is returned as is.

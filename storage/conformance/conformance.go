@@ -471,6 +471,14 @@ func testPATGrant(t *testing.T, s storage.Store) {
 		t.Fatalf("grants: got %v, want %v", g.Grants, want)
 	}
 
+	byID, err := s.GetPATGrantByID(ctx, p.ID)
+	must(t, err)
+	if byID.PAT.ID != p.ID || byID.Owner.ID != alice.ID || len(byID.Grants) != 2 {
+		t.Fatalf("by id: got %+v", byID)
+	}
+	_, err = s.GetPATGrantByID(ctx, "no-such-id")
+	wantErr(t, err, storage.ErrNotFound)
+
 	pat(t, s, lonely, "ci", "pat_grant_0002", base, nil)
 	g, err = s.GetPATGrant(ctx, hash("pat_grant_0002"))
 	must(t, err)
