@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"authserver/exchange"
+	"authserver/governance"
 	"authserver/signing"
 )
 
@@ -12,7 +13,7 @@ import (
 // OpenID location is there because many client libraries look only there.
 type discovery struct {
 	issuer  string
-	catalog *catalog
+	catalog *governance.Catalog
 }
 
 func (d *discovery) routes(mux *http.ServeMux) {

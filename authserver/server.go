@@ -14,6 +14,7 @@ import (
 
 	"authserver/config"
 	"authserver/exchange"
+	"authserver/governance"
 	"authserver/signing"
 	"authserver/storage"
 )
@@ -44,7 +45,7 @@ type Server struct {
 	metrics  *metrics
 	lastUsed *lastUsed
 	audit    *auditQueue
-	catalog  *catalog
+	catalog  *governance.Catalog
 	public   http.Handler
 	telem    http.Handler
 
@@ -74,7 +75,7 @@ func New(o Options) (*Server, error) {
 	s.metrics = newMetrics(s.reg)
 	s.lastUsed = newLastUsed(o.Store, interval, o.Logger)
 	s.audit = newAuditQueue(o.Store, 4096, o.Logger)
-	s.catalog = newCatalog(o.Store, o.Config.Issuer, s.now)
+	s.catalog = governance.NewCatalog(o.Store, o.Config.Issuer, s.now)
 	clients := &clientStore{clients: newClientCache(o.Store, s.now), issuer: o.Config.Issuer}
 
 	grant := &exchange.Handler{

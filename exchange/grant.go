@@ -243,7 +243,7 @@ func (h *Handler) HandleTokenEndpointRequest(ctx context.Context, r fosite.Acces
 		return refuse(errWith(fosite.ErrInvalidRequest, UnusableDescription), ref)
 	}
 
-	rights, err := Effective(g.PAT.Scopes, aud.Scopes, requested, withIdentityGrants(g))
+	rights, err := Effective(g.PAT.Scopes, aud.Scopes, requested, IdentityGrants(g))
 	if err != nil {
 		ref.Cause = CauseScope
 		return refuse(errWith(fosite.ErrInvalidScope, scopeDescription(err)), ref)
@@ -401,10 +401,11 @@ func scopeDescription(err error) string {
 	}
 }
 
-// withIdentityGrants adds the implicit rights every user holds at the
-// management audience: Identity.PATs for every active local user (the
-// usability check has already established that), Identity.Admin for admins.
-func withIdentityGrants(g *storage.PATGrant) []storage.Grant {
+// IdentityGrants returns g's role grants plus the implicit rights every
+// user holds at the management audience: Identity.PATs for every active
+// local user (the usability check establishes that), Identity.Admin for
+// admins.
+func IdentityGrants(g *storage.PATGrant) []storage.Grant {
 	perms := []string{ScopePATs}
 	if g.Owner.Admin {
 		perms = append(perms, ScopeAdmin)

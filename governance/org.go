@@ -1,0 +1,350 @@
+package governance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"authserver/config"
+	"authserver/exchange"
+	"authserver/internal/names"
+	"authserver/internal/password"
+	"authserver/storage"
+)
+
+// Settings are an organization's PAT policy.
+type Settings struct {
+	PATsEnabled    bool
+	PATMaxLifetime time.Duration // 0 = no limit
+}
+
+// Settings reads an organization's policy, for its admins.
+func (s *Service) Settings(ctx context.Context, a Actor, orgID string) (*Settings, error) {
+	if err := requireAdmin(a, orgID); err != nil {
+		return nil, err
+	}
+	o, err := s.org(ctx, orgID)
+	if err != nil {
+		return nil, err
+	}
+	return &Settings{PATsEnabled: o.PATsEnabled, PATMaxLifetime: o.PATMaxLifetime}, nil
+}
+
+// MaxPATLifetimeLimit bounds pat_max_lifetime: a century is "no limit"
+// spelled differently, and larger values overflow time arithmetic.
+const MaxPATLifetimeLimit = 100 * 365 * 24 * time.Hour
+
+// UpdateSettings changes an organization's policy. Disabling PATs blocks
+// every PAT of the organization at its next use; a lowered maximum
+// lifetime applies to existing PATs at use time.
+func (s *Service) UpdateSettings(ctx context.Context, a Actor, orgID string, in Settings) (*Settings, error) {
+	if err := requireAdmin(a, orgID); err != nil {
+		return nil, err
+	}
+	if in.PATMaxLifetime < 0 || in.PATMaxLifetime > MaxPATLifetimeLimit {
+		return nil, invalid("pat_max_lifetime", "max-lifetime-invalid", "must be between 0 (no limit) and 36500d")
+	}
+	err := s.store.WithTx(ctx, func(tx storage.Store) error {
+		o, err := tx.GetOrganization(ctx, orgID)
+		if err != nil {
+			return err
+		}
+		var changes []string
+		if o.PATsEnabled != in.PATsEnabled {
+			changes = append(changes, fmt.Sprintf("pats_enabled %t→%t", o.PATsEnabled, in.PATsEnabled))
+		}
+		if o.PATMaxLifetime != in.PATMaxLifetime {
+			changes = append(changes, fmt.Sprintf("pat_max_lifetime %s→%s",
+				config.FormatDuration(o.PATMaxLifetime), config.FormatDuration(in.PATMaxLifetime)))
+		}
+		if len(changes) == 0 {
+			return nil
+		}
+		o.PATsEnabled, o.PATMaxLifetime = in.PATsEnabled, in.PATMaxLifetime
+		if err := tx.UpdateOrganization(ctx, o); err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, a, orgID, "org.settings", orgID, strings.Join(changes, ", "))
+	})
+	if err != nil {
+		return nil, storeErr(err, "organization")
+	}
+	return &in, nil
+}
+
+// UserFilter lists users.
+type UserFilter struct {
+	Status storage.UserStatus
+	Cursor string
+	Limit  int
+}
+
+// UserPage is one page of users.
+type UserPage struct {
+	Items []storage.User
+	Next  string
+}
+
+// ListUsers lists an organization's users by username, for its admins.
+// Password hashes are cleared.
+func (s *Service) ListUsers(ctx context.Context, a Actor, orgID string, f UserFilter) (*UserPage, error) {
+	if err := requireAdmin(a, orgID); err != nil {
+		return nil, err
+	}
+	switch f.Status {
+	case "", storage.UserActive, storage.UserDeactivated:
+	default:
+		return nil, invalid("status", "status-invalid", "must be active or deactivated")
+	}
+	limit, err := pageSize(f.Limit)
+	if err != nil {
+		return nil, err
+	}
+	after, err := decodeCursor(f.Cursor)
+	if err != nil {
+		return nil, err
+	}
+	list, err := s.store.ListUsers(ctx, storage.UserFilter{OrgID: orgID, Status: f.Status, After: after, Limit: limit + 1})
+	if err != nil {
+		return nil, storeErr(err, "user")
+	}
+	page := &UserPage{Items: list}
+	if len(list) > limit {
+		page.Items = list[:limit]
+		page.Next = encodeCursor(list[limit-1].Username)
+	}
+	for i := range page.Items {
+		page.Items[i].PasswordHash = ""
+	}
+	return page, nil
+}
+
+// UserRequest creates a user.
+type UserRequest struct {
+	Username string
+	Kind     storage.UserKind // default local
+	Admin    bool
+	// Password is the console password of a local user; empty for none.
+	Password string
+}
+
+// MinPasswordLen is the shortest console password accepted.
+const MinPasswordLen = 8
+
+// CreateUser creates a user in an organization, for its admins.
+func (s *Service) CreateUser(ctx context.Context, a Actor, orgID string, req UserRequest) (*storage.User, error) {
+	if err := requireAdmin(a, orgID); err != nil {
+		return nil, err
+	}
+	if err := names.Check(req.Username); err != nil {
+		return nil, invalid("username", "username-invalid", "%s", err)
+	}
+	if req.Kind == "" {
+		req.Kind = storage.UserLocal
+	}
+	switch req.Kind {
+	case storage.UserLocal, storage.UserDirectory, storage.UserSAML:
+	default:
+		return nil, invalid("kind", "kind-invalid", "must be local, directory or saml")
+	}
+	u := &storage.User{OrgID: orgID, Username: req.Username, Kind: req.Kind, Status: storage.UserActive, Admin: req.Admin}
+	if req.Password != "" {
+		if req.Kind != storage.UserLocal {
+			return nil, invalid("password", "password-not-local", "only local users have a password")
+		}
+		if len([]rune(req.Password)) < MinPasswordLen {
+			return nil, invalid("password", "password-too-short", "must have at least %d characters", MinPasswordLen)
+		}
+		h, err := password.Hash(req.Password, s.pw)
+		if err != nil {
+			return nil, err
+		}
+		u.PasswordHash = h
+	}
+	err := s.store.WithTx(ctx, func(tx storage.Store) error {
+		if err := tx.CreateUser(ctx, u); err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, a, orgID, "user.create", u.ID, "username "+quote(u.Username))
+	})
+	if errors.Is(err, storage.ErrAlreadyExists) {
+		return nil, conflict("username-taken", "a user with this username exists in the organization")
+	}
+	if err != nil {
+		return nil, storeErr(err, "organization")
+	}
+	u.PasswordHash = ""
+	return u, nil
+}
+
+// SetUserStatus deactivates or reactivates a user, for admins. A
+// deactivated user's PATs stop working at their next use and their console
+// sessions end; reactivation restores PATs that are otherwise valid. Admins
+// cannot deactivate themselves (that could leave an organization with no
+// one to undo it).
+func (s *Service) SetUserStatus(ctx context.Context, a Actor, orgID, userID string, status storage.UserStatus) (*storage.User, error) {
+	if err := requireAdmin(a, orgID); err != nil {
+		return nil, err
+	}
+	if status != storage.UserActive && status != storage.UserDeactivated {
+		return nil, invalid("status", "status-invalid", "must be active or deactivated")
+	}
+	if a.Kind == ActorUser && a.UserID == userID && status == storage.UserDeactivated {
+		return nil, conflict("self-deactivation", "you cannot deactivate yourself")
+	}
+	var out *storage.User
+	err := s.store.WithTx(ctx, func(tx storage.Store) error {
+		u, err := tx.GetUser(ctx, orgID, userID)
+		if err != nil {
+			return err
+		}
+		out = u
+		if u.Status == status {
+			return nil
+		}
+		u.Status = status
+		if err := tx.UpdateUser(ctx, u); err != nil {
+			return err
+		}
+		action := "user.reactivate"
+		if status == storage.UserDeactivated {
+			action = "user.deactivate"
+			if err := tx.DeleteUserSessions(ctx, u.ID); err != nil {
+				return err
+			}
+		}
+		return s.audit(ctx, tx, a, orgID, action, u.ID, "username "+quote(u.Username))
+	})
+	if err != nil {
+		return nil, storeErr(err, "user")
+	}
+	out.PasswordHash = ""
+	return out, nil
+}
+
+// UserByName finds a user of an organization by username (CLI).
+func (s *Service) UserByName(ctx context.Context, a Actor, orgID, username string) (*storage.User, error) {
+	if err := requireAdmin(a, orgID); err != nil {
+		return nil, err
+	}
+	u, err := s.store.GetUserByUsername(ctx, orgID, username)
+	if err != nil {
+		return nil, storeErr(err, "user")
+	}
+	u.PasswordHash = ""
+	return u, nil
+}
+
+// Me is who the actor is and what it may do.
+type Me struct {
+	User         storage.User
+	Organization storage.Organization
+	Roles        []RoleAt
+	// Permissions are the organization-wide permissions of the user's
+	// roles; FolderPermissions add those held at folders.
+	Permissions []string
+}
+
+// RoleAt is a role held at a folder ("" = organization-wide).
+type RoleAt struct {
+	AssignmentID string
+	RoleID       string
+	Role         string
+	Folder       string
+	Permissions  []string
+}
+
+// Me answers who the actor is and what it may do.
+func (s *Service) Me(ctx context.Context, a Actor) (*Me, error) {
+	if a.Kind != ActorUser {
+		return nil, forbidden("user-required", "only users have a profile")
+	}
+	u, err := s.user(ctx, a.OrgID, a.UserID)
+	if err != nil {
+		return nil, err
+	}
+	o, err := s.org(ctx, a.OrgID)
+	if err != nil {
+		return nil, err
+	}
+	roles, err := s.rolesOf(ctx, a.OrgID, a.UserID)
+	if err != nil {
+		return nil, err
+	}
+	u.PasswordHash = ""
+	me := &Me{User: *u, Organization: *o, Roles: roles, Permissions: []string{exchange.ScopePATs}}
+	if u.Admin {
+		me.Permissions = append(me.Permissions, exchange.ScopeAdmin)
+	}
+	for _, r := range roles {
+		if r.Folder == "" {
+			me.Permissions = append(me.Permissions, r.Permissions...)
+		}
+	}
+	me.Permissions = exchange.Reduce(me.Permissions)
+	return me, nil
+}
+
+// rolesOf lists a user's roles with their permissions.
+func (s *Service) rolesOf(ctx context.Context, orgID, userID string) ([]RoleAt, error) {
+	as, err := s.store.ListRoleAssignments(ctx, orgID, userID)
+	if err != nil {
+		return nil, storeErr(err, "role assignment")
+	}
+	roles, err := s.store.ListRoles(ctx, orgID)
+	if err != nil {
+		return nil, storeErr(err, "role")
+	}
+	byID := make(map[string]storage.Role, len(roles))
+	for _, r := range roles {
+		byID[r.ID] = r
+	}
+	out := make([]RoleAt, 0, len(as))
+	for _, x := range as {
+		r := byID[x.RoleID]
+		out = append(out, RoleAt{AssignmentID: x.ID, RoleID: r.ID, Role: r.Name, Folder: x.Folder, Permissions: r.Permissions})
+	}
+	return out, nil
+}
+
+// Explanation is the dry run of an exchange: what it would grant now, and
+// what it would drop and why.
+type Explanation struct {
+	Audience string
+	// Usable is false when the PAT could not be exchanged at all right now;
+	// Reason then says why (the owner may know what the token endpoint
+	// keeps to itself).
+	Usable bool
+	Reason exchange.Cause
+	exchange.Explanation
+}
+
+// Explain answers what an exchange of one of the actor's PATs for an
+// audience would grant right now, without issuing anything.
+func (s *Service) Explain(ctx context.Context, a Actor, patID, audienceID string) (*Explanation, error) {
+	if _, _, _, err := s.myPAT(ctx, a, patID); err != nil {
+		return nil, err
+	}
+	if audienceID == "" {
+		return nil, invalid("audience", "audience-required", "is required")
+	}
+	aud, err := s.catalog.Audience(ctx, audienceID)
+	if err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil, invalid("audience", "audience-unknown", "is not an audience of this server")
+		}
+		return nil, storeErr(err, "audience")
+	}
+	g, err := s.store.GetPATGrantByID(ctx, patID)
+	if err != nil {
+		return nil, storeErr(err, "personal access token")
+	}
+	cause := exchange.CheckUsable(g, s.now())
+	ex, err := exchange.Explain(g.PAT.Scopes, aud.Scopes, nil, exchange.IdentityGrants(g))
+	if err != nil {
+		return nil, err
+	}
+	return &Explanation{Audience: aud.ID, Usable: cause == exchange.CauseNone, Reason: cause, Explanation: *ex}, nil
+}

@@ -1,0 +1,563 @@
+package governance
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"authserver/config"
+	"authserver/exchange"
+	"authserver/internal/names"
+	"authserver/storage"
+)
+
+// Page sizes of every list.
+const (
+	DefaultPageSize = 50
+	MaxPageSize     = 200
+)
+
+// MaxBulkRevoke bounds one bulk revocation.
+const MaxBulkRevoke = 1000
+
+// PATView is a PAT as people see it: never its token or hash.
+type PATView struct {
+	ID         string
+	Name       string
+	Scopes     []string
+	Status     storage.PATStatus
+	CreatedAt  time.Time
+	ExpiresAt  *time.Time
+	LastUsedAt *time.Time
+	RevokedAt  *time.Time
+	Hint       string
+	OwnerID    string
+	Owner      string // username
+}
+
+func view(p *storage.PAT, owner string, now time.Time, maxLifetime time.Duration) PATView {
+	return PATView{
+		ID: p.ID, Name: p.Name, Scopes: p.Scopes, Status: p.Status(now, maxLifetime),
+		CreatedAt: p.CreatedAt, ExpiresAt: p.ExpiresAt, LastUsedAt: p.LastUsedAt, RevokedAt: p.RevokedAt,
+		Hint: p.Hint, OwnerID: p.UserID, Owner: owner,
+	}
+}
+
+// NewToken is a PAT just created or regenerated, with its token: the only
+// time the token exists outside the caller's hands.
+type NewToken struct {
+	PATView
+	Token string
+}
+
+// PATRequest creates or regenerates a PAT. Expiry is ExpiresAt when set;
+// NoExpiry asks explicitly for none (JSON null); neither means the default
+// (now + the organization's maximum lifetime when it has one, else none —
+// for regeneration, the original lifetime length from now, capped).
+type PATRequest struct {
+	Name      string
+	Scopes    []string
+	ExpiresAt *time.Time
+	NoExpiry  bool
+}
+
+// PATFilter lists PATs.
+type PATFilter struct {
+	OwnerID string
+	Status  storage.PATStatus
+	Cursor  string
+	Limit   int
+}
+
+// PATPage is one page of PATs; Next is empty on the last page.
+type PATPage struct {
+	Items []PATView
+	Next  string
+}
+
+// owner reads the user who will own or owns a PAT, in the actor's
+// organization.
+func (s *Service) user(ctx context.Context, orgID, userID string) (*storage.User, error) {
+	u, err := s.store.GetUser(ctx, orgID, userID)
+	return u, storeErr(err, "user")
+}
+
+// checkOwner applies the rule that only active local users own PATs and
+// that the organization must have PATs enabled.
+func checkOwner(o *storage.Organization, u *storage.User) error {
+	switch {
+	case u.Kind != storage.UserLocal:
+		return forbidden("non-local-user", "only local users can own personal access tokens; "+string(u.Kind)+" users cannot")
+	case u.Status != storage.UserActive:
+		return forbidden("user-deactivated", "the user is deactivated")
+	case !o.PATsEnabled:
+		return forbidden("pats-disabled", "personal access tokens are disabled in this organization")
+	}
+	return nil
+}
+
+// expiry decides a new PAT's expiry under the organization's maximum.
+// fallback is the default when the request names none.
+func expiry(req PATRequest, now time.Time, maxLifetime time.Duration, fallback *time.Time) (*time.Time, error) {
+	switch {
+	case req.ExpiresAt != nil:
+		at := req.ExpiresAt.UTC()
+		if !at.After(now) {
+			return nil, invalid("expires_at", "expiry-in-past", "must be in the future")
+		}
+		if maxLifetime > 0 && at.After(now.Add(maxLifetime)) {
+			return nil, invalid("expires_at", "expiry-beyond-maximum",
+				"is beyond the organization's maximum lifetime of %s (latest %s)",
+				config.FormatDuration(maxLifetime), now.Add(maxLifetime).UTC().Format(time.RFC3339))
+		}
+		return &at, nil
+	case req.NoExpiry:
+		if maxLifetime > 0 {
+			return nil, invalid("expires_at", "expiry-required",
+				"must be set: the organization's maximum lifetime is %s", config.FormatDuration(maxLifetime))
+		}
+		return nil, nil
+	}
+	return fallback, nil
+}
+
+// checkScopes validates requested PAT scopes against the catalogue and
+// returns them de-duplicated in request order.
+func (s *Service) checkScopes(ctx context.Context, scopes []string) ([]string, error) {
+	if len(scopes) == 0 {
+		return nil, invalid("scopes", "scopes-empty", "must name at least one scope")
+	}
+	if len(scopes) > exchange.MaxRequestedScopes {
+		return nil, invalid("scopes", "scopes-too-many", "may name at most %d scopes", exchange.MaxRequestedScopes)
+	}
+	catalogue, err := s.catalog.Scopes(ctx)
+	if err != nil {
+		return nil, storeErr(err, "catalogue")
+	}
+	var unknown []string
+	out := make([]string, 0, len(scopes))
+	for _, sc := range scopes {
+		if _, found := slices.BinarySearch(catalogue, sc); !found {
+			if config.ValidScopeName(sc) && len(unknown) < 5 {
+				unknown = append(unknown, sc)
+			} else if len(unknown) < 5 {
+				unknown = append(unknown, "(a malformed name)")
+			}
+			continue
+		}
+		if !slices.Contains(out, sc) {
+			out = append(out, sc)
+		}
+	}
+	if len(unknown) > 0 {
+		return nil, invalid("scopes", "scope-unknown", "not in the scope catalogue: %s", strings.Join(unknown, ", "))
+	}
+	return out, nil
+}
+
+// CreatePAT creates a PAT owned by ownerID in orgID, acting as a. Users
+// create their own; the CLI may create for anyone.
+func (s *Service) CreatePAT(ctx context.Context, a Actor, orgID, ownerID string, req PATRequest) (*NewToken, error) {
+	if a.Kind != ActorCLI && (a.Kind != ActorUser || a.UserID != ownerID || a.OrgID != orgID) {
+		return nil, notFound("user")
+	}
+	if err := names.Check(req.Name); err != nil {
+		return nil, invalid("name", "name-invalid", "%s", err)
+	}
+	o, err := s.org(ctx, orgID)
+	if err != nil {
+		return nil, err
+	}
+	u, err := s.user(ctx, orgID, ownerID)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkOwner(o, u); err != nil {
+		return nil, err
+	}
+	scopes, err := s.checkScopes(ctx, req.Scopes)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now().UTC()
+	var fallback *time.Time
+	if o.PATMaxLifetime > 0 {
+		fallback = ptr(now.Add(o.PATMaxLifetime))
+	}
+	exp, err := expiry(req, now, o.PATMaxLifetime, fallback)
+	if err != nil {
+		return nil, err
+	}
+	token, p, err := s.newPAT(orgID, ownerID, req.Name, scopes, now, exp)
+	if err != nil {
+		return nil, err
+	}
+	err = s.store.WithTx(ctx, func(tx storage.Store) error {
+		if err := tx.CreatePAT(ctx, p); err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, a, orgID, "pat.create", p.ID, "name "+quote(p.Name))
+	})
+	if errors.Is(err, storage.ErrAlreadyExists) {
+		return nil, conflict("name-taken", "an active personal access token with this name exists")
+	}
+	if err != nil {
+		return nil, storeErr(err, "pat")
+	}
+	s.event("created")
+	return &NewToken{PATView: view(p, u.Username, now, o.PATMaxLifetime), Token: token}, nil
+}
+
+func (s *Service) newPAT(orgID, ownerID, name string, scopes []string, now time.Time, exp *time.Time) (string, *storage.PAT, error) {
+	token, err := exchange.NewPAT(s.prefix, nil)
+	if err != nil {
+		return "", nil, fmt.Errorf("generate pat: %w", err)
+	}
+	return token, &storage.PAT{
+		OrgID: orgID, UserID: ownerID, Name: name, Scopes: scopes,
+		Hash: exchange.HashPAT(token), Hint: exchange.PATHint(token), CreatedAt: now, ExpiresAt: exp,
+	}, nil
+}
+
+// ListMyPATs lists the actor's own PATs, oldest first.
+func (s *Service) ListMyPATs(ctx context.Context, a Actor, f PATFilter) (*PATPage, error) {
+	if a.Kind != ActorUser {
+		return nil, forbidden("user-required", "only users have personal access tokens")
+	}
+	f.OwnerID = a.UserID
+	return s.listPATs(ctx, a.OrgID, f)
+}
+
+// ListPATs lists every PAT of an organization, for its admins (and the
+// CLI), filtered by owner and status.
+func (s *Service) ListPATs(ctx context.Context, a Actor, orgID string, f PATFilter) (*PATPage, error) {
+	if err := requireAdmin(a, orgID); err != nil {
+		return nil, err
+	}
+	return s.listPATs(ctx, orgID, f)
+}
+
+func (s *Service) listPATs(ctx context.Context, orgID string, f PATFilter) (*PATPage, error) {
+	switch f.Status {
+	case "", storage.PATActive, storage.PATExpired, storage.PATRevoked:
+	default:
+		return nil, invalid("status", "status-invalid", "must be active, expired or revoked")
+	}
+	limit, err := pageSize(f.Limit)
+	if err != nil {
+		return nil, err
+	}
+	after, err := decodeCursor(f.Cursor)
+	if err != nil {
+		return nil, err
+	}
+	o, err := s.org(ctx, orgID)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now().UTC()
+	list, err := s.store.ListPATs(ctx, storage.PATFilter{
+		OrgID: orgID, UserID: f.OwnerID, Status: f.Status, Now: now, MaxLifetime: o.PATMaxLifetime,
+		After: after, Limit: limit + 1,
+	})
+	if err != nil {
+		return nil, storeErr(err, "pat")
+	}
+	page := &PATPage{Items: []PATView{}}
+	if len(list) > limit {
+		list = list[:limit]
+		page.Next = encodeCursor(list[limit-1].ID)
+	}
+	owners := map[string]string{}
+	for i := range list {
+		p := &list[i]
+		name, ok := owners[p.UserID]
+		if !ok {
+			u, err := s.store.GetUser(ctx, orgID, p.UserID)
+			if err != nil {
+				return nil, storeErr(err, "user")
+			}
+			name = u.Username
+			owners[p.UserID] = name
+		}
+		page.Items = append(page.Items, view(p, name, now, o.PATMaxLifetime))
+	}
+	return page, nil
+}
+
+// GetMyPAT reads one of the actor's PATs.
+func (s *Service) GetMyPAT(ctx context.Context, a Actor, id string) (*PATView, error) {
+	p, o, u, err := s.myPAT(ctx, a, id)
+	if err != nil {
+		return nil, err
+	}
+	v := view(p, u.Username, s.now().UTC(), o.PATMaxLifetime)
+	return &v, nil
+}
+
+// myPAT reads a PAT that must belong to the actor: anyone else's is "not
+// found".
+func (s *Service) myPAT(ctx context.Context, a Actor, id string) (*storage.PAT, *storage.Organization, *storage.User, error) {
+	if a.Kind != ActorUser {
+		return nil, nil, nil, notFound("personal access token")
+	}
+	p, err := s.store.GetPAT(ctx, a.OrgID, id)
+	if err != nil {
+		return nil, nil, nil, storeErr(err, "personal access token")
+	}
+	if p.UserID != a.UserID {
+		return nil, nil, nil, notFound("personal access token")
+	}
+	o, err := s.org(ctx, a.OrgID)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	u, err := s.user(ctx, a.OrgID, a.UserID)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return p, o, u, nil
+}
+
+// RevokeMyPAT revokes one of the actor's PATs at once. Revoking a revoked
+// PAT changes nothing and is not an error.
+func (s *Service) RevokeMyPAT(ctx context.Context, a Actor, id string) (*PATView, error) {
+	p, o, u, err := s.myPAT(ctx, a, id)
+	if err != nil {
+		return nil, err
+	}
+	if p, err = s.revoke(ctx, a, p, "owner", "by owner"); err != nil {
+		return nil, err
+	}
+	v := view(p, u.Username, s.now().UTC(), o.PATMaxLifetime)
+	return &v, nil
+}
+
+// revoke revokes p with its audit event, unless it is already revoked.
+func (s *Service) revoke(ctx context.Context, a Actor, p *storage.PAT, reason, detail string) (*storage.PAT, error) {
+	if p.RevokedAt != nil {
+		return p, nil
+	}
+	var out *storage.PAT
+	err := s.store.WithTx(ctx, func(tx storage.Store) error {
+		var err error
+		if out, err = tx.RevokePAT(ctx, p.OrgID, p.ID, s.now(), reason); err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, a, p.OrgID, "pat.revoke", p.ID, detail)
+	})
+	if err != nil {
+		return nil, storeErr(err, "personal access token")
+	}
+	s.event("revoked_" + reason)
+	return out, nil
+}
+
+// RegenerateMyPAT issues a new secret for one of the actor's PATs with the
+// same name and scopes; the old secret stops working in the same
+// transaction. Only a PAT that is neither expired nor revoked can be
+// regenerated. The new PAT has a new id; the old one stays listed as
+// revoked (reason "regenerated").
+func (s *Service) RegenerateMyPAT(ctx context.Context, a Actor, id string, req PATRequest) (*NewToken, error) {
+	old, o, u, err := s.myPAT(ctx, a, id)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now().UTC()
+	switch old.Status(now, o.PATMaxLifetime) {
+	case storage.PATRevoked:
+		return nil, conflict("pat-revoked", "a revoked personal access token cannot be regenerated")
+	case storage.PATExpired:
+		return nil, conflict("pat-expired", "an expired personal access token cannot be regenerated")
+	}
+	if err := checkOwner(o, u); err != nil {
+		return nil, err
+	}
+	// By default the new PAT lives as long as the old one was meant to,
+	// counted from now, and never beyond the organization's maximum.
+	var fallback *time.Time
+	if old.ExpiresAt != nil {
+		fallback = ptr(now.Add(old.ExpiresAt.Sub(old.CreatedAt)))
+	}
+	if o.PATMaxLifetime > 0 {
+		if limit := now.Add(o.PATMaxLifetime); fallback == nil || fallback.After(limit) {
+			fallback = &limit
+		}
+	}
+	exp, err := expiry(req, now, o.PATMaxLifetime, fallback)
+	if err != nil {
+		return nil, err
+	}
+	token, p, err := s.newPAT(old.OrgID, old.UserID, old.Name, old.Scopes, now, exp)
+	if err != nil {
+		return nil, err
+	}
+	err = s.store.WithTx(ctx, func(tx storage.Store) error {
+		// Revoke first: the name is unique among non-revoked PATs.
+		cur, err := tx.RevokePAT(ctx, old.OrgID, old.ID, now, "regenerated")
+		if err != nil {
+			return err
+		}
+		if cur.RevokedReason != "regenerated" || !cur.RevokedAt.Equal(now.Truncate(time.Microsecond)) {
+			// Revoked concurrently by someone else: do not resurrect it.
+			return conflict("pat-revoked", "a revoked personal access token cannot be regenerated")
+		}
+		if err := tx.CreatePAT(ctx, p); err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, a, old.OrgID, "pat.regenerate", p.ID, "replaces "+old.ID)
+	})
+	if err != nil {
+		return nil, storeErr(err, "personal access token")
+	}
+	s.event("regenerated")
+	return &NewToken{PATView: view(p, u.Username, now, o.PATMaxLifetime), Token: token}, nil
+}
+
+// RevokePATs revokes PATs of an organization by id, for its admins. Ids
+// that are not PATs of the organization are reported as not found; PATs
+// already revoked are reported as revoked (they are) without a new audit
+// event.
+func (s *Service) RevokePATs(ctx context.Context, a Actor, orgID string, ids []string) (*storage.RevokeResult, error) {
+	if err := requireAdmin(a, orgID); err != nil {
+		return nil, err
+	}
+	if len(ids) == 0 {
+		return nil, invalid("ids", "ids-empty", "must name at least one PAT id")
+	}
+	if len(ids) > MaxBulkRevoke {
+		return nil, invalid("ids", "ids-too-many", "may name at most %d PAT ids", MaxBulkRevoke)
+	}
+	res := &storage.RevokeResult{Revoked: []string{}, NotFound: []string{}}
+	revoked := 0
+	err := s.store.WithTx(ctx, func(tx storage.Store) error {
+		seen := map[string]bool{}
+		for _, id := range ids {
+			if seen[id] {
+				continue
+			}
+			seen[id] = true
+			p, err := tx.GetPAT(ctx, orgID, id)
+			if errors.Is(err, storage.ErrNotFound) {
+				res.NotFound = append(res.NotFound, id)
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			res.Revoked = append(res.Revoked, id)
+			if p.RevokedAt != nil {
+				continue
+			}
+			if _, err := tx.RevokePAT(ctx, orgID, id, s.now(), "admin"); err != nil {
+				return err
+			}
+			if err := s.audit(ctx, tx, a, orgID, "pat.revoke", id, "by admin"); err != nil {
+				return err
+			}
+			revoked++
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, storeErr(err, "personal access token")
+	}
+	for range revoked {
+		s.event("revoked_admin")
+	}
+	return res, nil
+}
+
+// RevokeByValue revokes the PAT whose token is value, if it is a PAT of the
+// organization, and answers with it (owner and name included). A value
+// that matches no PAT of the organization — malformed, unknown, or another
+// organization's — is "not found".
+func (s *Service) RevokeByValue(ctx context.Context, a Actor, orgID, value string) (*PATView, error) {
+	if err := requireAdmin(a, orgID); err != nil {
+		return nil, err
+	}
+	value = strings.TrimSpace(value)
+	if exchange.CheckPAT(s.prefix, value) != nil {
+		return nil, notFound("personal access token")
+	}
+	p, err := s.store.GetPATByHash(ctx, exchange.HashPAT(value))
+	if err != nil {
+		return nil, storeErr(err, "personal access token")
+	}
+	if p.OrgID != orgID {
+		return nil, notFound("personal access token")
+	}
+	o, err := s.org(ctx, orgID)
+	if err != nil {
+		return nil, err
+	}
+	owner, err := s.user(ctx, orgID, p.UserID)
+	if err != nil {
+		return nil, err
+	}
+	if p, err = s.revoke(ctx, a, p, "value", "by value"); err != nil {
+		return nil, err
+	}
+	v := view(p, owner.Username, s.now().UTC(), o.PATMaxLifetime)
+	return &v, nil
+}
+
+// RevokeLeaked revokes every real, active PAT among values that someone
+// reported exposed (SPEC §8 leaked tokens). It reports nothing about which
+// values were real: the count is for metrics and logs only.
+func (s *Service) RevokeLeaked(ctx context.Context, a Actor, values []string) (int, error) {
+	n := 0
+	for _, v := range values {
+		if exchange.CheckPAT(s.prefix, v) != nil {
+			continue
+		}
+		p, err := s.store.GetPATByHash(ctx, exchange.HashPAT(v))
+		if errors.Is(err, storage.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return n, storeErr(err, "personal access token")
+		}
+		if p.RevokedAt != nil {
+			continue
+		}
+		if _, err := s.revoke(ctx, a, p, "leaked", "reported leaked"); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+func pageSize(n int) (int, error) {
+	switch {
+	case n == 0:
+		return DefaultPageSize, nil
+	case n < 0 || n > MaxPageSize:
+		return 0, invalid("limit", "limit-invalid", "must be between 1 and %d", MaxPageSize)
+	}
+	return n, nil
+}
+
+// Cursors are opaque to clients: the base64 of the last id of a page.
+func encodeCursor(id string) string { return base64.RawURLEncoding.EncodeToString([]byte(id)) }
+
+func decodeCursor(c string) (string, error) {
+	if c == "" {
+		return "", nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil || len(b) > 64 {
+		return "", invalid("cursor", "cursor-invalid", "is not a cursor this server issued")
+	}
+	return string(b), nil
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// quote renders a user-chosen name for an audit detail.
+func quote(s string) string { return fmt.Sprintf("%q", s) }

@@ -1,0 +1,244 @@
+package governance
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"authserver/config"
+	"authserver/internal/names"
+	"authserver/storage"
+)
+
+// MaxPermissions bounds one role's permission list.
+const MaxPermissions = 200
+
+// RoleRequest creates or changes a role.
+type RoleRequest struct {
+	Name        string
+	Permissions []string
+}
+
+func checkRole(req RoleRequest) error {
+	if err := names.Check(req.Name); err != nil {
+		return invalid("name", "name-invalid", "%s", err)
+	}
+	if len(req.Permissions) == 0 {
+		return invalid("permissions", "permissions-empty", "must name at least one permission")
+	}
+	if len(req.Permissions) > MaxPermissions {
+		return invalid("permissions", "permissions-too-many", "may name at most %d permissions", MaxPermissions)
+	}
+	for _, p := range req.Permissions {
+		if !config.ValidScopeName(p) {
+			return invalid("permissions", "permission-invalid", "%q is not a dotted permission name such as OR.Jobs.Read", p)
+		}
+	}
+	return nil
+}
+
+// ListRoles lists an organization's roles, for its admins.
+func (s *Service) ListRoles(ctx context.Context, a Actor, orgID string) ([]storage.Role, error) {
+	if err := requireAdmin(a, orgID); err != nil {
+		return nil, err
+	}
+	roles, err := s.store.ListRoles(ctx, orgID)
+	return roles, storeErr(err, "role")
+}
+
+// CreateRole creates a role, for admins.
+func (s *Service) CreateRole(ctx context.Context, a Actor, orgID string, req RoleRequest) (*storage.Role, error) {
+	if err := requireAdmin(a, orgID); err != nil {
+		return nil, err
+	}
+	if err := checkRole(req); err != nil {
+		return nil, err
+	}
+	r := &storage.Role{OrgID: orgID, Name: req.Name, Permissions: dedupe(req.Permissions)}
+	err := s.store.WithTx(ctx, func(tx storage.Store) error {
+		if err := tx.CreateRole(ctx, r); err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, a, orgID, "role.create", r.ID, "name "+quote(r.Name)+" permissions "+strings.Join(r.Permissions, " "))
+	})
+	if errors.Is(err, storage.ErrAlreadyExists) {
+		return nil, conflict("role-name-taken", "a role with this name exists in the organization")
+	}
+	if err != nil {
+		return nil, storeErr(err, "organization")
+	}
+	return r, nil
+}
+
+// UpdateRole renames a role or changes its permissions, for admins. The
+// change applies to every holder's next exchange.
+func (s *Service) UpdateRole(ctx context.Context, a Actor, orgID, roleID string, req RoleRequest) (*storage.Role, error) {
+	if err := requireAdmin(a, orgID); err != nil {
+		return nil, err
+	}
+	if err := checkRole(req); err != nil {
+		return nil, err
+	}
+	var out *storage.Role
+	err := s.store.WithTx(ctx, func(tx storage.Store) error {
+		r, err := tx.GetRole(ctx, orgID, roleID)
+		if err != nil {
+			return err
+		}
+		r.Name, r.Permissions = req.Name, dedupe(req.Permissions)
+		if err := tx.UpdateRole(ctx, r); err != nil {
+			return err
+		}
+		out = r
+		return s.audit(ctx, tx, a, orgID, "role.update", r.ID, "name "+quote(r.Name)+" permissions "+strings.Join(r.Permissions, " "))
+	})
+	if errors.Is(err, storage.ErrAlreadyExists) {
+		return nil, conflict("role-name-taken", "a role with this name exists in the organization")
+	}
+	if err != nil {
+		return nil, storeErr(err, "role")
+	}
+	return out, nil
+}
+
+// DeleteRole deletes a role and its assignments, for admins.
+func (s *Service) DeleteRole(ctx context.Context, a Actor, orgID, roleID string) error {
+	if err := requireAdmin(a, orgID); err != nil {
+		return err
+	}
+	err := s.store.WithTx(ctx, func(tx storage.Store) error {
+		r, err := tx.GetRole(ctx, orgID, roleID)
+		if err != nil {
+			return err
+		}
+		if err := tx.DeleteRole(ctx, orgID, roleID); err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, a, orgID, "role.delete", roleID, "name "+quote(r.Name))
+	})
+	return storeErr(err, "role")
+}
+
+// ListAssignments lists an organization's role assignments, of one user
+// when userID is set, for admins.
+func (s *Service) ListAssignments(ctx context.Context, a Actor, orgID, userID string) ([]storage.RoleAssignment, error) {
+	if err := requireAdmin(a, orgID); err != nil {
+		return nil, err
+	}
+	list, err := s.store.ListRoleAssignments(ctx, orgID, userID)
+	return list, storeErr(err, "role assignment")
+}
+
+// AssignmentRequest assigns a role to a user at a folder ("" =
+// organization-wide).
+type AssignmentRequest struct {
+	UserID string
+	RoleID string
+	Folder string
+}
+
+// CreateAssignment assigns a role, for admins. The user and the role must
+// both belong to the organization.
+func (s *Service) CreateAssignment(ctx context.Context, a Actor, orgID string, req AssignmentRequest) (*storage.RoleAssignment, error) {
+	if err := requireAdmin(a, orgID); err != nil {
+		return nil, err
+	}
+	if !config.ValidFolder(req.Folder) {
+		return nil, invalid("folder", "folder-invalid", `must be "" (organization-wide) or names joined by "/", such as Finance/Invoices`)
+	}
+	if req.UserID == "" {
+		return nil, invalid("user_id", "user-required", "is required")
+	}
+	if req.RoleID == "" {
+		return nil, invalid("role_id", "role-required", "is required")
+	}
+	ra := &storage.RoleAssignment{OrgID: orgID, UserID: req.UserID, RoleID: req.RoleID, Folder: req.Folder}
+	err := s.store.WithTx(ctx, func(tx storage.Store) error {
+		if err := tx.CreateRoleAssignment(ctx, ra); err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, a, orgID, "role.assign", ra.ID, "user "+req.UserID+" role "+req.RoleID+" folder "+quote(req.Folder))
+	})
+	switch {
+	case errors.Is(err, storage.ErrAlreadyExists):
+		return nil, conflict("assignment-exists", "the user already holds this role at this folder")
+	case errors.Is(err, storage.ErrInvalidReference):
+		return nil, invalid("user_id", "reference-unknown", "the user or the role is not in this organization")
+	case err != nil:
+		return nil, storeErr(err, "role assignment")
+	}
+	return ra, nil
+}
+
+// DeleteAssignment removes a role assignment, for admins.
+func (s *Service) DeleteAssignment(ctx context.Context, a Actor, orgID, id string) error {
+	if err := requireAdmin(a, orgID); err != nil {
+		return err
+	}
+	err := s.store.WithTx(ctx, func(tx storage.Store) error {
+		if err := tx.DeleteRoleAssignment(ctx, orgID, id); err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, a, orgID, "role.unassign", id, "")
+	})
+	return storeErr(err, "role assignment")
+}
+
+// AuditFilter lists audit events.
+type AuditFilter struct {
+	Actor, Action, Target string
+	Since, Until          time.Time
+	Cursor                string
+	Limit                 int
+}
+
+// AuditPage is one page of audit events, newest first.
+type AuditPage struct {
+	Items []storage.AuditEvent
+	Next  string
+}
+
+// ListAudit reads an organization's audit log, newest first, for admins.
+func (s *Service) ListAudit(ctx context.Context, a Actor, orgID string, f AuditFilter) (*AuditPage, error) {
+	if err := requireAdmin(a, orgID); err != nil {
+		return nil, err
+	}
+	limit, err := pageSize(f.Limit)
+	if err != nil {
+		return nil, err
+	}
+	var before int64
+	if f.Cursor != "" {
+		c, err := decodeCursor(f.Cursor)
+		if err != nil {
+			return nil, err
+		}
+		if before, err = strconv.ParseInt(c, 10, 64); err != nil || before <= 0 {
+			return nil, invalid("cursor", "cursor-invalid", "is not a cursor this server issued")
+		}
+	}
+	list, err := s.store.ListAudit(ctx, storage.AuditFilter{OrgID: orgID, Actor: f.Actor, Action: f.Action, Target: f.Target,
+		Since: f.Since, Until: f.Until, Before: before, Limit: limit + 1})
+	if err != nil {
+		return nil, storeErr(err, "audit event")
+	}
+	page := &AuditPage{Items: list}
+	if len(list) > limit {
+		page.Items = list[:limit]
+		page.Next = encodeCursor(strconv.FormatInt(list[limit-1].ID, 10))
+	}
+	return page, nil
+}
+
+func dedupe(l []string) []string {
+	out := make([]string, 0, len(l))
+	for _, v := range l {
+		if !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}

@@ -1,0 +1,223 @@
+package governance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"authserver/internal/password"
+	"authserver/storage"
+)
+
+// Kind classifies a refusal so that every surface answers it the same way
+// (the API as an RFC 9457 status, the console as a message, the CLI as a
+// line on stderr).
+type Kind int
+
+// The kinds of refusal.
+const (
+	// Invalid: the request itself is wrong (400).
+	Invalid Kind = iota + 1
+	// NotFound: no such thing the actor may see (404). Things of other
+	// organizations and other users' PATs are "not found", never
+	// "forbidden", so that an answer never confirms they exist.
+	NotFound
+	// Conflict: the request clashes with the current state (409).
+	Conflict
+	// Forbidden: the actor or the organization's policy does not allow it
+	// (403).
+	Forbidden
+	// Unavailable: the database could not be reached (503).
+	Unavailable
+)
+
+// Error is a refusal with a message fit to show the actor. It never holds
+// a token, a hash or a password.
+type Error struct {
+	Kind Kind
+	// Field names the request field at fault, when there is one.
+	Field   string
+	Message string
+	// Code is a short stable identifier of the rule, for problem types.
+	Code string
+	err  error
+}
+
+func (e *Error) Error() string {
+	if e.Field != "" {
+		return e.Field + ": " + e.Message
+	}
+	return e.Message
+}
+
+func (e *Error) Unwrap() error { return e.err }
+
+func invalid(field, code, format string, args ...any) *Error {
+	return &Error{Kind: Invalid, Field: field, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+func notFound(what string) *Error {
+	return &Error{Kind: NotFound, Code: "not-found", Message: what + " not found"}
+}
+
+func conflict(code, msg string) *Error { return &Error{Kind: Conflict, Code: code, Message: msg} }
+
+func forbidden(code, msg string) *Error { return &Error{Kind: Forbidden, Code: code, Message: msg} }
+
+// storeErr turns a storage failure into an Error: not found, unavailable,
+// or the error itself (an unexpected failure the caller answers with 500).
+func storeErr(err error, what string) error {
+	var ge *Error
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &ge):
+		return err
+	case errors.Is(err, storage.ErrNotFound):
+		return notFound(what)
+	case errors.Is(err, storage.ErrUnavailable):
+		return &Error{Kind: Unavailable, Code: "unavailable", Message: "the database is unavailable; try again", err: err}
+	}
+	return err
+}
+
+// KindOf returns the Kind of err, or 0 for an unexpected failure.
+func KindOf(err error) Kind {
+	var ge *Error
+	if errors.As(err, &ge) {
+		return ge.Kind
+	}
+	if errors.Is(err, storage.ErrUnavailable) {
+		return Unavailable
+	}
+	return 0
+}
+
+// ActorKind says who acts.
+type ActorKind string
+
+// The kinds of actor.
+const (
+	ActorUser   ActorKind = "user"
+	ActorCLI    ActorKind = "cli"
+	ActorClient ActorKind = "client"
+	ActorAnon   ActorKind = "anonymous"
+)
+
+// Actor is who performs an action, as the audit log records it.
+type Actor struct {
+	Kind ActorKind
+	// UserID and OrgID identify a user actor; Admin is its admin flag as
+	// established at authentication.
+	UserID string
+	OrgID  string
+	Admin  bool
+	// ClientID identifies a client actor.
+	ClientID string
+	// Addr is the client address of the request.
+	Addr string
+}
+
+// CLI is the actor of operator commands: it may act in any organization.
+func CLI() Actor { return Actor{Kind: ActorCLI, Admin: true} }
+
+// label is how the audit log names the actor.
+func (a Actor) label() string {
+	switch a.Kind {
+	case ActorUser:
+		return a.UserID
+	case ActorClient:
+		return "client:" + a.ClientID
+	case ActorCLI:
+		return "cli"
+	}
+	return "anonymous"
+}
+
+// Events receives lifecycle events for metrics: "created", "regenerated",
+// "revoked_owner", "revoked_admin", "revoked_value", "revoked_holder",
+// "revoked_leaked".
+type Events interface {
+	PATEvent(event string)
+}
+
+// Options configure a Service.
+type Options struct {
+	Store   storage.Store
+	Catalog *Catalog
+	// PATPrefix is the prefix of new tokens.
+	PATPrefix string
+	Now       func() time.Time
+	// PasswordParams are the argon2id costs of new password hashes.
+	PasswordParams password.Params
+	// Events is told of lifecycle events; may be nil.
+	Events Events
+}
+
+// Service applies the PAT lifecycle and governance rules of SPEC §5 and §8:
+// what people do with their PATs, what admins do with their organization.
+// Every change writes its audit event in the same transaction as the change.
+type Service struct {
+	store   storage.Store
+	catalog *Catalog
+	prefix  string
+	now     func() time.Time
+	pw      password.Params
+	events  Events
+}
+
+// New returns a Service.
+func New(o Options) *Service {
+	s := &Service{store: o.Store, catalog: o.Catalog, prefix: o.PATPrefix, now: o.Now, pw: o.PasswordParams, events: o.Events}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.pw == (password.Params{}) {
+		s.pw = password.Default
+	}
+	return s
+}
+
+func (s *Service) event(name string) {
+	if s.events != nil {
+		s.events.PATEvent(name)
+	}
+}
+
+// audit appends an event in tx for actor.
+func (s *Service) audit(ctx context.Context, tx storage.Store, a Actor, orgID, action, target, detail string) error {
+	return tx.AppendAudit(ctx, &storage.AuditEvent{
+		Time: s.now(), OrgID: orgID, Actor: a.label(), Action: action, Target: target,
+		ClientAddr: a.Addr, Outcome: "success", Detail: detail,
+	})
+}
+
+// orgOf reads the organization an actor acts in. A CLI actor names it
+// explicitly; a user acts in its own.
+func (s *Service) org(ctx context.Context, id string) (*storage.Organization, error) {
+	o, err := s.store.GetOrganization(ctx, id)
+	return o, storeErr(err, "organization")
+}
+
+// OrganizationByName finds an organization (for the CLI and the console's
+// sign-in).
+func (s *Service) OrganizationByName(ctx context.Context, name string) (*storage.Organization, error) {
+	o, err := s.store.GetOrganizationByName(ctx, name)
+	return o, storeErr(err, "organization")
+}
+
+// requireAdmin refuses non-admin actors and actors of another organization.
+// The refusal for another organization is "not found".
+func requireAdmin(a Actor, orgID string) error {
+	if a.Kind == ActorCLI {
+		return nil
+	}
+	if a.Kind != ActorUser || !a.Admin {
+		return forbidden("admin-required", "this action needs Identity.Admin")
+	}
+	if a.OrgID != orgID {
+		return notFound("organization")
+	}
+	return nil
+}
