@@ -80,7 +80,33 @@ func LoadOrCreateKEKFile(path string) ([]byte, error) {
 		if errors.Is(err, fs.ErrExist) {
 			return readKEKFile(path) // another process won the race
 		}
+		// Some filesystems have no hard links.
+		return createKEKExclusive(path, kek)
+	}
+	return kek, nil
+}
+
+// createKEKExclusive writes a new key file in place with O_EXCL. A process
+// racing it may read the file before it is complete and fail; it succeeds
+// on its next start.
+func createKEKExclusive(path string, kek []byte) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return readKEKFile(path)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("create encryption key file: %w", err)
+	}
+	_, werr := f.WriteString(base64.StdEncoding.EncodeToString(kek) + "\n")
+	if werr == nil {
+		werr = f.Sync()
+	}
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr != nil {
+		os.Remove(path)
+		return nil, fmt.Errorf("create encryption key file: %w", werr)
 	}
 	return kek, nil
 }

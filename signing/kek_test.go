@@ -113,6 +113,21 @@ func TestLoadOrCreateKEKFile(t *testing.T) {
 		}
 	})
 
+	t.Run("the in-place fallback creates a 0600 file once and then reads it", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "authserver.kek")
+		kek := bytes.Repeat([]byte{3}, KEKSize)
+		if got, err := createKEKExclusive(path, kek); err != nil || !bytes.Equal(got, kek) {
+			t.Fatalf("create: %v", err)
+		}
+		if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("file mode: %v, %v; want 0600", fi.Mode().Perm(), err)
+		}
+		got, err := createKEKExclusive(path, bytes.Repeat([]byte{4}, KEKSize))
+		if err != nil || !bytes.Equal(got, kek) {
+			t.Fatalf("second call: got %x, %v; want the first key", got, err)
+		}
+	})
+
 	t.Run("refuses a group- or other-readable file", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "authserver.kek")
 		content := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, KEKSize))

@@ -25,7 +25,7 @@ import (
 	"authserver/storage"
 )
 
-// claims is a realistic access-token payload (about 450 bytes).
+// claims is a realistic access-token payload (476 bytes).
 var claims = []byte(`{"iss":"https://auth.example.com","sub":"0190f5b2-7c1e-7a3b-9f2d-2b8e4c6a1d3f",` +
 	`"aud":"orchestrator","exp":1893456300,"iat":1893456000,"nbf":1893456000,` +
 	`"jti":"0190f5b2-7c1e-7a3b-9f2d-2b8e4c6a1d40","client_id":"cli",` +

@@ -9,22 +9,38 @@ import (
 	"testing"
 	"time"
 
+	"authserver/internal/pgtest"
+	"authserver/internal/storetest"
 	"authserver/storage"
 )
 
-// TestOnSQLiteStore runs the key lifecycle on the real SQLite store: two
-// keyrings share one database file, as two processes would.
-func TestOnSQLiteStore(t *testing.T) {
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// TestOnRealStores runs the key lifecycle on the real store, SQLite and
+// PostgreSQL: two keyrings share one database, as two processes would, and
+// the store's Lock is what keeps them from creating two keys.
+func TestOnRealStores(t *testing.T) {
+	ctx := context.Background()
+	storetest.Each(t, func(t *testing.T, driver string) {
+		dsn := filepath.Join(t.TempDir(), "k.db")
+		if driver == storage.DriverPostgres {
+			dsn = storetest.DSN(t, driver)
+		}
+		st, err := storage.Open(ctx, storage.Options{Driver: driver, DSN: dsn})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		if _, err := st.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		testLifecycle(t, st)
+	})
+}
+
+func testLifecycle(t *testing.T, st *storage.SQLStore) {
 	ctx := context.Background()
 	clock := newFakeClock()
-	st, err := storage.Open(ctx, storage.Options{Driver: storage.DriverSQLite, DSN: filepath.Join(t.TempDir(), "k.db"), Now: clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if _, err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
 	kek := testKEK(t)
 	a := mustNew(t, st, testOptions(clock, kek, ES256))
 	b := mustNew(t, st, testOptions(clock, kek, ES256))
