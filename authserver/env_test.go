@@ -133,6 +133,15 @@ type env struct {
 	http   *http.Client
 	now    func() time.Time
 	orgIDs map[string]string
+	// storeClosed is set by tests that take the database away: shutdown
+	// cannot flush then.
+	storeClosed bool
+}
+
+// closeStore takes the database away from the running server.
+func (e *env) closeStore() {
+	e.storeClosed = true
+	e.store.Close()
 }
 
 func newEnv(t *testing.T, o envOptions) *env {
@@ -181,14 +190,14 @@ func newEnv(t *testing.T, o envOptions) *env {
 	srv.Start(context.Background())
 	ts.Config.Handler = srv.Handler()
 	ts.Start()
+	e := &env{t: t, url: issuer, cfg: cfg, store: st, keys: keys, srv: srv, reg: reg, logs: logs,
+		http: ts.Client(), now: o.now, orgIDs: map[string]string{}}
 	t.Cleanup(func() {
 		ts.Close()
-		if err := srv.Shutdown(context.Background()); err != nil {
+		if err := srv.Shutdown(context.Background()); err != nil && !e.storeClosed {
 			t.Errorf("shutdown: %v", err)
 		}
 	})
-	e := &env{t: t, url: issuer, cfg: cfg, store: st, keys: keys, srv: srv, reg: reg, logs: logs,
-		http: ts.Client(), now: o.now, orgIDs: map[string]string{}}
 	orgs, err := st.ListOrganizations(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -46,6 +46,7 @@ type Server struct {
 	lastUsed *lastUsed
 	audit    *auditQueue
 	catalog  *governance.Catalog
+	api      *api
 	public   http.Handler
 	telem    http.Handler
 
@@ -84,10 +85,19 @@ func New(o Options) (*Server, error) {
 		AccessTokenTTL: o.Config.Tokens.AccessTokenTTL.D(), DefaultAudience: o.Config.Tokens.DefaultAudience,
 		Now: s.now, Used: s.lastUsed.Used,
 	}
-	p := newProvider(clients, grant, nil, nil)
+	introspector := &tokenIntrospector{store: o.Store, keys: o.Keys, issuer: o.Config.Issuer,
+		prefix: o.Config.Tokens.PATPrefix, now: s.now, used: s.lastUsed.Used}
+	revoker := &holderRevoker{store: o.Store, keys: o.Keys, issuer: o.Config.Issuer, prefix: o.Config.Tokens.PATPrefix, now: s.now}
+	p := newProvider(clients, grant, introspector, revoker)
 
 	pub := http.NewServeMux()
 	pub.Handle("/oauth2/token", &tokenEndpoint{p: p, log: o.Logger, metrics: s.metrics, audit: s.audit, now: s.now})
+	pub.Handle("/oauth2/introspect", &introspectionEndpoint{p: p, log: o.Logger, metrics: s.metrics})
+	pub.Handle("/oauth2/revoke", &revocationEndpoint{p: p, log: o.Logger, metrics: s.metrics})
+	gov := governance.New(governance.Options{Store: o.Store, Catalog: s.catalog, PATPrefix: o.Config.Tokens.PATPrefix,
+		Now: s.now, Events: s.metrics})
+	s.api = newAPI(gov, s.catalog, o.Keys, o.Store, o.Config.Issuer, s.now, o.Logger)
+	s.api.routes(pub)
 	(&discovery{issuer: o.Config.Issuer, catalog: s.catalog}).routes(pub)
 	(&jwks{keys: o.Keys}).routes(pub)
 	s.public = pub

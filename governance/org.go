@@ -191,6 +191,9 @@ func (s *Service) SetUserStatus(ctx context.Context, a Actor, orgID, userID stri
 	if status != storage.UserActive && status != storage.UserDeactivated {
 		return nil, invalid("status", "status-invalid", "must be active or deactivated")
 	}
+	if !plausibleID(userID) {
+		return nil, notFound("user")
+	}
 	if a.Kind == ActorUser && a.UserID == userID && status == storage.UserDeactivated {
 		return nil, conflict("self-deactivation", "you cannot deactivate yourself")
 	}
@@ -322,8 +325,11 @@ type Explanation struct {
 }
 
 // Explain answers what an exchange of one of the actor's PATs for an
-// audience would grant right now, without issuing anything.
-func (s *Service) Explain(ctx context.Context, a Actor, patID, audienceID string) (*Explanation, error) {
+// audience would grant right now, without issuing anything. requested is
+// the scope the exchange would ask for (none: no scope parameter); a
+// requested scope the PAT or the audience cannot honour is refused as the
+// token endpoint would refuse it (invalid_scope there, Invalid here).
+func (s *Service) Explain(ctx context.Context, a Actor, patID, audienceID string, requested ...string) (*Explanation, error) {
 	if _, _, _, err := s.myPAT(ctx, a, patID); err != nil {
 		return nil, err
 	}
@@ -341,9 +347,17 @@ func (s *Service) Explain(ctx context.Context, a Actor, patID, audienceID string
 	if err != nil {
 		return nil, storeErr(err, "personal access token")
 	}
+	if len(requested) > exchange.MaxRequestedScopes {
+		return nil, invalid("scope", "scope-too-many", "may name at most %d scopes", exchange.MaxRequestedScopes)
+	}
 	cause := exchange.CheckUsable(g, s.now())
-	ex, err := exchange.Explain(g.PAT.Scopes, aud.Scopes, nil, exchange.IdentityGrants(g))
-	if err != nil {
+	ex, err := exchange.Explain(g.PAT.Scopes, aud.Scopes, requested, exchange.IdentityGrants(g))
+	switch {
+	case errors.Is(err, exchange.ErrScopeNotCovered):
+		return nil, invalid("scope", "scope-not-covered", "asks for a scope the personal access token does not cover")
+	case errors.Is(err, exchange.ErrScopeNotInAudience):
+		return nil, invalid("scope", "scope-not-in-audience", "asks for a scope the audience does not understand")
+	case err != nil:
 		return nil, err
 	}
 	return &Explanation{Audience: aud.ID, Usable: cause == exchange.CauseNone, Reason: cause, Explanation: *ex}, nil

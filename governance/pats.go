@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"authserver/config"
 	"authserver/exchange"
@@ -233,10 +235,20 @@ func (s *Service) ListMyPATs(ctx context.Context, a Actor, f PATFilter) (*PATPag
 }
 
 // ListPATs lists every PAT of an organization, for its admins (and the
-// CLI), filtered by owner and status.
+// CLI), filtered by owner and status. An owner that is not a user of the
+// organization is "not found", not an empty list: the answer is the same
+// whether the id is unknown or another organization's.
 func (s *Service) ListPATs(ctx context.Context, a Actor, orgID string, f PATFilter) (*PATPage, error) {
 	if err := requireAdmin(a, orgID); err != nil {
 		return nil, err
+	}
+	if f.OwnerID != "" {
+		if !plausibleID(f.OwnerID) {
+			return nil, notFound("user")
+		}
+		if _, err := s.user(ctx, orgID, f.OwnerID); err != nil {
+			return nil, err
+		}
 	}
 	return s.listPATs(ctx, orgID, f)
 }
@@ -246,6 +258,9 @@ func (s *Service) listPATs(ctx context.Context, orgID string, f PATFilter) (*PAT
 	case "", storage.PATActive, storage.PATExpired, storage.PATRevoked:
 	default:
 		return nil, invalid("status", "status-invalid", "must be active, expired or revoked")
+	}
+	if err := checkFilter("owner", f.OwnerID); err != nil {
+		return nil, err
 	}
 	limit, err := pageSize(f.Limit)
 	if err != nil {
@@ -302,7 +317,7 @@ func (s *Service) GetMyPAT(ctx context.Context, a Actor, id string) (*PATView, e
 // myPAT reads a PAT that must belong to the actor: anyone else's is "not
 // found".
 func (s *Service) myPAT(ctx context.Context, a Actor, id string) (*storage.PAT, *storage.Organization, *storage.User, error) {
-	if a.Kind != ActorUser {
+	if a.Kind != ActorUser || !plausibleID(id) {
 		return nil, nil, nil, notFound("personal access token")
 	}
 	p, err := s.store.GetPAT(ctx, a.OrgID, id)
@@ -441,6 +456,10 @@ func (s *Service) RevokePATs(ctx context.Context, a Actor, orgID string, ids []s
 				continue
 			}
 			seen[id] = true
+			if !plausibleID(id) {
+				res.NotFound = append(res.NotFound, id)
+				continue
+			}
 			p, err := tx.GetPAT(ctx, orgID, id)
 			if errors.Is(err, storage.ErrNotFound) {
 				res.NotFound = append(res.NotFound, id)
@@ -543,18 +562,57 @@ func pageSize(n int) (int, error) {
 	return n, nil
 }
 
-// Cursors are opaque to clients: the base64 of the last id of a page.
+// Cursors are opaque to clients: the base64 of the last key of a page (a
+// PAT id, a username, an audit event id).
 func encodeCursor(id string) string { return base64.RawURLEncoding.EncodeToString([]byte(id)) }
+
+// maxCursorKey bounds a decoded cursor. A username cursor can reach
+// names.MaxLen characters of up to 4 bytes each, so 64 bytes (the old
+// bound) broke paging past any long non-ASCII username.
+const maxCursorKey = 4 * names.MaxLen
 
 func decodeCursor(c string) (string, error) {
 	if c == "" {
 		return "", nil
 	}
 	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil || len(b) > 64 {
+	if err != nil || len(b) > maxCursorKey || !plausibleText(string(b)) {
 		return "", invalid("cursor", "cursor-invalid", "is not a cursor this server issued")
 	}
 	return string(b), nil
+}
+
+// maxIDLen bounds anything accepted as an id: every id this server issues
+// is a 36-character UUID, so longer input is not one of ours.
+const maxIDLen = 64
+
+// plausibleID reports whether id could name a row: short, valid UTF-8,
+// without NUL or other control characters. Anything else is "not found"
+// without asking the database — PostgreSQL rejects NUL and invalid UTF-8
+// in text parameters with an error that would otherwise surface as a 500.
+func plausibleID(id string) bool { return id != "" && len(id) <= maxIDLen && plausibleText(id) }
+
+// plausibleText reports whether s can be sent to the database as text:
+// valid UTF-8 without control characters.
+func plausibleText(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
+}
+
+// checkFilter refuses a list filter value the database cannot be asked
+// about (see plausibleText).
+func checkFilter(field, v string) error {
+	if len(v) > 1024 || !plausibleText(v) {
+		return invalid(field, field+"-invalid", "must be plain text without control characters")
+	}
+	return nil
 }
 
 func ptr[T any](v T) *T { return &v }

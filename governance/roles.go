@@ -82,6 +82,9 @@ func (s *Service) UpdateRole(ctx context.Context, a Actor, orgID, roleID string,
 	if err := checkRole(req); err != nil {
 		return nil, err
 	}
+	if !plausibleID(roleID) {
+		return nil, notFound("role")
+	}
 	var out *storage.Role
 	err := s.store.WithTx(ctx, func(tx storage.Store) error {
 		r, err := tx.GetRole(ctx, orgID, roleID)
@@ -109,6 +112,9 @@ func (s *Service) DeleteRole(ctx context.Context, a Actor, orgID, roleID string)
 	if err := requireAdmin(a, orgID); err != nil {
 		return err
 	}
+	if !plausibleID(roleID) {
+		return notFound("role")
+	}
 	err := s.store.WithTx(ctx, func(tx storage.Store) error {
 		r, err := tx.GetRole(ctx, orgID, roleID)
 		if err != nil {
@@ -128,6 +134,15 @@ func (s *Service) ListAssignments(ctx context.Context, a Actor, orgID, userID st
 	if err := requireAdmin(a, orgID); err != nil {
 		return nil, err
 	}
+	if userID != "" {
+		// As for ListPATs: a user of another organization is not found.
+		if !plausibleID(userID) {
+			return nil, notFound("user")
+		}
+		if _, err := s.user(ctx, orgID, userID); err != nil {
+			return nil, err
+		}
+	}
 	list, err := s.store.ListRoleAssignments(ctx, orgID, userID)
 	return list, storeErr(err, "role assignment")
 }
@@ -141,7 +156,9 @@ type AssignmentRequest struct {
 }
 
 // CreateAssignment assigns a role, for admins. The user and the role must
-// both belong to the organization.
+// both belong to the organization: one that does not (another
+// organization's included) is "not found", like every other id of another
+// organization.
 func (s *Service) CreateAssignment(ctx context.Context, a Actor, orgID string, req AssignmentRequest) (*storage.RoleAssignment, error) {
 	if err := requireAdmin(a, orgID); err != nil {
 		return nil, err
@@ -155,8 +172,20 @@ func (s *Service) CreateAssignment(ctx context.Context, a Actor, orgID string, r
 	if req.RoleID == "" {
 		return nil, invalid("role_id", "role-required", "is required")
 	}
+	if !plausibleID(req.UserID) {
+		return nil, notFound("user")
+	}
+	if !plausibleID(req.RoleID) {
+		return nil, notFound("role")
+	}
 	ra := &storage.RoleAssignment{OrgID: orgID, UserID: req.UserID, RoleID: req.RoleID, Folder: req.Folder}
 	err := s.store.WithTx(ctx, func(tx storage.Store) error {
+		if _, err := tx.GetUser(ctx, orgID, req.UserID); err != nil {
+			return storeErr(err, "user")
+		}
+		if _, err := tx.GetRole(ctx, orgID, req.RoleID); err != nil {
+			return storeErr(err, "role")
+		}
 		if err := tx.CreateRoleAssignment(ctx, ra); err != nil {
 			return err
 		}
@@ -166,7 +195,8 @@ func (s *Service) CreateAssignment(ctx context.Context, a Actor, orgID string, r
 	case errors.Is(err, storage.ErrAlreadyExists):
 		return nil, conflict("assignment-exists", "the user already holds this role at this folder")
 	case errors.Is(err, storage.ErrInvalidReference):
-		return nil, invalid("user_id", "reference-unknown", "the user or the role is not in this organization")
+		// Deleted between the checks above and the insert.
+		return nil, notFound("user or role")
 	case err != nil:
 		return nil, storeErr(err, "role assignment")
 	}
@@ -177,6 +207,9 @@ func (s *Service) CreateAssignment(ctx context.Context, a Actor, orgID string, r
 func (s *Service) DeleteAssignment(ctx context.Context, a Actor, orgID, id string) error {
 	if err := requireAdmin(a, orgID); err != nil {
 		return err
+	}
+	if !plausibleID(id) {
+		return notFound("role assignment")
 	}
 	err := s.store.WithTx(ctx, func(tx storage.Store) error {
 		if err := tx.DeleteRoleAssignment(ctx, orgID, id); err != nil {
@@ -205,6 +238,14 @@ type AuditPage struct {
 func (s *Service) ListAudit(ctx context.Context, a Actor, orgID string, f AuditFilter) (*AuditPage, error) {
 	if err := requireAdmin(a, orgID); err != nil {
 		return nil, err
+	}
+	for _, c := range []struct{ field, v string }{{"actor", f.Actor}, {"action", f.Action}, {"target", f.Target}} {
+		if err := checkFilter(c.field, c.v); err != nil {
+			return nil, err
+		}
+	}
+	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Since.Before(f.Until) {
+		return nil, invalid("until", "until-before-since", "must be later than since")
 	}
 	limit, err := pageSize(f.Limit)
 	if err != nil {

@@ -7,7 +7,6 @@ import (
 )
 
 func (a *app) configCommand() *cobra.Command {
-	cmd := &cobra.Command{Use: "config", Short: "Work with the configuration file", Args: cobra.NoArgs}
 	var connect bool
 	check := &cobra.Command{
 		Use:   "check",
@@ -30,6 +29,5 @@ func (a *app) configCommand() *cobra.Command {
 		},
 	}
 	check.Flags().BoolVar(&connect, "connect", false, "also connect to the configured database")
-	cmd.AddCommand(check)
-	return cmd
+	return group("config", "Work with the configuration file", check)
 }

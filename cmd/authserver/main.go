@@ -69,6 +69,7 @@ func (a *app) rootCommand() *cobra.Command {
 		// Flags and arguments that do not parse are usage errors, reported
 		// like any other error.
 		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	root.CompletionOptions.DisableDefaultCmd = true
 	root.PersistentFlags().StringVar(&a.configPath, "config", "",
@@ -78,10 +79,22 @@ func (a *app) rootCommand() *cobra.Command {
 		a.serveCommand(),
 		a.migrateCommand(),
 		a.configCommand(),
+		a.patCommand(),
 		a.userCommand(),
+		a.keysCommand(),
 		a.versionCommand(),
 	)
 	return root
+}
+
+// group returns a command that only holds subcommands: alone it prints its
+// help, and an unknown subcommand is an error (cobra would otherwise print
+// the help and exit 0).
+func group(use, short string, subs ...*cobra.Command) *cobra.Command {
+	cmd := &cobra.Command{Use: use, Short: short, Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() }}
+	cmd.AddCommand(subs...)
+	return cmd
 }
 
 // loadConfig reads the configuration named by --config or $AUTHSERVER_CONFIG.

@@ -58,6 +58,19 @@ func TestVersion(t *testing.T) {
 	}
 }
 
+func TestUnknownCommand(t *testing.T) {
+	for _, args := range [][]string{{"bogus"}, {"pat", "bogus"}, {"keys", "bogus"}, {"user", "bogus"}, {"config", "bogus"}} {
+		code, out, stderr := cli(t, nil, "", args...)
+		oneErrorLine(t, strings.Join(args, " "), code, out, stderr)
+		if !strings.Contains(stderr, `unknown command "bogus"`) {
+			t.Errorf("%v: got %q", args, stderr)
+		}
+	}
+	if code, out, _ := cli(t, nil, "", "pat"); code != 0 || !strings.Contains(out, "revoke") {
+		t.Errorf("pat alone prints its help: exit %d %q", code, out)
+	}
+}
+
 func TestConfigCheck(t *testing.T) {
 	dir := t.TempDir()
 	for _, c := range []struct {
@@ -142,11 +155,12 @@ func TestUserCommands(t *testing.T) {
 		want     string
 	}{
 		{"create a local user with a password", "correct horse battery\n", []string{"user", "create", "--org", "acme", "--username", "bob", "--password-stdin"}, 0, "created user bob"},
+		{"a short password is refused", "short\n", []string{"user", "create", "--org", "acme", "--username", "sam", "--password-stdin"}, 1, "the password: must have at least 8 characters"},
 		{"a duplicate username is refused", "", []string{"user", "create", "--org", "acme", "--username", "bob"}, 1, `user "bob" already exists`},
 		{"a directory user has no password", "pw\n", []string{"user", "create", "--org", "acme", "--username", "dora", "--kind", "directory", "--password-stdin"}, 1, "only local users have a password"},
 		{"an unknown kind is refused", "", []string{"user", "create", "--org", "acme", "--username", "x", "--kind", "robot"}, 1, "--kind must be"},
 		{"an unknown organization is refused", "", []string{"user", "create", "--org", "nope", "--username", "x"}, 1, `no organization "nope"`},
-		{"a zero-width character in a username is refused", "", []string{"user", "create", "--org", "acme", "--username", "bo\u200bb"}, 1, "username must not contain"},
+		{"a zero-width character in a username is refused", "", []string{"user", "create", "--org", "acme", "--username", "bo\u200bb"}, 1, "--username: must not contain"},
 		{"deactivate", "", []string{"user", "deactivate", "--org", "acme", "--user", "bob"}, 0, "user bob is now deactivated"},
 		{"activate", "", []string{"user", "activate", "--org", "acme", "--user", "bob"}, 0, "user bob is now active"},
 		{"an unknown user is refused", "", []string{"user", "deactivate", "--org", "acme", "--user", "zed"}, 1, `no user "zed"`},

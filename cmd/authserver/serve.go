@@ -16,6 +16,7 @@ import (
 	"authserver/authserver"
 	"authserver/bootstrap"
 	"authserver/config"
+	"authserver/storage"
 )
 
 // shutdownGrace bounds how long in-flight requests may take to finish
@@ -33,7 +34,9 @@ func (a *app) serveCommand() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&noMigrate, "no-migrate", false, "do not apply pending migrations; refuse to start if any are pending")
-	cmd.Flags().BoolVar(&demo, "demo", false, "on an empty database, create a demo organization, user, audience, client and PAT and print how to exchange it")
+	cmd.Flags().BoolVar(&demo, "demo", false, "on an empty database, create a demo organization, user, audience, client and PAT and print,\n"+
+		"once, the PAT, a console password and the curl line that exchanges it; refused (exit 1) when the database\n"+
+		"already has organizations, audiences or clients, bootstrap: included")
 	return cmd
 }
 
@@ -55,7 +58,14 @@ func (a *app) serve(ctx context.Context, migrate, demo bool) error {
 	if res.Changed() {
 		log.Info("bootstrap applied", "created", res.Created, "updated", res.Updated)
 	}
-	_ = demo
+	if demo {
+		// Fail fast; createDemo checks again under the bootstrap lock.
+		if empty, err := isEmpty(ctx, st); err != nil {
+			return err
+		} else if !empty {
+			return errDemoNotEmpty
+		}
+	}
 	keys, err := openKeyring(ctx, cfg, st, log)
 	if err != nil {
 		return err
@@ -66,8 +76,6 @@ func (a *app) serve(ctx context.Context, migrate, demo bool) error {
 	if err != nil {
 		return err
 	}
-	srv.Start(context.WithoutCancel(ctx))
-
 	public, err := listen(cfg.HTTP.Addr, cfg.HTTP)
 	if err != nil {
 		return err
@@ -77,6 +85,17 @@ func (a *app) serve(ctx context.Context, migrate, demo bool) error {
 		public.Close()
 		return err
 	}
+	if demo {
+		// After the listeners are open, so that a busy port is reported
+		// before the demo's one-time secrets are made; before serving, so
+		// that the printed curl line works at once.
+		if err := a.demo(ctx, cfg, st, log); err != nil {
+			public.Close()
+			telemetry.Close()
+			return err
+		}
+	}
+	srv.Start(context.WithoutCancel(ctx))
 	servers := []*http.Server{newHTTPServer(srv.Handler(), log), newHTTPServer(srv.TelemetryHandler(), log)}
 	listeners := []net.Listener{public, telemetry}
 	errc := make(chan error, len(servers))
@@ -112,6 +131,17 @@ func (a *app) serve(ctx context.Context, migrate, demo bool) error {
 		log.Info("stopped")
 	}
 	return serveErr
+}
+
+// demo creates the demo installation and prints its secrets to stdout,
+// never to the log.
+func (a *app) demo(ctx context.Context, cfg *config.Config, st storage.Store, log *slog.Logger) error {
+	d, err := createDemo(ctx, cfg, st)
+	if err != nil {
+		return err
+	}
+	log.Info("demo installation created", "organization", demoOrg, "user", demoUser, "audience", demoAudience, "client", demoClient)
+	return printDemo(a.stdout, cfg, d)
 }
 
 // listen opens a TCP listener, with TLS when the certificate and key are set.

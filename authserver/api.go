@@ -1,0 +1,194 @@
+package authserver
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"authserver/exchange"
+	"authserver/governance"
+)
+
+// api serves the management REST API under /api/v1 (SPEC §8, issue #4). It
+// decodes requests, authenticates them, asks governance, and renders the
+// answer: every lifecycle and governance rule lives in governance.Service,
+// never here.
+type api struct {
+	gov     *governance.Service
+	catalog *governance.Catalog
+	auth    *authenticator
+	log     *slog.Logger
+}
+
+// newAPI wires the management API. keys verify bearer tokens; st is read on
+// every request to check the PAT behind a token (or a session's user).
+func newAPI(gov *governance.Service, catalog *governance.Catalog, keys tokenVerifier, st authStore,
+	issuer string, now func() time.Time, log *slog.Logger) *api {
+	return &api{gov: gov, catalog: catalog, log: log,
+		auth: &authenticator{issuer: issuer, keys: keys, store: st, now: now}}
+}
+
+// access is what a route requires of its principal.
+type access int
+
+const (
+	// accessAny: any management scope (who am I, the scope catalogue).
+	accessAny access = iota
+	// accessPATs: Identity.PATs, managing one's own PATs.
+	accessPATs
+	// accessAdmin: Identity.Admin in the credential and the user an admin
+	// now.
+	accessAdmin
+)
+
+// apiRoute is one route of the API.
+type apiRoute struct {
+	method string
+	// path is a net/http pattern path: {name} matches one segment.
+	path   string
+	access access
+	handle func(a *api, w http.ResponseWriter, r *http.Request, p *principal) error
+}
+
+// apiRoutes is the one table of the API's routes: the mux is built from it
+// and the OpenAPI test checks docs/openapi.yaml against it, so the two
+// cannot drift.
+var apiRoutes = []apiRoute{
+	{http.MethodGet, "/api/v1/me", accessAny, (*api).getMe},
+	{http.MethodGet, "/api/v1/scopes", accessAny, (*api).listScopes},
+	{http.MethodGet, "/api/v1/me/pats", accessPATs, (*api).listMyPATs},
+	{http.MethodPost, "/api/v1/me/pats", accessPATs, (*api).createMyPAT},
+	{http.MethodGet, "/api/v1/me/pats/{id}", accessPATs, (*api).getMyPAT},
+	{http.MethodDelete, "/api/v1/me/pats/{id}", accessPATs, (*api).revokeMyPAT},
+	{http.MethodPost, "/api/v1/me/pats/{id}/regenerate", accessPATs, (*api).regenerateMyPAT},
+	{http.MethodGet, "/api/v1/me/pats/{id}/effective", accessPATs, (*api).explainMyPAT},
+
+	{http.MethodGet, "/api/v1/admin/settings", accessAdmin, (*api).getSettings},
+	{http.MethodPut, "/api/v1/admin/settings", accessAdmin, (*api).putSettings},
+	{http.MethodGet, "/api/v1/admin/pats", accessAdmin, (*api).listPATs},
+	{http.MethodPost, "/api/v1/admin/pats/revoke", accessAdmin, (*api).revokePATs},
+	{http.MethodPost, "/api/v1/admin/pats/revoke-by-value", accessAdmin, (*api).revokeByValue},
+	{http.MethodGet, "/api/v1/admin/users", accessAdmin, (*api).listUsers},
+	{http.MethodPost, "/api/v1/admin/users", accessAdmin, (*api).createUser},
+	{http.MethodPost, "/api/v1/admin/users/{id}/deactivate", accessAdmin, (*api).deactivateUser},
+	{http.MethodPost, "/api/v1/admin/users/{id}/reactivate", accessAdmin, (*api).reactivateUser},
+	{http.MethodGet, "/api/v1/admin/roles", accessAdmin, (*api).listRoles},
+	{http.MethodPost, "/api/v1/admin/roles", accessAdmin, (*api).createRole},
+	{http.MethodPut, "/api/v1/admin/roles/{id}", accessAdmin, (*api).updateRole},
+	{http.MethodDelete, "/api/v1/admin/roles/{id}", accessAdmin, (*api).deleteRole},
+	{http.MethodGet, "/api/v1/admin/assignments", accessAdmin, (*api).listAssignments},
+	{http.MethodPost, "/api/v1/admin/assignments", accessAdmin, (*api).createAssignment},
+	{http.MethodDelete, "/api/v1/admin/assignments/{id}", accessAdmin, (*api).deleteAssignment},
+	{http.MethodGet, "/api/v1/admin/audit", accessAdmin, (*api).listAudit},
+}
+
+// apiPrefix is the subtree the API owns: anything under it that no route
+// serves is a problem-details 404 or 405, never the mux's plain text.
+const apiPrefix = "/api/v1/"
+
+// routes mounts every route of apiRoutes on mux, and the 404/405 fallback
+// for the rest of the subtree.
+func (a *api) routes(mux *http.ServeMux) {
+	for _, rt := range apiRoutes {
+		mux.Handle(rt.method+" "+rt.path, a.serve(rt))
+	}
+	mux.HandleFunc(apiPrefix, a.notRouted)
+	mux.HandleFunc(strings.TrimSuffix(apiPrefix, "/"), a.notRouted)
+}
+
+// serve authenticates a request, checks the route's access and runs it.
+func (a *api) serve(rt apiRoute) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		setAPIHeaders(w)
+		p, err := a.auth.authenticate(r)
+		if err != nil {
+			if errors.Is(err, errNoCredentials) || errors.Is(err, errBadCredentials) {
+				a.auth.unauthorized(w, err)
+				return
+			}
+			a.fail(w, r, err)
+			return
+		}
+		switch {
+		case rt.access == accessAny && len(p.scopes) == 0:
+			insufficientScope(w, p, exchange.ScopePATs)
+			return
+		case rt.access == accessPATs && !p.has(exchange.ScopePATs):
+			insufficientScope(w, p, exchange.ScopePATs)
+			return
+		case rt.access == accessAdmin && !p.has(exchange.ScopeAdmin):
+			insufficientScope(w, p, exchange.ScopeAdmin)
+			return
+		}
+		if err := rt.handle(a, w, r, p); err != nil {
+			a.fail(w, r, err)
+		}
+	})
+}
+
+// fail answers a handler's error as a problem. Unexpected errors are logged
+// and answered 500 with a generic detail: their text never reaches the
+// client.
+func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
+	p, unexpected := problemOf(err)
+	switch {
+	case unexpected:
+		a.log.ErrorContext(r.Context(), "management API request failed", "method", r.Method, "route", r.Pattern, "err", err)
+	case p.Status == http.StatusServiceUnavailable:
+		a.log.WarnContext(r.Context(), "management API request failed", "method", r.Method, "route", r.Pattern, "err", err)
+	}
+	writeProblem(w, p)
+}
+
+// notRouted answers what no route serves under /api/v1: 405 with Allow when
+// the path is a route's but the method is not, else 404.
+func (a *api) notRouted(w http.ResponseWriter, r *http.Request) {
+	setAPIHeaders(w)
+	var allow []string
+	for _, rt := range apiRoutes {
+		if pathMatches(rt.path, r.URL.EscapedPath()) && !slices.Contains(allow, rt.method) {
+			allow = append(allow, rt.method)
+			if rt.method == http.MethodGet {
+				allow = append(allow, http.MethodHead)
+			}
+		}
+	}
+	if len(allow) == 0 {
+		writeProblem(w, newProblem(http.StatusNotFound, codeRouteNotFound, "no route of the management API has this path"))
+		return
+	}
+	w.Header().Set("Allow", strings.Join(allow, ", "))
+	writeProblem(w, newProblem(http.StatusMethodNotAllowed, codeMethodNotAllowed, "this route allows %s", strings.Join(allow, ", ")))
+}
+
+// pathMatches reports whether a request path matches a route pattern path,
+// {name} matching one non-empty segment.
+func pathMatches(pattern, path string) bool {
+	ps, qs := strings.Split(pattern, "/"), strings.Split(path, "/")
+	if len(ps) != len(qs) {
+		return false
+	}
+	for i, p := range ps {
+		if strings.HasPrefix(p, "{") && strings.HasSuffix(p, "}") {
+			if qs[i] == "" {
+				return false
+			}
+			continue
+		}
+		if p != qs[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// setAPIHeaders sets the headers of every API answer: nothing is cached
+// (create and regenerate answers hold a token) or sniffed.
+func setAPIHeaders(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+}

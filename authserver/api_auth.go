@@ -1,0 +1,262 @@
+package authserver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"authserver/exchange"
+	"authserver/governance"
+	"authserver/storage"
+)
+
+// How the management API authenticates (issue #4):
+//
+//   - A bearer JWT this server issued for its own audience (the issuer URL),
+//     obtained by exchanging a PAT with audience=<issuer>. It is verified as
+//     any resource server would verify it — signature through the published
+//     keys, typ at+jwt, iss, aud, exp, nbf — and then, unlike an offline
+//     resource server, against the database on every request: the PAT it
+//     came from (claim pat_id) must still be usable now, so revoking that
+//     PAT, deactivating its owner or disabling PATs in the organization ends
+//     the token's API access at once; and admin-ness is the owner's current
+//     admin flag AND Identity.Admin in the token's scope.
+//   - A console session cookie. The console (a later issue) plugs in a
+//     sessionLookup; until then there is none, and only bearer tokens work.
+//     The session's user is read from the database on every request too.
+//
+// A request with an Authorization header is judged by it alone: a bad
+// bearer token never falls back to a cookie.
+
+// bearerLeeway is the clock skew allowed on nbf between the replica that
+// issued a token and the one verifying it. exp gets none: the token
+// endpoint already caps it, and the PAT check is the real gate.
+const bearerLeeway = 30 * time.Second
+
+// tokenVerifier checks a JWT's signature, alg and typ against the published
+// keys and returns its payload (signing.Keyring).
+type tokenVerifier interface {
+	Verify(token string) ([]byte, error)
+}
+
+// authStore is what authentication reads on every request.
+type authStore interface {
+	GetPATGrantByID(ctx context.Context, id string) (*storage.PATGrant, error)
+	GetUser(ctx context.Context, orgID, id string) (*storage.User, error)
+}
+
+// consoleSession is the user a console session belongs to.
+type consoleSession struct {
+	UserID string
+	OrgID  string
+}
+
+// sessionLookup resolves the console session a request carries. It returns
+// (nil, nil) when the request carries no session at all, errBadCredentials
+// when it carries one that is unknown or expired, and another error when it
+// could not tell (the database is unavailable). The console also owns CSRF
+// protection for cookie-authenticated state changes: a lookup must refuse
+// (errBadCredentials) an unsafe method without a valid CSRF token.
+type sessionLookup func(r *http.Request) (*consoleSession, error)
+
+// Authentication failures. errNoCredentials: nothing was presented;
+// errBadCredentials: something was presented and refused.
+var (
+	errNoCredentials  = errors.New("no credentials")
+	errBadCredentials = errors.New("invalid credentials")
+)
+
+// principal is who an API request acts as, established from the database
+// at the time of the request.
+type principal struct {
+	actor governance.Actor
+	// scopes are the management scopes the credential holds now:
+	// Identity.PATs for an active local user, plus Identity.Admin when the
+	// user is an admin now (and, for a bearer token, the token carries it).
+	scopes []string
+	// method is "bearer" or "session".
+	method string
+	// patID and expiresAt describe a bearer token.
+	patID     string
+	expiresAt time.Time
+}
+
+func (p *principal) has(scope string) bool { return slices.Contains(p.scopes, scope) }
+
+// authenticator establishes the principal of an API request: bearer token
+// first, then the console session when a lookup is plugged in.
+type authenticator struct {
+	issuer string
+	keys   tokenVerifier
+	store  authStore
+	now    func() time.Time
+	// session is the console's lookup; nil until the console plugs one in.
+	session atomic.Pointer[sessionLookup]
+}
+
+// setSessionLookup plugs the console's session check in (nil removes it).
+func (a *authenticator) setSessionLookup(f sessionLookup) {
+	if f == nil {
+		a.session.Store(nil)
+		return
+	}
+	a.session.Store(&f)
+}
+
+// authenticate returns the request's principal, or errNoCredentials,
+// errBadCredentials, or a storage error (unavailable, unexpected).
+func (a *authenticator) authenticate(r *http.Request) (*principal, error) {
+	if h := r.Header.Values("Authorization"); len(h) > 0 {
+		if len(h) > 1 {
+			return nil, errBadCredentials
+		}
+		scheme, token, _ := strings.Cut(h[0], " ")
+		if !strings.EqualFold(scheme, "Bearer") {
+			return nil, errNoCredentials
+		}
+		return a.bearer(r, strings.TrimSpace(token))
+	}
+	if f := a.session.Load(); f != nil {
+		s, err := (*f)(r)
+		if err != nil {
+			return nil, err
+		}
+		if s != nil {
+			return a.fromSession(r, s)
+		}
+	}
+	return nil, errNoCredentials
+}
+
+// accessClaims are the claims the API reads from a bearer token: those of
+// exchange.Claims, with aud as RFC 7519 allows it (a string or an array).
+type accessClaims struct {
+	Issuer    string          `json:"iss"`
+	Subject   string          `json:"sub"`
+	Audience  json.RawMessage `json:"aud"`
+	Expiry    *int64          `json:"exp"`
+	NotBefore *int64          `json:"nbf"`
+	Scope     string          `json:"scope"`
+	OrgID     string          `json:"org_id"`
+	PATID     string          `json:"pat_id"`
+}
+
+// audiences reads aud as a string or an array of strings.
+func (c *accessClaims) audiences() []string {
+	var one string
+	if json.Unmarshal(c.Audience, &one) == nil {
+		return []string{one}
+	}
+	var many []string
+	if json.Unmarshal(c.Audience, &many) == nil {
+		return many
+	}
+	return nil
+}
+
+// bearer verifies a token and the PAT behind it.
+func (a *authenticator) bearer(r *http.Request, token string) (*principal, error) {
+	if token == "" || len(token) > 8<<10 {
+		return nil, errBadCredentials
+	}
+	payload, err := a.keys.Verify(token)
+	if err != nil {
+		return nil, errBadCredentials
+	}
+	var c accessClaims
+	if err := json.Unmarshal(payload, &c); err != nil {
+		return nil, errBadCredentials
+	}
+	now := a.now()
+	switch {
+	case c.Issuer != a.issuer,
+		!slices.Contains(c.audiences(), a.issuer),
+		c.Expiry == nil || now.Unix() >= *c.Expiry,
+		c.NotBefore != nil && now.Add(bearerLeeway).Unix() < *c.NotBefore,
+		c.Subject == "", c.OrgID == "", c.PATID == "":
+		return nil, errBadCredentials
+	}
+	g, err := a.store.GetPATGrantByID(r.Context(), c.PATID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, errBadCredentials
+	}
+	if err != nil {
+		return nil, err
+	}
+	if g.Owner.ID != c.Subject || g.Org.ID != c.OrgID || exchange.CheckUsable(g, now) != exchange.CauseNone {
+		return nil, errBadCredentials
+	}
+	p := &principal{
+		actor:  governance.Actor{Kind: governance.ActorUser, UserID: g.Owner.ID, OrgID: g.Org.ID, Addr: clientAddr(r)},
+		method: "bearer", patID: g.PAT.ID, expiresAt: time.Unix(*c.Expiry, 0).UTC(),
+	}
+	granted := strings.Fields(c.Scope)
+	// CheckUsable has established an active local owner: Identity.PATs is
+	// theirs to use if the token carries it.
+	if slices.Contains(granted, exchange.ScopePATs) {
+		p.scopes = append(p.scopes, exchange.ScopePATs)
+	}
+	if slices.Contains(granted, exchange.ScopeAdmin) && g.Owner.Admin {
+		p.scopes = append(p.scopes, exchange.ScopeAdmin)
+		p.actor.Admin = true
+	}
+	return p, nil
+}
+
+// fromSession reads the session's user as it is now.
+func (a *authenticator) fromSession(r *http.Request, s *consoleSession) (*principal, error) {
+	u, err := a.store.GetUser(r.Context(), s.OrgID, s.UserID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, errBadCredentials
+	}
+	if err != nil {
+		return nil, err
+	}
+	if u.Status != storage.UserActive {
+		return nil, errBadCredentials
+	}
+	p := &principal{
+		actor:  governance.Actor{Kind: governance.ActorUser, UserID: u.ID, OrgID: u.OrgID, Addr: clientAddr(r)},
+		method: "session",
+	}
+	if u.Kind == storage.UserLocal {
+		p.scopes = append(p.scopes, exchange.ScopePATs)
+	}
+	if u.Admin {
+		p.scopes = append(p.scopes, exchange.ScopeAdmin)
+		p.actor.Admin = true
+	}
+	return p, nil
+}
+
+// Answers to authentication failures (RFC 6750 §3).
+const (
+	wwwAuthenticate             = `Bearer realm="authserver"`
+	wwwAuthenticateInvalidToken = `Bearer realm="authserver", error="invalid_token"`
+)
+
+// unauthorized answers a request whose credentials are missing or refused.
+func (a *authenticator) unauthorized(w http.ResponseWriter, err error) {
+	if errors.Is(err, errBadCredentials) {
+		w.Header().Set("WWW-Authenticate", wwwAuthenticateInvalidToken)
+		writeProblem(w, newProblem(http.StatusUnauthorized, codeInvalidToken,
+			"the access token is invalid, expired, or its personal access token is no longer usable"))
+		return
+	}
+	w.Header().Set("WWW-Authenticate", wwwAuthenticate)
+	writeProblem(w, newProblem(http.StatusUnauthorized, codeUnauthorized,
+		"authenticate with a bearer token obtained by exchanging a personal access token for audience %s", a.issuer))
+}
+
+// insufficientScope answers a principal that lacks the scope a route needs.
+func insufficientScope(w http.ResponseWriter, p *principal, scope string) {
+	if p.method == "bearer" {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="authserver", error="insufficient_scope", scope="`+scope+`"`)
+	}
+	writeProblem(w, newProblem(http.StatusForbidden, codeInsufficientScope, "this route needs %s", scope))
+}

@@ -1,0 +1,278 @@
+package authserver
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"authserver/governance"
+)
+
+// maxAPIBody bounds every API request body.
+const maxAPIBody = 64 << 10
+
+// decodeBody reads the request's JSON object into dst, strictly: the
+// content type must be JSON, the body at most 64 KiB, one object with no
+// unknown member and nothing after it, every member of the right type.
+// With optional, a request without a body leaves dst as it is.
+func decodeBody(w http.ResponseWriter, r *http.Request, dst any, optional bool) error {
+	if optional && r.ContentLength == 0 {
+		return nil
+	}
+	if !isJSON(r.Header.Get("Content-Type")) {
+		if optional && r.Header.Get("Content-Type") == "" {
+			// A body-less POST sent with chunked encoding: accept it only
+			// if it really is empty.
+			if b, err := io.ReadAll(io.LimitReader(r.Body, 1)); err == nil && len(b) == 0 {
+				return nil
+			}
+		}
+		return newProblem(http.StatusUnsupportedMediaType, codeUnsupportedMedia, "the request body must be application/json")
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxAPIBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return newProblem(http.StatusRequestEntityTooLarge, codeBodyTooLarge, "the request body is larger than 64 KiB")
+		}
+		return newProblem(http.StatusBadRequest, codeMalformedJSON, "the request body could not be read")
+	}
+	body = bytes.TrimSpace(body)
+	switch {
+	case len(body) == 0 && optional:
+		return nil
+	case len(body) == 0:
+		return newProblem(http.StatusBadRequest, codeBodyRequired, "the request needs a JSON object body")
+	case body[0] != '{':
+		if json.Valid(body) {
+			return newProblem(http.StatusBadRequest, codeWrongType, "the request body must be a JSON object")
+		}
+		return newProblem(http.StatusBadRequest, codeMalformedJSON, "the request body is not valid JSON")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		return jsonProblem(err)
+	}
+	if rest := bytes.TrimSpace(body[dec.InputOffset():]); len(rest) > 0 {
+		return newProblem(http.StatusBadRequest, codeTrailingData, "the request body holds data after the JSON object")
+	}
+	return nil
+}
+
+// isJSON reports whether a Content-Type is JSON in UTF-8.
+func isJSON(ct string) bool {
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil || (mt != "application/json" && !(strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))) {
+		return false
+	}
+	cs, ok := params["charset"]
+	return !ok || strings.EqualFold(cs, "utf-8")
+}
+
+// jsonProblem explains a decoding error without echoing the input beyond a
+// plain member name.
+func jsonProblem(err error) *problem {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return newProblem(http.StatusBadRequest, codeMalformedJSON, "the request body is not valid JSON (at byte %d)", syn.Offset)
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return newProblem(http.StatusBadRequest, codeMalformedJSON, "the request body is truncated JSON")
+	case errors.As(err, &typ):
+		if typ.Field == "" {
+			return newProblem(http.StatusBadRequest, codeWrongType, "the request body must be a JSON object")
+		}
+		return fieldProblem(codeWrongType, typ.Field, "must be %s, not %s", jsonTypeName(typ.Type), typ.Value)
+	}
+	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		field, uerr := strconv.Unquote(name)
+		if uerr != nil {
+			field = ""
+		}
+		return fieldProblem(codeUnknownField, paramName(field), "is not a member of this request")
+	}
+	return newProblem(http.StatusBadRequest, codeMalformedJSON, "the request body is not valid JSON")
+}
+
+// jsonTypeName names a Go type as the JSON type it decodes from.
+func jsonTypeName(t reflect.Type) string {
+	if t == nil {
+		return "a value of another type"
+	}
+	if t == reflect.TypeFor[optionalTime]() {
+		return "an RFC 3339 date-time string or null"
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	case reflect.Pointer:
+		return jsonTypeName(t.Elem())
+	}
+	return "a value of another type"
+}
+
+// optionalTime is a JSON member that may be absent, null, or an RFC 3339
+// date-time: "expires_at" distinguishes omitted (the default expiry) from
+// null (explicitly none).
+type optionalTime struct {
+	set  bool // the member is present
+	null bool // … and null
+	t    time.Time
+	bad  bool // … and a string that is not RFC 3339
+}
+
+func (o *optionalTime) UnmarshalJSON(b []byte) error {
+	o.set = true
+	if string(b) == "null" {
+		o.null = true
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return &json.UnmarshalTypeError{Value: jsonValueKind(b), Type: reflect.TypeFor[optionalTime]()}
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		o.bad = true
+		return nil
+	}
+	o.t = t
+	return nil
+}
+
+// jsonValueKind names the JSON type of a raw value, for error details.
+func jsonValueKind(b []byte) string {
+	switch {
+	case len(b) == 0:
+		return "nothing"
+	case b[0] == '{':
+		return "object"
+	case b[0] == '[':
+		return "array"
+	case b[0] == '"':
+		return "string"
+	case b[0] == 't' || b[0] == 'f':
+		return "bool"
+	}
+	return "number"
+}
+
+// apply sets req's expiry from the member field.
+func (o optionalTime) apply(field string, req *governance.PATRequest) error {
+	switch {
+	case !o.set:
+	case o.null:
+		req.NoExpiry = true
+	case o.bad:
+		return fieldProblem(codeInvalidField, field, "must be an RFC 3339 date-time such as 2030-01-31T12:00:00Z, or null for no expiry")
+	default:
+		t := o.t
+		req.ExpiresAt = &t
+	}
+	return nil
+}
+
+// queryParams reads the query string: only the named parameters, each at
+// most once, as plain text. Empty values count as absent.
+func queryParams(r *http.Request, allowed ...string) (map[string]string, error) {
+	vals, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, newProblem(http.StatusBadRequest, codeInvalidParameter, "the query string is not valid URL encoding")
+	}
+	out := make(map[string]string, len(vals))
+	for k, vs := range vals {
+		if !slices.Contains(allowed, k) {
+			if len(allowed) == 0 {
+				return nil, fieldProblem(codeInvalidParameter, paramName(k), "is not a parameter of this route, which takes none")
+			}
+			return nil, fieldProblem(codeInvalidParameter, paramName(k), "is not a parameter of this route; it takes %s", strings.Join(allowed, ", "))
+		}
+		if len(vs) > 1 {
+			return nil, fieldProblem(codeInvalidParameter, k, "must not be repeated")
+		}
+		if !plainText(vs[0]) {
+			return nil, fieldProblem(codeInvalidParameter, k, "must be valid UTF-8 text without control characters")
+		}
+		if vs[0] != "" {
+			out[k] = vs[0]
+		}
+	}
+	return out, nil
+}
+
+// plainText reports whether s is valid UTF-8 without control characters.
+func plainText(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	return !strings.ContainsFunc(s, unicode.IsControl)
+}
+
+// pageQuery reads limit and cursor.
+func pageQuery(q map[string]string) (limit int, cursor string, err error) {
+	if v, ok := q["limit"]; ok {
+		n, perr := strconv.Atoi(v)
+		if perr != nil || n < 1 || n > governance.MaxPageSize {
+			return 0, "", fieldProblem(codeInvalidParameter, "limit", "must be an integer between 1 and %d", governance.MaxPageSize)
+		}
+		limit = n
+	}
+	return limit, q["cursor"], nil
+}
+
+// timeQuery reads an optional RFC 3339 query parameter.
+func timeQuery(q map[string]string, name string) (time.Time, error) {
+	v, ok := q[name]
+	if !ok {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return time.Time{}, fieldProblem(codeInvalidParameter, name, "must be an RFC 3339 date-time such as 2030-01-31T12:00:00Z")
+	}
+	return t, nil
+}
+
+// list is the shape of every list answer; NextCursor is absent on the last
+// page.
+type list[T any] struct {
+	Items      []T    `json:"items"`
+	NextCursor string `json:"next_cursor,omitempty"`
+}
+
+// stamp renders a time as RFC 3339 in UTC, with fractional seconds when
+// there are any.
+func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+// stampPtr renders an optional time; nil stays null.
+func stampPtr(t *time.Time) *string {
+	if t == nil {
+		return nil
+	}
+	s := stamp(*t)
+	return &s
+}

@@ -1,0 +1,221 @@
+package authserver
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/ory/fosite"
+
+	"authserver/exchange"
+	"authserver/storage"
+)
+
+// This file is POST /oauth2/revoke (RFC 7009, SPEC §7): the holder of a PAT
+// revokes it. Possession is the authority: any authenticated client may
+// send it, as with a credential revocation API.
+
+// revocationResults are the values of the revocations metric's result
+// label.
+var revocationResults = []string{
+	"revoked", "already_revoked", "not_found", "unsupported_token_type",
+	"invalid_request", "invalid_client", "temporarily_unavailable", "server_error", "request_too_large",
+}
+
+// holderReason is the revocation reason (storage.PAT.RevokedReason) of a
+// PAT revoked through this endpoint.
+const holderReason = "holder"
+
+// errJWTNotRevocable answers a request to revoke one of our JWTs. RFC 7009
+// §2.2.1 defines unsupported_token_type for "the authorization server does
+// not support the revocation of the presented token type". That is the
+// truth here: access tokens are stateless and short-lived (minutes) and
+// are not revocable one by one. A 200 would tell the client the token is
+// dead while it keeps working until exp; the error tells it what to do
+// instead — revoke the PAT, which makes every JWT issued from it inactive
+// at introspection and refuses further exchanges. Expired, foreign or
+// malformed JWT-shaped strings are invalid tokens, answered 200 as RFC 7009
+// §2.2 asks.
+var errJWTNotRevocable = &fosite.RFC6749Error{
+	ErrorField:       "unsupported_token_type",
+	DescriptionField: "Access tokens are short-lived and cannot be revoked individually; revoke the personal access token they were issued from.",
+	CodeField:        http.StatusBadRequest,
+}
+
+// revocationEndpoint serves POST /oauth2/revoke. Client authentication is
+// the token endpoint's, through fosite: public clients send client_id,
+// confidential ones Basic or client_secret_post.
+type revocationEndpoint struct {
+	p       *provider
+	log     *slog.Logger
+	metrics *metrics
+}
+
+func (e *revocationEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	e.metrics.revocations.WithLabelValues(e.serve(w, r)).Inc()
+}
+
+// serve answers the request and returns the result label for metrics.
+func (e *revocationEndpoint) serve(w http.ResponseWriter, r *http.Request) string {
+	form, status, ferr := readForm(w, r)
+	if ferr != nil {
+		writeOAuthError(w, status, ferr)
+		if status == http.StatusRequestEntityTooLarge {
+			return "request_too_large"
+		}
+		return ferr.ErrorField
+	}
+	if otherAuthScheme(r) {
+		// Credentials in a scheme we do not accept are refused, not
+		// ignored in favour of a client_id in the body.
+		rfc := errWith(fosite.ErrInvalidClient, "Authenticate as a client (client_id, HTTP Basic or client_secret_post), not with a bearer token.")
+		logRefusal(r, e.log, "revocation", "", rfc)
+		writeClientError(w, rfc)
+		return rfc.ErrorField
+	}
+	r.PostForm, r.Form = form, form
+	note := &revocationNote{addr: clientAddr(r)}
+	ctx := context.WithValue(r.Context(), revocationNoteKey{}, note)
+
+	// fosite writes 200 for any handler error but invalid_request and
+	// invalid_client, a database failure included: errors are answered
+	// here, and fosite's writer only ever sees success.
+	if err := e.p.f.NewRevocationRequest(ctx, r); err != nil {
+		rfc := fosite.ErrorToRFC6749Error(err)
+		logRefusal(r, e.log, "revocation", note.clientID, rfc)
+		writeClientError(w, rfc)
+		return rfc.ErrorField
+	}
+	if note.result == "revoked" {
+		e.metrics.PATEvent("revoked_holder")
+		e.log.InfoContext(ctx, "pat revoked by its holder", "client_id", note.clientID, "org_id", note.orgID,
+			"pat_id", note.patID, "client_addr", note.addr)
+	}
+	e.p.f.WriteRevocationResponse(ctx, w, nil) // 200, Cache-Control: no-store
+	if note.result == "" {
+		return "server_error" // a handler that succeeded without saying what it did
+	}
+	return note.result
+}
+
+// revocationNote carries the request's client address into the revoker
+// and its outcome back out: fosite's NewRevocationRequest returns only an
+// error.
+type revocationNote struct {
+	addr     string
+	clientID string
+	result   string // one of revocationResults
+	orgID    string
+	patID    string
+}
+
+type revocationNoteKey struct{}
+
+// revocationStore is what revocation needs: a transaction (in which it
+// reads the PAT, revokes it and appends the audit event) and a read
+// outside one.
+type revocationStore interface {
+	GetPATByHash(ctx context.Context, hash []byte) (*storage.PAT, error)
+	WithTx(ctx context.Context, fn func(storage.Store) error) error
+}
+
+// holderRevoker is the fosite.RevocationHandler. It never returns
+// fosite.ErrUnknownRequest: every token is either revoked, known not to be
+// revocable (one of our JWTs), or unknown — and unknown tokens get 200
+// (RFC 7009 §2.2).
+type holderRevoker struct {
+	store  revocationStore
+	keys   jwtVerifier
+	issuer string
+	prefix string
+	now    func() time.Time
+}
+
+var _ fosite.RevocationHandler = (*holderRevoker)(nil)
+
+// RevokeToken ignores token_type_hint (RFC 7009 §2.1 lets the server
+// ignore it): the token's shape says what it is.
+func (v *holderRevoker) RevokeToken(ctx context.Context, token string, _ fosite.TokenType, client fosite.Client) error {
+	note, _ := ctx.Value(revocationNoteKey{}).(*revocationNote)
+	if note == nil {
+		note = &revocationNote{}
+	}
+	note.clientID = client.GetID()
+	switch {
+	case token == "":
+		return errWith(fosite.ErrInvalidRequest, "The token parameter is required.")
+	case strings.Count(token, ".") == 2: // a PAT never holds a dot
+		if _, cause := verifyAccessToken(v.keys, v.issuer, token, v.now()); cause == "" {
+			note.result = "unsupported_token_type"
+			return errJWTNotRevocable
+		}
+	case strings.HasPrefix(token, v.prefix):
+		return v.revokePAT(ctx, token, note)
+	}
+	note.result = "not_found"
+	return nil
+}
+
+// revokePAT revokes the PAT whose token this is, in any organization, and
+// audits it in the same transaction. An unknown or malformed token, or a
+// PAT already revoked, changes nothing.
+func (v *holderRevoker) revokePAT(ctx context.Context, token string, note *revocationNote) error {
+	if exchange.CheckPAT(v.prefix, token) != nil {
+		note.result = "not_found"
+		return nil
+	}
+	hash := exchange.HashPAT(token)
+	// Read first, outside a transaction: unknown and already revoked
+	// tokens (scans, retries) cost one indexed read, not a write lock.
+	p, err := v.store.GetPATByHash(ctx, hash)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		note.result = "not_found"
+		return nil
+	case err != nil:
+		return errUnavailable(err)
+	case p.RevokedAt != nil:
+		note.result, note.orgID, note.patID = "already_revoked", p.OrgID, p.ID
+		return nil
+	}
+	now := v.now().UTC().Truncate(time.Microsecond) // storage precision
+	err = v.store.WithTx(ctx, func(tx storage.Store) error {
+		p, err := tx.GetPATByHash(ctx, hash)
+		if errors.Is(err, storage.ErrNotFound) {
+			note.result = "not_found" // deleted since the first read
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		note.orgID, note.patID = p.OrgID, p.ID
+		if p.RevokedAt != nil {
+			note.result = "already_revoked"
+			return nil
+		}
+		got, err := tx.RevokePAT(ctx, p.OrgID, p.ID, now, holderReason)
+		if err != nil {
+			return err
+		}
+		// RevokePAT keeps an earlier revocation: if another request
+		// revoked the PAT between our read and our update, it is theirs to
+		// audit.
+		if got.RevokedAt == nil || !got.RevokedAt.Equal(now) || got.RevokedReason != holderReason {
+			note.result = "already_revoked"
+			return nil
+		}
+		note.result = "revoked"
+		return tx.AppendAudit(ctx, &storage.AuditEvent{
+			Time: now, OrgID: p.OrgID, Actor: "client:" + note.clientID, Action: "pat.revoke", Target: p.ID,
+			ClientAddr: note.addr, Outcome: "success", Detail: "by holder",
+		})
+	})
+	if err != nil {
+		note.result = "temporarily_unavailable"
+		return errUnavailable(err)
+	}
+	return nil
+}

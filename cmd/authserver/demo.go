@@ -1,0 +1,165 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"authserver/config"
+	"authserver/exchange"
+	"authserver/governance"
+	"authserver/storage"
+)
+
+// What serve --demo creates.
+const (
+	demoOrg      = "demo"
+	demoUser     = "demo"
+	demoRole     = "Demo"
+	demoAudience = "demo-api"
+	demoClient   = "demo-cli"
+	demoPATName  = "demo"
+	demoPATScope = "demo.read"
+	// demoPATLifetime keeps a token printed on a terminal from living for
+	// ever.
+	demoPATLifetime = 30 * 24 * time.Hour
+)
+
+var demoScopes = []string{"demo.read", "demo.write"}
+
+// errDemoNotEmpty is why serve --demo refuses a database that holds
+// anything. Refusing (rather than warning and serving without the demo)
+// is the choice: the demo's secrets are shown once, so a second --demo
+// could never show them again, and a --demo left on a real installation's
+// command line should stop it loudly rather than be ignored.
+var errDemoNotEmpty = errors.New("--demo needs an empty database, and this one already has organizations, audiences or clients " +
+	"(from bootstrap: or an earlier run): serve without --demo, or point database.dsn at a new database")
+
+// demoInstall is what createDemo made, with the two secrets that are shown
+// once: the console password and the PAT.
+type demoInstall struct {
+	Password  string
+	PAT       string
+	ExpiresAt *time.Time
+}
+
+// createDemo creates, in one transaction on an empty database, the demo
+// organization with an admin user, a role granting the demo scopes, the
+// audience demo-api, the public client demo-cli and a PAT for the user.
+// Users, roles and the PAT go through governance, so the PAT obeys every
+// rule an API-created one does.
+func createDemo(ctx context.Context, cfg *config.Config, st storage.Store) (*demoInstall, error) {
+	d := &demoInstall{Password: rand.Text()}
+	err := st.WithTx(ctx, func(tx storage.Store) error {
+		// The bootstrap lock: replicas starting together with --demo create
+		// the demo once, and the others see a database that is not empty.
+		if err := tx.Lock(ctx, "bootstrap"); err != nil {
+			return err
+		}
+		empty, err := isEmpty(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if !empty {
+			return errDemoNotEmpty
+		}
+		o := &storage.Organization{Name: demoOrg, PATsEnabled: true}
+		if err := tx.CreateOrganization(ctx, o); err != nil {
+			return err
+		}
+		if err := tx.AppendAudit(ctx, &storage.AuditEvent{Time: time.Now(), OrgID: o.ID, Actor: "cli", Action: "org.create",
+			Target: o.ID, Outcome: "success", Detail: "serve --demo"}); err != nil {
+			return err
+		}
+		if err := tx.CreateAudience(ctx, &storage.Audience{ID: demoAudience, Name: "Demo API", Scopes: demoScopes}); err != nil {
+			return err
+		}
+		if err := tx.CreateClient(ctx, &storage.Client{ID: demoClient, Public: true, Audiences: []string{demoAudience},
+			GrantTypes: []string{exchange.GrantType}}); err != nil {
+			return err
+		}
+		gov := newGovernance(cfg, tx)
+		cli := governance.CLI()
+		u, err := gov.CreateUser(ctx, cli, o.ID, governance.UserRequest{Username: demoUser, Kind: storage.UserLocal, Admin: true, Password: d.Password})
+		if err != nil {
+			return err
+		}
+		r, err := gov.CreateRole(ctx, cli, o.ID, governance.RoleRequest{Name: demoRole, Permissions: demoScopes})
+		if err != nil {
+			return err
+		}
+		if _, err := gov.CreateAssignment(ctx, cli, o.ID, governance.AssignmentRequest{UserID: u.ID, RoleID: r.ID}); err != nil {
+			return err
+		}
+		nt, err := gov.CreatePAT(ctx, cli, o.ID, u.ID, governance.PATRequest{Name: demoPATName, Scopes: []string{demoPATScope},
+			ExpiresAt: ptr(time.Now().Add(demoPATLifetime))})
+		if err != nil {
+			return err
+		}
+		d.PAT, d.ExpiresAt = nt.Token, nt.ExpiresAt
+		return nil
+	})
+	if errors.Is(err, errDemoNotEmpty) {
+		return nil, errDemoNotEmpty
+	}
+	if err != nil {
+		return nil, fmt.Errorf("create the demo: %w", err)
+	}
+	return d, nil
+}
+
+// isEmpty reports whether the database holds no organization, audience or
+// client.
+func isEmpty(ctx context.Context, st storage.Store) (bool, error) {
+	orgs, err := st.ListOrganizations(ctx)
+	if err != nil {
+		return false, err
+	}
+	auds, err := st.ListAudiences(ctx)
+	if err != nil {
+		return false, err
+	}
+	clients, err := st.ListClients(ctx)
+	if err != nil {
+		return false, err
+	}
+	return len(orgs)+len(auds)+len(clients) == 0, nil
+}
+
+// printDemo writes the demo's secrets and the curl line that exchanges the
+// PAT. This is the only place they are ever written: never to the log.
+func printDemo(w io.Writer, cfg *config.Config, d *demoInstall) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nDemo installation created. The password and the PAT below are shown only this once.\n\n")
+	for _, row := range [][2]string{
+		{"organization", demoOrg},
+		{"user", demoUser + " (local, admin; role " + demoRole + ": " + strings.Join(demoScopes, " ") + ")"},
+		{"console password", d.Password},
+		{"PAT (" + demoPATScope + ")", d.PAT},
+		{"PAT expires", formatExpiry(d.ExpiresAt)},
+	} {
+		fmt.Fprintf(&b, "  %-18s%s\n", row[0], row[1])
+	}
+	b.WriteString("\n")
+	fmt.Fprintf(&b, "Exchange the PAT (client %s) for a %s JWT access token for the audience %s:\n\n",
+		demoClient, config.FormatDuration(cfg.Tokens.AccessTokenTTL.D()), demoAudience)
+	fmt.Fprintf(&b, "  %s\n\n", demoCurl(cfg.Issuer, d.PAT))
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// demoCurl is the curl command line that exchanges pat at issuer's token
+// endpoint. A PAT is base62 after a [a-z0-9_] prefix: safe unquoted in a
+// shell.
+func demoCurl(issuer, pat string) string {
+	return "curl -s -X POST " + strings.TrimSuffix(issuer, "/") + "/oauth2/token" +
+		" -d grant_type=" + exchange.GrantType +
+		" -d subject_token_type=" + exchange.TokenTypeAccessToken +
+		" -d client_id=" + demoClient +
+		" -d audience=" + demoAudience +
+		" --data-urlencode subject_token=" + pat
+}

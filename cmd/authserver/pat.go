@@ -1,0 +1,308 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"authserver/config"
+	"authserver/exchange"
+	"authserver/governance"
+	"authserver/storage"
+)
+
+func (a *app) patCommand() *cobra.Command {
+	return group("pat", "Manage personal access tokens (as an operator, in any organization)",
+		a.patCreateCommand(), a.patListCommand(), a.patRevokeCommand())
+}
+
+func (a *app) patCreateCommand() *cobra.Command {
+	var org, username, name, scopes, expiresIn, expiresAt string
+	var noExpiry bool
+	cmd := &cobra.Command{
+		Use:   `create --org ORG --user USER --name NAME --scopes "A B" [--expires-in 30d | --expires-at RFC3339 | --no-expiry]`,
+		Short: "Create a PAT for a user; the token alone goes to stdout",
+		Long: `Create a personal access token owned by a user, under the same rules as the API: the
+scopes must be in the catalogue, the organization must have PATs enabled, the owner must be an
+active local user, and the expiry must respect the organization's maximum lifetime. Without an
+expiry flag the token expires after the organization's maximum lifetime, or never when it has
+none.
+
+The token is printed alone on stdout, followed by a newline, so that a script can capture it:
+
+  TOKEN=$(authserver pat create --org acme --user alice --name ci --scopes "OR.Jobs.Read")
+
+Everything else goes to stderr. The token is shown this once and never again: only its
+SHA-256 is stored.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			set := 0
+			for _, on := range []bool{expiresIn != "", expiresAt != "", noExpiry} {
+				if on {
+					set++
+				}
+			}
+			if set > 1 {
+				return errors.New("use only one of --expires-in, --expires-at and --no-expiry")
+			}
+			req := governance.PATRequest{Name: name, Scopes: splitScopes(scopes), NoExpiry: noExpiry}
+			expiryFlag := "--no-expiry"
+			switch {
+			case expiresIn != "":
+				expiryFlag = "--expires-in"
+				d, err := config.ParseDuration(expiresIn)
+				if err != nil {
+					return fmt.Errorf("--expires-in: %w", err)
+				}
+				if d <= 0 {
+					return errors.New("--expires-in: must be positive")
+				}
+				req.ExpiresAt = ptr(time.Now().Add(d))
+			case expiresAt != "":
+				expiryFlag = "--expires-at"
+				at, err := time.Parse(time.RFC3339, expiresAt)
+				if err != nil {
+					return fmt.Errorf("--expires-at: %q is not an RFC 3339 time such as 2030-01-31T18:00:00Z", expiresAt)
+				}
+				req.ExpiresAt = &at
+			}
+			ctx := cmd.Context()
+			s, err := a.openService(ctx)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			o, err := s.org(ctx, org)
+			if err != nil {
+				return err
+			}
+			u, err := s.user(ctx, o, username)
+			if err != nil {
+				return err
+			}
+			nt, err := s.gov.CreatePAT(ctx, governance.CLI(), o.ID, u.ID, req)
+			if err != nil {
+				var ge *governance.Error
+				switch {
+				case errors.As(err, &ge) && ge.Code == "expiry-required":
+					return fmt.Errorf("cannot create PAT: --no-expiry is not allowed in organization %q, whose maximum PAT lifetime is %s",
+						o.Name, config.FormatDuration(o.PATMaxLifetime))
+				case errors.As(err, &ge) && ge.Code == "name-taken":
+					return fmt.Errorf("cannot create PAT: user %s already has a PAT named %q that is not revoked; choose another --name",
+						u.Username, name)
+				}
+				err = flagError(err, map[string]string{"name": "--name", "scopes": "--scopes", "expires_at": expiryFlag})
+				return fmt.Errorf("cannot create PAT: %w", err)
+			}
+			// The token alone on stdout; everything else on stderr.
+			if _, err := fmt.Fprintln(a.stdout, nt.Token); err != nil {
+				return fmt.Errorf("write the token: %w", err)
+			}
+			fmt.Fprintf(a.stderr, "created PAT %s %q for user %s in organization %s\n", nt.ID, nt.Name, nt.Owner, o.Name)
+			fmt.Fprintf(a.stderr, "scopes: %s; expires: %s\n", strings.Join(nt.Scopes, " "), formatExpiry(nt.ExpiresAt))
+			fmt.Fprintln(a.stderr, "the token (on stdout) is shown only this once: store it now, it cannot be retrieved again")
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&org, "org", "", "organization name (required)")
+	cmd.Flags().StringVar(&username, "user", "", "username of the owner, an active local user (required)")
+	cmd.Flags().StringVar(&name, "name", "", "name of the PAT, unique among the owner's PATs that are not revoked (required)")
+	cmd.Flags().StringVar(&scopes, "scopes", "", `scopes from the catalogue, separated by spaces or commas, e.g. "OR.Jobs OR.Folders.Read" (required)`)
+	cmd.Flags().StringVar(&expiresIn, "expires-in", "", "expire this long from now, e.g. 30d or 12h")
+	cmd.Flags().StringVar(&expiresAt, "expires-at", "", "expire at this RFC 3339 time, e.g. 2030-01-31T18:00:00Z")
+	cmd.Flags().BoolVar(&noExpiry, "no-expiry", false, "never expire (refused when the organization has a maximum lifetime)")
+	for _, f := range []string{"org", "user", "name", "scopes"} {
+		_ = cmd.MarkFlagRequired(f)
+	}
+	return cmd
+}
+
+// listPageSize is how many PATs pat list reads per page; a variable so that
+// tests can make the command follow several pages.
+var listPageSize = governance.MaxPageSize
+
+func (a *app) patListCommand() *cobra.Command {
+	var org, username, status string
+	cmd := &cobra.Command{
+		Use:   "list --org ORG [--user USER] [--status active|expired|revoked]",
+		Short: "List the PATs of an organization (never a token or its hash)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			s, err := a.openService(ctx)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			o, err := s.org(ctx, org)
+			if err != nil {
+				return err
+			}
+			f := governance.PATFilter{Status: storage.PATStatus(status), Limit: listPageSize}
+			if username != "" {
+				u, err := s.user(ctx, o, username)
+				if err != nil {
+					return err
+				}
+				f.OwnerID = u.ID
+			}
+			var all []governance.PATView
+			for {
+				page, err := s.gov.ListPATs(ctx, governance.CLI(), o.ID, f)
+				if err != nil {
+					return flagError(err, map[string]string{"status": "--status"})
+				}
+				all = append(all, page.Items...)
+				if page.Next == "" {
+					break
+				}
+				f.Cursor = page.Next
+			}
+			if len(all) == 0 {
+				fmt.Fprintf(a.stderr, "no PATs in organization %s match\n", o.Name)
+				return nil
+			}
+			return writePATTable(a.stdout, all)
+		},
+	}
+	cmd.Flags().StringVar(&org, "org", "", "organization name (required)")
+	cmd.Flags().StringVar(&username, "user", "", "only this user's PATs")
+	cmd.Flags().StringVar(&status, "status", "", "only PATs with this status: active, expired or revoked")
+	_ = cmd.MarkFlagRequired("org")
+	return cmd
+}
+
+// writePATTable writes PATs as aligned columns. The hint (prefix and last
+// four characters) helps match a PAT someone holds; it is not the token.
+func writePATTable(w io.Writer, pats []governance.PATView) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tOWNER\tNAME\tSCOPES\tSTATUS\tCREATED\tEXPIRES\tLAST USED\tHINT")
+	for _, p := range pats {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.ID, p.Owner, p.Name, strings.Join(p.Scopes, " "),
+			p.Status, formatTime(p.CreatedAt), formatExpiry(p.ExpiresAt), formatExpiry(p.LastUsedAt), p.Hint)
+	}
+	return tw.Flush()
+}
+
+func (a *app) patRevokeCommand() *cobra.Command {
+	var org string
+	var ids []string
+	var tokenStdin bool
+	cmd := &cobra.Command{
+		Use:   "revoke --org ORG (--id ID [--id ID…] | --token-stdin)",
+		Short: "Revoke PATs of an organization by id, or one by its value read from stdin",
+		Long: `Revoke PATs at once: every later exchange of them fails. Revoked PATs stay listed with
+status revoked.
+
+With --id, revoke PATs of the organization by id; ids that are not PATs of the organization
+are reported and make the command fail after revoking the others.
+
+With --token-stdin, read a token value from the first line of stdin (so that it never appears
+in a process list or shell history) and revoke it if it is a PAT of the organization; its
+owner and name are printed. A value that is no PAT of the organization is an error.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if (len(ids) > 0) == tokenStdin {
+				return errors.New("give either --id (once per PAT) or --token-stdin")
+			}
+			var value string
+			if tokenStdin {
+				var err error
+				if value, err = readSecretLine(a.stdin); err != nil {
+					return fmt.Errorf("read the token from stdin: %w", err)
+				}
+			}
+			ctx := cmd.Context()
+			s, err := a.openService(ctx)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			o, err := s.org(ctx, org)
+			if err != nil {
+				return err
+			}
+			if tokenStdin {
+				return a.revokeByValue(ctx, s, o, value)
+			}
+			return a.revokeByID(ctx, s, o, ids)
+		},
+	}
+	cmd.Flags().StringVar(&org, "org", "", "organization name (required)")
+	cmd.Flags().StringSliceVar(&ids, "id", nil, "id of a PAT to revoke; repeat the flag or separate ids with commas")
+	cmd.Flags().BoolVar(&tokenStdin, "token-stdin", false, "read the token to revoke from the first line of stdin")
+	_ = cmd.MarkFlagRequired("org")
+	return cmd
+}
+
+func (a *app) revokeByID(ctx context.Context, s *service, o *storage.Organization, ids []string) error {
+	res, err := s.gov.RevokePATs(ctx, governance.CLI(), o.ID, ids)
+	if err != nil {
+		return flagError(err, map[string]string{"ids": "--id"})
+	}
+	for _, id := range res.Revoked {
+		fmt.Fprintf(a.stdout, "revoked %s\n", id)
+	}
+	if len(res.NotFound) == 0 {
+		return nil
+	}
+	shown := make([]string, len(res.NotFound))
+	for i, id := range res.NotFound {
+		shown[i] = redactID(s.cfg.Tokens.PATPrefix, id)
+	}
+	return fmt.Errorf("%d of %d ids match no PAT of organization %q: %s", len(res.NotFound), len(res.NotFound)+len(res.Revoked),
+		o.Name, strings.Join(shown, ", "))
+}
+
+// plainID is what an unknown id may look like to be echoed back.
+var plainID = regexp.MustCompile(`^[0-9A-Za-z._-]{1,64}$`)
+
+// redactID keeps a value that someone passed to --id by mistake from
+// being echoed when it may be a token (or anything else) rather than an id.
+func redactID(prefix, id string) string {
+	if strings.HasPrefix(id, prefix) || exchange.CheckPAT(prefix, id) == nil || !plainID.MatchString(id) {
+		return "(a value that is not an id; to revoke a token by value use --token-stdin)"
+	}
+	return id
+}
+
+func (a *app) revokeByValue(ctx context.Context, s *service, o *storage.Organization, value string) error {
+	start := time.Now().UTC().Truncate(time.Microsecond)
+	v, err := s.gov.RevokeByValue(ctx, governance.CLI(), o.ID, value)
+	if governance.KindOf(err) == governance.NotFound {
+		return fmt.Errorf("no PAT of organization %q has that value", o.Name)
+	}
+	if err != nil {
+		return err
+	}
+	if v.RevokedAt != nil && v.RevokedAt.Before(start) {
+		fmt.Fprintf(a.stdout, "PAT %s %q of user %s was already revoked at %s\n", v.ID, v.Name, v.Owner, formatTime(*v.RevokedAt))
+		return nil
+	}
+	fmt.Fprintf(a.stdout, "revoked PAT %s %q of user %s\n", v.ID, v.Name, v.Owner)
+	return nil
+}
+
+// splitScopes reads a --scopes value: names separated by spaces or commas.
+func splitScopes(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' })
+}
+
+func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// formatExpiry formats an expiry or last use; nil is "never".
+func formatExpiry(t *time.Time) string {
+	if t == nil {
+		return "never"
+	}
+	return formatTime(*t)
+}
+
+func ptr[T any](v T) *T { return &v }
