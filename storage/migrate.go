@@ -26,8 +26,9 @@ func (s *SQLStore) provider() (*goose.Provider, error) {
 	if s.driver == DriverPostgres {
 		dialect = goose.DialectPostgres
 		// Replicas starting together take turns: an advisory lock held for
-		// the whole run.
-		locker, err := lock.NewPostgresSessionLocker()
+		// the whole run, retried every second (goose's default is every 5 s,
+		// which delays every replica that loses the race) for up to 5 min.
+		locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 300))
 		if err != nil {
 			return nil, err
 		}

@@ -186,7 +186,15 @@ func TestServeSQLite(t *testing.T) {
 	cmd.Dir = dir
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	cmd.Env = append(os.Environ(), "AUTHSERVER_LOG_FORMAT=json")
+	// The test's own AUTHSERVER_TEST_… variables are no configuration: the
+	// server would refuse them as unknown.
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "AUTHSERVER_") {
+			env = append(env, kv)
+		}
+	}
+	cmd.Env = append(env, "AUTHSERVER_LOG_FORMAT=json")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
