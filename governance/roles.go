@@ -251,25 +251,32 @@ func (s *Service) ListAudit(ctx context.Context, a Actor, orgID string, f AuditF
 	if err != nil {
 		return nil, err
 	}
+	// The cursor is the (time, id) of the last event of the previous page.
+	var beforeTime time.Time
 	var before int64
 	if f.Cursor != "" {
 		c, err := decodeCursor(f.Cursor)
 		if err != nil {
 			return nil, err
 		}
-		if before, err = strconv.ParseInt(c, 10, 64); err != nil || before <= 0 {
+		nanos, id, ok := strings.Cut(c, ".")
+		n, err1 := strconv.ParseInt(nanos, 10, 64)
+		i, err2 := strconv.ParseInt(id, 10, 64)
+		if !ok || err1 != nil || err2 != nil || n <= 0 || i <= 0 {
 			return nil, invalid("cursor", "cursor-invalid", "is not a cursor this server issued")
 		}
+		beforeTime, before = time.Unix(0, n).UTC(), i
 	}
 	list, err := s.store.ListAudit(ctx, storage.AuditFilter{OrgID: orgID, Actor: f.Actor, Action: f.Action, Target: f.Target,
-		Since: f.Since, Until: f.Until, Before: before, Limit: limit + 1})
+		Since: f.Since, Until: f.Until, BeforeTime: beforeTime, Before: before, Limit: limit + 1})
 	if err != nil {
 		return nil, storeErr(err, "audit event")
 	}
 	page := &AuditPage{Items: list}
 	if len(list) > limit {
 		page.Items = list[:limit]
-		page.Next = encodeCursor(strconv.FormatInt(list[limit-1].ID, 10))
+		last := list[limit-1]
+		page.Next = encodeCursor(strconv.FormatInt(last.Time.UnixNano(), 10) + "." + strconv.FormatInt(last.ID, 10))
 	}
 	return page, nil
 }

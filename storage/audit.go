@@ -54,10 +54,12 @@ func (s *SQLStore) ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, 
 	if !f.Until.IsZero() {
 		add(`time < ?`, s.t(f.Until))
 	}
-	if f.Before > 0 {
-		add(`id < ?`, f.Before)
+	if !f.BeforeTime.IsZero() {
+		bt := s.t(f.BeforeTime)
+		q += ` AND (time < ? OR (time = ? AND id < ?))`
+		args = append(args, bt, bt, f.Before)
 	}
-	q += ` ORDER BY id DESC`
+	q += ` ORDER BY time DESC, id DESC`
 	if f.Limit > 0 {
 		q += ` LIMIT ?`
 		args = append(args, f.Limit)

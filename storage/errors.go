@@ -52,6 +52,11 @@ func mapErr(err error) error {
 		}
 		return err
 	}
+	// database/sql's "database is closed" has no exported value: a closed
+	// pool is a database this process cannot reach.
+	if err.Error() == "sql: database is closed" {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
 	var netErr net.Error
 	if errors.Is(err, driver.ErrBadConn) || errors.Is(err, syscall.ECONNREFUSED) ||
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, net.ErrClosed) || errors.Is(err, io.EOF) ||

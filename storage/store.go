@@ -43,7 +43,9 @@ type UserFilter struct {
 	Limit  int
 }
 
-// AuditFilter selects audit events. Events are returned newest first.
+// AuditFilter selects audit events. Events are returned newest first, by
+// event time and then by id (events queued off the request path can be
+// written after later ones, so ids alone do not order them).
 type AuditFilter struct {
 	OrgID  string
 	Actor  string
@@ -51,9 +53,12 @@ type AuditFilter struct {
 	Target string
 	Since  time.Time // inclusive; zero = no bound
 	Until  time.Time // exclusive; zero = no bound
-	// Before is an exclusive cursor: only events with a smaller id.
-	Before int64
-	Limit  int
+	// BeforeTime and Before are an exclusive keyset cursor: only events
+	// older than the event (BeforeTime, Before) in the list's order. Zero
+	// BeforeTime: no cursor.
+	BeforeTime time.Time
+	Before     int64
+	Limit      int
 }
 
 // RevokeResult answers a bulk revoke.

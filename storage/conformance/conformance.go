@@ -688,11 +688,20 @@ func testAudit(t *testing.T, s storage.Store) {
 		{Time: base.Add(2 * time.Minute), OrgID: a.ID, Actor: "u2", Action: "pat.create", Target: "p2", Outcome: "success"},
 		{Time: base.Add(3 * time.Minute), OrgID: b.ID, Actor: "u3", Action: "pat.create", Target: "p3", Outcome: "success"},
 	}
+	// An event written late (queued off the request path) with an earlier
+	// time still lists in time order.
+	late := storage.AuditEvent{Time: base.Add(90 * time.Second), OrgID: b.ID, Actor: "u9", Action: "exchange.refused", Outcome: "revoked"}
 	for i := range events {
 		must(t, s.AppendAudit(ctx, &events[i]))
 		if events[i].ID == 0 {
 			t.Fatal("append did not fill the id")
 		}
+	}
+	must(t, s.AppendAudit(ctx, &late))
+	inB, err := s.ListAudit(ctx, storage.AuditFilter{OrgID: b.ID})
+	must(t, err)
+	if len(inB) != 2 || inB[0].Actor != "u3" || inB[1].Actor != "u9" {
+		t.Fatalf("a late-written older event is not listed after newer ones: %+v", inB)
 	}
 	list, err := s.ListAudit(ctx, storage.AuditFilter{OrgID: a.ID})
 	must(t, err)
@@ -710,9 +719,9 @@ func testAudit(t *testing.T, s storage.Store) {
 		{"by target", storage.AuditFilter{OrgID: a.ID, Target: "p1"}, 2},
 		{"since", storage.AuditFilter{OrgID: a.ID, Since: base.Add(time.Minute)}, 2},
 		{"until", storage.AuditFilter{OrgID: a.ID, Until: base.Add(time.Minute)}, 1},
-		{"before cursor", storage.AuditFilter{OrgID: a.ID, Before: list[0].ID}, 2},
+		{"before cursor", storage.AuditFilter{OrgID: a.ID, BeforeTime: list[0].Time, Before: list[0].ID}, 2},
 		{"limit", storage.AuditFilter{OrgID: a.ID, Limit: 1}, 1},
-		{"other organization", storage.AuditFilter{OrgID: b.ID}, 1},
+		{"other organization", storage.AuditFilter{OrgID: b.ID}, 2},
 	}
 	for _, c := range cases {
 		got, err := s.ListAudit(ctx, c.f)

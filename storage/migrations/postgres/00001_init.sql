@@ -106,7 +106,7 @@ CREATE TABLE audit_events (
     outcome     TEXT NOT NULL,
     detail      TEXT NOT NULL DEFAULT ''
 );
-CREATE INDEX audit_events_org ON audit_events (org_id, id);
+CREATE INDEX audit_events_org ON audit_events (org_id, time, id);
 
 CREATE TABLE sessions (
     id           TEXT PRIMARY KEY,
