@@ -21,8 +21,9 @@ func TestAPIAdminPolicy(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, driver string) {
 		e := newEnv(t, envOptions{driver: driver})
 		admin := e.apiToken("acme", "alice", exchange.ScopePATs, exchange.ScopeAdmin)
-		sess := e.sessions()
-		aliceSession, carolSession := sess.signIn(e, "acme", "alice"), sess.signIn(e, "acme", "carol")
+		// Real console sessions: the admin re-enables PATs through one,
+		// since her API token came from a PAT and stops with them.
+		aliceSession, carolSession := e.consoleSignIn("acme", "alice"), e.consoleSignIn("acme", "carol")
 
 		t.Run("settings read", func(t *testing.T) {
 			got := wantStatus(t, e.call("GET", "/api/v1/admin/settings", admin, nil), http.StatusOK)

@@ -26,8 +26,8 @@ import (
 //     PAT, deactivating its owner or disabling PATs in the organization ends
 //     the token's API access at once; and admin-ness is the owner's current
 //     admin flag AND Identity.Admin in the token's scope.
-//   - A console session cookie. The console (a later issue) plugs in a
-//     sessionLookup; until then there is none, and only bearer tokens work.
+//   - A console session cookie. The console plugs in a sessionLookup
+//     (console.apiSession), which also enforces CSRF for unsafe methods.
 //     The session's user is read from the database on every request too.
 //
 // A request with an Authorization header is judged by it alone: a bad

@@ -7,9 +7,9 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
+	"authserver/authserver"
 	"authserver/config"
 	"authserver/exchange"
 	"authserver/storage"
@@ -91,40 +91,10 @@ func (e *env) send(method, path, token, contentType string, body []byte) *respon
 	return e.do(req)
 }
 
-// sessions plugs a fake console session check into the server: requests
-// carrying the cookie "session=<name>" act as the user registered under
-// name. It stands in for the console's real lookup (a later issue).
-type sessions struct {
-	mu    sync.Mutex
-	users map[string][2]string // cookie value → user id, org id
-}
-
-func (e *env) sessions() *sessions {
-	s := &sessions{users: map[string][2]string{}}
-	e.srv.SetSessionLookup(func(r *http.Request) (string, string, bool, bool) {
-		c, err := r.Cookie("session")
-		if err != nil {
-			return "", "", false, false
-		}
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		u, ok := s.users[c.Value]
-		return u[0], u[1], ok, !ok
-	})
-	return s
-}
-
-// signIn registers a session for org/user and returns its cookie value.
-func (s *sessions) signIn(e *env, org, user string) string {
-	u := e.user(org, user)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.users[org+"/"+user] = [2]string{u.ID, u.OrgID}
-	return org + "/" + user
-}
-
-// callSession sends a JSON request authenticated by a session cookie.
-func (e *env) callSession(method, path, cookie string, body any) *response {
+// callSession sends a JSON request authenticated by a console session, as
+// a page script would: the cookie, and for unsafe methods the session's
+// CSRF token in X-CSRF-Token.
+func (e *env) callSession(method, path string, s *consoleLogin, body any) *response {
 	e.t.Helper()
 	var rd *bytes.Reader
 	if body != nil {
@@ -145,7 +115,10 @@ func (e *env) callSession(method, path, cookie string, body any) *response {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	req.AddCookie(&http.Cookie{Name: "session", Value: cookie})
+	req.AddCookie(&http.Cookie{Name: authserver.ConsoleSessionCookie, Value: s.cookie})
+	if method != http.MethodGet && method != http.MethodHead {
+		req.Header.Set(authserver.ConsoleCSRFHeader, s.csrf)
+	}
 	return e.do(req)
 }
 

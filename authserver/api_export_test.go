@@ -1,7 +1,5 @@
 package authserver
 
-import "net/http"
-
 // This file exports internals of the management API to the external test
 // package.
 
@@ -16,25 +14,4 @@ func APIRoutes() []APIRoute {
 		out = append(out, APIRoute{Method: rt.method, Path: rt.path})
 	}
 	return out
-}
-
-// SetSessionLookup plugs a console session check into the API, as the
-// console will: lookup returns the session's user and organization, ok
-// false when the request carries no session, or errBad for a session it
-// refuses.
-func (s *Server) SetSessionLookup(lookup func(r *http.Request) (userID, orgID string, ok, bad bool)) {
-	if lookup == nil {
-		s.api.auth.setSessionLookup(nil)
-		return
-	}
-	s.api.auth.setSessionLookup(func(r *http.Request) (*consoleSession, error) {
-		userID, orgID, ok, bad := lookup(r)
-		switch {
-		case bad:
-			return nil, errBadCredentials
-		case !ok:
-			return nil, nil
-		}
-		return &consoleSession{UserID: userID, OrgID: orgID}, nil
-	})
 }

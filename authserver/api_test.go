@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"authserver/authserver"
 	"authserver/exchange"
 	"authserver/internal/storetest"
 )
@@ -426,22 +427,20 @@ func TestAPIAuthentication(t *testing.T) {
 		})
 
 		t.Run("a console session authenticates like a token", func(t *testing.T) {
-			s := e.sessions()
-			t.Cleanup(func() { e.srv.SetSessionLookup(nil) })
-			cookie := s.signIn(e, "acme", "alice")
-			me := wantStatus(t, e.callSession("GET", "/api/v1/me", cookie, nil), http.StatusOK)
+			alice := e.consoleSignIn("acme", "alice")
+			me := wantStatus(t, e.callSession("GET", "/api/v1/me", alice, nil), http.StatusOK)
 			cred := me["credential"].(map[string]any)
 			if cred["type"] != "session" || !sortedEqual(strs(cred["scopes"]), []string{exchange.ScopePATs, exchange.ScopeAdmin}) {
 				t.Fatalf("credential %v", cred)
 			}
-			wantStatus(t, e.callSession("GET", "/api/v1/admin/settings", cookie, nil), http.StatusOK)
-			wantProblem(t, e.callSession("GET", "/api/v1/admin/settings", s.signIn(e, "acme", "carol"), nil), http.StatusForbidden, "insufficient-scope", "")
-			wantProblem(t, e.callSession("GET", "/api/v1/me", "unknown", nil), http.StatusUnauthorized, "invalid-token", "")
+			wantStatus(t, e.callSession("GET", "/api/v1/admin/settings", alice, nil), http.StatusOK)
+			wantProblem(t, e.callSession("GET", "/api/v1/admin/settings", e.consoleSignIn("acme", "carol"), nil), http.StatusForbidden, "insufficient-scope", "")
+			wantProblem(t, e.callSession("GET", "/api/v1/me", &consoleLogin{cookie: "unknown"}, nil), http.StatusUnauthorized, "invalid-token", "")
 			// An Authorization header is judged alone: a bad token never
 			// falls back to the cookie.
 			req, _ := http.NewRequest("GET", e.url+"/api/v1/me", nil)
 			req.Header.Set("Authorization", "Bearer not-a-jwt")
-			req.AddCookie(&http.Cookie{Name: "session", Value: cookie})
+			req.AddCookie(&http.Cookie{Name: authserver.ConsoleSessionCookie, Value: alice.cookie})
 			wantProblem(t, e.do(req), http.StatusUnauthorized, "invalid-token", "")
 		})
 	})

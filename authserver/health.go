@@ -2,9 +2,14 @@ package authserver
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"authserver/storage"
 )
@@ -14,16 +19,31 @@ type migrationChecker interface {
 	MigrationsPending(ctx context.Context) (bool, error)
 }
 
+// readyInterval is how often the background check refreshes
+// authserver_ready, so that a scrape reports readiness without touching the
+// database.
+const readyInterval = 5 * time.Second
+
+// readyTimeout bounds one readiness check.
+const readyTimeout = 2 * time.Second
+
 // health answers liveness and readiness probes.
 type health struct {
 	store storage.Store
 	// keysLoaded reports whether a signing key is ready (nil: no keys needed).
 	keysLoaded func() bool
+	// ready is set to 1 or 0 after every check; may be nil.
+	ready prometheus.Gauge
+	log   *slog.Logger
+
+	// wasReady is the outcome of the last check (1 ready, 2 not), so that
+	// only changes are logged; 0 before the first check.
+	wasReady atomic.Int32
 }
 
 func (h *health) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /healthz", h.live)
-	mux.HandleFunc("GET /readyz", h.ready)
+	mux.HandleFunc("GET /readyz", h.serveReady)
 }
 
 // live answers 200 while the process runs: it checks nothing external, so
@@ -33,31 +53,102 @@ func (h *health) live(w http.ResponseWriter, _ *http.Request) {
 	fmt.Fprintln(w, "ok")
 }
 
-// ready answers 200 only when this process can serve: the database answers,
-// its schema is current, and a signing key is loaded.
-func (h *health) ready(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
+// serveReady answers 200 only when this process can serve: the database
+// answers, its schema is current, and a signing key is loaded.
+func (h *health) serveReady(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	if err := h.store.Ping(ctx); err != nil {
-		http.Error(w, "database unreachable", http.StatusServiceUnavailable)
+	if err := h.check(r.Context()); err != nil {
+		var nr notReady
+		if !errors.As(err, &nr) {
+			nr = notReady{reason: "not ready"}
+		}
+		http.Error(w, nr.reason, http.StatusServiceUnavailable)
 		return
+	}
+	fmt.Fprintln(w, "ok")
+}
+
+// notReady is why a readiness check failed: reason is safe to answer and to
+// log, err is the cause (for the log only).
+type notReady struct {
+	reason string
+	err    error
+}
+
+func (e notReady) Error() string {
+	if e.err == nil {
+		return e.reason
+	}
+	return e.reason + ": " + e.err.Error()
+}
+
+func (e notReady) Unwrap() error { return e.err }
+
+// check runs the readiness checks, records the outcome in the ready gauge,
+// and logs when readiness changes. A check cut short by parent's end is not
+// recorded.
+func (h *health) check(parent context.Context) error {
+	ctx, cancel := context.WithTimeout(parent, readyTimeout)
+	defer cancel()
+	err := h.checks(ctx)
+	if parent.Err() != nil {
+		// Shutting down, or the prober left: the outcome says nothing
+		// about the database.
+		return err
+	}
+	state := int32(1)
+	if err != nil {
+		state = 2
+	}
+	if h.ready != nil {
+		h.ready.Set(float64(2 - state)) // 1 ready, 0 not
+	}
+	if prev := h.wasReady.Swap(state); prev != state && h.log != nil {
+		switch {
+		case err != nil:
+			h.log.WarnContext(ctx, "not ready", "err", err)
+		case prev != 0:
+			h.log.InfoContext(ctx, "ready again")
+		}
+	}
+	return err
+}
+
+func (h *health) checks(ctx context.Context) error {
+	if err := h.store.Ping(ctx); err != nil {
+		return notReady{"database unreachable", err}
 	}
 	if m, ok := h.store.(migrationChecker); ok {
 		pending, err := m.MigrationsPending(ctx)
 		if err != nil {
-			http.Error(w, "database unreachable", http.StatusServiceUnavailable)
-			return
+			return notReady{"database unreachable", err}
 		}
 		if pending {
-			http.Error(w, "database schema is behind: run authserver migrate", http.StatusServiceUnavailable)
-			return
+			return notReady{reason: "database schema is behind: run authserver migrate"}
 		}
 	}
 	if h.keysLoaded != nil && !h.keysLoaded() {
-		http.Error(w, "signing keys not loaded", http.StatusServiceUnavailable)
-		return
+		return notReady{reason: "signing keys not loaded"}
 	}
-	fmt.Fprintln(w, "ok")
+	return nil
+}
+
+// run checks readiness at once and then every interval, until ctx is done,
+// so that authserver_ready is current without a scrape touching the
+// database.
+func (h *health) run(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if ctx.Err() != nil {
+			return
+		}
+		h.check(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

@@ -1,12 +1,19 @@
 package authserver
 
 import (
+	"context"
+	"database/sql"
+	"log/slog"
+	"runtime"
+	"runtime/debug"
 	"slices"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"authserver/exchange"
 	"authserver/governance"
+	"authserver/storage"
 )
 
 // metrics are the server's Prometheus metrics. Every label is bounded: a
@@ -19,6 +26,14 @@ type metrics struct {
 	introspections   *prometheus.CounterVec
 	revocations      *prometheus.CounterVec
 	patEvents        *prometheus.CounterVec
+
+	httpRequests    *prometheus.CounterVec
+	httpDuration    *prometheus.HistogramVec
+	pats            *prometheus.GaugeVec
+	lastUsedFlushes *prometheus.CounterVec
+	lastUsedDropped prometheus.Counter
+	auditDropped    prometheus.Counter
+	ready           prometheus.Gauge
 }
 
 // exchangeResults are the values of the result label: granted, or the
@@ -67,7 +82,90 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	for _, c := range exchange.Causes() {
 		m.refusals.WithLabelValues(string(c))
 	}
+
+	m.httpRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "authserver_http_requests_total",
+		Help: "Requests to the public listener by handler (the route pattern, \"console\" or \"not_found\") and status code.",
+	}, []string{"handler", "code"})
+	m.httpDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "authserver_http_request_duration_seconds",
+		Help:    "Time to answer a request on the public listener, by handler (the route pattern).",
+		Buckets: []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10},
+	}, []string{"handler"})
+	m.pats = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "authserver_pats",
+		Help: "PATs by status (active, expired, revoked), as counted in the database every minute.",
+	}, []string{"status"})
+	m.lastUsedFlushes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "authserver_last_used_flushes_total",
+		Help: "Batched writes of PAT last-use times by result (ok, error); a failed batch is retried.",
+	}, []string{"result"})
+	m.lastUsedDropped = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "authserver_last_used_dropped_total",
+		Help: "PAT last-use times dropped because the write-behind queue was full.",
+	})
+	m.auditDropped = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "authserver_audit_events_dropped_total",
+		Help: "Queued audit events (refused exchanges) dropped because the queue was full or closed.",
+	})
+	m.ready = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "authserver_ready",
+		Help: "1 when the last readiness check (database, schema, signing keys) passed, else 0.",
+	})
+	reg.MustRegister(m.httpRequests, m.httpDuration, m.pats, m.lastUsedFlushes, m.lastUsedDropped, m.auditDropped, m.ready)
+	for _, st := range []storage.PATStatus{storage.PATActive, storage.PATExpired, storage.PATRevoked} {
+		m.pats.WithLabelValues(string(st))
+	}
+	for _, r := range []string{"ok", "error"} {
+		m.lastUsedFlushes.WithLabelValues(r)
+	}
 	return m
+}
+
+// lastUsedFlushed counts one flush of the last-used write-behind.
+func (m *metrics) lastUsedFlushed(_ int, err error) {
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	m.lastUsedFlushes.WithLabelValues(result).Inc()
+}
+
+// keyStats is what the signing-key gauges read (signing.Keyring): both are
+// in-memory reads, cheap enough for every scrape.
+type keyStats interface {
+	ActiveKeyAge() time.Duration
+	PublishedCount() int
+}
+
+// registerGauges registers the gauges read at scrape time from in-memory
+// state: the signing keys, the last-used queue, the database pool (when the
+// store exposes its *sql.DB) and the build. None touches the database.
+func registerGauges(reg prometheus.Registerer, keys keyStats, queueDepth func() int, st storage.Store, version string) {
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "authserver_signing_key_age_seconds",
+			Help: "How long the active signing key has been signing (0 when there is none).",
+		}, func() float64 { return keys.ActiveKeyAge().Seconds() }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "authserver_jwks_keys",
+			Help: "Number of public keys published in the JWKS.",
+		}, func() float64 { return float64(keys.PublishedCount()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "authserver_last_used_queue_depth",
+			Help: "PATs whose last-use time waits to be written.",
+		}, func() float64 { return float64(queueDepth()) }),
+	)
+	info := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "authserver_build_info",
+		Help:        "Always 1; the labels are the version of authserver and of Go it was built with.",
+		ConstLabels: prometheus.Labels{"version": buildVersion(version), "goversion": runtime.Version()},
+	})
+	info.Set(1)
+	reg.MustRegister(info)
+	if d, ok := st.(interface{ DB() *sql.DB }); ok {
+		reg.MustRegister(newDBStatsCollector(d.DB()))
+	}
 }
 
 // patEventNames are the values of authserver_pat_events_total's event
@@ -97,4 +195,94 @@ func (m *metrics) PATEvent(event string) {
 		event = "other"
 	}
 	m.patEvents.WithLabelValues(event).Inc()
+}
+
+// buildVersion is the version to report: the one given, else the main
+// module's version from the build information, else "devel".
+func buildVersion(v string) string {
+	if v != "" {
+		return v
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "devel"
+}
+
+// dbStatsCollector exports the connection pool's sql.DBStats at scrape
+// time: DB.Stats reads counters under the pool's mutex and sends no query.
+type dbStatsCollector struct {
+	db                         *sql.DB
+	open, inUse, idle, maxOpen *prometheus.Desc
+	waitCount, waitDuration    *prometheus.Desc
+}
+
+func newDBStatsCollector(db *sql.DB) *dbStatsCollector {
+	d := func(name, help string) *prometheus.Desc { return prometheus.NewDesc(name, help, nil, nil) }
+	return &dbStatsCollector{
+		db:           db,
+		open:         d("authserver_db_open_connections", "Open connections to the database, in use and idle."),
+		inUse:        d("authserver_db_in_use_connections", "Connections to the database currently in use."),
+		idle:         d("authserver_db_idle_connections", "Idle connections to the database."),
+		maxOpen:      d("authserver_db_max_open_connections", "Most connections the pool may open (0: unlimited)."),
+		waitCount:    d("authserver_db_wait_count_total", "Times a request waited for a free database connection."),
+		waitDuration: d("authserver_db_wait_duration_seconds_total", "Total time requests waited for a free database connection."),
+	}
+}
+
+func (c *dbStatsCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.open, c.inUse, c.idle, c.maxOpen, c.waitCount, c.waitDuration} {
+		ch <- d
+	}
+}
+
+func (c *dbStatsCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.db.Stats()
+	ch <- prometheus.MustNewConstMetric(c.open, prometheus.GaugeValue, float64(s.OpenConnections))
+	ch <- prometheus.MustNewConstMetric(c.inUse, prometheus.GaugeValue, float64(s.InUse))
+	ch <- prometheus.MustNewConstMetric(c.idle, prometheus.GaugeValue, float64(s.Idle))
+	ch <- prometheus.MustNewConstMetric(c.maxOpen, prometheus.GaugeValue, float64(s.MaxOpenConnections))
+	ch <- prometheus.MustNewConstMetric(c.waitCount, prometheus.CounterValue, float64(s.WaitCount))
+	ch <- prometheus.MustNewConstMetric(c.waitDuration, prometheus.CounterValue, s.WaitDuration.Seconds())
+}
+
+// patCounter is the store method the PAT gauge reads.
+type patCounter interface {
+	CountPATs(ctx context.Context, now time.Time) (storage.PATCounts, error)
+}
+
+// patCountInterval is how often authserver_pats is recounted. Counting
+// reads every organization's PATs: it runs in the background, never on
+// scrape.
+const patCountInterval = time.Minute
+
+// countPATs sets authserver_pats from the database. On failure the gauge
+// keeps its last values.
+func (m *metrics) countPATs(ctx context.Context, st patCounter, now time.Time) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	counts, err := st.CountPATs(ctx, now)
+	if err != nil {
+		return err
+	}
+	for _, s := range []storage.PATStatus{storage.PATActive, storage.PATExpired, storage.PATRevoked} {
+		m.pats.WithLabelValues(string(s)).Set(float64(counts[s]))
+	}
+	return nil
+}
+
+// runPATCounts counts PATs at once, then every interval, until ctx is done.
+func (m *metrics) runPATCounts(ctx context.Context, st patCounter, now func() time.Time, interval time.Duration, log *slog.Logger) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if err := m.countPATs(ctx, st, now()); err != nil && ctx.Err() == nil {
+			log.Warn("counting PATs for metrics failed; will retry", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

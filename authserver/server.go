@@ -3,6 +3,8 @@ package authserver
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -32,6 +34,12 @@ type Options struct {
 	Now func() time.Time
 	// LastUsedInterval is how often last-use times are flushed; default 2s.
 	LastUsedInterval time.Duration
+	// Version is reported by authserver_build_info; "" reads it from the
+	// build information.
+	Version string
+	// ConsoleFiles replaces the console's embedded templates/ and static/
+	// (tests use it to prove a missing template stops New); nil: embedded.
+	ConsoleFiles fs.FS
 }
 
 // Server is every HTTP surface of one authserver process.
@@ -47,6 +55,8 @@ type Server struct {
 	audit    *auditQueue
 	catalog  *governance.Catalog
 	api      *api
+	console  *console
+	health   *health
 	public   http.Handler
 	telem    http.Handler
 
@@ -61,7 +71,11 @@ func New(o Options) (*Server, error) {
 	if o.Config == nil || o.Store == nil || o.Keys == nil || o.Logger == nil {
 		return nil, errors.New("authserver: Config, Store, Keys and Logger are required")
 	}
-	s := &Server{cfg: o.Config, store: o.Store, keys: o.Keys, log: o.Logger, reg: o.Registry, now: o.Now}
+	// Every line logged while serving a request carries its request id,
+	// whichever handler logs it.
+	o.Logger = withRequestIDs(o.Logger)
+	log := o.Logger
+	s := &Server{cfg: o.Config, store: o.Store, keys: o.Keys, log: log, reg: o.Registry, now: o.Now}
 	if s.reg == nil {
 		s.reg = prometheus.NewRegistry()
 	}
@@ -74,8 +88,11 @@ func New(o Options) (*Server, error) {
 	}
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.metrics = newMetrics(s.reg)
-	s.lastUsed = newLastUsed(o.Store, interval, o.Logger)
-	s.audit = newAuditQueue(o.Store, 4096, o.Logger)
+	s.lastUsed = newLastUsed(o.Store, interval, log)
+	s.lastUsed.onFlush, s.lastUsed.onDrop = s.metrics.lastUsedFlushed, s.metrics.lastUsedDropped.Inc
+	s.audit = newAuditQueue(o.Store, 4096, log)
+	s.audit.onDrop = s.metrics.auditDropped.Inc
+	registerGauges(s.reg, o.Keys, s.lastUsed.Len, o.Store, o.Version)
 	s.catalog = governance.NewCatalog(o.Store, o.Config.Issuer, s.now)
 	clients := &clientStore{clients: newClientCache(o.Store, s.now), issuer: o.Config.Issuer}
 
@@ -91,22 +108,34 @@ func New(o Options) (*Server, error) {
 	p := newProvider(clients, grant, introspector, revoker)
 
 	pub := http.NewServeMux()
-	pub.Handle("/oauth2/token", &tokenEndpoint{p: p, log: o.Logger, metrics: s.metrics, audit: s.audit, now: s.now})
-	pub.Handle("/oauth2/introspect", &introspectionEndpoint{p: p, log: o.Logger, metrics: s.metrics})
-	pub.Handle("/oauth2/revoke", &revocationEndpoint{p: p, log: o.Logger, metrics: s.metrics})
+	pub.Handle("/oauth2/token", &tokenEndpoint{p: p, log: log, metrics: s.metrics, audit: s.audit, now: s.now})
+	pub.Handle("/oauth2/introspect", &introspectionEndpoint{p: p, log: log, metrics: s.metrics})
+	pub.Handle("/oauth2/revoke", &revocationEndpoint{p: p, log: log, metrics: s.metrics})
 	gov := governance.New(governance.Options{Store: o.Store, Catalog: s.catalog, PATPrefix: o.Config.Tokens.PATPrefix,
 		Now: s.now, Events: s.metrics})
-	s.api = newAPI(gov, s.catalog, o.Keys, o.Store, o.Config.Issuer, s.now, o.Logger)
+	s.api = newAPI(gov, s.catalog, o.Keys, o.Store, o.Config.Issuer, s.now, log)
 	s.api.routes(pub)
+	var err error
+	s.console, err = newConsole(consoleOptions{gov: gov, catalog: s.catalog, store: o.Store, log: log, audit: s.audit,
+		now: s.now, issuer: o.Config.Issuer, cfg: o.Config.Console, prefix: o.Config.Tokens.PATPrefix, files: o.ConsoleFiles})
+	if err != nil {
+		return nil, fmt.Errorf("authserver: %w", err)
+	}
+	s.console.routes(pub)
+	s.api.auth.setSessionLookup(s.console.apiSession)
 	(&discovery{issuer: o.Config.Issuer, catalog: s.catalog}).routes(pub)
 	(&jwks{keys: o.Keys}).routes(pub)
-	s.public = pub
+	s.public = &observed{next: pub, log: log, level: slog.LevelInfo, metrics: s.metrics,
+		looksSecret: credentialShaped(o.Config.Tokens.PATPrefix)}
 
 	tel := http.NewServeMux()
-	h := &health{store: o.Store, keysLoaded: func() bool { return o.Keys.PublishedCount() > 0 }}
-	h.routes(tel)
+	s.health = &health{store: o.Store, keysLoaded: func() bool { return o.Keys.PublishedCount() > 0 },
+		ready: s.metrics.ready, log: log}
+	s.health.routes(tel)
 	tel.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
-	s.telem = tel
+	// Probes and scrapes come every few seconds: logged at debug only, and
+	// not counted in the public listener's HTTP metrics.
+	s.telem = &observed{next: tel, log: log, level: slog.LevelDebug}
 	return s, nil
 }
 
@@ -117,11 +146,15 @@ func (s *Server) Handler() http.Handler { return s.public }
 // /metrics.
 func (s *Server) TelemetryHandler() http.Handler { return s.telem }
 
-// Start runs the background work — last-used flushes, the audit queue and
-// key maintenance — until Shutdown.
+// Start runs the background work — last-used flushes, the audit queue, key
+// maintenance, the readiness check (every 5 s), the PAT count (every
+// minute) behind the metrics and the sweep of expired console sessions —
+// until Shutdown.
 func (s *Server) Start(ctx context.Context) {
 	ctx, s.stop = context.WithCancel(ctx)
-	for _, run := range []func(context.Context){s.lastUsed.Run, s.audit.Run, s.keys.Run} {
+	readiness := func(ctx context.Context) { s.health.run(ctx, readyInterval) }
+	patCounts := func(ctx context.Context) { s.metrics.runPATCounts(ctx, s.store, s.now, patCountInterval, s.log) }
+	for _, run := range []func(context.Context){s.lastUsed.Run, s.audit.Run, s.keys.Run, readiness, patCounts, s.console.sweep} {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()

@@ -72,7 +72,8 @@ func (a *app) serve(ctx context.Context, migrate, demo bool) error {
 	}
 
 	reg := prometheus.NewRegistry()
-	srv, err := authserver.New(authserver.Options{Config: cfg, Store: st, Keys: keys, Logger: log, Registry: reg})
+	srv, err := authserver.New(authserver.Options{Config: cfg, Store: st, Keys: keys, Logger: log, Registry: reg,
+		Version: buildVersion()})
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,149 @@
+package authserver
+
+import (
+	"errors"
+	"math"
+	"net/http"
+	"strconv"
+	"time"
+
+	"authserver/governance"
+	"authserver/storage"
+)
+
+// Sign-in. What a failed sign-in says: one generic message for an unknown
+// organization, an unknown user, a wrong password, a directory or SAML user
+// and a local user without a password, so that the answer never tells
+// which part was wrong or whether a username exists (governance.SignIn
+// also evens out the time). The message and the page always add that
+// directory and SAML users cannot sign in here: they learn why without the
+// page confirming their username to anyone else. Only after the password
+// has been verified is a deactivated user told so.
+
+// signInFailed is the one message of a failed sign-in.
+const signInFailed = "Sign-in failed: the organization, username or password is wrong. " +
+	"(Directory and SAML users cannot sign in here: they sign in through their identity provider.)"
+
+// loginPage is the data of the sign-in page.
+type loginPage struct {
+	Org, Username string
+	// Token is the sign-in form's CSRF token (double-submitted in the
+	// authserver_login cookie).
+	Token string
+}
+
+// loginPage shows the sign-in form, or sends a signed-in user on.
+func (c *console) loginPage(w http.ResponseWriter, r *http.Request) {
+	if s, err := c.session(r); err == nil && s != nil {
+		http.Redirect(w, r, "/console/tokens", http.StatusSeeOther)
+		return
+	}
+	p := &page{Data: loginPage{Token: c.loginToken(w, r)}}
+	switch {
+	case r.URL.Query().Has("signed_out"):
+		p.Notice = "You have signed out."
+	case r.URL.Query().Has("expired"):
+		p.Notice = "Your session has ended. Sign in again."
+	}
+	c.render(w, r, http.StatusOK, "login", p)
+}
+
+// loginToken returns the sign-in form's CSRF token: the one in the
+// request's login cookie, or a new one set in a new cookie. The session
+// does not exist yet, so the token is double-submitted (cookie and form
+// field) rather than stored.
+func (c *console) loginToken(w http.ResponseWriter, r *http.Request) string {
+	if ck, err := r.Cookie(c.cookieName(loginCookie)); err == nil && wellFormedSecret(ck.Value) {
+		return ck.Value
+	}
+	v := newSecret()
+	c.setCookie(w, loginCookie, v, 0)
+	return v
+}
+
+// login checks the credentials and starts a session.
+func (c *console) login(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxConsoleForm)
+	if err := r.ParseForm(); err != nil {
+		c.renderError(w, r, nil, http.StatusBadRequest, "The form could not be read.")
+		return
+	}
+	org, username, password := r.PostForm.Get("organization"), r.PostForm.Get("username"), r.PostForm.Get("password")
+	again := func(status int, msg string) {
+		c.render(w, r, status, "login", &page{Error: msg,
+			Data: loginPage{Org: org, Username: username, Token: c.loginToken(w, r)}})
+	}
+	ck, err := r.Cookie(c.cookieName(loginCookie))
+	if err != nil || !tokenEqual(r.PostForm.Get(csrfField), ck.Value) {
+		again(http.StatusForbidden, "The sign-in form has expired. Sign in again.")
+		return
+	}
+	if org == "" || username == "" || password == "" {
+		again(http.StatusBadRequest, "Enter the organization, your username and your password.")
+		return
+	}
+	addr := clientAddr(r)
+	if wait := c.limits.take(c.now(), org+"\x00"+username, addr); wait > 0 {
+		secs := int(math.Ceil(wait.Seconds()))
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		again(http.StatusTooManyRequests,
+			"Too many sign-in attempts. Wait "+strconv.Itoa(secs)+" seconds, then try again.")
+		return
+	}
+	u, err := c.gov.SignIn(r.Context(), org, username, password)
+	switch {
+	case governance.IsSignInFailed(err):
+		c.log.InfoContext(r.Context(), "console sign-in refused", "addr", addr)
+		again(http.StatusForbidden, signInFailed)
+		return
+	case governance.KindOf(err) == governance.Forbidden:
+		c.log.InfoContext(r.Context(), "console sign-in refused", "addr", addr, "reason", "user-deactivated")
+		again(http.StatusForbidden, messageOf(err))
+		return
+	case err != nil:
+		c.fail(w, r, nil, err)
+		return
+	}
+	if err := c.startSession(w, r, u.ID, u.OrgID); err != nil {
+		c.fail(w, r, nil, err)
+		return
+	}
+	c.auditEvent(r, u.OrgID, u.ID, "console.login")
+	http.Redirect(w, r, "/console/tokens", http.StatusSeeOther)
+}
+
+// logout ends the session.
+func (c *console) logout(w http.ResponseWriter, r *http.Request, v *visit) error {
+	if err := c.store.DeleteSession(r.Context(), v.sess.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return err
+	}
+	c.clearCookie(w)
+	c.auditEvent(r, v.sess.OrgID, v.sess.UserID, "console.logout")
+	http.Redirect(w, r, "/console/login?signed_out=1", http.StatusSeeOther)
+	return nil
+}
+
+// auditEvent queues a sign-in or sign-out event (off the request path,
+// like refused exchanges: sign-in is where floods happen).
+func (c *console) auditEvent(r *http.Request, orgID, userID, action string) {
+	c.audit.Add(storage.AuditEvent{Time: c.now().UTC(), OrgID: orgID, Actor: userID, Action: action,
+		Target: userID, ClientAddr: clientAddr(r), Outcome: "success"})
+}
+
+// home is /console/: my tokens.
+func (c *console) home(w http.ResponseWriter, r *http.Request, v *visit) error {
+	http.Redirect(w, r, "/console/tokens", http.StatusSeeOther)
+	return nil
+}
+
+// orgHome is /console/org/: the organization's tokens.
+func (c *console) orgHome(w http.ResponseWriter, r *http.Request, v *visit) error {
+	http.Redirect(w, r, "/console/org/tokens", http.StatusSeeOther)
+	return nil
+}
+
+// dayStart is midnight UTC of t's day.
+func dayStart(t time.Time) time.Time {
+	y, m, d := t.UTC().Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+}
