@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"os/exec"
@@ -63,6 +64,7 @@ bootstrap:
         - {username: root, admin: true}
         - {username: alice, roles: [{role: Dev}]}
         - {username: bob, roles: [{role: Dev}]}
+        - {username: carol, password: carol-console-password}
 `, issuer, dsn, randomKEK(t), replicaPublishAhead))
 
 	// Started together, as an orchestrator starts them: they race to
@@ -213,6 +215,55 @@ bootstrap:
 		}
 		if code, body := apiCall(t, c, http.MethodGet, "/api/v1/admin/settings", adminJWT, nil); code != http.StatusOK || body["pats_enabled"] != true {
 			t.Errorf("the admin's token on C after PATs were re-enabled: got %d %v", code, body)
+		}
+	})
+
+	t.Run("a console session created on A works on B and C, and signing out on B ends it everywhere", func(t *testing.T) {
+		// The cookie jar ignores ports, so the browser-like client carries
+		// A's cookies to B and C, as a load balancer in front of them would.
+		jar, _ := cookiejar.New(nil)
+		client := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		page := func(r *replica, path string) (int, string) {
+			t.Helper()
+			resp, err := client.Get(r.base + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			return resp.StatusCode, string(body)
+		}
+		post := func(r *replica, path string, form url.Values) int {
+			t.Helper()
+			resp, err := client.PostForm(r.base+path, form)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			return resp.StatusCode
+		}
+		_, login := page(a, "/console/login")
+		if code := post(a, "/console/login", url.Values{"csrf_token": {hiddenCSRF(t, login)},
+			"organization": {"acme"}, "username": {"carol"}, "password": {"carol-console-password"}}); code != http.StatusSeeOther {
+			t.Fatalf("sign-in on A: %d", code)
+		}
+		var tokensOnB string
+		for _, r := range []*replica{b, c, a} {
+			code, body := page(r, "/console/tokens")
+			if code != http.StatusOK || !strings.Contains(body, "carol") {
+				t.Fatalf("the session from A does not work on %s: %d", r.name, code)
+			}
+			if r == b {
+				tokensOnB = body
+			}
+		}
+		if code := post(b, "/console/logout", url.Values{"csrf_token": {hiddenCSRF(t, tokensOnB)}}); code != http.StatusSeeOther {
+			t.Fatalf("sign-out on B: %d", code)
+		}
+		for _, r := range []*replica{a, c} {
+			if code, _ := page(r, "/console/tokens"); code == http.StatusOK {
+				t.Fatalf("the session signed out on B still works on %s", r.name)
+			}
 		}
 	})
 
@@ -657,4 +708,14 @@ func verifyJWT(jwt string, set *jose.JSONWebKeySet, issuer string) error {
 		return fmt.Errorf("expired")
 	}
 	return nil
+}
+
+// hiddenCSRF reads the csrf_token hidden field of a console page.
+func hiddenCSRF(t *testing.T, html string) string {
+	t.Helper()
+	m := regexp.MustCompile(`name="csrf_token" value="([^"]+)"`).FindStringSubmatch(html)
+	if m == nil {
+		t.Fatal("no csrf_token field on the page")
+	}
+	return m[1]
 }
