@@ -122,7 +122,7 @@ type envOptions struct {
 // env is a real server on a real database behind httptest, with the
 // helpers an end-to-end test needs.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	url    string // the issuer
 	cfg    *config.Config
 	store  *storage.SQLStore
@@ -144,7 +144,7 @@ func (e *env) closeStore() {
 	e.store.Close()
 }
 
-func newEnv(t *testing.T, o envOptions) *env {
+func newEnv(t testing.TB, o envOptions) *env {
 	t.Helper()
 	if o.driver == "" {
 		o.driver = storage.DriverSQLite
@@ -307,7 +307,7 @@ type response struct {
 }
 
 // json decodes the body into a map.
-func (r *response) json(t *testing.T) map[string]any {
+func (r *response) json(t testing.TB) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(r.body, &m); err != nil {

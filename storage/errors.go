@@ -71,10 +71,35 @@ type queries struct {
 	db    *sqlx.DB
 	same  bool
 	cache sync.Map // query → rebound query
+
+	mu    sync.Mutex
+	stmts map[string]*sql.Stmt // prepared hot-path queries
 }
 
 func newQueries(db *sqlx.DB) *queries {
 	return &queries{db: db, same: sqlx.BindType(db.DriverName()) == sqlx.QUESTION}
+}
+
+// prepared returns the prepared statement of a hot-path query, preparing it
+// on first use. database/sql prepares it again on each pooled connection
+// as needed. A prepared statement saves PostgreSQL the second round trip
+// lib/pq makes for an unprepared query with parameters (parse and describe,
+// then bind and execute), and SQLite the parsing of the query text.
+func (q *queries) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if st, ok := q.stmts[query]; ok {
+		return st, nil
+	}
+	st, err := q.db.PrepareContext(ctx, q.rebind(query))
+	if err != nil {
+		return nil, err
+	}
+	if q.stmts == nil {
+		q.stmts = map[string]*sql.Stmt{}
+	}
+	q.stmts[query] = st
+	return st, nil
 }
 
 func (q *queries) rebind(query string) string {

@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"sort"
 	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 )
 
 type patRow struct {
@@ -107,7 +110,14 @@ func (s *SQLStore) GetPATGrantByID(ctx context.Context, id string) (*PATGrant, e
 }
 
 func (s *SQLStore) patGrant(ctx context.Context, query string, arg any) (*PATGrant, error) {
-	rows, err := s.x.QueryContext(ctx, s.q.rebind(query), arg)
+	stmt, err := s.q.prepared(ctx, query)
+	if err != nil {
+		return nil, wrapf("get pat grant", mapErr(err))
+	}
+	if tx, ok := s.x.(*sqlx.Tx); ok {
+		stmt = tx.StmtContext(ctx, stmt)
+	}
+	rows, err := stmt.QueryContext(ctx, arg)
 	if err != nil {
 		return nil, wrapf("get pat grant", mapErr(err))
 	}
@@ -253,12 +263,16 @@ func (s *SQLStore) RevokePATs(ctx context.Context, orgID string, ids []string, a
 	return res, nil
 }
 
-// touchBatch bounds how many rows one TouchPATs transaction updates.
+// touchBatch bounds how many rows one TouchPATs statement or transaction
+// updates.
 const touchBatch = 500
 
 // TouchPATs moves each PAT's last_used_at forward to the given time. The
 // condition in the UPDATE makes concurrent writers safe: the latest time
-// wins whatever order the writes land in.
+// wins whatever order the writes land in. On PostgreSQL each batch is one
+// statement over arrays (one round trip for 500 PATs); on SQLite, where a
+// statement costs no round trip, one prepared UPDATE per PAT in one
+// transaction.
 func (s *SQLStore) TouchPATs(ctx context.Context, used map[string]time.Time) error {
 	ids := make([]string, 0, len(used))
 	for id := range used {
@@ -270,23 +284,51 @@ func (s *SQLStore) TouchPATs(ctx context.Context, used map[string]time.Time) err
 		n := min(len(ids), touchBatch)
 		chunk := ids[:n]
 		ids = ids[n:]
-		err := s.WithTx(ctx, func(tx Store) error {
-			ts := tx.(*SQLStore)
-			for _, id := range chunk {
-				t := ts.t(used[id])
-				if _, err := ts.exec(ctx, "touch pats",
-					`UPDATE pats SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)`,
-					t, id, t); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
+		var err error
+		if s.driver == DriverPostgres {
+			err = s.touchPostgres(ctx, chunk, used)
+		} else {
+			err = s.touchEach(ctx, chunk, used)
+		}
 		if err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+func (s *SQLStore) touchPostgres(ctx context.Context, ids []string, used map[string]time.Time) error {
+	times := make([]time.Time, len(ids))
+	for i, id := range ids {
+		times[i] = used[id].UTC().Truncate(time.Microsecond)
+	}
+	_, err := s.x.ExecContext(ctx, `UPDATE pats SET last_used_at = v.t
+		FROM (SELECT unnest($1::text[]) AS id, unnest($2::timestamptz[]) AS t) AS v
+		WHERE pats.id = v.id AND (pats.last_used_at IS NULL OR pats.last_used_at < v.t)`,
+		pq.Array(ids), pq.Array(times))
+	if err != nil {
+		return wrapf("touch pats", mapErr(err))
+	}
+	return nil
+}
+
+func (s *SQLStore) touchEach(ctx context.Context, ids []string, used map[string]time.Time) error {
+	return s.WithTx(ctx, func(tx Store) error {
+		ts := tx.(*SQLStore)
+		stmt, err := ts.x.(*sqlx.Tx).PreparexContext(ctx,
+			`UPDATE pats SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)`)
+		if err != nil {
+			return wrapf("touch pats", mapErr(err))
+		}
+		defer stmt.Close()
+		for _, id := range ids {
+			t := ts.t(used[id])
+			if _, err := stmt.ExecContext(ctx, t, id, t); err != nil {
+				return wrapf("touch pats", mapErr(err))
+			}
+		}
+		return nil
+	})
 }
 
 // CountPATs counts PATs by status at now, under each organization's maximum
