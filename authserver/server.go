@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"sync"
 	"time"
 
@@ -40,6 +41,11 @@ type Options struct {
 	// ConsoleFiles replaces the console's embedded templates/ and static/
 	// (tests use it to prove a missing template stops New); nil: embedded.
 	ConsoleFiles fs.FS
+	// InsecureNoRateLimits turns every rate limit off (failed exchanges,
+	// introspections and revocations, console sign-ins, leaked-token
+	// reports). For tests and benchmarks that send many failures from one
+	// address; never for a server facing clients.
+	InsecureNoRateLimits bool
 }
 
 // Server is every HTTP surface of one authserver process.
@@ -106,18 +112,27 @@ func New(o Options) (*Server, error) {
 		prefix: o.Config.Tokens.PATPrefix, now: s.now, used: s.lastUsed.Used}
 	revoker := &holderRevoker{store: o.Store, keys: o.Keys, issuer: o.Config.Issuer, prefix: o.Config.Tokens.PATPrefix, now: s.now}
 	p := newProvider(clients, grant, introspector, revoker)
+	var limits *oauthLimits // nil: no limits
+	if !o.InsecureNoRateLimits {
+		limits = newOAuthLimits(s.now)
+	}
 
 	pub := http.NewServeMux()
-	pub.Handle("/oauth2/token", &tokenEndpoint{p: p, log: log, metrics: s.metrics, audit: s.audit, now: s.now})
-	pub.Handle("/oauth2/introspect", &introspectionEndpoint{p: p, log: log, metrics: s.metrics})
-	pub.Handle("/oauth2/revoke", &revocationEndpoint{p: p, log: log, metrics: s.metrics})
+	pub.Handle("/oauth2/token", &tokenEndpoint{p: p, log: log, metrics: s.metrics, audit: s.audit, now: s.now, limits: limits})
+	pub.Handle("/oauth2/introspect", &introspectionEndpoint{p: p, log: log, metrics: s.metrics, limits: limits})
+	pub.Handle("/oauth2/revoke", &revocationEndpoint{p: p, log: log, metrics: s.metrics, limits: limits})
 	gov := governance.New(governance.Options{Store: o.Store, Catalog: s.catalog, PATPrefix: o.Config.Tokens.PATPrefix,
 		Now: s.now, Events: s.metrics})
 	s.api = newAPI(gov, s.catalog, o.Keys, o.Store, o.Config.Issuer, s.now, log)
+	s.api.leaks = newLeakQueue(gov, o.Config.Tokens.PATPrefix, log)
+	if !o.InsecureNoRateLimits {
+		s.api.public = newLimiter(leakedEvery, leakedBurst, maxAddrLimiters)
+	}
 	s.api.routes(pub)
 	var err error
 	s.console, err = newConsole(consoleOptions{gov: gov, catalog: s.catalog, store: o.Store, log: log, audit: s.audit,
-		now: s.now, issuer: o.Config.Issuer, cfg: o.Config.Console, prefix: o.Config.Tokens.PATPrefix, files: o.ConsoleFiles})
+		now: s.now, issuer: o.Config.Issuer, cfg: o.Config.Console, prefix: o.Config.Tokens.PATPrefix, files: o.ConsoleFiles,
+		noLimits: o.InsecureNoRateLimits})
 	if err != nil {
 		return nil, fmt.Errorf("authserver: %w", err)
 	}
@@ -133,6 +148,13 @@ func New(o Options) (*Server, error) {
 		ready: s.metrics.ready, log: log}
 	s.health.routes(tel)
 	tel.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
+	if o.Config.Telemetry.Pprof {
+		tel.HandleFunc("/debug/pprof/", pprof.Index)
+		tel.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		tel.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		tel.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		tel.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	}
 	// Probes and scrapes come every few seconds: logged at debug only, and
 	// not counted in the public listener's HTTP metrics.
 	s.telem = &observed{next: tel, log: log, level: slog.LevelDebug}
@@ -146,15 +168,15 @@ func (s *Server) Handler() http.Handler { return s.public }
 // /metrics.
 func (s *Server) TelemetryHandler() http.Handler { return s.telem }
 
-// Start runs the background work — last-used flushes, the audit queue, key
-// maintenance, the readiness check (every 5 s), the PAT count (every
-// minute) behind the metrics and the sweep of expired console sessions —
-// until Shutdown.
+// Start runs the background work — last-used flushes, the audit queue, the
+// leaked-token reports, key maintenance, the readiness check (every 5 s),
+// the PAT count (every minute) behind the metrics and the sweep of expired
+// console sessions — until Shutdown.
 func (s *Server) Start(ctx context.Context) {
 	ctx, s.stop = context.WithCancel(ctx)
 	readiness := func(ctx context.Context) { s.health.run(ctx, readyInterval) }
 	patCounts := func(ctx context.Context) { s.metrics.runPATCounts(ctx, s.store, s.now, patCountInterval, s.log) }
-	for _, run := range []func(context.Context){s.lastUsed.Run, s.audit.Run, s.keys.Run, readiness, patCounts, s.console.sweep} {
+	for _, run := range []func(context.Context){s.lastUsed.Run, s.audit.Run, s.api.leaks.Run, s.keys.Run, readiness, patCounts, s.console.sweep} {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
@@ -164,11 +186,13 @@ func (s *Server) Start(ctx context.Context) {
 }
 
 // Shutdown stops the background work and writes what the server holds in
-// memory (pending last-used times, queued audit events). Call it after the
-// listeners have stopped accepting requests.
+// memory (queued leaked-token reports, pending last-used times, queued
+// audit events). Call it after the listeners have stopped accepting
+// requests.
 func (s *Server) Shutdown(ctx context.Context) error {
 	if s.stop != nil {
-		s.audit.Close(ctx) // drains the queue through the running writer
+		s.api.leaks.Close(ctx) // revokes what was reported, through the running worker
+		s.audit.Close(ctx)     // drains the queue through the running writer
 		s.stop()
 		s.wg.Wait()
 	}

@@ -28,6 +28,10 @@ type HTTP struct {
 // Telemetry is the operator listener: /metrics, /healthz, /readyz.
 type Telemetry struct {
 	Addr string `yaml:"addr"`
+	// Pprof serves Go's profiler under /debug/pprof/ on the telemetry
+	// listener. Off by default: profiles reveal code paths and timings, so
+	// only turn it on where the telemetry listener is private.
+	Pprof bool `yaml:"pprof"`
 }
 
 // Database selects the storage backend.

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -83,30 +84,49 @@ func (s *SQLStore) GetPATByHash(ctx context.Context, hash []byte) (*PAT, error) 
 	return &p, nil
 }
 
-// grantQuery reads a PAT with its owner, organization and the owner's role
-// assignments: one row per assignment (one row with NULL folder when there is
-// none), over the unique index on token_hash.
-const grantSelect = `SELECT p.id, p.org_id, p.user_id, p.name, p.scopes, p.token_hash, p.hint, p.created_at,
-	p.expires_at, p.last_used_at, p.revoked_at, p.revoked_reason,
-	u.username, u.kind, u.status, u.admin, u.created_at, u.updated_at,
-	o.name, o.pats_enabled, o.pat_max_lifetime, o.created_at, o.updated_at,
-	ra.folder, r.permissions
+// grantSelect reads a PAT with what deciding an exchange needs of its
+// owner and organization, and the owner's role assignments aggregated into
+// one column ("folder<TAB>permissions" lines: folder paths hold no control
+// characters, permission lists no tabs), so that the answer is one row over
+// the unique index on token_hash. {agg} is the dialect's string
+// aggregation.
+const grantSelect = `SELECT p.id, p.org_id, p.user_id, p.name, p.scopes, p.token_hash, p.created_at,
+	p.expires_at, p.revoked_at,
+	u.username, u.kind, u.status, u.admin,
+	o.name, o.pats_enabled, o.pat_max_lifetime,
+	(SELECT {agg} FROM role_assignments ra JOIN roles r ON r.id = ra.role_id WHERE ra.user_id = p.user_id) AS grants
 FROM pats p
 JOIN users u ON u.id = p.user_id
 JOIN organizations o ON o.id = p.org_id
-LEFT JOIN role_assignments ra ON ra.user_id = p.user_id
-LEFT JOIN roles r ON r.id = ra.role_id
 WHERE `
 
-// GetPATGrant reads everything an exchange needs in one round trip.
+// grantQuery is grantSelect for a dialect with a WHERE clause.
+func grantQuery(driver, where string) string {
+	agg := `group_concat(ra.folder || char(9) || r.permissions, char(10))`
+	if driver == DriverPostgres {
+		agg = `string_agg(ra.folder || chr(9) || r.permissions, chr(10))`
+	}
+	return strings.Replace(grantSelect, "{agg}", agg, 1) + where
+}
+
+// The grant queries of each dialect, built once.
+var grantQueries = map[string]struct{ byHash, byID string }{
+	DriverSQLite:   {grantQuery(DriverSQLite, `p.token_hash = ?`), grantQuery(DriverSQLite, `p.id = ?`)},
+	DriverPostgres: {grantQuery(DriverPostgres, `p.token_hash = ?`), grantQuery(DriverPostgres, `p.id = ?`)},
+}
+
+// GetPATGrant reads everything an exchange needs in one round trip. Of the
+// PAT it fills every field but Hint, LastUsedAt and RevokedReason; of the
+// owner and the organization, everything but timestamps and the password
+// hash.
 func (s *SQLStore) GetPATGrant(ctx context.Context, hash []byte) (*PATGrant, error) {
-	return s.patGrant(ctx, grantSelect+`p.token_hash = ?`, hash)
+	return s.patGrant(ctx, grantQueries[s.driver].byHash, hash)
 }
 
 // GetPATGrantByID is GetPATGrant by PAT id, for tokens that name their PAT
 // (an issued JWT's pat_id).
 func (s *SQLStore) GetPATGrantByID(ctx context.Context, id string) (*PATGrant, error) {
-	return s.patGrant(ctx, grantSelect+`p.id = ?`, id)
+	return s.patGrant(ctx, grantQueries[s.driver].byID, id)
 }
 
 func (s *SQLStore) patGrant(ctx context.Context, query string, arg any) (*PATGrant, error) {
@@ -117,50 +137,33 @@ func (s *SQLStore) patGrant(ctx context.Context, query string, arg any) (*PATGra
 	if tx, ok := s.x.(*sqlx.Tx); ok {
 		stmt = tx.StmtContext(ctx, stmt)
 	}
-	rows, err := stmt.QueryContext(ctx, arg)
+	var (
+		g            PATGrant
+		scopes, kind string
+		stat         string
+		maxLt        int64
+		created      time.Time
+		exp, rev     sql.NullTime
+		grants       sql.NullString
+	)
+	p, u, o := &g.PAT, &g.Owner, &g.Org
+	err = stmt.QueryRowContext(ctx, arg).Scan(&p.ID, &p.OrgID, &p.UserID, &p.Name, &scopes, &p.Hash, &created,
+		&exp, &rev, &u.Username, &kind, &stat, &u.Admin, &o.Name, &o.PATsEnabled, &maxLt, &grants)
 	if err != nil {
 		return nil, wrapf("get pat grant", mapErr(err))
 	}
-	defer rows.Close()
-	var (
-		g     *PATGrant
-		r     patRow
-		kind  string
-		stat  string
-		maxLt int64
-		fold  sql.NullString
-		perms sql.NullString
-	)
-	for rows.Next() {
-		var u User
-		var o Organization
-		if err := rows.Scan(&r.ID, &r.OrgID, &r.UserID, &r.Name, &r.Scopes, &r.Hash, &r.Hint, &r.CreatedAt,
-			&r.ExpiresAt, &r.LastUsedAt, &r.RevokedAt, &r.RevokedReason,
-			&u.Username, &kind, &stat, &u.Admin, &u.CreatedAt, &u.UpdatedAt,
-			&o.Name, &o.PATsEnabled, &maxLt, &o.CreatedAt, &o.UpdatedAt,
-			&fold, &perms); err != nil {
-			return nil, wrapf("get pat grant", mapErr(err))
-		}
-		if g == nil {
-			g = &PATGrant{PAT: r.model()}
-			u.ID, u.OrgID, u.Kind, u.Status = r.UserID, r.OrgID, UserKind(kind), UserStatus(stat)
-			u.CreatedAt, u.UpdatedAt = utc(u.CreatedAt), utc(u.UpdatedAt)
-			g.Owner = u
-			o.ID, o.PATMaxLifetime = r.OrgID, time.Duration(maxLt)
-			o.CreatedAt, o.UpdatedAt = utc(o.CreatedAt), utc(o.UpdatedAt)
-			g.Org = o
-		}
-		if perms.Valid {
-			g.Grants = append(g.Grants, Grant{Folder: fold.String, Permissions: splitList(perms.String)})
+	p.Scopes, p.CreatedAt, p.ExpiresAt, p.RevokedAt = splitList(scopes), utc(created), utcp(exp), utcp(rev)
+	u.ID, u.OrgID, u.Kind, u.Status = p.UserID, p.OrgID, UserKind(kind), UserStatus(stat)
+	o.ID, o.PATMaxLifetime = p.OrgID, time.Duration(maxLt)
+	if grants.Valid && grants.String != "" {
+		lines := strings.Split(grants.String, "\n")
+		g.Grants = make([]Grant, 0, len(lines))
+		for _, line := range lines {
+			folder, perms, _ := strings.Cut(line, "\t")
+			g.Grants = append(g.Grants, Grant{Folder: folder, Permissions: splitList(perms)})
 		}
 	}
-	if err := rows.Err(); err != nil {
-		return nil, wrapf("get pat grant", mapErr(err))
-	}
-	if g == nil {
-		return nil, wrapf("get pat grant", ErrNotFound)
-	}
-	return g, nil
+	return &g, nil
 }
 
 // ListPATs lists PATs in id (creation) order.

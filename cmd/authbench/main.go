@@ -43,6 +43,7 @@ type options struct {
 	logLevel    string
 	revokeCheck int
 	rssEvery    time.Duration
+	cpuprofile  string
 }
 
 func main() {
@@ -59,6 +60,7 @@ func main() {
 	flag.StringVar(&o.serverBin, "server", "", "authserver binary (default: go build ./cmd/authserver)")
 	flag.StringVar(&o.logLevel, "log-level", "info", "the server's log level")
 	flag.IntVar(&o.revokeCheck, "revoke-check", 200, "PATs revoked after the run to check the next exchange is refused")
+	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "save a CPU profile of the server during the run to this file (turns on telemetry.pprof)")
 	flag.DurationVar(&o.rssEvery, "rss-every", 5*time.Second, "how often to sample the server's RSS")
 	flag.Parse()
 	if o.users == 0 {

@@ -142,8 +142,22 @@ func run(ctx context.Context, o options) error {
 			}
 		}
 	}()
+	profiled := make(chan error, 1)
+	if o.cpuprofile != "" {
+		// The middle of the run, away from its ramp-up and end.
+		go func() {
+			time.Sleep(o.duration / 6)
+			profiled <- srv.profile(o.duration*2/3, o.cpuprofile)
+		}()
+	}
 	load := attack(ctx, srv.url, tokens, o.concurrency, o.duration)
 	stopSampler()
+	if o.cpuprofile != "" {
+		if err := <-profiled; err != nil {
+			return err
+		}
+		logf("server CPU profile written to %s (go tool pprof -top %s %s)", o.cpuprofile, bin, o.cpuprofile)
+	}
 	<-done
 	after, err := srv.scrape(series...)
 	if err != nil {

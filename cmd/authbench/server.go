@@ -74,6 +74,7 @@ func startServer(ctx context.Context, bin, dir, dsn string, o options) (*server,
 		"AUTHSERVER_TELEMETRY_ADDR="+telAddr,
 		"AUTHSERVER_LOG_LEVEL="+o.logLevel,
 		"AUTHSERVER_LOG_FORMAT=json",
+		"AUTHSERVER_TELEMETRY_PPROF="+strconv.FormatBool(o.cpuprofile != ""),
 	)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
@@ -153,4 +154,25 @@ func parseMetrics(r io.Reader, names []string) (map[string]float64, error) {
 		out[series] = v
 	}
 	return out, sc.Err()
+}
+
+// profile saves a CPU profile of the server taken over d.
+func (s *server) profile(d time.Duration, path string) error {
+	resp, err := http.Get(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", s.telemetry, int(d.Seconds())))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("profile: %s", resp.Status)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
