@@ -21,13 +21,19 @@ type api struct {
 	catalog *governance.Catalog
 	auth    *authenticator
 	log     *slog.Logger
+	now     func() time.Time
+	// leaks processes reports to the public leaked-tokens route.
+	leaks *leakQueue
+	// public limits requests to public routes per client address; nil
+	// limits nothing (Options.InsecureNoRateLimits).
+	public *limiter
 }
 
 // newAPI wires the management API. keys verify bearer tokens; st is read on
 // every request to check the PAT behind a token (or a session's user).
 func newAPI(gov *governance.Service, catalog *governance.Catalog, keys tokenVerifier, st authStore,
 	issuer string, now func() time.Time, log *slog.Logger) *api {
-	return &api{gov: gov, catalog: catalog, log: log,
+	return &api{gov: gov, catalog: catalog, log: log, now: now,
 		auth: &authenticator{issuer: issuer, keys: keys, store: st, now: now}}
 }
 
@@ -37,6 +43,9 @@ type access int
 const (
 	// accessAny: any management scope (who am I, the scope catalogue).
 	accessAny access = iota
+	// accessPublic: no credentials at all (reporting leaked tokens); any
+	// presented are ignored. Requests are rate-limited per client address.
+	accessPublic
 	// accessPATs: Identity.PATs, managing one's own PATs.
 	accessPATs
 	// accessAdmin: Identity.Admin in the credential and the user an admin
@@ -83,6 +92,8 @@ var apiRoutes = []apiRoute{
 	{http.MethodPost, "/api/v1/admin/assignments", accessAdmin, (*api).createAssignment},
 	{http.MethodDelete, "/api/v1/admin/assignments/{id}", accessAdmin, (*api).deleteAssignment},
 	{http.MethodGet, "/api/v1/admin/audit", accessAdmin, (*api).listAudit},
+
+	{http.MethodPost, "/api/v1/leaked-tokens", accessPublic, (*api).reportLeaked},
 }
 
 // apiPrefix is the subtree the API owns: anything under it that no route
@@ -103,6 +114,10 @@ func (a *api) routes(mux *http.ServeMux) {
 func (a *api) serve(rt apiRoute) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		setAPIHeaders(w)
+		if rt.access == accessPublic {
+			a.servePublic(w, r, rt)
+			return
+		}
 		p, err := a.auth.authenticate(r)
 		if err != nil {
 			if errors.Is(err, errNoCredentials) || errors.Is(err, errBadCredentials) {
@@ -127,6 +142,22 @@ func (a *api) serve(rt apiRoute) http.Handler {
 			a.fail(w, r, err)
 		}
 	})
+}
+
+// servePublic runs a public route: no credentials, one request of the
+// client address's budget.
+func (a *api) servePublic(w http.ResponseWriter, r *http.Request, rt apiRoute) {
+	if a.public != nil {
+		if _, wait := a.public.take(a.now(), addrKey(clientAddr(r))); wait > 0 {
+			w.Header().Set("Retry-After", retryAfter(wait))
+			writeProblem(w, newProblem(http.StatusTooManyRequests, codeRateLimited,
+				"too many requests from this address; retry after the number of seconds in Retry-After"))
+			return
+		}
+	}
+	if err := rt.handle(a, w, r, nil); err != nil {
+		a.fail(w, r, err)
+	}
 }
 
 // fail answers a handler's error as a problem. Unexpected errors are logged

@@ -48,6 +48,11 @@ func decodeBody(w http.ResponseWriter, r *http.Request, dst any, optional bool) 
 		}
 		return newProblem(http.StatusBadRequest, codeMalformedJSON, "the request body could not be read")
 	}
+	if !utf8.Valid(body) {
+		// encoding/json would quietly turn invalid bytes into U+FFFD: a
+		// name would not be stored as it was sent.
+		return newProblem(http.StatusBadRequest, codeMalformedJSON, "the request body is not valid UTF-8")
+	}
 	body = bytes.TrimSpace(body)
 	switch {
 	case len(body) == 0 && optional:

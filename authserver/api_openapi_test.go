@@ -40,6 +40,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 
 	paths, _ := doc["paths"].(map[string]any)
 	documented := map[authserver.APIRoute]bool{}
+	public := map[authserver.APIRoute]bool{} // security: [] — no credentials
 	operationIDs := map[string]bool{}
 	params := regexp.MustCompile(`\{([^}]+)\}`)
 	for path, item := range paths {
@@ -51,6 +52,9 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 			}
 			route := authserver.APIRoute{Method: strings.ToUpper(m), Path: path}
 			documented[route] = true
+			if sec, ok := op["security"].([]any); ok && len(sec) == 0 {
+				public[route] = true
+			}
 			id, _ := op["operationId"].(string)
 			if id == "" || operationIDs[id] {
 				t.Errorf("%v: missing or duplicate operationId %q", route, id)
@@ -92,11 +96,19 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 
 	// Every documented operation is served by the real server: without
 	// credentials it is 401, where an unknown route is 404 and a wrong
-	// method 405 whatever the credentials.
+	// method 405 whatever the credentials. A public operation (security:
+	// []) is served without credentials: a request without a body is
+	// refused for its body (400 or 415), not for its credentials.
 	e := newEnv(t, envOptions{})
 	for r := range documented {
 		path := params.ReplaceAllString(r.Path, "00000000-0000-7000-8000-000000000000")
 		resp := e.call(r.Method, path, "", nil)
+		if public[r] {
+			if !slices.Contains([]int{http.StatusBadRequest, http.StatusUnsupportedMediaType}, resp.StatusCode) {
+				t.Errorf("%s %s (public) answers %d without a body, want 400 or 415: %s", r.Method, r.Path, resp.StatusCode, resp.body)
+			}
+			continue
+		}
 		if resp.StatusCode != http.StatusUnauthorized {
 			t.Errorf("%s %s answers %d without credentials, want 401 (a served route): %s", r.Method, r.Path, resp.StatusCode, resp.body)
 		}

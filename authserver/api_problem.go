@@ -49,6 +49,8 @@ const (
 	codeNotFound          = "not-found"
 	codeUnavailable       = "unavailable"
 	codeInternal          = "internal"
+	codeRateLimited       = "rate-limited"
+	codeTooManyTokens     = "too-many-tokens"
 )
 
 // problem is an RFC 9457 problem details object. It is also an error, so

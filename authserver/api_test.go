@@ -2,6 +2,7 @@ package authserver_test
 
 import (
 	"encoding/json"
+	"maps"
 	"net/http"
 	"regexp"
 	"slices"
@@ -356,7 +357,7 @@ func TestAPIAuthentication(t *testing.T) {
 		orchestrator := e.exchange(mustPAT(e, "acme", "carol", "OR.Jobs"), map[string][]string{"audience": {"orchestrator"}}).json(t)["access_token"].(string)
 		valid := forge(func(*exchange.Claims) {})
 		_, alicePAT := e.pat(patSpec{org: "acme", user: "alice", scopes: []string{exchange.ScopePATs}})
-		for _, c := range []struct {
+		cases := []struct {
 			name  string
 			token string
 		}{
@@ -373,7 +374,14 @@ func TestAPIAuthentication(t *testing.T) {
 			{"an unknown pat_id", forge(func(c *exchange.Claims) { c.PATID = "00000000-0000-7000-8000-000000000000" })},
 			{"a pat_id of another user", forge(func(c *exchange.Claims) { c.PATID = alicePAT.ID })},
 			{"another organization", forge(func(c *exchange.Claims) { c.OrgID = e.orgIDs["globex"] })},
-		} {
+		}
+		// Algorithm confusion: the valid claims under HS256, keyed with the
+		// server's own public key in every form it could be taken from.
+		secrets := e.publicKeySecrets(t, kidOf(t, valid))
+		for _, form := range slices.Sorted(maps.Keys(secrets)) {
+			cases = append(cases, struct{ name, token string }{"HS256 keyed with the public key as " + form, hs256(t, valid, secrets[form])})
+		}
+		for _, c := range cases {
 			t.Run("refused: "+c.name, func(t *testing.T) {
 				resp := e.call("GET", "/api/v1/me", c.token, nil)
 				wantProblem(t, resp, http.StatusUnauthorized, "invalid-token", "")

@@ -93,6 +93,8 @@ type consoleOptions struct {
 	cfg     config.Console
 	prefix  string // the PAT prefix, for the revoke-by-value placeholder
 	files   fs.FS  // templates/ and static/; nil: the embedded ones
+	// noLimits turns the sign-in rate limits off (Options.InsecureNoRateLimits).
+	noLimits bool
 }
 
 // console serves /console/.
@@ -131,7 +133,9 @@ func newConsole(o consoleOptions) (*console, error) {
 		prefix: o.prefix,
 		static: map[string]staticFile{},
 		cop:    http.NewCrossOriginProtection(),
-		limits: newLoginLimits(),
+	}
+	if !o.noLimits {
+		c.limits = newLoginLimits()
 	}
 	if c.idle <= 0 || c.absolute <= 0 {
 		return nil, errors.New("console session timeouts must be positive")
@@ -350,7 +354,7 @@ func (c *console) signedIn(rt consoleRoute) http.Handler {
 		if !safeMethod(r.Method) {
 			r.Body = http.MaxBytesReader(w, r.Body, maxConsoleForm)
 			if err := r.ParseForm(); err != nil {
-				c.renderError(w, r, v, http.StatusBadRequest, "The form could not be read.")
+				c.badForm(w, r, v, err)
 				return
 			}
 			if !tokenEqual(r.PostForm.Get(csrfField), sess.CSRFToken) {
@@ -459,6 +463,17 @@ func (c *console) fail(w http.ResponseWriter, r *http.Request, v *visit, err err
 		v = nil
 	}
 	c.renderError(w, r, v, status, messageOf(err))
+}
+
+// badForm answers a form body that could not be read: 413 when it is over
+// maxConsoleForm (read no further), else 400.
+func (c *console) badForm(w http.ResponseWriter, r *http.Request, v *visit, err error) {
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		c.renderError(w, r, v, http.StatusRequestEntityTooLarge, "The form is larger than 64 KiB.")
+		return
+	}
+	c.renderError(w, r, v, http.StatusBadRequest, "The form could not be read.")
 }
 
 // staleForm answers an unsafe request whose CSRF token is missing or not

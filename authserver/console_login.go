@@ -2,9 +2,7 @@ package authserver
 
 import (
 	"errors"
-	"math"
 	"net/http"
-	"strconv"
 	"time"
 
 	"authserver/governance"
@@ -65,7 +63,7 @@ func (c *console) loginToken(w http.ResponseWriter, r *http.Request) string {
 func (c *console) login(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxConsoleForm)
 	if err := r.ParseForm(); err != nil {
-		c.renderError(w, r, nil, http.StatusBadRequest, "The form could not be read.")
+		c.badForm(w, r, nil, err)
 		return
 	}
 	org, username, password := r.PostForm.Get("organization"), r.PostForm.Get("username"), r.PostForm.Get("password")
@@ -83,14 +81,19 @@ func (c *console) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	addr := clientAddr(r)
-	if wait := c.limits.take(c.now(), org+"\x00"+username, addr); wait > 0 {
-		secs := int(math.Ceil(wait.Seconds()))
-		w.Header().Set("Retry-After", strconv.Itoa(secs))
-		again(http.StatusTooManyRequests,
-			"Too many sign-in attempts. Wait "+strconv.Itoa(secs)+" seconds, then try again.")
+	refund, wait := c.limits.take(c.now(), org+"\x00"+username, addr)
+	if wait > 0 {
+		secs := retryAfter(wait)
+		w.Header().Set("Retry-After", secs)
+		again(http.StatusTooManyRequests, "Too many sign-in attempts. Wait "+secs+" seconds, then try again.")
 		return
 	}
 	u, err := c.gov.SignIn(r.Context(), org, username, password)
+	if err == nil || !governance.IsSignInFailed(err) && governance.KindOf(err) != governance.Forbidden {
+		// Only refused credentials use the budget: a sign-in that worked,
+		// or that the database could not decide, gives its attempt back.
+		refund()
+	}
 	switch {
 	case governance.IsSignInFailed(err):
 		c.log.InfoContext(r.Context(), "console sign-in refused", "addr", addr)

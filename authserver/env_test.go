@@ -117,6 +117,9 @@ type envOptions struct {
 	algorithm string // default ES256
 	config    string // extra YAML merged over baseConfig's top level (no bootstrap)
 	now       func() time.Time
+	// noRateLimits turns the rate limits off, for tests that send many
+	// failures from one address (every test client is 127.0.0.1).
+	noRateLimits bool
 }
 
 // env is a real server on a real database behind httptest, with the
@@ -183,7 +186,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	}
 	reg := prometheus.NewRegistry()
 	srv, err := authserver.New(authserver.Options{Config: cfg, Store: st, Keys: keys, Logger: log, Registry: reg, Now: o.now,
-		LastUsedInterval: 50 * time.Millisecond})
+		LastUsedInterval: 50 * time.Millisecond, InsecureNoRateLimits: o.noRateLimits})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,7 +33,7 @@ import (
 // result label: active, inactive, or the error the caller got.
 var introspectionResults = []string{
 	"active", "inactive", "invalid_request", "invalid_client", "unauthorized_client",
-	"temporarily_unavailable", "server_error", "request_too_large",
+	"temporarily_unavailable", "server_error", "request_too_large", "rate_limited",
 }
 
 // clientAuthChallenge is the WWW-Authenticate of every 401 (RFC 6749
@@ -69,6 +69,7 @@ type introspectionEndpoint struct {
 	p       *provider
 	log     *slog.Logger
 	metrics *metrics
+	limits  *oauthLimits // nil: no limits
 }
 
 func (e *introspectionEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -76,8 +77,15 @@ func (e *introspectionEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request
 }
 
 // serve answers the request and returns the result label for metrics.
-func (e *introspectionEndpoint) serve(w http.ResponseWriter, r *http.Request) string {
+func (e *introspectionEndpoint) serve(w http.ResponseWriter, r *http.Request) (result string) {
 	form, status, ferr := readForm(w, r)
+	// Failed introspections are limited like failed exchanges; an inactive
+	// token is an answer, not a failure.
+	if wait := e.limits.admit(r, form); wait > 0 {
+		return writeRateLimited(w, wait)
+	}
+	var charged string // the authenticated client a refusal is charged to
+	defer func() { e.limits.settle(r, result, charged) }()
 	if ferr != nil {
 		writeOAuthError(w, status, ferr)
 		if status == http.StatusRequestEntityTooLarge {
@@ -99,6 +107,9 @@ func (e *introspectionEndpoint) serve(w http.ResponseWriter, r *http.Request) st
 		return e.refuse(w, r, "", fosite.ErrorToRFC6749Error(err))
 	}
 	client, ok := c.(*oauthClient)
+	if ok {
+		charged = client.GetID()
+	}
 	switch {
 	case !ok:
 		return e.refuse(w, r, "", fosite.ErrServerError.WithWrap(errors.New("introspection: client is not an *oauthClient")))

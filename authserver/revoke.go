@@ -23,6 +23,7 @@ import (
 var revocationResults = []string{
 	"revoked", "already_revoked", "not_found", "unsupported_token_type",
 	"invalid_request", "invalid_client", "temporarily_unavailable", "server_error", "request_too_large",
+	"rate_limited",
 }
 
 // holderReason is the revocation reason (storage.PAT.RevokedReason) of a
@@ -52,6 +53,7 @@ type revocationEndpoint struct {
 	p       *provider
 	log     *slog.Logger
 	metrics *metrics
+	limits  *oauthLimits // nil: no limits
 }
 
 func (e *revocationEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -59,8 +61,15 @@ func (e *revocationEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // serve answers the request and returns the result label for metrics.
-func (e *revocationEndpoint) serve(w http.ResponseWriter, r *http.Request) string {
+func (e *revocationEndpoint) serve(w http.ResponseWriter, r *http.Request) (result string) {
 	form, status, ferr := readForm(w, r)
+	// Failed revocations (bad requests, failed client authentication) are
+	// limited like failed exchanges, per address only; an unknown token is
+	// an answer (200), not a failure.
+	if wait := e.limits.admit(r, form); wait > 0 {
+		return writeRateLimited(w, wait)
+	}
+	defer func() { e.limits.settle(r, result, "") }()
 	if ferr != nil {
 		writeOAuthError(w, status, ferr)
 		if status == http.StatusRequestEntityTooLarge {

@@ -40,6 +40,7 @@ type tokenEndpoint struct {
 	metrics *metrics
 	audit   *auditQueue
 	now     func() time.Time
+	limits  *oauthLimits // nil: no limits
 }
 
 func (t *tokenEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -50,8 +51,15 @@ func (t *tokenEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // serve answers the request and returns the result label for metrics.
-func (t *tokenEndpoint) serve(w http.ResponseWriter, r *http.Request) string {
+func (t *tokenEndpoint) serve(w http.ResponseWriter, r *http.Request) (result string) {
 	form, status, ferr := readForm(w, r)
+	// A caller out of failure budget is refused before any database work;
+	// every failure answered below spends budget (ratelimit.go).
+	if wait := t.limits.admit(r, form); wait > 0 {
+		return writeRateLimited(w, wait)
+	}
+	var client string // the authenticated client a refusal is charged to
+	defer func() { t.limits.settle(r, result, client) }()
 	if ferr != nil {
 		writeOAuthError(w, status, ferr)
 		if status == http.StatusRequestEntityTooLarge {
@@ -83,6 +91,10 @@ func (t *tokenEndpoint) serve(w http.ResponseWriter, r *http.Request) string {
 		}
 	}
 	rfc := fosite.ErrorToRFC6749Error(err)
+	var ref *exchange.Refusal
+	if errors.As(err, &ref) {
+		client = ref.ClientID // set once the client has authenticated
+	}
 	t.record(r, rfc, err)
 	if rfc.CodeField == http.StatusUnauthorized {
 		// RFC 6749 §5.2: a 401 names the scheme the client may use.

@@ -1,0 +1,141 @@
+package authserver_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strconv"
+	"testing"
+	"time"
+
+	"authserver/exchange"
+)
+
+// wantRateLimited fails unless r is the OAuth endpoints' 429: exactly
+// {"error": "rate_limited", "error_description": ...}, Retry-After within
+// (0, max] seconds, never cached.
+func wantRateLimited(t *testing.T, r *response, maxWait int) {
+	t.Helper()
+	if r.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("status %d, want 429: %s", r.StatusCode, r.body)
+	}
+	var body map[string]string
+	if err := json.Unmarshal(r.body, &body); err != nil || len(body) != 2 || body["error"] != "rate_limited" ||
+		body["error_description"] != "Too many failed requests from this client. Retry after the number of seconds in Retry-After." {
+		t.Fatalf("body %s", r.body)
+	}
+	if r.Header.Get("Content-Type") != "application/json;charset=UTF-8" || r.Header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("headers %v", r.Header)
+	}
+	if secs, err := strconv.Atoi(r.Header.Get("Retry-After")); err != nil || secs < 1 || secs > maxWait {
+		t.Fatalf("Retry-After %q, want 1..%d", r.Header.Get("Retry-After"), maxWait)
+	}
+}
+
+// TestRateLimits: failed exchanges and introspections are limited per
+// client address (30 at once, then one every 2 s); successes never are; a
+// caller over its limit is refused before any database work.
+func TestRateLimits(t *testing.T) {
+	t.Run("failed exchanges: 30 from one address, then one every 2 s", func(t *testing.T) {
+		clock := &fakeClock{t: time.Now()}
+		e := newEnv(t, envOptions{now: clock.now})
+		good, _ := e.pat(patSpec{org: "acme", user: "alice", scopes: []string{"OR.Jobs"}})
+		unknown, _ := exchange.NewPAT("pat_", nil)
+		before := metricValue(t, e, `authserver_token_exchanges_total{result="rate_limited"}`)
+		for i := range 29 {
+			refused(t, e.exchange(unknown, url.Values{"audience": {"orchestrator"}}), 400, "invalid_request")
+			if i%10 == 0 {
+				// Successes in between spend nothing.
+				for range 50 {
+					if r := e.exchange(good, url.Values{"audience": {"orchestrator"}}); r.StatusCode != 200 {
+						t.Fatalf("a good exchange after %d failures: %d %s", i+1, r.StatusCode, r.body)
+					}
+				}
+			}
+		}
+		// Every kind of failure counts: a malformed request too.
+		refused(t, e.post("/oauth2/token", url.Values{"grant_type": {"password"}}, "", ""), 400, "unsupported_grant_type")
+		wantRateLimited(t, e.exchange(good, url.Values{"audience": {"orchestrator"}}), 2)
+		wantRateLimited(t, e.post("/oauth2/token", url.Values{"grant_type": {"password"}}, "", ""), 2)
+		if after := metricValue(t, e, `authserver_token_exchanges_total{result="rate_limited"}`); after != before+2 {
+			t.Fatalf("rate_limited counted %v → %v, want +2", before, after)
+		}
+		// The revocation endpoint shares the budget.
+		wantRateLimited(t, e.post("/oauth2/revoke", url.Values{"token": {unknown}, "client_id": {"cli"}}, "", ""), 2)
+
+		clock.advance(2 * time.Second)
+		if r := e.exchange(good, url.Values{"audience": {"orchestrator"}}); r.StatusCode != 200 {
+			t.Fatalf("after the wait: %d %s", r.StatusCode, r.body)
+		}
+		refused(t, e.exchange(unknown, url.Values{"audience": {"orchestrator"}}), 400, "invalid_request")
+		wantRateLimited(t, e.exchange(good, url.Values{"audience": {"orchestrator"}}), 2)
+	})
+
+	t.Run("a caller over its limit is refused before any database work", func(t *testing.T) {
+		clock := &fakeClock{t: time.Now()}
+		e := newEnv(t, envOptions{now: clock.now})
+		good, _ := e.pat(patSpec{org: "acme", user: "alice", scopes: []string{"OR.Jobs"}})
+		for range 30 {
+			refused(t, e.exchange("pat_x", url.Values{"audience": {"orchestrator"}}), 400, "invalid_request")
+		}
+		e.closeStore()
+		// With the database gone, anything that reached it would be 503.
+		wantRateLimited(t, e.exchange(good, url.Values{"audience": {"orchestrator"}}), 2)
+		wantRateLimited(t, e.post("/oauth2/introspect", url.Values{"token": {good}}, "introspector", introspectorSecret), 2)
+	})
+
+	t.Run("a legitimate client doing only successful exchanges is never limited", func(t *testing.T) {
+		e := newEnv(t, envOptions{})
+		var toks []string
+		for range 5 {
+			tok, _ := e.pat(patSpec{org: "acme", user: "alice", scopes: []string{"OR.Jobs"}})
+			toks = append(toks, tok)
+		}
+		for i := range 500 {
+			if r := e.exchange(toks[i%len(toks)], url.Values{"audience": {"orchestrator"}}); r.StatusCode != 200 {
+				t.Fatalf("exchange %d: %d %s", i+1, r.StatusCode, r.body)
+			}
+		}
+	})
+
+	t.Run("failed introspections are limited; inactive answers are not failures", func(t *testing.T) {
+		clock := &fakeClock{t: time.Now()}
+		e := newEnv(t, envOptions{now: clock.now})
+		unknown, _ := exchange.NewPAT("pat_", nil)
+		for i := range 200 {
+			r := e.post("/oauth2/introspect", url.Values{"token": {unknown}}, "introspector", introspectorSecret)
+			if r.StatusCode != 200 || string(r.body) != "{\"active\":false}\n" {
+				t.Fatalf("introspection %d: %d %s", i+1, r.StatusCode, r.body)
+			}
+		}
+		for range 30 {
+			refused(t, e.post("/oauth2/introspect", url.Values{"token": {unknown}}, "introspector", "wrong"), 401, "invalid_client")
+		}
+		wantRateLimited(t, e.post("/oauth2/introspect", url.Values{"token": {unknown}}, "introspector", introspectorSecret), 2)
+		before := metricValue(t, e, `authserver_introspections_total{result="rate_limited"}`)
+		wantRateLimited(t, e.post("/oauth2/introspect", url.Values{"token": {unknown}}, "introspector", introspectorSecret), 2)
+		if after := metricValue(t, e, `authserver_introspections_total{result="rate_limited"}`); after != before+1 {
+			t.Fatalf("rate_limited counted %v → %v", before, after)
+		}
+		clock.advance(2 * time.Second)
+		if r := e.post("/oauth2/introspect", url.Values{"token": {unknown}}, "introspector", introspectorSecret); r.StatusCode != 200 {
+			t.Fatalf("after the wait: %d %s", r.StatusCode, r.body)
+		}
+	})
+
+	t.Run("successful console sign-ins use none of the address's budget", func(t *testing.T) {
+		clock := &fakeClock{t: time.Now()}
+		e := newEnv(t, envOptions{now: clock.now})
+		for range 30 { // more than the address's 20
+			e.consoleClient().signIn("acme", "alice")
+		}
+		for i := range 20 {
+			if r := e.consoleClient().tryLogin("acme", "nobody"+strconv.Itoa(i), "wrong"); r.StatusCode != http.StatusForbidden {
+				t.Fatalf("failure %d: %d", i+1, r.StatusCode)
+			}
+		}
+		if r := e.consoleClient().tryLogin("acme", "alice", "alice-password"); r.StatusCode != http.StatusTooManyRequests {
+			t.Fatalf("after 20 failures from the address: %d", r.StatusCode)
+		}
+	})
+}
