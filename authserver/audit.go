@@ -61,6 +61,9 @@ func (q *auditQueue) Run(ctx context.Context) {
 			}
 			if err := q.store.AppendAudit(ctx, &e); err != nil {
 				q.log.Warn("audit event not written", "action", e.Action, "err", err)
+				if q.onDrop != nil { // lost as surely as one the full queue refused
+					q.onDrop()
+				}
 			}
 		case <-ctx.Done():
 			return

@@ -59,7 +59,7 @@ func main() {
 	flag.StringVar(&o.out, "out", "bench-results.json", "JSON results file")
 	flag.StringVar(&o.serverBin, "server", "", "authserver binary (default: go build ./cmd/authserver)")
 	flag.StringVar(&o.logLevel, "log-level", "info", "the server's log level")
-	flag.IntVar(&o.revokeCheck, "revoke-check", 200, "PATs revoked after the run to check the next exchange is refused")
+	flag.IntVar(&o.revokeCheck, "revoke-check", 25, "PATs revoked after the run to check the next exchange is refused (keep under 30: failed exchanges are rate-limited per address)")
 	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "save a CPU profile of the server during the run to this file (turns on telemetry.pprof)")
 	flag.DurationVar(&o.rssEvery, "rss-every", 5*time.Second, "how often to sample the server's RSS")
 	flag.Parse()
