@@ -297,10 +297,10 @@ func report(w *os.File, r *results) {
 	fmt.Fprintf(tw, "CPU per exchange ÷ signature\t%.2f\n", r.Ratio)
 	fmt.Fprintf(tw, "machine signing rate\t%.0f signatures/s (%d CPUs); exchanges reach %.0f %% of it\n", r.SignRate, r.Machine.CPUs, 100*r.OfSignRate)
 	if c := r.CPU; c.MachineSeconds > 0 {
-		fmt.Fprintf(tw, "machine CPU\t%.1f of %.1f CPU-s busy: server %.1f, load generator %.1f, PostgreSQL and other %.1f\n",
-			c.MachineSeconds, c.MachineCapacity, c.ServerSeconds, c.LoadGenSeconds, c.OtherSeconds)
-		fmt.Fprintf(tw, "machine CPU per exchange\t%.0f µs: server %.0f, load generator %.0f, PostgreSQL and other %.0f\n",
-			c.MachinePerExch, r.CPUPerExch, c.LoadGenPerExch, c.OtherPerExch)
+		fmt.Fprintf(tw, "machine CPU\t%.1f of %.1f CPU-s busy: server %.1f, load generator %.1f, PostgreSQL %.1f, other %.1f\n",
+			c.MachineSeconds, c.MachineCapacity, c.ServerSeconds, c.LoadGenSeconds, c.PostgresSeconds, c.OtherSeconds)
+		fmt.Fprintf(tw, "machine CPU per exchange\t%.0f µs: server %.0f, load generator %.0f, PostgreSQL %.0f, other %.0f\n",
+			c.MachinePerExch, r.CPUPerExch, c.LoadGenPerExch, c.PostgresPerExch, c.OtherPerExch)
 	}
 	fmt.Fprintf(tw, "server RSS\tmax %.1f MB, first %.1f MB, last %.1f MB\n", r.RSSMax/1e6, r.RSSSamples[0]/1e6, r.RSSSamples[len(r.RSSSamples)-1]/1e6)
 	fmt.Fprintf(tw, "revocation\t%s\n", r.RevokeCheck)
