@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"sync"
 	"time"
 
 	"authserver/exchange"
@@ -96,22 +95,18 @@ type leakReport struct {
 // full queue refuses it (503) rather than block or drop it. Shutdown
 // drains it.
 type leakQueue struct {
+	drainQueue[leakReport]
 	gov    leakRevoker
 	prefix string
 	log    *slog.Logger
-	ch     chan leakReport
 	// slots holds one token per report answered and not yet taken by the
 	// worker, so that push never blocks.
 	slots chan struct{}
-	done  chan struct{}
 	// retry is the wait before a report is tried again after the database
 	// failed; a report is tried leakAttempts times.
 	retry time.Duration
 	// onRevoked is told how many PATs a report revoked (tests, metrics).
 	onRevoked func(n int)
-
-	mu     sync.RWMutex // guards closed against add racing Close
-	closed bool
 }
 
 // leakQueueSize bounds the reports waiting: 256 × 100 values, some 10 MB
@@ -122,8 +117,8 @@ const leakQueueSize = 256
 const leakAttempts = 5
 
 func newLeakQueue(gov leakRevoker, prefix string, log *slog.Logger) *leakQueue {
-	return &leakQueue{gov: gov, prefix: prefix, log: log, ch: make(chan leakReport, leakQueueSize),
-		slots: make(chan struct{}, leakQueueSize), done: make(chan struct{}), retry: time.Second}
+	return &leakQueue{drainQueue: newDrainQueue[leakReport](leakQueueSize), gov: gov, prefix: prefix, log: log,
+		slots: make(chan struct{}, leakQueueSize), retry: time.Second}
 }
 
 // wellFormed returns the distinct values that are well-formed PATs.
@@ -210,20 +205,5 @@ func (q *leakQueue) process(ctx context.Context, rep leakReport) {
 		case <-ctx.Done():
 			return
 		}
-	}
-}
-
-// Close stops accepting reports and waits for Run to drain the queue or
-// for ctx to end.
-func (q *leakQueue) Close(ctx context.Context) {
-	q.mu.Lock()
-	if !q.closed {
-		q.closed = true
-		close(q.ch)
-	}
-	q.mu.Unlock()
-	select {
-	case <-q.done:
-	case <-ctx.Done():
 	}
 }

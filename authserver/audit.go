@@ -19,18 +19,14 @@ type auditAppender interface {
 // request. Governance events (create, revoke, …) are not queued: they are
 // written in the transaction of the change they record.
 type auditQueue struct {
+	drainQueue[storage.AuditEvent]
 	store  auditAppender
 	log    *slog.Logger
-	ch     chan storage.AuditEvent
 	onDrop func()
-	done   chan struct{}
-
-	mu     sync.RWMutex // guards closed against Add racing Close
-	closed bool
 }
 
 func newAuditQueue(st auditAppender, size int, log *slog.Logger) *auditQueue {
-	return &auditQueue{store: st, log: log, ch: make(chan storage.AuditEvent, size), done: make(chan struct{})}
+	return &auditQueue{drainQueue: newDrainQueue[storage.AuditEvent](size), store: st, log: log}
 }
 
 // Add queues an event without blocking.
@@ -71,9 +67,26 @@ func (q *auditQueue) Run(ctx context.Context) {
 	}
 }
 
-// Close stops accepting events and waits for Run to drain the queue or for
+// drainQueue is the shutdown half shared by the background queues (audit
+// events, leaked-token reports): a buffered channel that Close closes
+// once, under a lock that senders hold (read-locked) while they check
+// closed, so that no send races the close; and done, which the queue's Run
+// closes once it has drained the channel.
+type drainQueue[T any] struct {
+	ch   chan T
+	done chan struct{}
+
+	mu     sync.RWMutex // guards closed against senders racing Close
+	closed bool
+}
+
+func newDrainQueue[T any](size int) drainQueue[T] {
+	return drainQueue[T]{ch: make(chan T, size), done: make(chan struct{})}
+}
+
+// Close stops accepting items and waits for Run to drain the queue or for
 // ctx to end.
-func (q *auditQueue) Close(ctx context.Context) {
+func (q *drainQueue[T]) Close(ctx context.Context) {
 	q.mu.Lock()
 	if !q.closed {
 		q.closed = true
