@@ -15,7 +15,6 @@ import (
 
 	"authserver/exchange"
 	"authserver/internal/storetest"
-	"authserver/storage"
 )
 
 // TestOracleTiming measures, against a real server (HTTP over loopback, a
@@ -42,29 +41,10 @@ func TestOracleTiming(t *testing.T) {
 	}
 	storetest.Each(t, func(t *testing.T, driver string) {
 		e := newEnv(t, envOptions{driver: driver, noRateLimits: true})
-		now := time.Now()
 		scopes := []string{"OR.Jobs"}
 		granted, _ := e.pat(patSpec{org: "acme", user: "alice", scopes: scopes})
-		revokedTok, revoked := e.pat(patSpec{org: "acme", user: "alice", scopes: scopes})
-		if _, err := e.store.RevokePAT(ctx, revoked.OrgID, revoked.ID, now, "owner"); err != nil {
-			t.Fatal(err)
-		}
-		expiredTok, _ := e.pat(patSpec{org: "acme", user: "alice", scopes: scopes, created: now.Add(-2 * time.Hour), expires: ptr(now.Add(-time.Hour))})
-		oldTok, _ := e.pat(patSpec{org: "acme", user: "carol", scopes: scopes, created: now.Add(-400 * 24 * time.Hour)})
-		directoryTok, _ := e.pat(patSpec{org: "acme", user: "dora", scopes: scopes})
-		globexTok, _ := e.pat(patSpec{org: "globex", user: "eve", scopes: scopes})
-		bobTok, _ := e.pat(patSpec{org: "acme", user: "bob", scopes: scopes})
-		unknown, _ := exchange.NewPAT("pat_", nil)
-		badChecksum := unknown[:len(unknown)-1] + flip(unknown[len(unknown)-1])
-		acme, _ := e.store.GetOrganization(ctx, e.orgIDs["acme"])
-		acme.PATMaxLifetime = 365 * 24 * time.Hour
-		globex, _ := e.store.GetOrganization(ctx, e.orgIDs["globex"])
-		globex.PATsEnabled = false
-		bob := e.user("acme", "bob")
-		bob.Status = storage.UserDeactivated
-		if e.store.UpdateOrganization(ctx, acme) != nil || e.store.UpdateOrganization(ctx, globex) != nil || e.store.UpdateUser(ctx, bob) != nil {
-			t.Fatal("policy changes failed")
-		}
+		u := e.unusablePATs()
+		unknown := u.unknown
 
 		type probe struct {
 			name string
@@ -77,13 +57,13 @@ func TestOracleTiming(t *testing.T) {
 		probes := []probe{
 			exchangeProbe("granted (reference)", granted, 200),
 			exchangeProbe(string(exchange.CauseUnknown), unknown, 400),
-			exchangeProbe(string(exchange.CauseRevoked), revokedTok, 400),
-			exchangeProbe(string(exchange.CauseExpired), expiredTok, 400),
-			exchangeProbe(string(exchange.CauseMaxLifetime), oldTok, 400),
-			exchangeProbe(string(exchange.CauseOrgDisabled), globexTok, 400),
-			exchangeProbe(string(exchange.CauseUserDeactivated), bobTok, 400),
-			exchangeProbe(string(exchange.CauseNonLocal), directoryTok, 400),
-			exchangeProbe(string(exchange.CauseMalformed)+" (bad checksum)", badChecksum, 400),
+			exchangeProbe(string(exchange.CauseRevoked), u.revoked, 400),
+			exchangeProbe(string(exchange.CauseExpired), u.expired, 400),
+			exchangeProbe(string(exchange.CauseMaxLifetime), u.tooOld, 400),
+			exchangeProbe(string(exchange.CauseOrgDisabled), u.orgDisabled, 400),
+			exchangeProbe(string(exchange.CauseUserDeactivated), u.deactivated, 400),
+			exchangeProbe(string(exchange.CauseNonLocal), u.directory, 400),
+			exchangeProbe(string(exchange.CauseMalformed)+" (bad checksum)", u.badChecksum, 400),
 			exchangeProbe(string(exchange.CauseMalformed)+" (not a PAT)", "hello", 400),
 		}
 		admin := e.apiToken("acme", "alice", exchange.ScopePATs, exchange.ScopeAdmin)

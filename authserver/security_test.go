@@ -241,7 +241,7 @@ func TestSecurityChecklist(t *testing.T) {
 			claims := exchange.Claims{Issuer: e.url, Subject: carol.ID, Audience: "orchestrator", Expiry: now - 60,
 				IssuedAt: now - 360, NotBefore: now - 360, ID: "jti", ClientID: "cli", Scope: "OR.Jobs",
 				OrgID: carol.OrgID, PATID: carolPAT.ID}
-			expired := e.sign(claims)
+			expired := e.signOurs(claims)
 			claims.Expiry, claims.Issuer = now+300, "https://evil.example.com"
 			foreign := foreignJWT(t, claims)
 			for name, tok := range map[string]string{"a JWT of this server": valid, "an expired JWT": expired,
@@ -424,21 +424,6 @@ func (e *env) hugeBody(t *testing.T, method, path string, header http.Header) (i
 func (e *env) patToken(org, user string, scopes ...string) string {
 	e.t.Helper()
 	tok, _ := e.pat(patSpec{org: org, user: user, scopes: scopes})
-	return tok
-}
-
-// sign signs claims with the server's active key, as the token endpoint
-// would.
-func (e *env) sign(c exchange.Claims) string {
-	e.t.Helper()
-	b, err := json.Marshal(c)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	tok, err := e.keys.Sign(b)
-	if err != nil {
-		e.t.Fatal(err)
-	}
 	return tok
 }
 

@@ -198,56 +198,70 @@ func TestTokenEndpointBadInput(t *testing.T) {
 	})
 }
 
+// unusable holds a PAT for every cause of an unusable PAT (plus an unknown
+// and a malformed value), made so by the database and the organizations'
+// policy.
+type unusable struct {
+	unknown, badChecksum                string
+	revoked, expired, tooOld            string
+	orgDisabled, deactivated, directory string
+}
+
+// unusablePATs creates them: alice's revoked and expired PATs, carol's PAT
+// older than acme's (lowered) maximum lifetime, dora's (a directory user),
+// eve's in globex (PATs disabled) and bob's (deactivated).
+func (e *env) unusablePATs() unusable {
+	t := e.t
+	t.Helper()
+	now := time.Now()
+	scopes := []string{"OR.Jobs"}
+	var u unusable
+	var revoked *storage.PAT
+	u.revoked, revoked = e.pat(patSpec{org: "acme", user: "alice", scopes: scopes})
+	if _, err := e.store.RevokePAT(ctx, revoked.OrgID, revoked.ID, now, "owner"); err != nil {
+		t.Fatal(err)
+	}
+	u.expired, _ = e.pat(patSpec{org: "acme", user: "alice", scopes: scopes, created: now.Add(-2 * time.Hour), expires: ptr(now.Add(-time.Hour))})
+	u.tooOld, _ = e.pat(patSpec{org: "acme", user: "carol", scopes: scopes, created: now.Add(-400 * 24 * time.Hour)})
+	u.directory, _ = e.pat(patSpec{org: "acme", user: "dora", scopes: scopes})
+	u.orgDisabled, _ = e.pat(patSpec{org: "globex", user: "eve", scopes: scopes})
+	u.deactivated, _ = e.pat(patSpec{org: "acme", user: "bob", scopes: scopes})
+	u.unknown, _ = exchange.NewPAT("pat_", nil)
+	u.badChecksum = u.unknown[:len(u.unknown)-1] + flip(u.unknown[len(u.unknown)-1])
+
+	// Policy changes that make otherwise valid PATs unusable.
+	acme, _ := e.store.GetOrganization(ctx, e.orgIDs["acme"])
+	acme.PATMaxLifetime = 365 * 24 * time.Hour
+	globex, _ := e.store.GetOrganization(ctx, e.orgIDs["globex"])
+	globex.PATsEnabled = false
+	bob := e.user("acme", "bob")
+	bob.Status = storage.UserDeactivated
+	if e.store.UpdateOrganization(ctx, acme) != nil || e.store.UpdateOrganization(ctx, globex) != nil || e.store.UpdateUser(ctx, bob) != nil {
+		t.Fatal("policy changes failed")
+	}
+	return u
+}
+
 // TestUnusablePATs shows every cause of an unusable PAT answered
 // identically (no oracle), with the precise cause counted in the metrics,
 // on both databases.
 func TestUnusablePATs(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, driver string) {
 		e := newEnv(t, envOptions{driver: driver})
-		now := time.Now()
-		scopes := []string{"OR.Jobs"}
-		revokedTok, revoked := e.pat(patSpec{org: "acme", user: "alice", scopes: scopes})
-		if _, err := e.store.RevokePAT(ctx, revoked.OrgID, revoked.ID, now, "owner"); err != nil {
-			t.Fatal(err)
-		}
-		expiredTok, _ := e.pat(patSpec{org: "acme", user: "alice", scopes: scopes, created: now.Add(-2 * time.Hour), expires: ptr(now.Add(-time.Hour))})
-		oldTok, _ := e.pat(patSpec{org: "acme", user: "carol", scopes: scopes, created: now.Add(-400 * 24 * time.Hour)})
-		directoryTok, _ := e.pat(patSpec{org: "acme", user: "dora", scopes: scopes})
-		globexTok, _ := e.pat(patSpec{org: "globex", user: "eve", scopes: scopes})
-		bobTok, _ := e.pat(patSpec{org: "acme", user: "bob", scopes: scopes})
-		unknown, _ := exchange.NewPAT("pat_", nil)
-		malformed := unknown[:len(unknown)-1] + flip(unknown[len(unknown)-1])
-
-		// Policy changes that make otherwise valid PATs unusable.
-		acme, _ := e.store.GetOrganization(ctx, e.orgIDs["acme"])
-		acme.PATMaxLifetime = 365 * 24 * time.Hour
-		if err := e.store.UpdateOrganization(ctx, acme); err != nil {
-			t.Fatal(err)
-		}
-		globex, _ := e.store.GetOrganization(ctx, e.orgIDs["globex"])
-		globex.PATsEnabled = false
-		if err := e.store.UpdateOrganization(ctx, globex); err != nil {
-			t.Fatal(err)
-		}
-		bob := e.user("acme", "bob")
-		bob.Status = storage.UserDeactivated
-		if err := e.store.UpdateUser(ctx, bob); err != nil {
-			t.Fatal(err)
-		}
-
+		u := e.unusablePATs()
 		cases := []struct {
 			name, token string
 			cause       exchange.Cause
 		}{
-			{"an unknown PAT", unknown, exchange.CauseUnknown},
-			{"a malformed PAT (bad checksum)", malformed, exchange.CauseMalformed},
+			{"an unknown PAT", u.unknown, exchange.CauseUnknown},
+			{"a malformed PAT (bad checksum)", u.badChecksum, exchange.CauseMalformed},
 			{"a string that is no PAT at all", "hello", exchange.CauseMalformed},
-			{"a revoked PAT", revokedTok, exchange.CauseRevoked},
-			{"an expired PAT", expiredTok, exchange.CauseExpired},
-			{"a PAT older than the organization's maximum lifetime", oldTok, exchange.CauseMaxLifetime},
-			{"a PAT of an organization with PATs disabled", globexTok, exchange.CauseOrgDisabled},
-			{"a PAT of a deactivated user", bobTok, exchange.CauseUserDeactivated},
-			{"a PAT of a directory user", directoryTok, exchange.CauseNonLocal},
+			{"a revoked PAT", u.revoked, exchange.CauseRevoked},
+			{"an expired PAT", u.expired, exchange.CauseExpired},
+			{"a PAT older than the organization's maximum lifetime", u.tooOld, exchange.CauseMaxLifetime},
+			{"a PAT of an organization with PATs disabled", u.orgDisabled, exchange.CauseOrgDisabled},
+			{"a PAT of a deactivated user", u.deactivated, exchange.CauseUserDeactivated},
+			{"a PAT of a directory user", u.directory, exchange.CauseNonLocal},
 		}
 		var description string
 		for _, c := range cases {
@@ -289,7 +303,7 @@ func TestUnusablePATs(t *testing.T) {
 			for _, ev := range events {
 				causes[ev.Outcome] = true
 				raw, _ := json.Marshal(ev)
-				for _, tok := range []string{revokedTok, expiredTok, oldTok, directoryTok, bobTok} {
+				for _, tok := range []string{u.revoked, u.expired, u.tooOld, u.directory, u.deactivated} {
 					if strings.Contains(string(raw), tok) {
 						t.Fatalf("audit event holds a token: %s", raw)
 					}
@@ -303,19 +317,21 @@ func TestUnusablePATs(t *testing.T) {
 		})
 
 		t.Run("re-enabling PATs and reactivating the user restore otherwise valid PATs", func(t *testing.T) {
+			globex, _ := e.store.GetOrganization(ctx, e.orgIDs["globex"])
 			globex.PATsEnabled = true
 			if err := e.store.UpdateOrganization(ctx, globex); err != nil {
 				t.Fatal(err)
 			}
+			bob := e.user("acme", "bob")
 			bob.Status = storage.UserActive
 			if err := e.store.UpdateUser(ctx, bob); err != nil {
 				t.Fatal(err)
 			}
-			if r := e.exchange(globexTok, url.Values{"audience": {"orchestrator"}}); r.StatusCode != 200 {
+			if r := e.exchange(u.orgDisabled, url.Values{"audience": {"orchestrator"}}); r.StatusCode != 200 {
 				t.Fatalf("globex PAT after re-enabling: %d %s", r.StatusCode, r.body)
 			}
 			// bob holds no role: usable again, but he has no rights.
-			refused(t, e.exchange(bobTok, url.Values{"audience": {"orchestrator"}}), 400, "invalid_scope")
+			refused(t, e.exchange(u.deactivated, url.Values{"audience": {"orchestrator"}}), 400, "invalid_scope")
 		})
 	})
 }
