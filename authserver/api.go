@@ -59,41 +59,44 @@ type apiRoute struct {
 	// path is a net/http pattern path: {name} matches one segment.
 	path   string
 	access access
-	handle func(a *api, w http.ResponseWriter, r *http.Request, p *principal) error
+	handle func(a *api, w http.ResponseWriter, r *http.Request, p *principal, q map[string]string) error
+	// query names the query parameters the route takes; any other is a
+	// 400 problem before the handler runs, which gets the values in q.
+	query []string
 }
 
 // apiRoutes is the one table of the API's routes: the mux is built from it
 // and the OpenAPI test checks docs/openapi.yaml against it, so the two
 // cannot drift.
 var apiRoutes = []apiRoute{
-	{http.MethodGet, "/api/v1/me", accessAny, (*api).getMe},
-	{http.MethodGet, "/api/v1/scopes", accessAny, (*api).listScopes},
-	{http.MethodGet, "/api/v1/me/pats", accessPATs, (*api).listMyPATs},
-	{http.MethodPost, "/api/v1/me/pats", accessPATs, (*api).createMyPAT},
-	{http.MethodGet, "/api/v1/me/pats/{id}", accessPATs, (*api).getMyPAT},
-	{http.MethodDelete, "/api/v1/me/pats/{id}", accessPATs, (*api).revokeMyPAT},
-	{http.MethodPost, "/api/v1/me/pats/{id}/regenerate", accessPATs, (*api).regenerateMyPAT},
-	{http.MethodGet, "/api/v1/me/pats/{id}/effective", accessPATs, (*api).explainMyPAT},
+	{http.MethodGet, "/api/v1/me", accessAny, (*api).getMe, nil},
+	{http.MethodGet, "/api/v1/scopes", accessAny, (*api).listScopes, nil},
+	{http.MethodGet, "/api/v1/me/pats", accessPATs, (*api).listMyPATs, []string{"status", "limit", "cursor"}},
+	{http.MethodPost, "/api/v1/me/pats", accessPATs, (*api).createMyPAT, nil},
+	{http.MethodGet, "/api/v1/me/pats/{id}", accessPATs, (*api).getMyPAT, nil},
+	{http.MethodDelete, "/api/v1/me/pats/{id}", accessPATs, (*api).revokeMyPAT, nil},
+	{http.MethodPost, "/api/v1/me/pats/{id}/regenerate", accessPATs, (*api).regenerateMyPAT, nil},
+	{http.MethodGet, "/api/v1/me/pats/{id}/effective", accessPATs, (*api).explainMyPAT, []string{"audience", "scope"}},
 
-	{http.MethodGet, "/api/v1/admin/settings", accessAdmin, (*api).getSettings},
-	{http.MethodPut, "/api/v1/admin/settings", accessAdmin, (*api).putSettings},
-	{http.MethodGet, "/api/v1/admin/pats", accessAdmin, (*api).listPATs},
-	{http.MethodPost, "/api/v1/admin/pats/revoke", accessAdmin, (*api).revokePATs},
-	{http.MethodPost, "/api/v1/admin/pats/revoke-by-value", accessAdmin, (*api).revokeByValue},
-	{http.MethodGet, "/api/v1/admin/users", accessAdmin, (*api).listUsers},
-	{http.MethodPost, "/api/v1/admin/users", accessAdmin, (*api).createUser},
-	{http.MethodPost, "/api/v1/admin/users/{id}/deactivate", accessAdmin, (*api).deactivateUser},
-	{http.MethodPost, "/api/v1/admin/users/{id}/reactivate", accessAdmin, (*api).reactivateUser},
-	{http.MethodGet, "/api/v1/admin/roles", accessAdmin, (*api).listRoles},
-	{http.MethodPost, "/api/v1/admin/roles", accessAdmin, (*api).createRole},
-	{http.MethodPut, "/api/v1/admin/roles/{id}", accessAdmin, (*api).updateRole},
-	{http.MethodDelete, "/api/v1/admin/roles/{id}", accessAdmin, (*api).deleteRole},
-	{http.MethodGet, "/api/v1/admin/assignments", accessAdmin, (*api).listAssignments},
-	{http.MethodPost, "/api/v1/admin/assignments", accessAdmin, (*api).createAssignment},
-	{http.MethodDelete, "/api/v1/admin/assignments/{id}", accessAdmin, (*api).deleteAssignment},
-	{http.MethodGet, "/api/v1/admin/audit", accessAdmin, (*api).listAudit},
+	{http.MethodGet, "/api/v1/admin/settings", accessAdmin, (*api).getSettings, nil},
+	{http.MethodPut, "/api/v1/admin/settings", accessAdmin, (*api).putSettings, nil},
+	{http.MethodGet, "/api/v1/admin/pats", accessAdmin, (*api).listPATs, []string{"owner", "status", "limit", "cursor"}},
+	{http.MethodPost, "/api/v1/admin/pats/revoke", accessAdmin, (*api).revokePATs, nil},
+	{http.MethodPost, "/api/v1/admin/pats/revoke-by-value", accessAdmin, (*api).revokeByValue, nil},
+	{http.MethodGet, "/api/v1/admin/users", accessAdmin, (*api).listUsers, []string{"status", "limit", "cursor"}},
+	{http.MethodPost, "/api/v1/admin/users", accessAdmin, (*api).createUser, nil},
+	{http.MethodPost, "/api/v1/admin/users/{id}/deactivate", accessAdmin, (*api).deactivateUser, nil},
+	{http.MethodPost, "/api/v1/admin/users/{id}/reactivate", accessAdmin, (*api).reactivateUser, nil},
+	{http.MethodGet, "/api/v1/admin/roles", accessAdmin, (*api).listRoles, nil},
+	{http.MethodPost, "/api/v1/admin/roles", accessAdmin, (*api).createRole, nil},
+	{http.MethodPut, "/api/v1/admin/roles/{id}", accessAdmin, (*api).updateRole, nil},
+	{http.MethodDelete, "/api/v1/admin/roles/{id}", accessAdmin, (*api).deleteRole, nil},
+	{http.MethodGet, "/api/v1/admin/assignments", accessAdmin, (*api).listAssignments, []string{"user_id"}},
+	{http.MethodPost, "/api/v1/admin/assignments", accessAdmin, (*api).createAssignment, nil},
+	{http.MethodDelete, "/api/v1/admin/assignments/{id}", accessAdmin, (*api).deleteAssignment, nil},
+	{http.MethodGet, "/api/v1/admin/audit", accessAdmin, (*api).listAudit, []string{"actor", "action", "target", "since", "until", "limit", "cursor"}},
 
-	{http.MethodPost, "/api/v1/leaked-tokens", accessPublic, (*api).reportLeaked},
+	{http.MethodPost, "/api/v1/leaked-tokens", accessPublic, (*api).reportLeaked, nil},
 }
 
 // apiPrefix is the subtree the API owns: anything under it that no route
@@ -138,10 +141,20 @@ func (a *api) serve(rt apiRoute) http.Handler {
 			insufficientScope(w, p, exchange.ScopeAdmin)
 			return
 		}
-		if err := rt.handle(a, w, r, p); err != nil {
-			a.fail(w, r, err)
-		}
+		a.run(w, r, rt, p)
 	})
+}
+
+// run checks the query string against the route's parameters and runs its
+// handler.
+func (a *api) run(w http.ResponseWriter, r *http.Request, rt apiRoute, p *principal) {
+	q, err := queryParams(r, rt.query...)
+	if err == nil {
+		err = rt.handle(a, w, r, p, q)
+	}
+	if err != nil {
+		a.fail(w, r, err)
+	}
 }
 
 // servePublic runs a public route: no credentials, one request of the
@@ -155,9 +168,7 @@ func (a *api) servePublic(w http.ResponseWriter, r *http.Request, rt apiRoute) {
 			return
 		}
 	}
-	if err := rt.handle(a, w, r, nil); err != nil {
-		a.fail(w, r, err)
-	}
+	a.run(w, r, rt, nil)
 }
 
 // fail answers a handler's error as a problem. Unexpected errors are logged

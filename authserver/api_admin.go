@@ -30,10 +30,7 @@ func toSettings(s *governance.Settings) settingsJSON {
 	return settingsJSON{PATsEnabled: s.PATsEnabled, PATMaxLifetime: config.FormatDuration(s.PATMaxLifetime)}
 }
 
-func (a *api) getSettings(w http.ResponseWriter, r *http.Request, p *principal) error {
-	if _, err := queryParams(r); err != nil {
-		return err
-	}
+func (a *api) getSettings(w http.ResponseWriter, r *http.Request, p *principal, _ map[string]string) error {
 	s, err := a.gov.Settings(r.Context(), p.actor, p.actor.OrgID)
 	if err != nil {
 		return err
@@ -42,10 +39,7 @@ func (a *api) getSettings(w http.ResponseWriter, r *http.Request, p *principal) 
 	return nil
 }
 
-func (a *api) putSettings(w http.ResponseWriter, r *http.Request, p *principal) error {
-	if _, err := queryParams(r); err != nil {
-		return err
-	}
+func (a *api) putSettings(w http.ResponseWriter, r *http.Request, p *principal, _ map[string]string) error {
 	var body settingsRequest
 	if err := decodeBody(w, r, &body, false); err != nil {
 		return err
@@ -69,11 +63,7 @@ func (a *api) putSettings(w http.ResponseWriter, r *http.Request, p *principal) 
 	return nil
 }
 
-func (a *api) listPATs(w http.ResponseWriter, r *http.Request, p *principal) error {
-	q, err := queryParams(r, "owner", "status", "limit", "cursor")
-	if err != nil {
-		return err
-	}
+func (a *api) listPATs(w http.ResponseWriter, r *http.Request, p *principal, q map[string]string) error {
 	limit, cursor, err := pageQuery(q)
 	if err != nil {
 		return err
@@ -100,10 +90,7 @@ type revokeJSON struct {
 // revokePATs revokes PATs of the organization by id, all in one
 // transaction; ids that are not the organization's PATs are listed as not
 // found.
-func (a *api) revokePATs(w http.ResponseWriter, r *http.Request, p *principal) error {
-	if _, err := queryParams(r); err != nil {
-		return err
-	}
+func (a *api) revokePATs(w http.ResponseWriter, r *http.Request, p *principal, _ map[string]string) error {
 	var body revokeRequest
 	if err := decodeBody(w, r, &body, false); err != nil {
 		return err
@@ -123,10 +110,7 @@ type revokeByValueRequest struct {
 // revokeByValue revokes a leaked token of the organization and answers
 // with its PAT (owner and name), or 404 when the value matches no PAT of the
 // organization — another organization's PAT included.
-func (a *api) revokeByValue(w http.ResponseWriter, r *http.Request, p *principal) error {
-	if _, err := queryParams(r); err != nil {
-		return err
-	}
+func (a *api) revokeByValue(w http.ResponseWriter, r *http.Request, p *principal, _ map[string]string) error {
 	var body revokeByValueRequest
 	if err := decodeBody(w, r, &body, false); err != nil {
 		return err
@@ -158,11 +142,7 @@ func toUser(u *storage.User) userJSON {
 		CreatedAt: stamp(u.CreatedAt), UpdatedAt: stamp(u.UpdatedAt)}
 }
 
-func (a *api) listUsers(w http.ResponseWriter, r *http.Request, p *principal) error {
-	q, err := queryParams(r, "status", "limit", "cursor")
-	if err != nil {
-		return err
-	}
+func (a *api) listUsers(w http.ResponseWriter, r *http.Request, p *principal, q map[string]string) error {
 	limit, cursor, err := pageQuery(q)
 	if err != nil {
 		return err
@@ -190,10 +170,7 @@ type createUserRequest struct {
 	Password string `json:"password"`
 }
 
-func (a *api) createUser(w http.ResponseWriter, r *http.Request, p *principal) error {
-	if _, err := queryParams(r); err != nil {
-		return err
-	}
+func (a *api) createUser(w http.ResponseWriter, r *http.Request, p *principal, _ map[string]string) error {
 	var body createUserRequest
 	if err := decodeBody(w, r, &body, false); err != nil {
 		return err
@@ -208,20 +185,17 @@ func (a *api) createUser(w http.ResponseWriter, r *http.Request, p *principal) e
 	return nil
 }
 
-func (a *api) deactivateUser(w http.ResponseWriter, r *http.Request, p *principal) error {
+func (a *api) deactivateUser(w http.ResponseWriter, r *http.Request, p *principal, _ map[string]string) error {
 	return a.setUserStatus(w, r, p, storage.UserDeactivated)
 }
 
-func (a *api) reactivateUser(w http.ResponseWriter, r *http.Request, p *principal) error {
+func (a *api) reactivateUser(w http.ResponseWriter, r *http.Request, p *principal, _ map[string]string) error {
 	return a.setUserStatus(w, r, p, storage.UserActive)
 }
 
 // setUserStatus answers 200 with the user. Deactivation stops the user's
 // PATs, API tokens and console sessions at once.
 func (a *api) setUserStatus(w http.ResponseWriter, r *http.Request, p *principal, status storage.UserStatus) error {
-	if _, err := queryParams(r); err != nil {
-		return err
-	}
 	u, err := a.gov.SetUserStatus(r.Context(), p.actor, p.actor.OrgID, r.PathValue("id"), status)
 	if err != nil {
 		return err
@@ -248,10 +222,7 @@ type roleRequest struct {
 	Permissions []string `json:"permissions"`
 }
 
-func (a *api) listRoles(w http.ResponseWriter, r *http.Request, p *principal) error {
-	if _, err := queryParams(r); err != nil {
-		return err
-	}
+func (a *api) listRoles(w http.ResponseWriter, r *http.Request, p *principal, _ map[string]string) error {
 	roles, err := a.gov.ListRoles(r.Context(), p.actor, p.actor.OrgID)
 	if err != nil {
 		return err
@@ -264,10 +235,7 @@ func (a *api) listRoles(w http.ResponseWriter, r *http.Request, p *principal) er
 	return nil
 }
 
-func (a *api) createRole(w http.ResponseWriter, r *http.Request, p *principal) error {
-	if _, err := queryParams(r); err != nil {
-		return err
-	}
+func (a *api) createRole(w http.ResponseWriter, r *http.Request, p *principal, _ map[string]string) error {
 	var body roleRequest
 	if err := decodeBody(w, r, &body, false); err != nil {
 		return err
@@ -280,10 +248,7 @@ func (a *api) createRole(w http.ResponseWriter, r *http.Request, p *principal) e
 	return nil
 }
 
-func (a *api) updateRole(w http.ResponseWriter, r *http.Request, p *principal) error {
-	if _, err := queryParams(r); err != nil {
-		return err
-	}
+func (a *api) updateRole(w http.ResponseWriter, r *http.Request, p *principal, _ map[string]string) error {
 	var body roleRequest
 	if err := decodeBody(w, r, &body, false); err != nil {
 		return err
@@ -298,10 +263,7 @@ func (a *api) updateRole(w http.ResponseWriter, r *http.Request, p *principal) e
 }
 
 // deleteRole deletes a role and its assignments; 204.
-func (a *api) deleteRole(w http.ResponseWriter, r *http.Request, p *principal) error {
-	if _, err := queryParams(r); err != nil {
-		return err
-	}
+func (a *api) deleteRole(w http.ResponseWriter, r *http.Request, p *principal, _ map[string]string) error {
 	if err := a.gov.DeleteRole(r.Context(), p.actor, p.actor.OrgID, r.PathValue("id")); err != nil {
 		return err
 	}
@@ -329,11 +291,7 @@ type assignmentRequest struct {
 	Folder string `json:"folder"`
 }
 
-func (a *api) listAssignments(w http.ResponseWriter, r *http.Request, p *principal) error {
-	q, err := queryParams(r, "user_id")
-	if err != nil {
-		return err
-	}
+func (a *api) listAssignments(w http.ResponseWriter, r *http.Request, p *principal, q map[string]string) error {
 	as, err := a.gov.ListAssignments(r.Context(), p.actor, p.actor.OrgID, q["user_id"])
 	if err != nil {
 		return err
@@ -346,10 +304,7 @@ func (a *api) listAssignments(w http.ResponseWriter, r *http.Request, p *princip
 	return nil
 }
 
-func (a *api) createAssignment(w http.ResponseWriter, r *http.Request, p *principal) error {
-	if _, err := queryParams(r); err != nil {
-		return err
-	}
+func (a *api) createAssignment(w http.ResponseWriter, r *http.Request, p *principal, _ map[string]string) error {
 	var body assignmentRequest
 	if err := decodeBody(w, r, &body, false); err != nil {
 		return err
@@ -364,10 +319,7 @@ func (a *api) createAssignment(w http.ResponseWriter, r *http.Request, p *princi
 }
 
 // deleteAssignment removes an assignment; 204.
-func (a *api) deleteAssignment(w http.ResponseWriter, r *http.Request, p *principal) error {
-	if _, err := queryParams(r); err != nil {
-		return err
-	}
+func (a *api) deleteAssignment(w http.ResponseWriter, r *http.Request, p *principal, _ map[string]string) error {
 	if err := a.gov.DeleteAssignment(r.Context(), p.actor, p.actor.OrgID, r.PathValue("id")); err != nil {
 		return err
 	}
@@ -390,11 +342,7 @@ type auditJSON struct {
 
 // listAudit reads the organization's audit log, newest first, filtered by
 // actor, action, target and time (since inclusive, until exclusive).
-func (a *api) listAudit(w http.ResponseWriter, r *http.Request, p *principal) error {
-	q, err := queryParams(r, "actor", "action", "target", "since", "until", "limit", "cursor")
-	if err != nil {
-		return err
-	}
+func (a *api) listAudit(w http.ResponseWriter, r *http.Request, p *principal, q map[string]string) error {
 	limit, cursor, err := pageQuery(q)
 	if err != nil {
 		return err

@@ -42,10 +42,7 @@ type leakedRequest struct {
 
 // reportLeaked serves POST /api/v1/leaked-tokens. p is nil: the route is
 // public.
-func (a *api) reportLeaked(w http.ResponseWriter, r *http.Request, _ *principal) error {
-	if _, err := queryParams(r); err != nil {
-		return err
-	}
+func (a *api) reportLeaked(w http.ResponseWriter, r *http.Request, _ *principal, _ map[string]string) error {
 	var body leakedRequest
 	if err := decodeBody(w, r, &body, false); err != nil {
 		return err

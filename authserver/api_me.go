@@ -91,10 +91,7 @@ type credential struct {
 	ExpiresAt *string  `json:"expires_at,omitempty"`
 }
 
-func (a *api) getMe(w http.ResponseWriter, r *http.Request, p *principal) error {
-	if _, err := queryParams(r); err != nil {
-		return err
-	}
+func (a *api) getMe(w http.ResponseWriter, r *http.Request, p *principal, _ map[string]string) error {
 	me, err := a.gov.Me(r.Context(), p.actor)
 	if err != nil {
 		return err
@@ -127,10 +124,7 @@ type audienceJSON struct {
 	Management bool `json:"management"`
 }
 
-func (a *api) listScopes(w http.ResponseWriter, r *http.Request, _ *principal) error {
-	if _, err := queryParams(r); err != nil {
-		return err
-	}
+func (a *api) listScopes(w http.ResponseWriter, r *http.Request, _ *principal, _ map[string]string) error {
 	auds, err := a.catalog.List(r.Context())
 	if err != nil {
 		return err
@@ -144,11 +138,7 @@ func (a *api) listScopes(w http.ResponseWriter, r *http.Request, _ *principal) e
 	return nil
 }
 
-func (a *api) listMyPATs(w http.ResponseWriter, r *http.Request, p *principal) error {
-	q, err := queryParams(r, "status", "limit", "cursor")
-	if err != nil {
-		return err
-	}
+func (a *api) listMyPATs(w http.ResponseWriter, r *http.Request, p *principal, q map[string]string) error {
 	limit, cursor, err := pageQuery(q)
 	if err != nil {
 		return err
@@ -170,10 +160,7 @@ type createPATRequest struct {
 	ExpiresAt optionalTime `json:"expires_at"`
 }
 
-func (a *api) createMyPAT(w http.ResponseWriter, r *http.Request, p *principal) error {
-	if _, err := queryParams(r); err != nil {
-		return err
-	}
+func (a *api) createMyPAT(w http.ResponseWriter, r *http.Request, p *principal, _ map[string]string) error {
 	var body createPATRequest
 	if err := decodeBody(w, r, &body, false); err != nil {
 		return err
@@ -191,10 +178,7 @@ func (a *api) createMyPAT(w http.ResponseWriter, r *http.Request, p *principal) 
 	return nil
 }
 
-func (a *api) getMyPAT(w http.ResponseWriter, r *http.Request, p *principal) error {
-	if _, err := queryParams(r); err != nil {
-		return err
-	}
+func (a *api) getMyPAT(w http.ResponseWriter, r *http.Request, p *principal, _ map[string]string) error {
 	v, err := a.gov.GetMyPAT(r.Context(), p.actor, r.PathValue("id"))
 	if err != nil {
 		return err
@@ -205,10 +189,7 @@ func (a *api) getMyPAT(w http.ResponseWriter, r *http.Request, p *principal) err
 
 // revokeMyPAT revokes one of the caller's PATs and answers 200 with it
 // (status revoked), so that the caller sees the revocation time.
-func (a *api) revokeMyPAT(w http.ResponseWriter, r *http.Request, p *principal) error {
-	if _, err := queryParams(r); err != nil {
-		return err
-	}
+func (a *api) revokeMyPAT(w http.ResponseWriter, r *http.Request, p *principal, _ map[string]string) error {
 	v, err := a.gov.RevokeMyPAT(r.Context(), p.actor, r.PathValue("id"))
 	if err != nil {
 		return err
@@ -224,10 +205,7 @@ type regenerateRequest struct {
 
 // regenerateMyPAT answers 200 with the new PAT (a new id; the old one stays
 // listed as revoked) and its token.
-func (a *api) regenerateMyPAT(w http.ResponseWriter, r *http.Request, p *principal) error {
-	if _, err := queryParams(r); err != nil {
-		return err
-	}
+func (a *api) regenerateMyPAT(w http.ResponseWriter, r *http.Request, p *principal, _ map[string]string) error {
 	var body regenerateRequest
 	if err := decodeBody(w, r, &body, true); err != nil {
 		return err
@@ -259,11 +237,7 @@ type dryRunJSON struct {
 	Dropped              []exchange.Dropped             `json:"dropped"`
 }
 
-func (a *api) explainMyPAT(w http.ResponseWriter, r *http.Request, p *principal) error {
-	q, err := queryParams(r, "audience", "scope")
-	if err != nil {
-		return err
-	}
+func (a *api) explainMyPAT(w http.ResponseWriter, r *http.Request, p *principal, q map[string]string) error {
 	ex, err := a.gov.Explain(r.Context(), p.actor, r.PathValue("id"), q["audience"], strings.Fields(q["scope"])...)
 	if err != nil {
 		return err
