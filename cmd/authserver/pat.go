@@ -74,15 +74,11 @@ SHA-256 is stored.`,
 				req.ExpiresAt = &at
 			}
 			ctx := cmd.Context()
-			s, err := a.openService(ctx)
+			s, o, err := a.openOrg(ctx, org)
 			if err != nil {
 				return err
 			}
 			defer s.Close()
-			o, err := s.org(ctx, org)
-			if err != nil {
-				return err
-			}
 			u, err := s.user(ctx, o, username)
 			if err != nil {
 				return err
@@ -136,15 +132,11 @@ func (a *app) patListCommand() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			s, err := a.openService(ctx)
+			s, o, err := a.openOrg(ctx, org)
 			if err != nil {
 				return err
 			}
 			defer s.Close()
-			o, err := s.org(ctx, org)
-			if err != nil {
-				return err
-			}
 			f := governance.PATFilter{Status: storage.PATStatus(status), Limit: listPageSize}
 			if username != "" {
 				u, err := s.user(ctx, o, username)
@@ -220,15 +212,11 @@ owner and name are printed. A value that is no PAT of the organization is an err
 				}
 			}
 			ctx := cmd.Context()
-			s, err := a.openService(ctx)
+			s, o, err := a.openOrg(ctx, org)
 			if err != nil {
 				return err
 			}
 			defer s.Close()
-			o, err := s.org(ctx, org)
-			if err != nil {
-				return err
-			}
 			if tokenStdin {
 				return a.revokeByValue(ctx, s, o, value)
 			}

@@ -37,6 +37,21 @@ func (a *app) openService(ctx context.Context) (*service, error) {
 
 func (s *service) Close() error { return s.st.Close() }
 
+// openOrg opens the service and finds the organization named name, for the
+// commands that act in one; the caller closes the service.
+func (a *app) openOrg(ctx context.Context, name string) (*service, *storage.Organization, error) {
+	s, err := a.openService(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	o, err := s.org(ctx, name)
+	if err != nil {
+		s.Close()
+		return nil, nil, err
+	}
+	return s, o, nil
+}
+
 // newGovernance returns the governance rules over st. st may be a
 // transaction: every change the Service makes then joins it.
 func newGovernance(cfg *config.Config, st storage.Store) *governance.Service {

@@ -47,15 +47,11 @@ func (a *app) userCreateCommand() *cobra.Command {
 				req.Password = pw
 			}
 			ctx := cmd.Context()
-			s, err := a.openService(ctx)
+			s, o, err := a.openOrg(ctx, org)
 			if err != nil {
 				return err
 			}
 			defer s.Close()
-			o, err := s.org(ctx, org)
-			if err != nil {
-				return err
-			}
 			u, err := s.gov.CreateUser(ctx, governance.CLI(), o.ID, req)
 			var ge *governance.Error
 			if errors.As(err, &ge) && ge.Code == "username-taken" {
@@ -86,15 +82,11 @@ func (a *app) userStatusCommand(verb string, status storage.UserStatus) *cobra.C
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			s, err := a.openService(ctx)
+			s, o, err := a.openOrg(ctx, org)
 			if err != nil {
 				return err
 			}
 			defer s.Close()
-			o, err := s.org(ctx, org)
-			if err != nil {
-				return err
-			}
 			u, err := s.user(ctx, o, username)
 			if err != nil {
 				return err
