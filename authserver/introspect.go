@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -73,26 +74,13 @@ type introspectionEndpoint struct {
 }
 
 func (e *introspectionEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	e.metrics.introspections.WithLabelValues(e.serve(w, r)).Inc()
+	e.metrics.introspections.WithLabelValues(serveOAuth(w, r, e.limits, e.serve)).Inc()
 }
 
-// serve answers the request and returns the result label for metrics.
-func (e *introspectionEndpoint) serve(w http.ResponseWriter, r *http.Request) (result string) {
-	form, status, ferr := readForm(w, r)
-	// Failed introspections are limited like failed exchanges; an inactive
-	// token is an answer, not a failure.
-	if wait := e.limits.admit(r, form); wait > 0 {
-		return writeRateLimited(w, wait)
-	}
-	var charged string // the authenticated client a refusal is charged to
-	defer func() { e.limits.settle(r, result, charged) }()
-	if ferr != nil {
-		writeOAuthError(w, status, ferr)
-		if status == http.StatusRequestEntityTooLarge {
-			return "request_too_large"
-		}
-		return ferr.ErrorField
-	}
+// serve answers a well-formed request and returns the result label for
+// metrics. Failed introspections are limited like failed exchanges; an
+// inactive token is an answer, not a failure.
+func (e *introspectionEndpoint) serve(w http.ResponseWriter, r *http.Request, form url.Values, charge *string) (result string) {
 	ctx := r.Context()
 	if otherAuthScheme(r) {
 		// fosite would take a bearer token as the caller's authorization
@@ -108,7 +96,7 @@ func (e *introspectionEndpoint) serve(w http.ResponseWriter, r *http.Request) (r
 	}
 	client, ok := c.(*oauthClient)
 	if ok {
-		charged = client.GetID()
+		*charge = client.GetID()
 	}
 	switch {
 	case !ok:

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -57,26 +58,14 @@ type revocationEndpoint struct {
 }
 
 func (e *revocationEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	e.metrics.revocations.WithLabelValues(e.serve(w, r)).Inc()
+	e.metrics.revocations.WithLabelValues(serveOAuth(w, r, e.limits, e.serve)).Inc()
 }
 
-// serve answers the request and returns the result label for metrics.
-func (e *revocationEndpoint) serve(w http.ResponseWriter, r *http.Request) (result string) {
-	form, status, ferr := readForm(w, r)
-	// Failed revocations (bad requests, failed client authentication) are
-	// limited like failed exchanges, per address only; an unknown token is
-	// an answer (200), not a failure.
-	if wait := e.limits.admit(r, form); wait > 0 {
-		return writeRateLimited(w, wait)
-	}
-	defer func() { e.limits.settle(r, result, "") }()
-	if ferr != nil {
-		writeOAuthError(w, status, ferr)
-		if status == http.StatusRequestEntityTooLarge {
-			return "request_too_large"
-		}
-		return ferr.ErrorField
-	}
+// serve answers a well-formed request and returns the result label for
+// metrics. Failed revocations (bad requests, failed client authentication)
+// are limited like failed exchanges, per address only (charge stays
+// empty); an unknown token is an answer (200), not a failure.
+func (e *revocationEndpoint) serve(w http.ResponseWriter, r *http.Request, form url.Values, _ *string) (result string) {
 	if otherAuthScheme(r) {
 		// Credentials in a scheme we do not accept are refused, not
 		// ignored in favour of a client_id in the body.

@@ -47,28 +47,15 @@ type tokenEndpoint struct {
 
 func (t *tokenEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	result := t.serve(w, r)
+	result := serveOAuth(w, r, t.limits, t.serve)
 	t.metrics.exchanges.WithLabelValues(result).Inc()
 	t.metrics.exchangeDuration.Observe(time.Since(start).Seconds())
 }
 
-// serve answers the request and returns the result label for metrics.
-func (t *tokenEndpoint) serve(w http.ResponseWriter, r *http.Request) (result string) {
-	form, status, ferr := readForm(w, r)
-	// A caller out of failure budget is refused before any database work;
-	// every failure answered below spends budget (ratelimit.go).
-	if wait := t.limits.admit(r, form); wait > 0 {
-		return writeRateLimited(w, wait)
-	}
-	var client string // the authenticated client a refusal is charged to
-	defer func() { t.limits.settle(r, result, client) }()
-	if ferr != nil {
-		writeOAuthError(w, status, ferr)
-		if status == http.StatusRequestEntityTooLarge {
-			return "request_too_large"
-		}
-		return ferr.ErrorField
-	}
+// serve answers a well-formed request and returns the result label for
+// metrics.
+func (t *tokenEndpoint) serve(w http.ResponseWriter, r *http.Request, form url.Values, charge *string) (result string) {
+	var ferr *fosite.RFC6749Error
 	switch gt := form.Get("grant_type"); {
 	case gt == "":
 		ferr = errWith(fosite.ErrInvalidRequest, "The grant_type parameter is required.")
@@ -95,7 +82,7 @@ func (t *tokenEndpoint) serve(w http.ResponseWriter, r *http.Request) (result st
 	rfc := fosite.ErrorToRFC6749Error(err)
 	var ref *exchange.Refusal
 	if errors.As(err, &ref) {
-		client = ref.ClientID // set once the client has authenticated
+		*charge = ref.ClientID // set once the client has authenticated
 	}
 	t.record(r, rfc, err)
 	if rfc.CodeField == http.StatusUnauthorized {
@@ -104,6 +91,29 @@ func (t *tokenEndpoint) serve(w http.ResponseWriter, r *http.Request) (result st
 	}
 	t.p.f.WriteAccessError(ctx, w, ar, rfc)
 	return rfc.ErrorField
+}
+
+// serveOAuth runs an OAuth endpoint's serve under the failure budget
+// (ratelimit.go): it reads the form, refuses a caller out of budget before
+// any database work, answers a malformed form itself, and charges every
+// failure answered — to the client serve names in charge once it has
+// authenticated, else to the address alone.
+func serveOAuth(w http.ResponseWriter, r *http.Request, limits *oauthLimits,
+	serve func(w http.ResponseWriter, r *http.Request, form url.Values, charge *string) string) (result string) {
+	form, status, ferr := readForm(w, r)
+	if wait := limits.admit(r, form); wait > 0 {
+		return writeRateLimited(w, wait)
+	}
+	var client string
+	defer func() { limits.settle(r, result, client) }()
+	if ferr != nil {
+		writeOAuthError(w, status, ferr)
+		if status == http.StatusRequestEntityTooLarge {
+			return "request_too_large"
+		}
+		return ferr.ErrorField
+	}
+	return serve(w, r, form, &client)
 }
 
 // tokenResponse is the RFC 8693 §2.2.1 answer. It is written from a typed
