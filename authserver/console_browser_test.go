@@ -16,6 +16,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"authserver/internal/storetest"
+	"authserver/internal/testenv"
 	"authserver/storage"
 )
 
@@ -48,7 +49,7 @@ func (e *env) browser(t *testing.T) *browserTab {
 	t.Helper()
 	path := chromiumPath()
 	if path == "" {
-		if os.Getenv("CI") == "true" {
+		if testenv.CI() {
 			t.Fatal("no Chromium or Chrome on PATH, and CI=true: the browser tests must run")
 		}
 		t.Skip("no Chromium or Chrome on PATH: the browser tests skip (install Debian's chromium to run them)")

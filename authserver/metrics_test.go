@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"os/exec"
 	"runtime"
 	"slices"
@@ -19,6 +18,7 @@ import (
 
 	"authserver/authserver"
 	"authserver/exchange"
+	"authserver/internal/testenv"
 )
 
 // samples parses the text exposition format into series → value, a series
@@ -68,7 +68,7 @@ func promtoolCheck(t *testing.T, scrape string) {
 	t.Helper()
 	path, err := exec.LookPath("promtool")
 	if err != nil {
-		if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
+		if testenv.CI() {
 			t.Fatalf("promtool is required under CI: %v", err)
 		}
 		t.Skipf("promtool not installed (%v): the scrape is not linted; install it (Debian: prometheus) to run this check", err)

@@ -8,13 +8,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
 	"go.yaml.in/yaml/v3"
 
 	"authserver/config"
+	"authserver/internal/testenv"
 )
 
 // The tests run in deploy/, so paths are relative to it.
@@ -89,13 +89,6 @@ func readYAML(t *testing.T, path string, v any) {
 	}
 }
 
-// inCI reports whether CI=true (or another true value): required tools
-// must then be installed, and a test that needs a missing one fails.
-func inCI() bool {
-	ci, _ := strconv.ParseBool(os.Getenv("CI"))
-	return ci
-}
-
 // promtool returns the path of promtool. Without it the test is skipped,
 // except in CI, where it fails: .ci/run installs Debian's prometheus
 // package, which ships it.
@@ -105,7 +98,7 @@ func promtool(t *testing.T) string {
 	if err == nil {
 		return path
 	}
-	if inCI() {
+	if testenv.CI() {
 		t.Fatalf("promtool not found and CI=true: install it (Debian package prometheus; .ci/run does): %v", err)
 	}
 	t.Skipf("promtool not found (Debian package prometheus ships it); with CI=true this fails: %v", err)
