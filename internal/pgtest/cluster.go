@@ -223,14 +223,15 @@ func (c *Cluster) Resume() error {
 		}
 	}
 	// The port cannot change (DSNs have been handed out), so on a conflict
-	// the only thing to do is to wait for whoever holds it.
+	// the only thing to do is to wait for whoever holds it; after a crash,
+	// likewise for the dead server's backends to exit.
 	var err error
 	for attempt := 1; attempt <= 10; attempt++ {
 		if err = c.startServer(); err == nil {
 			return nil
 		}
 		var se *startError
-		if !errors.As(err, &se) || !se.portInUse {
+		if !errors.As(err, &se) || !se.portInUse && !se.oldServerAlive {
 			return err
 		}
 		time.Sleep(time.Duration(attempt) * 100 * time.Millisecond)
@@ -369,10 +370,13 @@ func prepare(cmd *exec.Cmd, workDir string, runAs *account) {
 }
 
 // startError is a failed server start. portInUse is set when the log says
-// the TCP port could not be bound.
+// the TCP port could not be bound; oldServerAlive when processes of a
+// server that died on this data directory (backends not yet gone after a
+// crash) still hold its shared memory.
 type startError struct {
-	msg       string
-	portInUse bool
+	msg            string
+	portInUse      bool
+	oldServerAlive bool
 }
 
 func (e *startError) Error() string { return e.msg }
@@ -425,6 +429,7 @@ func (c *Cluster) startServer() error {
 				fmt.Sprintf(format, args...), c.port, c.logPath, tail(newLog, 20)),
 			portInUse: bytes.Contains(newLog, []byte("Address already in use")) ||
 				bytes.Contains(newLog, []byte("could not create any TCP/IP sockets")),
+			oldServerAlive: bytes.Contains(newLog, []byte("pre-existing shared memory block")),
 		}
 	}
 	kill := func() {
