@@ -23,7 +23,7 @@ type api struct {
 	log     *slog.Logger
 	now     func() time.Time
 	// leaks processes reports to the public leaked-tokens route.
-	leaks *leakQueue
+	leaks *leakWorker
 	// public limits requests to public routes per client address; nil
 	// limits nothing (Options.InsecureNoRateLimits).
 	public *limiter

@@ -2,34 +2,32 @@ package authserver
 
 import (
 	"context"
-	"io"
+	"errors"
 	"log/slog"
 	"net/http"
-	"slices"
-	"strconv"
 	"time"
 
-	"authserver/exchange"
+	"github.com/prometheus/client_golang/prometheus"
+
 	"authserver/governance"
 )
 
-// POST /api/v1/leaked-tokens (SPEC §8, issue #8) is a credential revocation
-// API like GitHub's: anyone who finds token values exposed — a secret
-// scanner, a person who pasted one into a chat — reports up to 100 of them,
-// without credentials. Every real, active PAT among them is revoked and
-// audited ("reported leaked", actor anonymous, with the reporter's
-// address), in whichever organization it is.
+// POST /api/v1/leaked-tokens is a credential revocation API like GitHub's:
+// anyone who finds token values exposed — a secret scanner, a person who
+// pasted one into a chat — reports up to 100 of them, without credentials.
+// Every real, active PAT among them is revoked and audited, in whichever
+// organization it is (governance/leaks.go).
 //
-// The answer is always 202 with {}, whether no value or every value was a
-// real PAT, and it is written — whole, and flushed — before any database
-// work: the request only checks the body, keeps the values that are
-// well-formed PATs (CheckPAT: public arithmetic, no database), answers, and
-// then queues them. A worker then costs one
-// lookup per well-formed value, plus the revocation of those that are
-// real. So neither the answer nor its timing says whether anything was
-// found, and a reporter cannot use the route to test stolen tokens — and
-// could gain nothing by it anyway: a real token it reports is revoked.
-// Requests are rate-limited per client address (ratelimit.go).
+// The answer is 202 with {} once the report is written down in the
+// database, whether no value or every value was a real PAT: the request
+// keeps the values that are well-formed PATs (public arithmetic), writes
+// their hashes as one row (the same work whatever the values are), and
+// answers. A worker then revokes from that row, on whichever replica takes
+// it first. So neither the answer nor its timing says whether anything was
+// found, and a report that was answered 202 is never lost. While the
+// database cannot take the report the answer is 503 with Retry-After, and
+// a scanner sends it again. Requests are rate-limited per client address
+// (ratelimit.go).
 
 // maxLeakedTokens bounds the values of one report.
 const maxLeakedTokens = 100
@@ -53,154 +51,122 @@ func (a *api) reportLeaked(w http.ResponseWriter, r *http.Request, _ *principal,
 	if n := len(*body.Tokens); n > maxLeakedTokens {
 		return fieldProblem(codeTooManyTokens, "tokens", "holds %d values; at most %d may be reported at once", n, maxLeakedTokens)
 	}
-	values := a.leaks.wellFormed(*body.Tokens)
-	if len(values) > 0 && !a.leaks.reserve() {
-		// The queue is full: say so (it says nothing about the values)
-		// rather than accept a report that would not be processed.
-		return newProblem(http.StatusServiceUnavailable, codeUnavailable,
-			"too many leaked-token reports are waiting to be processed; try again")
+	n, err := a.gov.ReportLeaked(r.Context(), governance.LeakReport{Values: *body.Tokens, Addr: clientAddr(r)})
+	if err != nil {
+		a.leaks.refused.Inc()
+		a.log.WarnContext(r.Context(), "leaked-token report refused", "err", err)
+		return err
 	}
-	// The whole answer goes out before the report is queued, so that the
-	// worker's first lookup cannot delay it.
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(leakedAnswer)))
-	w.WriteHeader(http.StatusAccepted)
-	io.WriteString(w, leakedAnswer)
-	_ = http.NewResponseController(w).Flush()
-	if len(values) > 0 {
-		a.leaks.push(leakReport{values: values, addr: clientAddr(r)})
+	if n > 0 {
+		a.leaks.nudge()
 	}
+	writeJSON(w, http.StatusAccepted, struct{}{})
 	return nil
 }
 
-// leakedAnswer is the one answer of the leaked-token route.
-const leakedAnswer = "{}\n"
-
-// leakRevoker is what the queue needs of governance.
-type leakRevoker interface {
-	RevokeLeaked(ctx context.Context, a governance.Actor, values []string) (int, error)
-}
-
-// leakReport is one queued report: its well-formed values and who sent it.
-type leakReport struct {
-	values []string
-	addr   string
-}
-
-// leakQueue revokes reported tokens off the request path, one report at a
-// time. It is bounded: a report takes a slot before it is answered, and a
-// full queue refuses it (503) rather than block or drop it. Shutdown
-// drains it.
-type leakQueue struct {
-	drainQueue[leakReport]
-	gov    leakRevoker
-	prefix string
-	log    *slog.Logger
-	// slots holds one token per report answered and not yet taken by the
-	// worker, so that push never blocks.
-	slots chan struct{}
-	// retry is the wait before a report is tried again after the database
-	// failed; a report is tried leakAttempts times.
-	retry time.Duration
-	// onRevoked is told how many PATs a report revoked (tests, metrics).
+// leakWorker revokes what reports name, from the database, until its
+// context ends. Every replica runs one; a report is taken by one at a time.
+type leakWorker struct {
+	gov *governance.Service
+	log *slog.Logger
+	now func() time.Time
+	// wake is signalled when this replica wrote a report; reports written
+	// by other replicas, or left by a failed run, are found by the poll.
+	wake chan struct{}
+	// poll is how often the worker looks for reports without being woken;
+	// retry the first wait after a failed run, doubled up to maxRetry.
+	poll, retry, maxRetry time.Duration
+	// onRevoked is told how many PATs a report revoked (tests).
 	onRevoked func(n int)
+
+	refused  prometheus.Counter // reports answered 503
+	failures prometheus.Counter // processing runs that failed
+	pending  prometheus.Gauge
+	oldest   prometheus.Gauge
 }
 
-// leakQueueSize bounds the reports waiting: 256 × 100 values, some 10 MB
-// at most. The per-address limit keeps one reporter far below it.
-const leakQueueSize = 256
-
-// leakAttempts is how often a report is tried while the database fails.
-const leakAttempts = 5
-
-func newLeakQueue(gov leakRevoker, prefix string, log *slog.Logger) *leakQueue {
-	return &leakQueue{drainQueue: newDrainQueue[leakReport](leakQueueSize), gov: gov, prefix: prefix, log: log,
-		slots: make(chan struct{}, leakQueueSize), retry: time.Second}
-}
-
-// wellFormed returns the distinct values that are well-formed PATs.
-// Anything else cannot be a token of ours and costs nothing further.
-func (q *leakQueue) wellFormed(values []string) []string {
-	var out []string
-	for _, v := range values {
-		if exchange.CheckPAT(q.prefix, v) == nil && !slices.Contains(out, v) {
-			out = append(out, v)
-		}
+func newLeakWorker(gov *governance.Service, log *slog.Logger, reg prometheus.Registerer, now func() time.Time) *leakWorker {
+	w := &leakWorker{gov: gov, log: log, now: now, wake: make(chan struct{}, 1),
+		poll: 5 * time.Second, retry: time.Second, maxRetry: 30 * time.Second,
+		refused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "authserver_leaked_reports_refused_total",
+			Help: "Leaked-token reports answered 503 because the database could not record them (the reporter retries).",
+		}),
+		failures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "authserver_leaked_reports_failed_total",
+			Help: "Runs that could not process a recorded leaked-token report; the report stays recorded and is tried again.",
+		}),
+		pending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "authserver_leaked_reports_pending",
+			Help: "Recorded leaked-token reports not yet processed.",
+		}),
+		oldest: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "authserver_leaked_reports_oldest_age_seconds",
+			Help: "Age of the oldest recorded leaked-token report not yet processed; 0 when none waits.",
+		}),
 	}
-	return out
+	reg.MustRegister(w.refused, w.failures, w.pending, w.oldest)
+	return w
 }
 
-// reserve takes a slot for a report without blocking; false when the
-// queue is full or closed.
-func (q *leakQueue) reserve() bool {
-	q.mu.RLock()
-	defer q.mu.RUnlock()
-	if q.closed {
-		return false
-	}
+func (w *leakWorker) nudge() {
 	select {
-	case q.slots <- struct{}{}:
-		return true
+	case w.wake <- struct{}{}:
 	default:
-		return false
 	}
 }
 
-// push queues a report whose slot reserve took. It never blocks: there
-// are never more reports in the channel than slots taken. A report pushed
-// after Close (its request outlived the listener's shutdown) is logged,
-// not processed.
-func (q *leakQueue) push(rep leakReport) {
-	q.mu.RLock()
-	defer q.mu.RUnlock()
-	if q.closed {
-		q.log.Error("leaked tokens not processed: shutting down", "values", len(rep.values), "client_addr", rep.addr)
-		return
-	}
-	q.ch <- rep
-}
-
-// Run processes queued reports until Close; it returns once the queue is
-// drained after Close, or when ctx is done.
-func (q *leakQueue) Run(ctx context.Context) {
-	defer close(q.done)
+// Run processes reports until ctx ends; it returns then, leaving whatever
+// is not processed recorded for the next run of any replica.
+func (w *leakWorker) Run(ctx context.Context) {
+	wait := time.Duration(0)
+	backoff := w.retry
 	for {
 		select {
-		case rep, ok := <-q.ch:
-			if !ok {
-				return
-			}
-			<-q.slots
-			q.process(ctx, rep)
 		case <-ctx.Done():
 			return
+		case <-w.wake:
+		case <-time.After(wait):
 		}
+		if err := w.drain(ctx); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			w.failures.Inc()
+			w.log.ErrorContext(ctx, "leaked-token report not processed yet; it stays recorded and is tried again",
+				"retry_in", backoff, "err", err)
+			wait, backoff = backoff, min(2*backoff, w.maxRetry)
+			continue
+		}
+		wait, backoff = w.poll, w.retry
 	}
 }
 
-// process revokes the real, active PATs of one report, trying again while
-// the database is unavailable (RevokeLeaked skips what it already revoked).
-func (q *leakQueue) process(ctx context.Context, rep leakReport) {
-	actor := governance.Actor{Kind: governance.ActorAnon, Addr: rep.addr}
-	for attempt := 1; ; attempt++ {
-		n, err := q.gov.RevokeLeaked(ctx, actor, rep.values)
-		if err == nil {
-			// How many values were real is for the operator only.
-			q.log.InfoContext(ctx, "leaked tokens reported", "values", len(rep.values), "revoked", n, "client_addr", rep.addr)
-			if q.onRevoked != nil {
-				q.onRevoked(n)
-			}
-			return
+// drain processes every report due, then refreshes the gauges.
+func (w *leakWorker) drain(ctx context.Context) error {
+	for ctx.Err() == nil {
+		n, err := w.gov.ProcessLeakReport(ctx)
+		if errors.Is(err, governance.ErrNoLeakReport) {
+			break
 		}
-		if governance.KindOf(err) != governance.Unavailable || attempt == leakAttempts {
-			q.log.ErrorContext(ctx, "leaked tokens not processed", "values", len(rep.values), "revoked", n,
-				"client_addr", rep.addr, "err", err)
-			return
+		if err != nil {
+			return err
 		}
-		select {
-		case <-time.After(q.retry):
-		case <-ctx.Done():
-			return
+		// How many values were real is for the operator only.
+		w.log.InfoContext(ctx, "leaked-token report processed", "revoked", n)
+		if w.onRevoked != nil {
+			w.onRevoked(n)
 		}
 	}
+	st, err := w.gov.LeakReportStats(ctx)
+	if err != nil {
+		return err
+	}
+	w.pending.Set(float64(st.Pending))
+	if st.Oldest.IsZero() {
+		w.oldest.Set(0)
+	} else {
+		w.oldest.Set(max(0, w.now().Sub(st.Oldest).Seconds()))
+	}
+	return nil
 }

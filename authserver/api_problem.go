@@ -143,9 +143,7 @@ func writeProblem(w http.ResponseWriter, p *problem) {
 	h.Set("Content-Type", problemContentType)
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
-	if p.Status == http.StatusServiceUnavailable {
-		h.Set("Retry-After", "5")
-	}
+	retryLaterIfUnavailable(h, p.Status)
 	w.WriteHeader(p.Status)
 	writeJSONBody(w, p)
 }

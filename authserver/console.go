@@ -409,6 +409,7 @@ func (c *console) render(w http.ResponseWriter, r *http.Request, status int, nam
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	retryLaterIfUnavailable(w.Header(), status)
 	w.WriteHeader(status)
 	w.Write(buf.Bytes())
 }

@@ -19,6 +19,14 @@ type migrationChecker interface {
 	MigrationsPending(ctx context.Context) (bool, error)
 }
 
+// writeProber is the part of storage.SQLStore that tells whether the
+// database takes writes: reads can go on working on a full disk or a
+// read-only file while every write fails.
+type writeProber interface {
+	WriteFault() error
+	ProbeWrite(ctx context.Context) error
+}
+
 // readyInterval is how often the background check refreshes
 // authserver_ready, so that a scrape reports readiness without touching the
 // database.
@@ -126,6 +134,13 @@ func (h *health) checks(ctx context.Context) error {
 		}
 		if pending {
 			return notReady{reason: "database schema is behind: run authserver migrate"}
+		}
+	}
+	// After a write failed for a fault of the database, the process is not
+	// ready until a write succeeds again: the probe's or any other.
+	if w, ok := h.store.(writeProber); ok && w.WriteFault() != nil {
+		if err := w.ProbeWrite(ctx); err != nil {
+			return notReady{"database refuses writes", err}
 		}
 	}
 	if h.keysLoaded != nil && !h.keysLoaded() {

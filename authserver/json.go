@@ -19,3 +19,16 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.WriteHeader(status)
 	writeJSONBody(w, v)
 }
+
+// unavailableRetryAfter is the Retry-After of every 503 this server
+// answers for a database fault, in seconds: long enough for a failover or
+// a restart to make progress, short enough that a client does not give up.
+const unavailableRetryAfter = "5"
+
+// retryLaterIfUnavailable sets Retry-After on a 503, at every surface
+// (OAuth endpoints, API, console), so that clients and scanners retry.
+func retryLaterIfUnavailable(h http.Header, status int) {
+	if status == http.StatusServiceUnavailable {
+		h.Set("Retry-After", unavailableRetryAfter)
+	}
+}

@@ -124,7 +124,7 @@ func New(o Options) (*Server, error) {
 	gov := governance.New(governance.Options{Store: o.Store, Catalog: s.catalog, PATPrefix: o.Config.Tokens.PATPrefix,
 		Now: s.now, Events: s.metrics})
 	s.api = newAPI(gov, s.catalog, o.Keys, o.Store, o.Config.Issuer, s.now, log)
-	s.api.leaks = newLeakQueue(gov, o.Config.Tokens.PATPrefix, log)
+	s.api.leaks = newLeakWorker(gov, log, s.reg, s.now)
 	if !o.InsecureNoRateLimits {
 		s.api.public = newLimiter(leakedEvery, leakedBurst, maxAddrLimiters)
 	}
@@ -169,7 +169,7 @@ func (s *Server) Handler() http.Handler { return s.public }
 func (s *Server) TelemetryHandler() http.Handler { return s.telem }
 
 // Start runs the background work — last-used flushes, the audit queue, the
-// leaked-token reports, key maintenance, the readiness check (every 5 s),
+// recorded leaked-token reports, key maintenance, the readiness check (every 5 s),
 // the PAT count (every minute) behind the metrics and the sweep of expired
 // console sessions — until Shutdown.
 func (s *Server) Start(ctx context.Context) {
@@ -186,13 +186,12 @@ func (s *Server) Start(ctx context.Context) {
 }
 
 // Shutdown stops the background work and writes what the server holds in
-// memory (queued leaked-token reports, pending last-used times, queued
-// audit events). Call it after the listeners have stopped accepting
-// requests.
+// memory (pending last-used times, queued audit events). Leaked-token
+// reports are in the database already. Call it after the listeners have
+// stopped accepting requests.
 func (s *Server) Shutdown(ctx context.Context) error {
 	if s.stop != nil {
-		s.api.leaks.Close(ctx) // revokes what was reported, through the running worker
-		s.audit.Close(ctx)     // drains the queue through the running writer
+		s.audit.Close(ctx) // drains the queue through the running writer
 		s.stop()
 		s.wg.Wait()
 	}

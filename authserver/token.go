@@ -89,6 +89,7 @@ func (t *tokenEndpoint) serve(w http.ResponseWriter, r *http.Request, form url.V
 		// RFC 6749 §5.2: a 401 names the scheme the client may use.
 		w.Header().Set("WWW-Authenticate", `Basic realm="authserver", charset="UTF-8"`)
 	}
+	retryLaterIfUnavailable(w.Header(), rfc.CodeField)
 	t.p.f.WriteAccessError(ctx, w, ar, rfc)
 	return rfc.ErrorField
 }
@@ -251,6 +252,7 @@ func writeOAuthError(w http.ResponseWriter, status int, e *fosite.RFC6749Error) 
 	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Pragma", "no-cache")
+	retryLaterIfUnavailable(w.Header(), status)
 	w.WriteHeader(status)
 	writeJSONBody(w, map[string]string{"error": e.ErrorField, "error_description": e.GetDescription()})
 }

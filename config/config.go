@@ -44,6 +44,10 @@ type Database struct {
 	DSNFile string `yaml:"dsn_file"`
 	// MaxOpenConns caps the connection pool (0 = the default for the driver).
 	MaxOpenConns int `yaml:"max_open_conns"`
+	// QueryTimeout bounds every database call: the wait for a connection,
+	// each statement, and on SQLite the wait for the write lock. A request
+	// whose call runs out of it is answered 503 with Retry-After.
+	QueryTimeout Duration `yaml:"query_timeout"`
 }
 
 // Keys configures JWT signing keys.

@@ -14,7 +14,7 @@ func Defaults() Config {
 	return Config{
 		HTTP:      HTTP{Addr: "127.0.0.1:8080"},
 		Telemetry: Telemetry{Addr: "127.0.0.1:9464"},
-		Database:  Database{Driver: driverSQLite, DSN: "authserver.db"},
+		Database:  Database{Driver: driverSQLite, DSN: "authserver.db", QueryTimeout: Duration(2 * time.Second)},
 		Keys: Keys{
 			Algorithm:      "ES256",
 			RotationPeriod: Duration(30 * day),

@@ -56,6 +56,8 @@ func TestEnvProblems(t *testing.T) {
 		{"bootstrap lists have no variables", MapEnv{"AUTHSERVER_BOOTSTRAP_AUDIENCES": "x"}, []string{`AUTHSERVER_BOOTSTRAP_AUDIENCES: unknown environment variable`}},
 		{"other prefixes are not ours", MapEnv{"AUTHSERVERX": "x", "OTHER_DATABASE_DSN": "x"}, nil},
 		{"a value that validation refuses names its variable", MapEnv{"AUTHSERVER_DATABASE_MAX_OPEN_CONNS": "-1"}, []string{`database.max_open_conns: must not be negative (0 is the driver's default) (set by AUTHSERVER_DATABASE_MAX_OPEN_CONNS)`}},
+		{"a query timeout under 100ms is refused", MapEnv{"AUTHSERVER_DATABASE_QUERY_TIMEOUT": "10ms"}, []string{`database.query_timeout: must be between 100ms and 1m (set by AUTHSERVER_DATABASE_QUERY_TIMEOUT)`}},
+		{"a query timeout over a minute is refused", MapEnv{"AUTHSERVER_DATABASE_QUERY_TIMEOUT": "2m"}, []string{`database.query_timeout: must be between 100ms and 1m (set by AUTHSERVER_DATABASE_QUERY_TIMEOUT)`}},
 		{
 			"every problem at once",
 			MapEnv{"AUTHSERVER_LOG_LEVEL": "loud", "AUTHSERVER_DATABASE_MAX_OPEN_CONNS": "x", "AUTHSERVER_ZZZ": "", "AUTHSERVER_AAA": ""},
@@ -88,6 +90,7 @@ func TestEnvVariablesAreDerivedFromTheKeys(t *testing.T) {
 		"AUTHSERVER_HTTP_ADDR", "AUTHSERVER_HTTP_TLS_CERT_FILE", "AUTHSERVER_HTTP_TLS_KEY_FILE",
 		"AUTHSERVER_TELEMETRY_ADDR", "AUTHSERVER_TELEMETRY_PPROF",
 		"AUTHSERVER_DATABASE_DRIVER", "AUTHSERVER_DATABASE_DSN", "AUTHSERVER_DATABASE_DSN_FILE", "AUTHSERVER_DATABASE_MAX_OPEN_CONNS",
+		"AUTHSERVER_DATABASE_QUERY_TIMEOUT",
 		"AUTHSERVER_KEYS_ALGORITHM", "AUTHSERVER_KEYS_ENCRYPTION_KEY", "AUTHSERVER_KEYS_ENCRYPTION_KEY_FILE",
 		"AUTHSERVER_KEYS_ROTATION_PERIOD", "AUTHSERVER_KEYS_PUBLISH_AHEAD",
 		"AUTHSERVER_TOKENS_PAT_PREFIX", "AUTHSERVER_TOKENS_ACCESS_TOKEN_TTL", "AUTHSERVER_TOKENS_DEFAULT_AUDIENCE",

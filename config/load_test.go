@@ -18,7 +18,7 @@ func TestLoadWithNothingConfiguredIsTheDefaults(t *testing.T) {
 		Issuer:    "http://127.0.0.1:8080",
 		HTTP:      HTTP{Addr: "127.0.0.1:8080"},
 		Telemetry: Telemetry{Addr: "127.0.0.1:9464"},
-		Database:  Database{Driver: "sqlite", DSN: "authserver.db"},
+		Database:  Database{Driver: "sqlite", DSN: "authserver.db", QueryTimeout: Duration(2 * time.Second)},
 		Keys: Keys{
 			Algorithm:      "ES256",
 			RotationPeriod: Duration(30 * 24 * time.Hour),

@@ -172,6 +172,12 @@ func (v *validator) database() {
 	if d.MaxOpenConns < 0 {
 		v.addf("database.max_open_conns", "must not be negative (0 is the driver's default)")
 	}
+	// Under 100ms a healthy database under load would be taken for a dead
+	// one; over a minute a request would hang as long as a load balancer's
+	// own timeout, which is what the deadline is there to prevent.
+	if qt := d.QueryTimeout.D(); qt < 100*time.Millisecond || qt > time.Minute {
+		v.addf("database.query_timeout", "must be between 100ms and 1m")
+	}
 }
 
 // keys: with postgres several replicas share the signing keys, so they must

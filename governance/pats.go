@@ -360,16 +360,24 @@ func (s *Service) revoke(ctx context.Context, a Actor, p *storage.PAT, reason, d
 	var out *storage.PAT
 	err := s.store.WithTx(ctx, func(tx storage.Store) error {
 		var err error
-		if out, err = tx.RevokePAT(ctx, p.OrgID, p.ID, s.now(), reason); err != nil {
-			return err
-		}
-		return s.audit(ctx, tx, a, p.OrgID, "pat.revoke", p.ID, detail)
+		out, err = s.revokeIn(ctx, tx, a, p, reason, detail)
+		return err
 	})
 	if err != nil {
 		return nil, storeErr(err, "personal access token")
 	}
 	s.event("revoked_" + reason)
 	return out, nil
+}
+
+// revokeIn revokes p and audits it inside tx; the caller counts the event
+// once tx has committed.
+func (s *Service) revokeIn(ctx context.Context, tx storage.Store, a Actor, p *storage.PAT, reason, detail string) (*storage.PAT, error) {
+	out, err := tx.RevokePAT(ctx, p.OrgID, p.ID, s.now(), reason)
+	if err != nil {
+		return nil, err
+	}
+	return out, s.audit(ctx, tx, a, p.OrgID, "pat.revoke", p.ID, detail)
 }
 
 // RegenerateMyPAT issues a new secret for one of the actor's PATs with the
@@ -523,33 +531,6 @@ func (s *Service) RevokeByValue(ctx context.Context, a Actor, orgID, value strin
 	}
 	v := view(p, owner.Username, s.now().UTC(), o.PATMaxLifetime)
 	return &v, nil
-}
-
-// RevokeLeaked revokes every real, active PAT among values that someone
-// reported exposed (SPEC §8 leaked tokens). It reports nothing about which
-// values were real: the count is for metrics and logs only.
-func (s *Service) RevokeLeaked(ctx context.Context, a Actor, values []string) (int, error) {
-	n := 0
-	for _, v := range values {
-		if exchange.CheckPAT(s.prefix, v) != nil {
-			continue
-		}
-		p, err := s.store.GetPATByHash(ctx, exchange.HashPAT(v))
-		if errors.Is(err, storage.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return n, storeErr(err, "personal access token")
-		}
-		if p.RevokedAt != nil {
-			continue
-		}
-		if _, err := s.revoke(ctx, a, p, "leaked", "reported leaked"); err != nil {
-			return n, err
-		}
-		n++
-	}
-	return n, nil
 }
 
 func pageSize(n int) (int, error) {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/jmoiron/sqlx"
@@ -25,8 +26,13 @@ func mapErr(err error) error {
 	if errors.Is(err, sql.ErrNoRows) {
 		return ErrNotFound
 	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if errors.Is(err, context.Canceled) {
 		return err
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		// The database did not answer within the store's deadline (or the
+		// caller's): to the caller that is a database it cannot reach.
+		return fmt.Errorf("%w: no answer in time: %w", ErrUnavailable, err)
 	}
 	var pqErr *pq.Error
 	if errors.As(err, &pqErr) {
@@ -50,6 +56,9 @@ func mapErr(err error) error {
 		case 787: // SQLITE_CONSTRAINT_FOREIGNKEY
 			return fmt.Errorf("%w: %w", ErrInvalidReference, err)
 		}
+		if sqliteFault(sqliteErr.Code()) {
+			return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
 		return err
 	}
 	// database/sql's "database is closed" has no exported value: a closed
@@ -66,14 +75,77 @@ func mapErr(err error) error {
 	return err
 }
 
+// sqliteFault reports whether an SQLite result code is a fault of the
+// database rather than of the statement: the file or disk refuses (full,
+// read-only, I/O error, cannot open, corrupt), the lock stayed taken beyond
+// the busy timeout, memory ran out, or the call was interrupted at its
+// deadline. The caller answers these 503, as for an unreachable
+// PostgreSQL. Extended codes carry the primary code in their low byte.
+func sqliteFault(code int) bool {
+	switch code & 0xff {
+	case 5, // SQLITE_BUSY
+		6,  // SQLITE_LOCKED
+		7,  // SQLITE_NOMEM
+		8,  // SQLITE_READONLY
+		9,  // SQLITE_INTERRUPT
+		10, // SQLITE_IOERR
+		11, // SQLITE_CORRUPT
+		13, // SQLITE_FULL
+		14, // SQLITE_CANTOPEN
+		15, // SQLITE_PROTOCOL
+		26: // SQLITE_NOTADB
+		return true
+	}
+	return false
+}
+
+// writeHealth remembers whether the last write failed for a fault of the
+// database (a full disk, a read-only file, a lost connection), so that
+// readiness reports not-ready until a write succeeds again: reads alone
+// can go on working while every write fails.
+type writeHealth struct {
+	fault atomic.Pointer[error]
+}
+
+func (w *writeHealth) succeeded() {
+	if w.fault.Load() != nil {
+		w.fault.Store(nil)
+	}
+}
+
+// writeFailed records err when it is a database fault, and returns it.
+func (s *SQLStore) writeFailed(err error) error {
+	if errors.Is(err, ErrUnavailable) {
+		s.writes.fault.Store(&err)
+	}
+	return err
+}
+
+// WriteFault is the database fault of the last write, or nil when the last
+// write succeeded (or none failed yet).
+func (s *SQLStore) WriteFault() error {
+	if p := s.writes.fault.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// ProbeWrite writes one row, to learn whether the database takes writes
+// again after WriteFault reported a fault; success clears the fault.
+func (s *SQLStore) ProbeWrite(ctx context.Context) error {
+	_, err := s.exec(ctx, "probe write", `INSERT INTO write_probe (id, probed_at) VALUES (1, ?)
+		ON CONFLICT (id) DO UPDATE SET probed_at = excluded.probed_at`, s.t(s.stamp()))
+	return err
+}
+
 // queries rebinds "?" placeholders for the driver once per query text.
 type queries struct {
 	db    *sqlx.DB
 	same  bool
 	cache sync.Map // query → rebound query
 
+	stmts sync.Map // query → *sql.Stmt, the prepared hot-path queries
 	mu    sync.Mutex
-	stmts map[string]*sql.Stmt // prepared hot-path queries
 }
 
 func newQueries(db *sqlx.DB) *queries {
@@ -85,20 +157,24 @@ func newQueries(db *sqlx.DB) *queries {
 // as needed. A prepared statement saves PostgreSQL the second round trip
 // lib/pq makes for an unprepared query with parameters (parse and describe,
 // then bind and execute), and SQLite the parsing of the query text.
+//
+// Once prepared, a statement is read without a lock. Preparing takes the
+// lock, so that concurrent first uses prepare once; nothing else waits on
+// it, since every later use finds the statement in the map.
 func (q *queries) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
+	if st, ok := q.stmts.Load(query); ok {
+		return st.(*sql.Stmt), nil
+	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if st, ok := q.stmts[query]; ok {
-		return st, nil
+	if st, ok := q.stmts.Load(query); ok {
+		return st.(*sql.Stmt), nil
 	}
 	st, err := q.db.PrepareContext(ctx, q.rebind(query))
 	if err != nil {
 		return nil, err
 	}
-	if q.stmts == nil {
-		q.stmts = map[string]*sql.Stmt{}
-	}
-	q.stmts[query] = st
+	q.stmts.Store(query, st)
 	return st, nil
 }
 

@@ -130,6 +130,8 @@ func (s *SQLStore) GetPATGrantByID(ctx context.Context, id string) (*PATGrant, e
 }
 
 func (s *SQLStore) patGrant(ctx context.Context, query string, arg any) (*PATGrant, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	stmt, err := s.q.prepared(ctx, query)
 	if err != nil {
 		return nil, wrapf("get pat grant", mapErr(err))
@@ -305,19 +307,24 @@ func (s *SQLStore) touchPostgres(ctx context.Context, ids []string, used map[str
 	for i, id := range ids {
 		times[i] = used[id].UTC().Truncate(time.Microsecond)
 	}
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	_, err := s.x.ExecContext(ctx, `UPDATE pats SET last_used_at = v.t
 		FROM (SELECT unnest($1::text[]) AS id, unnest($2::timestamptz[]) AS t) AS v
 		WHERE pats.id = v.id AND (pats.last_used_at IS NULL OR pats.last_used_at < v.t)`,
 		pq.Array(ids), pq.Array(times))
 	if err != nil {
-		return wrapf("touch pats", mapErr(err))
+		return wrapf("touch pats", s.writeFailed(mapErr(err)))
 	}
+	s.writes.succeeded()
 	return nil
 }
 
 func (s *SQLStore) touchEach(ctx context.Context, ids []string, used map[string]time.Time) error {
 	return s.WithTx(ctx, func(tx Store) error {
 		ts := tx.(*SQLStore)
+		ctx, cancel := s.bound(ctx)
+		defer cancel()
 		stmt, err := ts.x.(*sqlx.Tx).PreparexContext(ctx,
 			`UPDATE pats SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)`)
 		if err != nil {

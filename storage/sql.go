@@ -29,36 +29,56 @@ type Options struct {
 	DSN string
 	// MaxOpenConns caps the pool; 0 picks a default for the driver.
 	MaxOpenConns int
+	// QueryTimeout bounds every call the store makes: waiting for a pooled
+	// connection, each statement with the reading of its rows, COMMIT and
+	// ROLLBACK, and on SQLite the wait for the write lock. A call that
+	// runs out of it fails with ErrUnavailable. 0 means DefaultQueryTimeout.
+	QueryTimeout time.Duration
 	// Now is the clock used for timestamps the store fills in itself.
 	Now func() time.Time
 }
 
+// DefaultQueryTimeout is the store's deadline for one database call.
+const DefaultQueryTimeout = 2 * time.Second
+
 // SQLStore is the sqlx implementation of Store for SQLite and PostgreSQL.
 type SQLStore struct {
-	db     *sqlx.DB
-	x      sqlx.ExtContext // db, or the transaction of a WithTx store
-	inTx   bool
-	driver string
-	now    func() time.Time
-	q      *queries
+	db      *sqlx.DB
+	x       sqlx.ExtContext // db, or the transaction of a WithTx store
+	inTx    bool
+	driver  string
+	now     func() time.Time
+	q       *queries
+	timeout time.Duration
+	writes  *writeHealth
 }
 
 var _ Store = (*SQLStore)(nil)
 
 // Open opens and pings the database. It does not migrate: call Migrate.
 func Open(ctx context.Context, o Options) (*SQLStore, error) {
-	var dsn string
+	timeout := o.QueryTimeout
+	if timeout <= 0 {
+		timeout = DefaultQueryTimeout
+	}
+	var db *sqlx.DB
 	switch o.Driver {
 	case DriverSQLite:
-		dsn = sqliteDSN(o.DSN)
+		sdb, err := sqlx.Open(o.Driver, sqliteDSN(o.DSN, timeout))
+		if err != nil {
+			return nil, fmt.Errorf("open %s database: %w", o.Driver, err)
+		}
+		db = sdb
 	case DriverPostgres:
-		dsn = o.DSN
+		c, err := newDeadlineConnector(o.DSN, timeout)
+		if err != nil {
+			// lib/pq's parse errors name the offending key, never the
+			// password.
+			return nil, fmt.Errorf("open %s database: %w", o.Driver, err)
+		}
+		db = sqlx.NewDb(sql.OpenDB(c), DriverPostgres)
 	default:
 		return nil, fmt.Errorf("open database: unknown driver %q", o.Driver)
-	}
-	db, err := sqlx.Open(o.Driver, dsn)
-	if err != nil {
-		return nil, fmt.Errorf("open %s database: %w", o.Driver, err)
 	}
 	maxOpen := o.MaxOpenConns
 	if maxOpen == 0 {
@@ -71,7 +91,7 @@ func Open(ctx context.Context, o Options) (*SQLStore, error) {
 	if now == nil {
 		now = time.Now
 	}
-	s := &SQLStore{db: db, x: db, driver: o.Driver, now: now}
+	s := &SQLStore{db: db, x: db, driver: o.Driver, now: now, timeout: timeout, writes: &writeHealth{}}
 	s.q = newQueries(db)
 	if err := s.Ping(ctx); err != nil {
 		db.Close()
@@ -82,11 +102,12 @@ func Open(ctx context.Context, o Options) (*SQLStore, error) {
 
 // sqliteDSN turns a file path into a modernc DSN with the pragmas the store
 // relies on: foreign keys enforced, WAL so readers do not block the writer,
-// a busy timeout so concurrent writers wait instead of failing, and
+// a busy timeout (the query timeout) so concurrent writers wait instead of
+// failing at once, yet give up when the store's deadline would, and
 // BEGIN IMMEDIATE so a transaction takes the write lock up front rather than
 // failing when it upgrades from a read.
-func sqliteDSN(path string) string {
-	params := "_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+func sqliteDSN(path string, busy time.Duration) string {
+	params := fmt.Sprintf("_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=busy_timeout(%d)&_pragma=synchronous(NORMAL)&_txlock=immediate", busy.Milliseconds())
 	if strings.Contains(path, "?") {
 		return path + "&" + params
 	}
@@ -101,6 +122,8 @@ func (s *SQLStore) DB() *sql.DB { return s.db.DB }
 
 // Ping reports whether the database answers.
 func (s *SQLStore) Ping(ctx context.Context) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if err := s.db.PingContext(ctx); err != nil {
 		return fmt.Errorf("ping: %w", mapErr(err))
 	}
@@ -120,9 +143,20 @@ func (s *SQLStore) WithTx(ctx context.Context, fn func(Store) error) (err error)
 	if s.inTx {
 		return fn(s)
 	}
-	tx, err := s.db.BeginTxx(ctx, nil)
+	// The wait for a connection and BEGIN are bounded; the transaction then
+	// lives as long as the caller's context, each statement in it and the
+	// COMMIT bounded on their own (a transaction may do slow work between
+	// statements, such as hashing a password during bootstrap).
+	bctx, cancel := s.bound(ctx)
+	conn, err := s.db.Connx(bctx)
+	cancel()
 	if err != nil {
-		return fmt.Errorf("begin transaction: %w", mapErr(err))
+		return fmt.Errorf("begin transaction: %w", s.writeFailed(mapErr(err)))
+	}
+	defer conn.Close()
+	tx, err := conn.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin transaction: %w", s.writeFailed(mapErr(err)))
 	}
 	defer func() {
 		if p := recover(); p != nil {
@@ -135,14 +169,21 @@ func (s *SQLStore) WithTx(ctx context.Context, fn func(Store) error) (err error)
 	ts.inTx = true
 	if err := fn(&ts); err != nil {
 		if rbErr := tx.Rollback(); rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) {
-			return errors.Join(err, fmt.Errorf("rollback: %w", rbErr))
+			return errors.Join(err, fmt.Errorf("rollback: %w", mapErr(rbErr)))
 		}
 		return err
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", mapErr(err))
+		return fmt.Errorf("commit: %w", s.writeFailed(mapErr(err)))
 	}
+	s.writes.succeeded()
 	return nil
+}
+
+// bound gives one database call its deadline: the query timeout, or the
+// caller's own if that comes first.
+func (s *SQLStore) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.timeout)
 }
 
 // Lock takes a transaction-scoped named lock. On PostgreSQL it is an
@@ -158,6 +199,8 @@ func (s *SQLStore) Lock(ctx context.Context, name string) error {
 	}
 	h := fnv.New64a()
 	h.Write([]byte(name))
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if _, err := s.x.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(h.Sum64())); err != nil {
 		return fmt.Errorf("lock %q: %w", name, mapErr(err))
 	}
@@ -216,9 +259,14 @@ func splitList(s string) []string {
 
 // exec runs a write and maps its error; op names the operation.
 func (s *SQLStore) exec(ctx context.Context, op, query string, args ...any) (sql.Result, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	res, err := s.x.ExecContext(ctx, s.q.rebind(query), args...)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", op, mapErr(err))
+		return nil, fmt.Errorf("%s: %w", op, s.writeFailed(mapErr(err)))
+	}
+	if !s.inTx {
+		s.writes.succeeded()
 	}
 	return res, nil
 }
@@ -240,6 +288,8 @@ func (s *SQLStore) execOne(ctx context.Context, op, query string, args ...any) e
 }
 
 func (s *SQLStore) get(ctx context.Context, op string, dest any, query string, args ...any) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if err := sqlx.GetContext(ctx, s.x, dest, s.q.rebind(query), args...); err != nil {
 		return fmt.Errorf("%s: %w", op, mapErr(err))
 	}
@@ -247,6 +297,8 @@ func (s *SQLStore) get(ctx context.Context, op string, dest any, query string, a
 }
 
 func (s *SQLStore) sel(ctx context.Context, op string, dest any, query string, args ...any) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if err := sqlx.SelectContext(ctx, s.x, dest, s.q.rebind(query), args...); err != nil {
 		return fmt.Errorf("%s: %w", op, mapErr(err))
 	}

@@ -158,6 +158,16 @@ type Store interface {
 	// DeleteSigningKeys removes keys retired before the given time.
 	DeleteSigningKeys(ctx context.Context, retiredBefore time.Time) (int64, error)
 
+	// AddLeakReport writes a leaked-token report down (durable on return).
+	AddLeakReport(ctx context.Context, r *LeakReport) error
+	// NextLeakReport returns the oldest report due at now and keeps it
+	// from other replicas until the transaction ends (inside WithTx only).
+	NextLeakReport(ctx context.Context, now time.Time) (*LeakReport, error)
+	DeleteLeakReport(ctx context.Context, id int64) error
+	// DeferLeakReport counts a failed attempt and sets when it is due again.
+	DeferLeakReport(ctx context.Context, id int64, next time.Time) error
+	LeakReportStats(ctx context.Context) (LeakStats, error)
+
 	AppendAudit(ctx context.Context, e *AuditEvent) error
 	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
 

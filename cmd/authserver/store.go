@@ -18,6 +18,7 @@ func openStore(ctx context.Context, cfg *config.Config) (*storage.SQLStore, erro
 		Driver:       cfg.Database.Driver,
 		DSN:          cfg.Database.DSN.Reveal(),
 		MaxOpenConns: cfg.Database.MaxOpenConns,
+		QueryTimeout: cfg.Database.QueryTimeout.D(),
 	})
 	if err != nil {
 		// The DSN may hold a password: name the driver, never the DSN.

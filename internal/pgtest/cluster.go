@@ -65,6 +65,7 @@ type Cluster struct {
 	proc   *serverProc // nil while stopped
 	admin  *sql.DB     // connection pool to the "postgres" database, lazily opened
 	closed bool
+	frozen bool // Freeze stopped the server's processes
 }
 
 type serverProc struct {
@@ -239,6 +240,30 @@ func (c *Cluster) Resume() error {
 	return err
 }
 
+// Freeze stops the server and every backend with SIGSTOP, as a paused VM
+// or a black-holed link would: connections stay open and nothing answers.
+// Thaw resumes them; Stop and Close thaw a frozen server first.
+func (c *Cluster) Freeze() error { return c.signalGroup(true) }
+
+// Thaw resumes a server that Freeze stopped.
+func (c *Cluster) Thaw() error { return c.signalGroup(false) }
+
+func (c *Cluster) signalGroup(freeze bool) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return ErrClosed
+	}
+	if c.proc == nil {
+		return errors.New("pgtest: the server is not running")
+	}
+	if err := signalGroup(c.proc.cmd.Process.Pid, freeze); err != nil {
+		return fmt.Errorf("pgtest: signalling the server's process group: %w", err)
+	}
+	c.frozen = freeze
+	return nil
+}
+
 // Restart is Stop followed by Resume.
 func (c *Cluster) Restart() error {
 	if err := c.Stop(); err != nil {
@@ -289,6 +314,11 @@ func (c *Cluster) stopLocked() error {
 	p := c.proc
 	if p == nil {
 		return nil
+	}
+	if c.frozen {
+		// A stopped process does not act on SIGINT until it runs again.
+		_ = signalGroup(p.cmd.Process.Pid, false)
+		c.frozen = false
 	}
 	c.proc = nil
 	select {

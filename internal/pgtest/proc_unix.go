@@ -25,3 +25,27 @@ func interruptProcess(p *os.Process) error { return p.Signal(syscall.SIGINT) }
 
 // quitProcess asks postgres for an immediate shutdown.
 func quitProcess(p *os.Process) error { return p.Signal(syscall.SIGQUIT) }
+
+// signalGroup stops (SIGSTOP) or continues (SIGCONT) the server: the
+// postmaster first, so that it forks no new backend meanwhile, then each of
+// its children (backends call setsid, so the process group does not reach
+// them).
+func signalGroup(pid int, stop bool) error {
+	sig := syscall.SIGCONT
+	if stop {
+		sig = syscall.SIGSTOP
+	}
+	if err := syscall.Kill(pid, sig); err != nil {
+		return err
+	}
+	kids, err := childrenOf(pid)
+	if err != nil {
+		return err
+	}
+	for _, k := range kids {
+		if err := syscall.Kill(k, sig); err != nil && err != syscall.ESRCH {
+			return err
+		}
+	}
+	return nil
+}
