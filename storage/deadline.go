@@ -26,8 +26,9 @@ type dialCapture struct{ conn net.Conn }
 
 type dialCaptureKey struct{}
 
-// deadlineDialer dials PostgreSQL and bounds the connection handshake: by
-// the dialing context's deadline, else by connectTimeout.
+// deadlineDialer dials PostgreSQL and bounds the connection handshake by
+// the dialing context's deadline and connectTimeout, whichever is first,
+// and a cancel request by cancelTimeout.
 type deadlineDialer struct {
 	d              net.Dialer
 	connectTimeout time.Duration
@@ -45,14 +46,27 @@ func (d *deadlineDialer) DialTimeout(network, address string, timeout time.Durat
 	return d.DialContext(ctx, network, address)
 }
 
+// cancelTimeout bounds lib/pq's cancel requests. When a call's context
+// ends, lib/pq dials a second connection to ask the server to cancel the
+// statement, and for a prepared statement the call does not return until
+// that request is done (or 10 s have passed). A server that answers at all
+// takes a few milliseconds; one that is frozen would hold every timed-out
+// call for the full 10 s.
+const cancelTimeout = 250 * time.Millisecond
+
 func (d *deadlineDialer) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
-	deadline, ok := ctx.Deadline()
-	if !ok {
-		deadline = time.Now().Add(d.connectTimeout)
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, deadline)
-		defer cancel()
+	// Only Connect dials with a capture: anything else is a cancel request.
+	capture, connecting := ctx.Value(dialCaptureKey{}).(*dialCapture)
+	limit := d.connectTimeout
+	if !connecting {
+		limit = cancelTimeout
 	}
+	deadline, ok := ctx.Deadline()
+	if bound := time.Now().Add(limit); !ok || bound.Before(deadline) {
+		deadline = bound
+	}
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
 	c, err := d.d.DialContext(ctx, network, address)
 	if err != nil {
 		return nil, err
@@ -63,7 +77,7 @@ func (d *deadlineDialer) DialContext(ctx context.Context, network, address strin
 		c.Close()
 		return nil, err
 	}
-	if capture, ok := ctx.Value(dialCaptureKey{}).(*dialCapture); ok {
+	if connecting {
 		capture.conn = c
 	}
 	return c, nil
