@@ -6,13 +6,17 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
+
+	"authserver/internal/httpx"
 )
 
 // This file is what every request goes through before its handler: a
-// request id, one access-log line, and the HTTP metrics.
+// request id, the client's address, one access-log line, and the HTTP
+// metrics.
 
 // requestIDHeader carries the request id in both directions.
 const requestIDHeader = "X-Request-Id"
@@ -26,6 +30,29 @@ type requestIDKey struct{}
 func requestID(ctx context.Context) string {
 	id, _ := ctx.Value(requestIDKey{}).(string)
 	return id
+}
+
+type clientAddrKey struct{}
+
+// clientAddr is the address of the client that sent r, as observed named
+// it with the server's one httpx.ClientAddr rule, so that the rate limits,
+// audit events and log lines of a request all name the same client; "" when
+// the socket peer is no IP address (a Unix socket). A request that did not
+// pass through observed (a test calling a handler directly) trusts no
+// proxy: its client is the socket peer.
+func clientAddr(r *http.Request) string {
+	if s, ok := r.Context().Value(clientAddrKey{}).(string); ok {
+		return s
+	}
+	return addrString(httpx.ClientAddr{}.Of(r))
+}
+
+// addrString is a client address as logged and stored: "" for none.
+func addrString(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
 }
 
 // newRequestID is a fresh request id: 16 random bytes, hex-encoded.
@@ -90,8 +117,8 @@ func withRequestIDs(log *slog.Logger) *slog.Logger {
 	return slog.New(requestIDHandler{log.Handler()})
 }
 
-// observed wraps a handler with a request id, an access-log line and,
-// when metrics is set, the HTTP metrics.
+// observed wraps a handler with a request id, the client's address, an
+// access-log line and, when metrics is set, the HTTP metrics.
 //
 // The access log and the metrics name the route pattern the mux matched
 // (routeLabel), never the request's path or query: a path is unbounded and
@@ -106,6 +133,8 @@ type observed struct {
 	level slog.Level
 	// metrics counts requests; nil counts nothing.
 	metrics *metrics
+	// addrs names the client of each request (clientAddr).
+	addrs httpx.ClientAddr
 	// looksSecret refuses a client's request id that looks like a
 	// credential (a PAT, a JWT) so that a confused client cannot put one
 	// into the logs; nil accepts any valid id.
@@ -121,7 +150,9 @@ func (o *observed) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set(requestIDHeader, id)
 	// r is a copy from here on: the mux records the pattern it matched in
 	// it (Request.Pattern), where the deferred call below reads it.
-	r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
+	ctx := context.WithValue(r.Context(), requestIDKey{}, id)
+	ctx = context.WithValue(ctx, clientAddrKey{}, addrString(o.addrs.Of(r)))
+	r = r.WithContext(ctx)
 	rw := &recorder{ResponseWriter: w}
 	defer func() {
 		if p := recover(); p != nil {

@@ -2,9 +2,11 @@ package authserver_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -136,6 +138,75 @@ func TestRateLimits(t *testing.T) {
 		}
 		if r := e.consoleClient().tryLogin("acme", "alice", "alice-password"); r.StatusCode != http.StatusTooManyRequests {
 			t.Fatalf("after 20 failures from the address: %d", r.StatusCode)
+		}
+	})
+}
+
+// TestRateLimitsBehindTrustedProxy: behind a trusted proxy each client
+// forwarded by it has its own failure budget, named by X-Forwarded-For;
+// from a peer that is not a trusted proxy the header changes nothing. Every
+// test client connects from 127.0.0.1, which plays the proxy.
+func TestRateLimitsBehindTrustedProxy(t *testing.T) {
+	// forwarded posts an exchange with the X-Forwarded-For lines xff.
+	forwarded := func(e *env, token string, xff ...string) *response {
+		form := url.Values{
+			"grant_type":         {exchange.GrantType},
+			"subject_token":      {token},
+			"subject_token_type": {exchange.TokenTypeAccessToken},
+			"client_id":          {"cli"},
+			"audience":           {"orchestrator"},
+		}
+		req, err := http.NewRequest(http.MethodPost, e.url+"/oauth2/token", strings.NewReader(form.Encode()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		for _, v := range xff {
+			req.Header.Add("X-Forwarded-For", v)
+		}
+		return e.do(req)
+	}
+	unknown, _ := exchange.NewPAT("pat_", nil)
+
+	t.Run("clients behind a trusted proxy have separate budgets", func(t *testing.T) {
+		clock := &fakeClock{t: time.Now()}
+		e := newEnv(t, envOptions{now: clock.now, config: "http:\n  trusted_proxies: [127.0.0.1]\n"})
+		// The left-most entries are the client's own and change nothing:
+		// 192.0.2.1 is the client its proxy saw.
+		for i := range 30 {
+			refused(t, forwarded(e, unknown, fmt.Sprintf("198.51.100.%d, 192.0.2.1", i)), 400, "invalid_request")
+		}
+		wantRateLimited(t, forwarded(e, unknown, "198.51.100.200, 192.0.2.1"), 2)
+		wantRateLimited(t, forwarded(e, unknown, "192.0.2.1"), 2)
+		// Another client behind the same proxy still has its whole budget,
+		// as does the proxy's own address.
+		refused(t, forwarded(e, unknown, "192.0.2.2"), 400, "invalid_request")
+		refused(t, forwarded(e, unknown, "2001:db8::2", "127.0.0.1"), 400, "invalid_request")
+		refused(t, forwarded(e, unknown), 400, "invalid_request")
+
+		// The access log names the client, never the entries it wrote.
+		logs := e.logs.String()
+		if !strings.Contains(logs, `"client_addr":"192.0.2.1"`) || !strings.Contains(logs, `"client_addr":"2001:db8::2"`) {
+			t.Errorf("got no access-log line naming the forwarded clients, want client_addr 192.0.2.1 and 2001:db8::2:\n%s", logs)
+		}
+		if strings.Contains(logs, "198.51.100.") {
+			t.Errorf("got a log naming an address the client wrote, want none:\n%s", logs)
+		}
+	})
+
+	t.Run("an untrusted peer's spoofed header gives no fresh budget", func(t *testing.T) {
+		for _, cfg := range []string{"", "http:\n  trusted_proxies: [10.0.0.0/8, 192.0.2.0/24]\n"} {
+			clock := &fakeClock{t: time.Now()}
+			e := newEnv(t, envOptions{now: clock.now, config: cfg})
+			for i := range 30 {
+				refused(t, forwarded(e, unknown, fmt.Sprintf("192.0.2.%d", i)), 400, "invalid_request")
+			}
+			wantRateLimited(t, forwarded(e, unknown, "203.0.113.77"), 2)
+			wantRateLimited(t, forwarded(e, unknown, "10.0.0.1", "203.0.113.78"), 2)
+			wantRateLimited(t, forwarded(e, unknown), 2)
+			if logs := e.logs.String(); strings.Contains(logs, "203.0.113.") {
+				t.Errorf("trusted_proxies %q: got a log naming a spoofed address, want none:\n%s", cfg, logs)
+			}
 		}
 	})
 }

@@ -18,6 +18,7 @@ import (
 	"authserver/config"
 	"authserver/exchange"
 	"authserver/governance"
+	"authserver/internal/httpx"
 	"authserver/signing"
 	"authserver/storage"
 )
@@ -88,6 +89,9 @@ func New(o Options) (*Server, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	// The one client-address rule of both listeners: every rate limit,
+	// audit event and log line reads the address it names (clientAddr).
+	addrs := httpx.ClientAddr{Trusted: o.Config.HTTP.TrustedProxies.Prefixes()}
 	interval := o.LastUsedInterval
 	if interval <= 0 {
 		interval = 2 * time.Second
@@ -140,7 +144,7 @@ func New(o Options) (*Server, error) {
 	s.api.auth.setSessionLookup(s.console.apiSession)
 	(&discovery{issuer: o.Config.Issuer, catalog: s.catalog}).routes(pub)
 	(&jwks{keys: o.Keys}).routes(pub)
-	s.public = &observed{next: pub, log: log, level: slog.LevelInfo, metrics: s.metrics,
+	s.public = &observed{next: pub, log: log, level: slog.LevelInfo, metrics: s.metrics, addrs: addrs,
 		looksSecret: credentialShaped(o.Config.Tokens.PATPrefix)}
 
 	tel := http.NewServeMux()
@@ -157,7 +161,7 @@ func New(o Options) (*Server, error) {
 	}
 	// Probes and scrapes come every few seconds: logged at debug only, and
 	// not counted in the public listener's HTTP metrics.
-	s.telem = &observed{next: tel, log: log, level: slog.LevelDebug}
+	s.telem = &observed{next: tel, log: log, level: slog.LevelDebug, addrs: addrs}
 	return s, nil
 }
 

@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"mime"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -255,14 +254,4 @@ func writeOAuthError(w http.ResponseWriter, status int, e *fosite.RFC6749Error) 
 	retryLaterIfUnavailable(w.Header(), status)
 	w.WriteHeader(status)
 	writeJSONBody(w, map[string]string{"error": e.ErrorField, "error_description": e.GetDescription()})
-}
-
-// clientAddr is the address the request came from. Proxies are not trusted:
-// X-Forwarded-For is attacker-controlled unless a trusted proxy sets it.
-func clientAddr(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }

@@ -1,8 +1,9 @@
 package config
 
-// Config is the whole configuration file (SPEC §9.1). Every scalar key can be
-// overridden by AUTHSERVER_ + its upper-cased key path joined by "_", for
-// example AUTHSERVER_DATABASE_DSN; secrets can also come from a file named by
+// Config is the whole configuration file (SPEC §9.1). Every scalar key, and
+// http.trusted_proxies as one comma-separated string, can be overridden by
+// AUTHSERVER_ + its upper-cased key path joined by "_", for example
+// AUTHSERVER_DATABASE_DSN; secrets can also come from a file named by
 // the key with a _file suffix (keys.encryption_key_file, database.dsn_file).
 type Config struct {
 	// Issuer is the iss of every JWT and the base of every URL the server
@@ -23,6 +24,12 @@ type HTTP struct {
 	Addr        string `yaml:"addr"`
 	TLSCertFile string `yaml:"tls_cert_file"`
 	TLSKeyFile  string `yaml:"tls_key_file"`
+	// TrustedProxies are the networks of the reverse proxies in front of
+	// the listener, whose X-Forwarded-For is believed (httpx.ClientAddr
+	// has the rule). Empty, the default: the client is the socket peer
+	// and X-Forwarded-For is ignored. In the environment it is one
+	// comma-separated string.
+	TrustedProxies CIDRs `yaml:"trusted_proxies"`
 }
 
 // Telemetry is the operator listener: /metrics, /healthz, /readyz.

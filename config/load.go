@@ -61,7 +61,7 @@ func Load(path string, env Env) (*Config, error) {
 		if overlaps(p.Path, skip) {
 			continue
 		}
-		if s, ok := source[p.Path]; ok {
+		if s, ok := sourceOf(p.Path, source); ok {
 			p.Message += " (" + s + ")"
 		} else {
 			p.Line = lines[p.Path]
@@ -72,6 +72,19 @@ func Load(path string, env Env) (*Config, error) {
 		return nil, err
 	}
 	return &c, nil
+}
+
+// sourceOf returns where the value at key path p came from when it was
+// not the file: the source of p itself or of the key that holds it, since
+// a list set from one variable is checked entry by entry
+// (http.trusted_proxies[1] was set by AUTHSERVER_HTTP_TRUSTED_PROXIES).
+func sourceOf(p string, source map[string]string) (string, bool) {
+	for k, s := range source {
+		if p == k || within(p, k) {
+			return s, true
+		}
+	}
+	return "", false
 }
 
 // overlaps reports whether key path p is one of paths, inside one, or

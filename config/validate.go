@@ -116,8 +116,8 @@ func (v *validator) issuer() {
 	}
 }
 
-// listeners checks both listen addresses, TLS files and that the two
-// listeners do not claim the same port.
+// listeners checks both listen addresses, TLS files, the trusted proxies
+// and that the two listeners do not claim the same port.
 func (v *validator) listeners() {
 	h := v.c.HTTP
 	httpOK := v.addr("http.addr", h.Addr)
@@ -126,6 +126,14 @@ func (v *validator) listeners() {
 		v.addf("http.tls_key_file", "must be set together with http.tls_cert_file")
 	case h.TLSCertFile == "" && h.TLSKeyFile != "":
 		v.addf("http.tls_cert_file", "must be set together with http.tls_key_file")
+	}
+	for i, p := range h.TrustedProxies {
+		if p.Bits() == 0 {
+			// Then every peer is a proxy and the left-most entry of a
+			// header the client wrote is the client: any client could
+			// pick its own address, and its own rate-limit budget.
+			v.addf(index("http.trusted_proxies", i), "must not trust every address (%s): any client could then choose its address", p)
+		}
 	}
 	t := v.c.Telemetry.Addr
 	if v.addr("telemetry.addr", t) && httpOK && sameListener(h.Addr, t) {

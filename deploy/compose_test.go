@@ -26,6 +26,19 @@ type composeService struct {
 	Healthcheck map[string]any    `yaml:"healthcheck"`
 	Volumes     []string          `yaml:"volumes"`
 	Ports       []string          `yaml:"ports"`
+	// Networks is the map form only: network name → attachment.
+	Networks map[string]struct {
+		IPv4Address string `yaml:"ipv4_address"`
+	} `yaml:"networks"`
+}
+
+// composeNetwork is a top-level network of the compose file.
+type composeNetwork struct {
+	IPAM struct {
+		Config []struct {
+			Subnet string `yaml:"subnet"`
+		} `yaml:"config"`
+	} `yaml:"ipam"`
 }
 
 // dependsOn returns the services s depends on, with their condition
@@ -92,9 +105,16 @@ func interpolate(s string, env map[string]string) (string, error) {
 	return out, nil
 }
 
-// loadCompose parses the compose file with its variables interpolated from
-// env, as `docker compose config` would.
+// loadCompose parses the compose file's services with its variables
+// interpolated from env, as `docker compose config` would.
 func loadCompose(t *testing.T, env map[string]string) (map[string]composeService, error) {
+	t.Helper()
+	services, _, err := loadComposeProject(t, env)
+	return services, err
+}
+
+// loadComposeProject is loadCompose with the top-level networks too.
+func loadComposeProject(t *testing.T, env map[string]string) (map[string]composeService, map[string]composeNetwork, error) {
 	t.Helper()
 	data, err := os.ReadFile(composeFile)
 	if err != nil {
@@ -121,16 +141,17 @@ func loadCompose(t *testing.T, env map[string]string) (map[string]composeService
 		return nil
 	}
 	if err := walk(&root); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var f struct {
 		Services map[string]composeService `yaml:"services"`
+		Networks map[string]composeNetwork `yaml:"networks"`
 		Volumes  map[string]any            `yaml:"volumes"`
 	}
 	if err := root.Decode(&f); err != nil {
 		t.Fatalf("%s: %v", composeFile, err)
 	}
-	return f.Services, nil
+	return f.Services, f.Networks, nil
 }
 
 func TestInterpolate(t *testing.T) {
