@@ -106,7 +106,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	})
 	m.auditDropped = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "authserver_audit_events_dropped_total",
-		Help: "Audit events (refused exchanges) lost: the queue was full or closed, or the database write failed.",
+		Help: "Audit events (refused exchanges, console sign-ins and sign-outs) lost: the queue was full or closed, or the database write failed.",
 	})
 	m.ready = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "authserver_ready",
