@@ -17,7 +17,8 @@ import (
 // directory and SAML users cannot sign in here: they learn why without the
 // page confirming their username to anyone else. Only after the password
 // has been verified is a deactivated user told so. The precise cause goes
-// to the log and, when the organization exists, to its audit log.
+// to the log and, when the organization exists and the attempt was not
+// rate-limited, to its audit log.
 
 // signInFailed is the one message of a failed sign-in.
 const signInFailed = "Sign-in failed: the organization, username or password is wrong. " +
@@ -84,14 +85,11 @@ func (c *console) login(w http.ResponseWriter, r *http.Request) {
 	addr := clientAddr(r)
 	refund, wait := c.limits.take(c.now(), org+"\x00"+username, addr)
 	if wait > 0 {
-		ref, err := c.gov.RateLimitedSignIn(r.Context(), org, username)
-		if err != nil {
-			// The answer is the same either way; only the audit event
-			// is lost, and the log says so.
-			c.log.WarnContext(r.Context(), "console sign-in refused", "addr", addr, "cause", string(governance.SignInRateLimited), "err", err)
-		} else {
-			c.signInRefused(r, ref)
-		}
+		// Logged, not audited: an audit event needs the organization's
+		// id, and a caller out of budget is refused before any database
+		// work, so that a flood costs no query. The failures that spent
+		// the budget were each audited.
+		c.log.InfoContext(r.Context(), "console sign-in refused", "addr", addr, "cause", string(governance.SignInRateLimited))
 		secs := retryAfter(wait)
 		w.Header().Set("Retry-After", secs)
 		again(http.StatusTooManyRequests, "Too many sign-in attempts. Wait "+secs+" seconds, then try again.")

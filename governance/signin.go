@@ -18,11 +18,6 @@ const MaxPasswordLen = 1024
 var errSignInFailed = &Error{Kind: Forbidden, Code: "sign-in-failed",
 	Message: "the organization, username or password is wrong"}
 
-// errSignInLimited is the refusal of a sign-in that the rate limits stopped
-// before any credential was checked.
-var errSignInLimited = &Error{Kind: Forbidden, Code: "sign-in-rate-limited",
-	Message: "too many sign-in attempts"}
-
 // IsSignInFailed reports whether err is SignIn's generic refusal.
 func IsSignInFailed(err error) bool {
 	var ge *Error
@@ -32,7 +27,9 @@ func IsSignInFailed(err error) bool {
 // SignInCause is why a console sign-in was refused. It is for the log and
 // the audit log (an audit event's outcome), never for the person signing
 // in: every cause but SignInDeactivated and SignInRateLimited gets the one
-// generic refusal.
+// generic refusal. SignIn never returns SignInRateLimited: the console
+// refuses those attempts itself, before any database work, and only logs
+// them.
 type SignInCause string
 
 // The sign-in refusal causes.
@@ -55,7 +52,7 @@ const (
 	// SignInDeactivated: the right password of a deactivated user.
 	SignInDeactivated SignInCause = "user-deactivated"
 	// SignInRateLimited: the rate limits stopped the attempt before any
-	// credential was checked.
+	// credential was checked (logged by the console, never audited).
 	SignInRateLimited SignInCause = "rate-limited"
 )
 
@@ -123,7 +120,7 @@ func (s *Service) SignIn(ctx context.Context, orgName, username, pw string) (*st
 	if tooLong {
 		pw = pw[:MaxPasswordLen]
 	}
-	ref, u, err := s.signInParties(ctx, orgName, username, errSignInFailed)
+	ref, u, err := s.signInParties(ctx, orgName, username)
 	if err != nil {
 		return nil, err
 	}
@@ -158,26 +155,14 @@ func (s *Service) SignIn(ctx context.Context, orgName, username, pw string) (*st
 	return nil, ref
 }
 
-// RateLimitedSignIn is the refusal of a sign-in that the rate limits
-// stopped: it names the organization and the user as SignIn would, for the
-// audit log, and checks no password.
-func (s *Service) RateLimitedSignIn(ctx context.Context, orgName, username string) (*SignInRefusal, error) {
-	ref, _, err := s.signInParties(ctx, orgName, username, errSignInLimited)
-	if err != nil {
-		return nil, err
-	}
-	ref.Cause = SignInRateLimited
-	return ref, nil
-}
-
 // signInParties looks up the organization and the user named at sign-in.
 // The refusal it returns names those that exist, with the cause so far
 // (unknown organization or user); u is the user found, hash included, or
 // nil. Text that no name can hold (control characters, invalid UTF-8,
 // overlong) is not looked up: it is unknown, and the database might refuse
 // it with an error.
-func (s *Service) signInParties(ctx context.Context, orgName, username string, refusal *Error) (ref *SignInRefusal, u *storage.User, err error) {
-	ref = &SignInRefusal{Cause: SignInUnknownOrganization, err: refusal}
+func (s *Service) signInParties(ctx context.Context, orgName, username string) (ref *SignInRefusal, u *storage.User, err error) {
+	ref = &SignInRefusal{Cause: SignInUnknownOrganization, err: errSignInFailed}
 	if !plausibleText(orgName) || len(orgName) > maxCursorKey {
 		return ref, nil, nil
 	}

@@ -141,17 +141,4 @@ func TestSignInRefusalIsAudited(t *testing.T) {
 		})
 	}
 
-	t.Run("a rate-limited attempt names the user without checking a password", func(t *testing.T) {
-		ref, err := f.gov.RateLimitedSignIn(ctx, "acme", "bob")
-		if err != nil || ref.Cause != governance.SignInRateLimited || ref.OrgID != f.acme.ID || ref.UserID != id("bob") {
-			t.Fatalf("got %+v %v, want rate-limited bob of acme", ref, err)
-		}
-		if governance.IsSignInFailed(ref) {
-			t.Fatal("a rate-limited attempt reads as a failed credential check")
-		}
-		ref, err = f.gov.RateLimitedSignIn(ctx, "acme", "mallory")
-		if err != nil || ref.UserID != "" || ref.OrgID != f.acme.ID {
-			t.Fatalf("got %+v %v, want an unknown user of acme", ref, err)
-		}
-	})
 }
