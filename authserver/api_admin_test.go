@@ -120,8 +120,17 @@ func TestAPIAdminPolicy(t *testing.T) {
 				{`{"pats_enabled": false, "pat_max_lifetime": 30}`, "wrong-type", "pat_max_lifetime"},
 				{`{"pats_enabled": "no", "pat_max_lifetime": "0"}`, "wrong-type", "pats_enabled"},
 				{`{"pats_enabled": false, "pat_max_lifetime": "36501d"}`, "max-lifetime-invalid", "pat_max_lifetime"},
+				{`{"pats_enabled": true, "pat_max_lifetime": "1ns"}`, "max-lifetime-invalid", "pat_max_lifetime"},
+				{`{"pats_enabled": true, "pat_max_lifetime": "59m59s"}`, "max-lifetime-invalid", "pat_max_lifetime"},
 			} {
 				wantProblem(t, e.call("PUT", "/api/v1/admin/settings", admin, c.body), http.StatusBadRequest, c.code, c.field)
+			}
+			// A maximum under an hour would block every PAT at once, the
+			// admin's API token included: the problem says so.
+			p := wantProblem(t, e.call("PUT", "/api/v1/admin/settings", admin, `{"pats_enabled": true, "pat_max_lifetime": "1ns"}`),
+				http.StatusBadRequest, "max-lifetime-invalid", "pat_max_lifetime")
+			if got := fmt.Sprint(p); !strings.Contains(got, "at least 1h") {
+				t.Fatalf("got problem %s, want it to say the maximum is at least 1h", got)
 			}
 			got := wantStatus(t, e.call("GET", "/api/v1/admin/settings", admin, nil), http.StatusOK)
 			if got["pats_enabled"] != true || got["pat_max_lifetime"] != "0" {

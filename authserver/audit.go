@@ -13,10 +13,10 @@ type auditAppender interface {
 	AppendAudit(ctx context.Context, e *storage.AuditEvent) error
 }
 
-// auditQueue writes high-volume audit events (refused exchanges) off the
-// request path, so a flood of bad requests costs no write per request. It
-// is bounded: when full, events are dropped and counted, never blocking a
-// request. Governance events (create, revoke, …) are not queued: they are
+// auditQueue writes high-volume audit events (refused exchanges, console
+// sign-ins and refused sign-ins) off the request path, so a flood of bad
+// requests costs no write per request. It is bounded: when full, events
+// are dropped and counted, never blocking a request. Governance events (create, revoke, …) are not queued: they are
 // written in the transaction of the change they record.
 type auditQueue struct {
 	drainQueue[storage.AuditEvent]

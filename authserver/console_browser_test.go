@@ -320,6 +320,19 @@ func TestConsoleBrowserAdmin(t *testing.T) {
 		b := e.browser(t)
 		b.signIn("acme", "alice", "alice-password")
 
+		// The settings page warns that they are a total kill switch.
+		b.open("/console/org/settings")
+		b.wantText("#kill-switch-help", "also cuts off the API tokens derived from them, your own included")
+		b.wantText("#kill-switch-help", "This console, where you sign in with your password, stays usable")
+
+		// A maximum under an hour would block every token at once.
+		b.do("set a maximum of 1ns", chromedp.SetValue(chromedp.ID("pat_max_lifetime"), "1ns"))
+		b.submit("#save-settings")
+		b.wantText("#error", "at least 1h")
+		if !e.exchangeJWT(t, carolPAT) {
+			t.Fatal("a refused maximum of 1ns blocked a PAT")
+		}
+
 		// Disable PATs.
 		b.open("/console/org/settings")
 		b.do("untick enabled", chromedp.Click(chromedp.ID("pats_enabled")))

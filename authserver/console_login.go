@@ -16,7 +16,9 @@ import (
 // also evens out the time). The message and the page always add that
 // directory and SAML users cannot sign in here: they learn why without the
 // page confirming their username to anyone else. Only after the password
-// has been verified is a deactivated user told so.
+// has been verified is a deactivated user told so. The precise cause goes
+// to the log and, when the organization exists and the attempt was not
+// rate-limited, to its audit log.
 
 // signInFailed is the one message of a failed sign-in.
 const signInFailed = "Sign-in failed: the organization, username or password is wrong. " +
@@ -83,6 +85,11 @@ func (c *console) login(w http.ResponseWriter, r *http.Request) {
 	addr := clientAddr(r)
 	refund, wait := c.limits.take(c.now(), org+"\x00"+username, addr)
 	if wait > 0 {
+		// Logged, not audited: an audit event needs the organization's
+		// id, and a caller out of budget is refused before any database
+		// work, so that a flood costs no query. The failures that spent
+		// the budget were each audited.
+		c.log.InfoContext(r.Context(), "console sign-in refused", "addr", addr, "cause", string(governance.SignInRateLimited))
 		secs := retryAfter(wait)
 		w.Header().Set("Retry-After", secs)
 		again(http.StatusTooManyRequests, "Too many sign-in attempts. Wait "+secs+" seconds, then try again.")
@@ -94,13 +101,15 @@ func (c *console) login(w http.ResponseWriter, r *http.Request) {
 		// or that the database could not decide, gives its attempt back.
 		refund()
 	}
+	var ref *governance.SignInRefusal
+	if errors.As(err, &ref) {
+		c.signInRefused(r, ref)
+	}
 	switch {
 	case governance.IsSignInFailed(err):
-		c.log.InfoContext(r.Context(), "console sign-in refused", "addr", addr)
 		again(http.StatusForbidden, signInFailed)
 		return
 	case governance.KindOf(err) == governance.Forbidden:
-		c.log.InfoContext(r.Context(), "console sign-in refused", "addr", addr, "reason", "user-deactivated")
 		again(http.StatusForbidden, messageOf(err))
 		return
 	case err != nil:
@@ -124,6 +133,21 @@ func (c *console) logout(w http.ResponseWriter, r *http.Request, v *visit) error
 	c.auditEvent(r, v.sess.OrgID, v.sess.UserID, "console.logout")
 	http.Redirect(w, r, "/console/login?signed_out=1", http.StatusSeeOther)
 	return nil
+}
+
+// signInRefused logs and audits a refused sign-in with its cause, which
+// the page never shows. Neither holds the organization or username as
+// typed: only the ids of those that exist (a username field often holds a
+// mistyped password). The audit event is queued, off the request path,
+// like refused exchanges; a refusal that named no organization is only
+// logged (see governance.SignInRefusal.AuditEvent).
+func (c *console) signInRefused(r *http.Request, ref *governance.SignInRefusal) {
+	addr := clientAddr(r)
+	c.log.InfoContext(r.Context(), "console sign-in refused", "addr", addr, "cause", string(ref.Cause),
+		"org_id", ref.OrgID, "user_id", ref.UserID)
+	if e, ok := ref.AuditEvent(c.now().UTC(), addr); ok {
+		c.audit.Add(e)
+	}
 }
 
 // auditEvent queues a sign-in or sign-out event (off the request path,

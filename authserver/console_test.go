@@ -23,6 +23,7 @@ import (
 	"authserver/authserver"
 	"authserver/bootstrap"
 	"authserver/config"
+	"authserver/exchange"
 	"authserver/internal/password"
 	"authserver/internal/storetest"
 	"authserver/signing"
@@ -130,6 +131,157 @@ func TestConsoleSignIn(t *testing.T) {
 				t.Fatal("the session is stored under its cookie value")
 			}
 			wantPage(t, cl.get("/console/tokens"), http.StatusOK, "Signed in as <strong>alice</strong>")
+		})
+	})
+}
+
+// TestConsoleSignInFailuresAreAudited: each refused sign-in writes exactly
+// one audit event to the organization named, with its cause as outcome and
+// the client address, readable through the audit API; the user is named
+// only when one matched, and the password never reaches the audit log or
+// the server log. An unknown organization and a rate-limited attempt are
+// only logged. The page says the same for every credential failure,
+// whatever the cause.
+func TestConsoleSignInFailuresAreAudited(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, driver string) {
+		e := newEnv(t, envOptions{driver: driver})
+		admins := map[string]string{
+			"acme":   e.apiToken("acme", "alice", exchange.ScopePATs, exchange.ScopeAdmin),
+			"globex": e.apiToken("globex", "eve", exchange.ScopePATs, exchange.ScopeAdmin),
+		}
+		refused := func(org string) []map[string]any {
+			t.Helper()
+			return items(t, wantStatus(t, e.call("GET", "/api/v1/admin/audit?action=console.login.refused", admins[org], nil), http.StatusOK))
+		}
+		counts := map[string]int{}
+		// waitFor waits until org's audit log holds want refused sign-ins
+		// (they are written behind the request) and returns the newest.
+		waitFor := func(org string, want int) map[string]any {
+			t.Helper()
+			deadline := time.Now().Add(5 * time.Second)
+			for {
+				ev := refused(org)
+				if len(ev) > want {
+					t.Fatalf("got %d refused sign-ins in %s, want %d: %v", len(ev), org, want, ev)
+				}
+				if len(ev) == want {
+					if want == 0 {
+						return nil
+					}
+					return ev[0]
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("got %d refused sign-ins in %s, want %d", len(ev), org, want)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+		carol := e.user("acme", "carol")
+		carol.Status = storage.UserDeactivated
+		if err := e.store.UpdateUser(ctx, carol); err != nil {
+			t.Fatal(err)
+		}
+
+		generic := htmlEscape(authserver.ConsoleSignInFailed)
+		var passwords []string
+		for _, c := range []struct {
+			rule, org, user, password string
+			cause, actor              string // cause "": no audit event (unknown organization)
+			message                   string
+		}{
+			{"an unknown organization is only logged", "initech", "alice", "pw-unknown-org", "", "", generic},
+			{"a wrong password names the user", "acme", "bob", "pw-wrong-bob", "wrong-password", e.user("acme", "bob").ID, generic},
+			{"an unknown user is not named", "acme", "pw-in-username", "pw-unknown-user", "unknown-user", "unknown-user", generic},
+			{"a user of another organization is unknown there", "globex", "alice", "pw-alice-at-globex", "unknown-user", "unknown-user", generic},
+			{"a directory user cannot sign in here", "acme", "dora", "pw-dora", "non-local", e.user("acme", "dora").ID, generic},
+			{"a deactivated user with a wrong password", "acme", "carol", "pw-wrong-carol", "wrong-password", carol.ID, generic},
+			{"a deactivated user with the right password is told so", "acme", "carol", "carol-password", "user-deactivated", carol.ID, ""},
+		} {
+			t.Run(c.rule, func(t *testing.T) {
+				passwords = append(passwords, c.password)
+				r := e.consoleClient().tryLogin(c.org, c.user, c.password)
+				if r.StatusCode != http.StatusForbidden || sessionCookieOf(r) != nil {
+					t.Fatalf("got status %d, want %d without a session", r.StatusCode, http.StatusForbidden)
+				}
+				got := signInError(t, r)
+				if c.message != "" && got != c.message {
+					t.Fatalf("got message %q, want %q", got, c.message)
+				}
+				if c.message == "" && !strings.Contains(got, "deactivated") {
+					t.Fatalf("got message %q, want it to say the account is deactivated", got)
+				}
+				if c.cause == "" {
+					// A later event of the same queue proves this one
+					// was not written: see the next case.
+					return
+				}
+				counts[c.org]++
+				ev := waitFor(c.org, counts[c.org])
+				if ev["outcome"] != c.cause || ev["actor"] != c.actor || ev["client_addr"] != "127.0.0.1" {
+					t.Fatalf("got event %v, want outcome %s, actor %s, client address 127.0.0.1", ev, c.cause, c.actor)
+				}
+				if c.actor == "unknown-user" && (ev["target"] != "" || ev["detail"] != "") {
+					t.Fatalf("got event %v, want nothing typed for an unknown user", ev)
+				}
+			})
+		}
+
+		t.Run("a rate-limited attempt is logged, not audited", func(t *testing.T) {
+			for range 4 { // bob has five attempts; the first was spent above
+				counts["acme"]++
+				if r := e.consoleClient().tryLogin("acme", "bob", "pw-wrong-bob"); r.StatusCode != http.StatusForbidden {
+					t.Fatalf("got status %d, want %d", r.StatusCode, http.StatusForbidden)
+				}
+			}
+			ev := waitFor("acme", counts["acme"])
+			if ev["outcome"] != "wrong-password" || ev["actor"] != e.user("acme", "bob").ID {
+				t.Fatalf("got event %v, want bob's wrong password", ev)
+			}
+			r := e.consoleClient().tryLogin("acme", "bob", "bob-password")
+			if r.StatusCode != http.StatusTooManyRequests {
+				t.Fatalf("got status %d, want %d", r.StatusCode, http.StatusTooManyRequests)
+			}
+			if !strings.Contains(e.logs.String(), `"cause":"rate-limited"`) {
+				t.Fatal("the rate-limited sign-in is not logged with its cause")
+			}
+			passwords = append(passwords, "bob-password")
+			// Events are written in order: once a later refusal is in the
+			// log, a rate-limited event would have been too.
+			counts["acme"]++
+			if r := e.consoleClient().tryLogin("acme", "nobody", "pw-after-limit"); r.StatusCode != http.StatusForbidden {
+				t.Fatalf("got status %d, want %d", r.StatusCode, http.StatusForbidden)
+			}
+			passwords = append(passwords, "pw-after-limit")
+			if ev := waitFor("acme", counts["acme"]); ev["outcome"] != "unknown-user" {
+				t.Fatalf("got event %v, want the unknown user after the rate-limited attempt", ev)
+			}
+		})
+
+		t.Run("nothing more is written, and no password anywhere", func(t *testing.T) {
+			time.Sleep(100 * time.Millisecond)
+			for org, n := range counts {
+				waitFor(org, n)
+			}
+			for org, admin := range admins {
+				body := string(e.call("GET", "/api/v1/admin/audit", admin, nil).body)
+				for _, pw := range passwords {
+					if strings.Contains(body, pw) {
+						t.Fatalf("the audit log of %s holds the password %q: %s", org, pw, body)
+					}
+				}
+				if strings.Contains(body, "pw-in-username") || strings.Contains(body, "initech") {
+					t.Fatalf("the audit log of %s holds text as typed: %s", org, body)
+				}
+			}
+			logs := e.logs.String()
+			for _, pw := range passwords {
+				if strings.Contains(logs, pw) {
+					t.Fatalf("the log holds the password %q", pw)
+				}
+			}
+			if !strings.Contains(logs, `"cause":"unknown-organization"`) {
+				t.Fatal("the refused sign-in of an unknown organization is not logged with its cause")
+			}
 		})
 	})
 }

@@ -106,7 +106,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	})
 	m.auditDropped = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "authserver_audit_events_dropped_total",
-		Help: "Audit events (refused exchanges) lost: the queue was full or closed, or the database write failed.",
+		Help: "Audit events (refused exchanges, console sign-ins and sign-outs) lost: the queue was full or closed, or the database write failed.",
 	})
 	m.ready = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "authserver_ready",
@@ -131,10 +131,11 @@ func (m *metrics) lastUsedFlushed(_ int, err error) {
 	m.lastUsedFlushes.WithLabelValues(result).Inc()
 }
 
-// keyStats is what the signing-key gauges read (signing.Keyring): both are
+// keyStats is what the signing-key gauges read (signing.Keyring): all are
 // in-memory reads, cheap enough for every scrape.
 type keyStats interface {
 	ActiveKeyAge() time.Duration
+	RotationPeriod() time.Duration
 	PublishedCount() int
 }
 
@@ -147,6 +148,12 @@ func registerGauges(reg prometheus.Registerer, keys keyStats, queueDepth func() 
 			Name: "authserver_signing_key_age_seconds",
 			Help: "How long the active signing key has been signing (0 when there is none).",
 		}, func() float64 { return keys.ActiveKeyAge().Seconds() }),
+		// The age alert compares the age with this, so that it follows
+		// keys.rotation_period instead of a threshold copied into the rules.
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "authserver_signing_key_rotation_period_seconds",
+			Help: "The configured signing-key rotation period (keys.rotation_period): how long a key signs before the next takes over.",
+		}, func() float64 { return keys.RotationPeriod().Seconds() }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "authserver_jwks_keys",
 			Help: "Number of public keys published in the JWKS.",

@@ -179,6 +179,7 @@ func TestMetricsAfterAFullFlow(t *testing.T) {
 			series("authserver_pats", "status", "expired"),
 			series("authserver_pats", "status", "revoked"),
 			"authserver_signing_key_age_seconds",
+			"authserver_signing_key_rotation_period_seconds",
 			"authserver_jwks_keys",
 			"authserver_last_used_queue_depth",
 			series("authserver_last_used_flushes_total", "result", "error"),
@@ -198,6 +199,9 @@ func TestMetricsAfterAFullFlow(t *testing.T) {
 			if _, ok := after[s]; !ok {
 				t.Errorf("no series %s", s)
 			}
+		}
+		if got, want := after["authserver_signing_key_rotation_period_seconds"], e.cfg.Keys.RotationPeriod.D().Seconds(); got != want {
+			t.Errorf("authserver_signing_key_rotation_period_seconds = %v, want keys.rotation_period %v", got, want)
 		}
 		if after["authserver_jwks_keys"] < 1 {
 			t.Errorf("authserver_jwks_keys = %v, want the published keys", after["authserver_jwks_keys"])

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"authserver/internal/names"
+	"authserver/internal/patpolicy"
 )
 
 const (
@@ -329,8 +330,8 @@ func (v *validator) organizations() {
 				first[o.Name] = i
 			}
 		}
-		if o.PATMaxLifetime < 0 {
-			v.addf(key(p, "pat_max_lifetime"), "must not be negative (0 is no limit)")
+		if err := patpolicy.CheckMaxLifetime(o.PATMaxLifetime.D()); err != nil {
+			v.addf(key(p, "pat_max_lifetime"), "%s", err)
 		}
 		roles := map[string]int{}
 		for j, r := range o.Roles {

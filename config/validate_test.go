@@ -181,7 +181,27 @@ func TestValidateRules(t *testing.T) {
 			"bootstrap.organizations[0].name: must not begin or end with a space",
 		}},
 		{"PAT max lifetime must not be negative", func(c *Config) { c.Bootstrap.Organizations[0].PATMaxLifetime = -1 }, []string{
-			"bootstrap.organizations[0].pat_max_lifetime: must not be negative (0 is no limit)",
+			"bootstrap.organizations[0].pat_max_lifetime: must be between 0 (no limit) and 36500d",
+		}},
+		{"PAT max lifetime 0 is no limit", func(c *Config) { c.Bootstrap.Organizations[0].PATMaxLifetime = 0 }, nil},
+		{"PAT max lifetime under an hour would block every PAT at once", func(c *Config) {
+			c.Bootstrap.Organizations[0].PATMaxLifetime = Duration(time.Nanosecond)
+		}, []string{
+			"bootstrap.organizations[0].pat_max_lifetime: must be 0 (no limit) or at least 1h: a shorter maximum blocks every PAT of the organization at once",
+		}},
+		{"PAT max lifetime of 59m59s is under an hour", func(c *Config) {
+			c.Bootstrap.Organizations[0].PATMaxLifetime = Duration(time.Hour - time.Second)
+		}, []string{
+			"bootstrap.organizations[0].pat_max_lifetime: must be 0 (no limit) or at least 1h: a shorter maximum blocks every PAT of the organization at once",
+		}},
+		{"PAT max lifetime of an hour is the smallest", func(c *Config) { c.Bootstrap.Organizations[0].PATMaxLifetime = Duration(time.Hour) }, nil},
+		{"PAT max lifetime of 36500d is the largest", func(c *Config) {
+			c.Bootstrap.Organizations[0].PATMaxLifetime = Duration(36500 * 24 * time.Hour)
+		}, nil},
+		{"PAT max lifetime beyond 36500d overflows", func(c *Config) {
+			c.Bootstrap.Organizations[0].PATMaxLifetime = Duration(36500*24*time.Hour + time.Nanosecond)
+		}, []string{
+			"bootstrap.organizations[0].pat_max_lifetime: must be between 0 (no limit) and 36500d",
 		}},
 		{"role name must not be empty", func(c *Config) { c.Bootstrap.Organizations[0].Roles[0].Name = "" }, []string{
 			"bootstrap.organizations[0].roles[0].name: must not be empty",

@@ -40,6 +40,7 @@ var knownMetrics = []struct {
 	{"authserver_http_request_duration_seconds", histogram}, // handler
 	{"authserver_pats", gauge},                              // status
 	{"authserver_signing_key_age_seconds", gauge},
+	{"authserver_signing_key_rotation_period_seconds", gauge},
 	{"authserver_jwks_keys", gauge},
 	{"authserver_last_used_queue_depth", gauge},
 	{"authserver_last_used_flushes_total", counter}, // result

@@ -90,7 +90,7 @@ func TestAlertRules(t *testing.T) {
 			`histogram_quantile(0.99,`, `authserver_token_exchange_duration_seconds_bucket`, `>0.25`}},
 		{"AuthserverNotReady", "2m", []string{`authserver_ready==0`}},
 		{"AuthserverTargetDown", "2m", []string{`up{job="authserver"}==0`}},
-		{"AuthserverSigningKeyTooOld", "", []string{`authserver_signing_key_age_seconds>31*86400`}},
+		{"AuthserverSigningKeyTooOld", "", []string{`authserver_signing_key_age_seconds>authserver_signing_key_rotation_period_seconds+86400`}},
 	} {
 		r, ok := byName[want.alert]
 		if !ok {
@@ -108,6 +108,11 @@ func TestAlertRules(t *testing.T) {
 	}
 	if d := byName["AuthserverSigningKeyTooOld"].Annotations["description"]; !strings.Contains(d, "rotation") {
 		t.Errorf("AuthserverSigningKeyTooOld: the description should say that rotation should have happened: %q", d)
+	}
+	// The threshold follows keys.rotation_period: the description reads the
+	// configured period from the gauge instead of repeating a default.
+	if d := byName["AuthserverSigningKeyTooOld"].Annotations["description"]; !strings.Contains(d, "authserver_signing_key_rotation_period_seconds") || strings.Contains(d, "30d") {
+		t.Errorf("AuthserverSigningKeyTooOld: the description should show the configured period from authserver_signing_key_rotation_period_seconds: %q", d)
 	}
 }
 

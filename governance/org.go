@@ -11,6 +11,7 @@ import (
 	"authserver/exchange"
 	"authserver/internal/names"
 	"authserver/internal/password"
+	"authserver/internal/patpolicy"
 	"authserver/storage"
 )
 
@@ -32,19 +33,20 @@ func (s *Service) Settings(ctx context.Context, a Actor, orgID string) (*Setting
 	return &Settings{PATsEnabled: o.PATsEnabled, PATMaxLifetime: o.PATMaxLifetime}, nil
 }
 
-// MaxPATLifetimeLimit bounds pat_max_lifetime: a century is "no limit"
-// spelled differently, and larger values overflow time arithmetic.
-const MaxPATLifetimeLimit = 100 * 365 * 24 * time.Hour
-
 // UpdateSettings changes an organization's policy. Disabling PATs blocks
 // every PAT of the organization at its next use; a lowered maximum
-// lifetime applies to existing PATs at use time.
+// lifetime applies to existing PATs at use time. Both cut off the API
+// tokens derived from the organization's PATs, the acting admin's own
+// included: that is the intended kill switch, and the console, which signs
+// in with a password, stays usable to undo it. The maximum is 0 (no limit)
+// or between patpolicy.MinMaxLifetime and patpolicy.MaxMaxLifetime, the
+// rule the configuration file's bootstrap organizations follow too.
 func (s *Service) UpdateSettings(ctx context.Context, a Actor, orgID string, in Settings) (*Settings, error) {
 	if err := requireAdmin(a, orgID); err != nil {
 		return nil, err
 	}
-	if in.PATMaxLifetime < 0 || in.PATMaxLifetime > MaxPATLifetimeLimit {
-		return nil, invalid("pat_max_lifetime", "max-lifetime-invalid", "must be between 0 (no limit) and 36500d")
+	if err := patpolicy.CheckMaxLifetime(in.PATMaxLifetime); err != nil {
+		return nil, invalid("pat_max_lifetime", "max-lifetime-invalid", "%s", err)
 	}
 	err := s.store.WithTx(ctx, func(tx storage.Store) error {
 		o, err := tx.GetOrganization(ctx, orgID)

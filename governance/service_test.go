@@ -179,3 +179,49 @@ func TestExplainRequestedScopes(t *testing.T) {
 		t.Fatalf("explain for the management audience: %+v %v", ex, err)
 	}
 }
+
+// TestMaxPATLifetimeBounds: the maximum PAT lifetime is 0 (no limit) or
+// from an hour to 36500d. Anything shorter would block every PAT of the
+// organization at once, the admin's own API token included; a refused value
+// changes nothing.
+func TestMaxPATLifetimeBounds(t *testing.T) {
+	f := newFixture(t, storage.DriverSQLite)
+	const day = 24 * time.Hour
+	for _, c := range []struct {
+		rule string
+		max  time.Duration
+		ok   bool
+	}{
+		{"0 is no limit", 0, true},
+		{"1ns would block every PAT at once", time.Nanosecond, false},
+		{"59m59s is under an hour", time.Hour - time.Second, false},
+		{"an hour is the smallest maximum", time.Hour, true},
+		{"36500d is the largest maximum", 36500 * day, true},
+		{"36500d and a nanosecond overflows", 36500*day + time.Nanosecond, false},
+	} {
+		t.Run(c.rule, func(t *testing.T) {
+			const before = 90 * day
+			if _, err := f.gov.UpdateSettings(ctx, f.aliceA, f.acme.ID, governance.Settings{PATsEnabled: true, PATMaxLifetime: before}); err != nil {
+				t.Fatal(err)
+			}
+			_, err := f.gov.UpdateSettings(ctx, f.aliceA, f.acme.ID, governance.Settings{PATsEnabled: true, PATMaxLifetime: c.max})
+			want := before
+			if c.ok {
+				want = c.max
+				if err != nil {
+					t.Fatalf("got %v, want %v accepted", err, c.max)
+				}
+			} else {
+				wantKind(t, err, governance.Invalid)
+				var ge *governance.Error
+				if !errors.As(err, &ge) || ge.Field != "pat_max_lifetime" || ge.Code != "max-lifetime-invalid" {
+					t.Fatalf("got %#v, want field pat_max_lifetime, code max-lifetime-invalid", err)
+				}
+			}
+			s, err := f.gov.Settings(ctx, f.aliceA, f.acme.ID)
+			if err != nil || s.PATMaxLifetime != want {
+				t.Fatalf("got maximum %v (%v), want %v", s.PATMaxLifetime, err, want)
+			}
+		})
+	}
+}

@@ -358,6 +358,10 @@ func (k *Keyring) ActiveKeyAge() time.Duration {
 	return 0
 }
 
+// RotationPeriod is how long a key signs before the next takes over, as
+// configured: the age ActiveKeyAge should not exceed by much.
+func (k *Keyring) RotationPeriod() time.Duration { return k.o.RotationPeriod }
+
 // PublishedCount is the number of keys in the JWKS.
 func (k *Keyring) PublishedCount() int { return len(k.snap.Load().keys) }
 
