@@ -12,7 +12,7 @@ import (
 	"authserver/governance"
 )
 
-// api serves the management REST API under /api/v1 (SPEC §8, issue #4). It
+// api serves the management REST API under /api/v1. It
 // decodes requests, authenticates them, asks governance, and renders the
 // answer: every lifecycle and governance rule lives in governance.Service,
 // never here.

@@ -13,7 +13,7 @@ import (
 // p.actor.OrgID: another organization's users, PATs, roles and assignments
 // are "not found" there, so nothing crosses organizations.
 
-// settingsJSON is the organization's PAT policy (SPEC §8.1).
+// settingsJSON is the organization's PAT policy.
 type settingsJSON struct {
 	PATsEnabled    bool   `json:"pats_enabled"`
 	PATMaxLifetime string `json:"pat_max_lifetime"`

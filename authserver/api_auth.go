@@ -15,7 +15,7 @@ import (
 	"authserver/storage"
 )
 
-// How the management API authenticates (issue #4):
+// How the management API authenticates:
 //
 //   - A bearer JWT this server issued for its own audience (the issuer URL),
 //     obtained by exchanging a PAT with audience=<issuer>. It is verified as

@@ -12,7 +12,7 @@ import (
 
 // Self-service: who am I, my PATs, the scope catalogue, the dry run.
 
-// patJSON is a PAT as the API shows it (SPEC §8.1): never its token or hash.
+// patJSON is a PAT as the API shows it: never its token or hash.
 type patJSON struct {
 	ID         string    `json:"id"`
 	Name       string    `json:"name"`
@@ -223,7 +223,7 @@ func (a *api) regenerateMyPAT(w http.ResponseWriter, r *http.Request, p *princip
 	return nil
 }
 
-// dryRunJSON is the dry run of an exchange (SPEC §8.1), plus whether the
+// dryRunJSON is the dry run of an exchange, plus whether the
 // PAT could be exchanged at all right now and, if not, why. scope is the
 // space-separated organization-wide scope, as the token response and the
 // JWT claim carry it; the rights are those the exchange would grant were

@@ -25,7 +25,7 @@ import (
 	"authserver/storage"
 )
 
-// The web console (SPEC §8, issue #5) is server-rendered HTML for people:
+// The web console is server-rendered HTML for people:
 // sign-in, their own PATs, and for admins the organization's PATs, users,
 // settings and audit log. Like the management API it decodes a request,
 // asks governance.Service and renders the answer: every lifecycle and

@@ -16,7 +16,7 @@ import (
 	"authserver/storage"
 )
 
-// This file is POST /oauth2/introspect (RFC 7662, SPEC §7).
+// This file is POST /oauth2/introspect (RFC 7662).
 //
 // fosite's NewIntrospectionRequest is not used: it authenticates callers
 // with HTTP Basic only (no client_secret_post), accepts any active bearer
@@ -84,7 +84,7 @@ func (e *introspectionEndpoint) serve(w http.ResponseWriter, r *http.Request, fo
 	ctx := r.Context()
 	if otherAuthScheme(r) {
 		// fosite would take a bearer token as the caller's authorization
-		// and let any holder of an active token scan tokens; SPEC §7 wants
+		// and let any holder of an active token scan tokens; the contract wants
 		// client authentication only.
 		return e.refuse(w, r, "", errWith(fosite.ErrInvalidClient,
 			"Authenticate as a confidential client (HTTP Basic or client_secret_post), not with a bearer token."))
@@ -294,7 +294,7 @@ type tokenIntrospector struct {
 	issuer string
 	prefix string
 	now    func() time.Time
-	// used records a PAT's use, behind the hot path (SPEC §5: introspection
+	// used records a PAT's use, behind the hot path (introspection
 	// updates last_used_at). May be nil.
 	used func(patID string, at time.Time)
 }
@@ -310,7 +310,7 @@ func (t *tokenIntrospector) IntrospectToken(ctx context.Context, token string, _
 		res *introspection
 		err error
 	)
-	// A PAT never holds a dot (SPEC §4), whatever the configured prefix.
+	// A PAT never holds a dot, whatever the configured prefix.
 	switch {
 	case strings.Count(token, ".") == 2:
 		res, err = t.jwt(ctx, token)

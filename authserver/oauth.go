@@ -44,7 +44,7 @@ func (c *oauthClient) IsPublic() bool                     { return c.c.Public }
 func (c *oauthClient) GetAudience() fosite.Arguments      { return fosite.Arguments(c.c.Audiences) }
 
 // AllowedAudience: the client's configured audiences, plus the management
-// audience for every client allowed the token-exchange grant (SPEC §3).
+// audience for every client allowed the token-exchange grant.
 func (c *oauthClient) AllowedAudience(id string) bool {
 	if id == c.issuer {
 		return slices.Contains(c.c.GrantTypes, exchange.GrantType)

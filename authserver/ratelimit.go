@@ -16,7 +16,7 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// Abuse resistance (issue #8): token buckets (golang.org/x/time/rate) per
+// Abuse resistance: token buckets (golang.org/x/time/rate) per
 // client address and per client or account, held in bounded sets.
 //
 // What is limited is failure, not traffic: a client that succeeds — a CI

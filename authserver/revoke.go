@@ -15,7 +15,7 @@ import (
 	"authserver/storage"
 )
 
-// This file is POST /oauth2/revoke (RFC 7009, SPEC §7): the holder of a PAT
+// This file is POST /oauth2/revoke (RFC 7009): the holder of a PAT
 // revokes it. Possession is the authority: any authenticated client may
 // send it, as with a credential revocation API.
 

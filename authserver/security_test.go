@@ -31,7 +31,7 @@ import (
 	"authserver/storage"
 )
 
-// The security checklist of issue #8. SECURITY.md maps every item to the
+// The security checklist. SECURITY.md maps every item to the
 // test that covers it: the items covered elsewhere (cross-organization
 // access, CSRF, session fixation, alg none, names in the API, …) are not
 // repeated here.

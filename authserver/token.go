@@ -20,7 +20,7 @@ import (
 	"authserver/storage"
 )
 
-// maxFormBody bounds every form-encoded OAuth request body (SPEC §6).
+// maxFormBody bounds every form-encoded OAuth request body.
 const maxFormBody = 64 << 10
 
 // formContentType is the only body the OAuth endpoints accept.

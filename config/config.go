@@ -1,6 +1,6 @@
 package config
 
-// Config is the whole configuration file (SPEC §9.1). Every scalar key, and
+// Config is the whole configuration file. Every scalar key, and
 // http.trusted_proxies as one comma-separated string, can be overridden by
 // AUTHSERVER_ + its upper-cased key path joined by "_", for example
 // AUTHSERVER_DATABASE_DSN; secrets can also come from a file named by

@@ -36,7 +36,7 @@ var (
 )
 
 // patPrefix keeps PATs recognisable by secret scanners: a short lower-case
-// word and an underscore, as in pat_ (SPEC §4).
+// word and an underscore, as in pat_.
 var patPrefix = regexp.MustCompile(`^[a-z][a-z0-9]{0,15}_$`)
 
 const (

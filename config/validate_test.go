@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// validBase is the SPEC example as Load returns it: valid, with one
+// validBase is the configuration example as Load returns it: valid, with one
 // audience, two clients and one organization to break in each test.
 func validBase(t *testing.T) *Config {
 	t.Helper()

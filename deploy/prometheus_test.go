@@ -57,7 +57,7 @@ func TestPromtoolCheckConfig(t *testing.T) {
 }
 
 // TestAlertRules checks that the rules name only known metrics and that the
-// alerts SPEC §10 and issue #6 ask for exist with their thresholds.
+// alerts the operations guide promises exist with their thresholds.
 func TestAlertRules(t *testing.T) {
 	rules := alertRules(t)
 	byName := map[string]rule{}

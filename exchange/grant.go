@@ -24,7 +24,7 @@ const (
 	TokenTypeJWT         = "urn:ietf:params:oauth:token-type:jwt"
 )
 
-// The built-in management audience's scopes (SPEC §3). Every active local
+// The built-in management audience's scopes. Every active local
 // user holds ScopePATs; every admin also holds ScopeAdmin.
 const (
 	ScopePATs  = "Identity.PATs"
@@ -43,7 +43,7 @@ var ErrInvalidTarget = &fosite.RFC6749Error{
 }
 
 // UnusableDescription is the one description of every unusable-PAT cause,
-// so that the answer reveals nothing about why (SPEC §6: no oracle).
+// so that the answer reveals nothing about why (no oracle).
 const UnusableDescription = "The subject_token is not a usable personal access token."
 
 // errWith returns base with an exact description and no hint.

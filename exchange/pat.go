@@ -10,7 +10,7 @@ import (
 	"regexp"
 )
 
-// The PAT format (SPEC §4) is <prefix><30 random><6 checksum>, every
+// The PAT format is <prefix><30 random><6 checksum>, every
 // character after the prefix drawn from base62Alphabet. 30 base62 characters
 // carry 30·log2(62) ≈ 178.6 bits of entropy.
 const (

@@ -16,7 +16,7 @@ import (
 	"unicode"
 )
 
-// referenceChecksum derives the SPEC §4 checksum independently of pat.go:
+// referenceChecksum derives the documented checksum independently of pat.go:
 // hash/crc32 for the CRC, and math/big for base62. big.Int.Text(62) uses the
 // alphabet 0-9a-zA-Z, so swapping the letters' case turns it into ours.
 func referenceChecksum(s string) string {
@@ -362,7 +362,7 @@ func TestPATHint(t *testing.T) {
 
 func TestPATPattern(t *testing.T) {
 	if got, want := PATPattern("pat_"), `pat_[0-9A-Za-z]{36}`; got != want {
-		t.Errorf("PATPattern(pat_) = %q, want the SPEC's %q", got, want)
+		t.Errorf("PATPattern(pat_) = %q, want the documented %q", got, want)
 	}
 	re := regexp.MustCompile(PATPattern("pat_"))
 	for range 100 {
@@ -423,7 +423,7 @@ func FuzzCheckPAT(f *testing.F) {
 }
 
 // checkPATInvariants: CheckPAT answers nil or ErrMalformedPAT itself, and
-// whatever it accepts has the SPEC §4 shape and checksum.
+// whatever it accepts has the documented shape and checksum.
 func checkPATInvariants(t *testing.T, prefix, token string) {
 	t.Helper()
 	err := CheckPAT(prefix, token)

@@ -9,7 +9,7 @@ import (
 	"authserver/storage"
 )
 
-// The rights algebra (SPEC §3).
+// The rights algebra.
 //
 // Names are dotted (OR.Jobs.Read) and Covers makes them a forest: the names a
 // name covers are itself and everything below it. A list of names stands for
@@ -203,7 +203,7 @@ func (r *Rights) AuthorizationDetails(audienceID string) []AuthorizationDetail {
 	return out
 }
 
-// Effective computes the rights of an exchange (SPEC §3) from the PAT's
+// Effective computes the rights of an exchange from the PAT's
 // scopes, the audience's scopes, the requested scopes and the owner's
 // current role assignments:
 //
@@ -295,7 +295,7 @@ func effective(patScopes, audienceScopes, requested []string, grants []storage.G
 }
 
 // DropReason says why a dry run drops a scope; the values are those of the
-// dry-run JSON (SPEC §8.1).
+// dry-run JSON.
 type DropReason string
 
 // The reasons a scope is dropped, in the order they are decided.
@@ -326,7 +326,7 @@ type Explanation struct {
 	Dropped []Dropped
 }
 
-// Explain is the dry run of [Effective] (SPEC §8.1): the same rights, by the
+// Explain is the dry run of [Effective]: the same rights, by the
 // same computation, plus what would be dropped and why. Unlike Effective it
 // does not fail with ErrNoRights: an explanation that grants nothing
 // (Rights.Empty) says why instead. The requested-scope errors are those of

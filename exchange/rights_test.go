@@ -71,7 +71,7 @@ func TestMeet(t *testing.T) {
 		want    []string
 		comment string
 	}{
-		{"SPEC example", []string{"OR.Jobs"}, []string{"OR.Jobs.Read", "OR.Folders"}, []string{"OR.Jobs.Read"}, ""},
+		{"the documented example", []string{"OR.Jobs"}, []string{"OR.Jobs.Read", "OR.Folders"}, []string{"OR.Jobs.Read"}, ""},
 		{"equal sets meet in themselves", []string{"A", "B"}, []string{"B", "A"}, []string{"A", "B"}, ""},
 		{"the narrower right wins", []string{"OR"}, []string{"OR.Jobs.Read"}, []string{"OR.Jobs.Read"}, ""},
 		{"OR.Jobs and OR.JobsX share nothing", []string{"OR.Jobs"}, []string{"OR.JobsX"}, nil, ""},
@@ -262,7 +262,7 @@ func TestEffective(t *testing.T) {
 		wantErr   error
 	}{
 		{
-			name: "SPEC example: rights are the meet of PAT, audience and roles",
+			name: "the documented example: rights are the meet of PAT, audience and roles",
 			pat:  []string{"OR.Jobs"}, aud: []string{"OR.Jobs.Read", "OR.Folders"},
 			grants: []storage.Grant{grant("", "OR")},
 			want:   &Rights{Scope: []string{"OR.Jobs.Read"}},
@@ -504,7 +504,7 @@ func rightsAt(r *Rights, folder string) []string {
 	return at
 }
 
-// referenceGranted is SPEC §3 read literally, one right and one folder at a
+// referenceGranted is the rights algebra read literally, one right and one folder at a
 // time: x is granted in folder when the PAT, the audience, the request (if
 // any) and some role that applies in folder all grant it.
 func referenceGranted(x, folder string, pat, aud, req []string, grants []storage.Grant) bool {
@@ -751,7 +751,7 @@ func TestDroppedJSON(t *testing.T) {
 		DropNotInAudience: "not in audience", DropNotRequested: "not requested", DropNoRole: "no role grants it",
 	} {
 		if string(reason) != want {
-			t.Errorf("reason %q, want the SPEC's %q", reason, want)
+			t.Errorf("reason %q, want the documented %q", reason, want)
 		}
 	}
 }

@@ -57,7 +57,7 @@ func Causes() []Cause {
 	}
 }
 
-// CheckUsable decides whether the PAT of g may be used at now (SPEC §5), and
+// CheckUsable decides whether the PAT of g may be used at now, and
 // returns CauseNone or the first refusal cause in this order: revoked,
 // expired, max-lifetime, org-disabled, user-deactivated, non-local. It
 // reads only g, which the caller must have just read from the database:

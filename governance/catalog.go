@@ -21,7 +21,7 @@ const CatalogTTL = 5 * time.Second
 
 // Catalog is every audience a token can be issued for: the configured ones
 // and the built-in management audience, whose id is the issuer and whose
-// scopes are Identity.PATs and Identity.Admin (SPEC §3). The scope
+// scopes are Identity.PATs and Identity.Admin. The scope
 // catalogue users pick PAT scopes from is the union of their scopes.
 type Catalog struct {
 	cache      cache.Snapshot[map[string]*storage.Audience]

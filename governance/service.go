@@ -155,7 +155,7 @@ type Options struct {
 	Events Events
 }
 
-// Service applies the PAT lifecycle and governance rules of SPEC §5 and §8:
+// Service applies the PAT lifecycle and governance rules:
 // what people do with their PATs, what admins do with their organization.
 // Every change writes its audit event in the same transaction as the change.
 type Service struct {

@@ -17,7 +17,7 @@ import (
 )
 
 // TestPostgresOutageRecovery takes PostgreSQL away from a running server and
-// brings it back (SPEC §6, §10, issue #6): while the database is down the
+// brings it back: while the database is down the
 // server refuses with 503 temporarily_unavailable and never issues a token,
 // stays live but not ready, and keeps the last-use times it has not written
 // yet; when the database returns, the same process is ready again, exchanges

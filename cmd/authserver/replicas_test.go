@@ -34,7 +34,7 @@ import (
 const replicaPublishAhead = 4 * time.Second
 
 // TestReplicasShareOnePostgres runs three `authserver serve` processes, A, B
-// and C, on one PostgreSQL database (SPEC §10, issue #6 item 5): replicas are
+// and C, on one PostgreSQL database: replicas are
 // stateless, so what one replica (or the CLI, directly in the database)
 // changes is honoured by every replica on its very next request, a rotated
 // key is published by all of them before any of them signs with it, and

@@ -13,7 +13,7 @@ import (
 
 // TestHTTPServerLimits: both listeners' http.Server has every timeout and
 // a header cap, so a slow or oversized client cannot pin a connection
-// (issue #8). Body caps are per route (authserver).
+// . Body caps are per route (authserver).
 func TestHTTPServerLimits(t *testing.T) {
 	hs := newHTTPServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "ok")
