@@ -46,6 +46,10 @@ var knownMetrics = []struct {
 	{"authserver_last_used_flushes_total", counter}, // result
 	{"authserver_last_used_dropped_total", counter},
 	{"authserver_audit_events_dropped_total", counter},
+	{"authserver_leaked_reports_refused_total", counter},
+	{"authserver_leaked_reports_failed_total", counter},
+	{"authserver_leaked_reports_pending", gauge},
+	{"authserver_leaked_reports_oldest_age_seconds", gauge},
 	{"authserver_db_open_connections", gauge},
 	{"authserver_db_in_use_connections", gauge},
 	{"authserver_db_idle_connections", gauge},
