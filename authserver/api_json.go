@@ -86,8 +86,8 @@ func isJSON(ct string) bool {
 	return !ok || strings.EqualFold(cs, "utf-8")
 }
 
-// jsonProblem explains a decoding error without echoing the input beyond a
-// plain member name.
+// jsonProblem explains a decoding error without echoing the input: it names
+// only members the request defines.
 func jsonProblem(err error) *problem {
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
@@ -102,12 +102,11 @@ func jsonProblem(err error) *problem {
 		}
 		return fieldProblem(codeWrongType, typ.Field, "must be %s, not %s", jsonTypeName(typ.Type), typ.Value)
 	}
-	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-		field, uerr := strconv.Unquote(name)
-		if uerr != nil {
-			field = ""
-		}
-		return fieldProblem(codeUnknownField, paramName(field), "is not a member of this request")
+	if strings.HasPrefix(err.Error(), "json: unknown field ") {
+		// The name is not one the request defines, so it is the client's
+		// text, which may be a token pasted into the wrong place: it is
+		// not quoted back.
+		return newProblem(http.StatusBadRequest, codeUnknownField, "the request body has a member this request does not define")
 	}
 	return newProblem(http.StatusBadRequest, codeMalformedJSON, "the request body is not valid JSON")
 }
@@ -211,10 +210,14 @@ func queryParams(r *http.Request, allowed ...string) (map[string]string, error) 
 	out := make(map[string]string, len(vals))
 	for k, vs := range vals {
 		if !slices.Contains(allowed, k) {
+			// Only the route's own parameters are named: k is the
+			// client's text, which may be a token pasted into the wrong
+			// place.
 			if len(allowed) == 0 {
-				return nil, fieldProblem(codeInvalidParameter, paramName(k), "is not a parameter of this route, which takes none")
+				return nil, newProblem(http.StatusBadRequest, codeInvalidParameter, "the query string has a parameter; this route takes none")
 			}
-			return nil, fieldProblem(codeInvalidParameter, paramName(k), "is not a parameter of this route; it takes %s", strings.Join(allowed, ", "))
+			return nil, newProblem(http.StatusBadRequest, codeInvalidParameter,
+				"the query string has a parameter this route does not define; it takes %s", strings.Join(allowed, ", "))
 		}
 		if len(vs) > 1 {
 			return nil, fieldProblem(codeInvalidParameter, k, "must not be repeated")
