@@ -189,3 +189,52 @@ func nilIfEmpty(body string) any {
 	}
 	return body
 }
+
+// TestAPIMemberNamesExactAndOnce: a body's member names match exactly,
+// case included, and each is sent once, at any depth. Reading "NAME" as
+// "name", or keeping the last of two "name"s, let one body mean one thing
+// to whoever reviews or filters it and another to the server.
+func TestAPIMemberNamesExactAndOnce(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	tok := e.apiToken("acme", "carol")
+	admin := e.apiToken("acme", "alice", exchange.ScopePATs, exchange.ScopeAdmin)
+	const me = "/api/v1/me/pats"
+	state := func() string {
+		t.Helper()
+		return snapshot(t, []any{e.patsOf("acme", "carol"),
+			string(e.call("GET", "/api/v1/admin/settings", admin, nil).body),
+			string(e.call("GET", "/api/v1/admin/roles", admin, nil).body)})
+	}
+	for _, c := range []struct {
+		name, method, path, token, body string
+		code, field                     string // field: the defined member named, if any
+		notEchoed                       string // client text the answer must not hold
+	}{
+		{"duplicate member is refused", "POST", me, tok, `{"name": "a", "scopes": ["OR.Jobs"], "name": "b"}`, "duplicate-member", "name", ""},
+		{"duplicate member spelled with an escape is refused", "POST", me, tok, `{"name": "a", "scopes": ["OR.Jobs"], "n\u0061me": "b"}`, "duplicate-member", "name", ""},
+		{"duplicate array member is refused", "POST", me, tok, `{"name": "a", "scopes": ["OR.Jobs"], "scopes": ["OR.Folders"]}`, "duplicate-member", "scopes", ""},
+		{"differently-cased member is unknown", "POST", me, tok, `{"NaMe": "a", "scopes": ["OR.Jobs"]}`, "unknown-field", "", "NaMe"},
+		{"differently-cased repeat of a member is unknown", "POST", me, tok, `{"name": "a", "scopes": ["OR.Jobs"], "NAME": "b", "scopes": ["OR.Folders"]}`, "unknown-field", "", "NAME"},
+		{"nested duplicate is refused", "POST", me, tok, `{"name": "a", "scopes": ["OR.Jobs"], "expires_at": {"zzNested": 1, "zzNested": 2}}`, "duplicate-member", "", "zzNested"},
+		{"duplicate in an object in an array is refused", "POST", me, tok, `{"name": "a", "scopes": [{"zzInArray": 1, "zzInArray": 2}]}`, "duplicate-member", "", "zzInArray"},
+		{"repeated unknown member is not echoed", "POST", me, tok, `{"name": "a", "scopes": ["OR.Jobs"], "zzUnknown": 1, "zzUnknown": 2}`, "unknown-field", "", "zzUnknown"},
+		{"duplicate member of a leaked-token report is refused", "POST", "/api/v1/leaked-tokens", "", `{"tokens": [], "tokens": ["pat_x"]}`, "duplicate-member", "tokens", ""},
+		{"duplicate member of the settings is refused", "PUT", "/api/v1/admin/settings", admin, `{"pats_enabled": true, "pat_max_lifetime": "0", "pats_enabled": false}`, "duplicate-member", "pats_enabled", ""},
+		{"duplicate member of a role is refused", "POST", "/api/v1/admin/roles", admin, `{"name": "r", "permissions": ["OR.Jobs"], "permissions": ["OR.Folders"]}`, "duplicate-member", "permissions", ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			before := state()
+			r := e.call(c.method, c.path, c.token, c.body)
+			p := wantProblem(t, r, http.StatusBadRequest, c.code, c.field)
+			if c.notEchoed != "" && strings.Contains(string(r.body), c.notEchoed) {
+				t.Fatalf("got %s, want no trace of %q", r.body, c.notEchoed)
+			}
+			if c.field == "" && p["errors"] != nil {
+				t.Fatalf("got errors %v, want none: no defined member is at fault", p["errors"])
+			}
+			if after := state(); after != before {
+				t.Fatal("a refused body changed the store")
+			}
+		})
+	}
+}
