@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -505,9 +504,6 @@ func TestClientInputNeverEchoed(t *testing.T) {
 				r = console.do(req)
 			} else {
 				r = e.do(req)
-			}
-			if os.Getenv("DEBUGPROBE") != "" {
-				t.Logf("%d %s", r.StatusCode, r.body)
 			}
 			var head strings.Builder
 			r.Header.Write(&head)
