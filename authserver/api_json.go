@@ -126,8 +126,11 @@ func jsonProblem(err error, t reflect.Type) *problem {
 		return newProblem(http.StatusBadRequest, codeUnknownField, "the request body has a member this request does not define")
 	case errors.As(err, &sem):
 		name := definedMember(t, sem.JSONPointer)
-		if name == "" {
+		switch {
+		case sem.JSONPointer == "":
 			return newProblem(http.StatusBadRequest, codeWrongType, "the request body must be a JSON object")
+		case name == "":
+			return newProblem(http.StatusBadRequest, codeWrongType, "a value in the request body is of the wrong type")
 		}
 		return fieldProblem(codeWrongType, name, "must be %s, not %s", jsonTypeName(sem.GoType), jsonKindName(sem.JSONKind))
 	}
