@@ -2,7 +2,6 @@ package authserver
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"io"
 	"mime"
@@ -16,15 +15,32 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+
 	"authserver/governance"
 )
 
 // maxAPIBody bounds every API request body.
 const maxAPIBody = 64 << 10
 
+// requestJSON is how every request body is decoded. encoding/json matches
+// member names without regard to case and keeps the last of a repeated
+// member, so {"name":"a","NAME":"b"} named a PAT "b": a body could read one
+// way to a reviewer, a proxy or a WAF and another way to the server. Here a
+// name matches only exactly, a repeated member is refused (at any depth),
+// and so is an unknown one.
+var requestJSON = jsonv2.JoinOptions(
+	jsonv2.MatchCaseInsensitiveNames(false),
+	jsonv2.RejectUnknownMembers(true),
+	jsontext.AllowDuplicateNames(false),
+	jsontext.AllowInvalidUTF8(false),
+)
+
 // decodeBody reads the request's JSON object into dst, strictly: the
 // content type must be JSON, the body at most 64 KiB, one object with no
-// unknown member and nothing after it, every member of the right type.
+// unknown or repeated member (names match exactly) and nothing after it,
+// every member of the right type.
 // With optional, a request without a body leaves dst as it is.
 func decodeBody(w http.ResponseWriter, r *http.Request, dst any, optional bool) error {
 	if optional && r.ContentLength == 0 {
@@ -60,15 +76,15 @@ func decodeBody(w http.ResponseWriter, r *http.Request, dst any, optional bool) 
 	case len(body) == 0:
 		return newProblem(http.StatusBadRequest, codeBodyRequired, "the request needs a JSON object body")
 	case body[0] != '{':
-		if json.Valid(body) {
+		// A repeated member inside is not the problem to report here.
+		if jsontext.Value(body).IsValid(jsontext.AllowDuplicateNames(true)) {
 			return newProblem(http.StatusBadRequest, codeWrongType, "the request body must be a JSON object")
 		}
 		return newProblem(http.StatusBadRequest, codeMalformedJSON, "the request body is not valid JSON")
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(dst); err != nil {
-		return jsonProblem(err)
+	dec := jsontext.NewDecoder(bytes.NewReader(body), requestJSON)
+	if err := jsonv2.UnmarshalDecode(dec, dst, requestJSON); err != nil {
+		return jsonProblem(err, reflect.TypeOf(dst))
 	}
 	if rest := bytes.TrimSpace(body[dec.InputOffset():]); len(rest) > 0 {
 		return newProblem(http.StatusBadRequest, codeTrailingData, "the request body holds data after the JSON object")
@@ -86,30 +102,111 @@ func isJSON(ct string) bool {
 	return !ok || strings.EqualFold(cs, "utf-8")
 }
 
-// jsonProblem explains a decoding error without echoing the input beyond a
-// plain member name.
-func jsonProblem(err error) *problem {
-	var syn *json.SyntaxError
-	var typ *json.UnmarshalTypeError
+// jsonProblem explains a decoding error of a body decoded into a value of
+// type t without echoing the input: it names only members t defines.
+func jsonProblem(err error, t reflect.Type) *problem {
+	var syn *jsontext.SyntacticError
+	var sem *jsonv2.SemanticError
 	switch {
-	case errors.As(err, &syn):
-		return newProblem(http.StatusBadRequest, codeMalformedJSON, "the request body is not valid JSON (at byte %d)", syn.Offset)
+	case errors.Is(err, jsontext.ErrDuplicateName) && errors.As(err, &syn):
+		if name := definedMember(t, syn.JSONPointer); name != "" {
+			return fieldProblem(codeDuplicateMember, name, "must not be repeated")
+		}
+		return newProblem(http.StatusBadRequest, codeDuplicateMember, "the request body repeats a member")
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
 		return newProblem(http.StatusBadRequest, codeMalformedJSON, "the request body is truncated JSON")
-	case errors.As(err, &typ):
-		if typ.Field == "" {
+	case errors.As(err, &syn):
+		// ByteOffset is where the bad byte starts; counted from one, as
+		// encoding/json did and the API always has.
+		return newProblem(http.StatusBadRequest, codeMalformedJSON, "the request body is not valid JSON (at byte %d)", syn.ByteOffset+1)
+	case errors.Is(err, jsonv2.ErrUnknownName):
+		// The name is not one the request defines, so it is the client's
+		// text, which may be a token pasted into the wrong place: it is
+		// not quoted back.
+		return newProblem(http.StatusBadRequest, codeUnknownField, "the request body has a member this request does not define")
+	case errors.As(err, &sem):
+		name := definedMember(t, sem.JSONPointer)
+		switch {
+		case sem.JSONPointer == "":
 			return newProblem(http.StatusBadRequest, codeWrongType, "the request body must be a JSON object")
+		case name == "":
+			return newProblem(http.StatusBadRequest, codeWrongType, "a value in the request body is of the wrong type")
 		}
-		return fieldProblem(codeWrongType, typ.Field, "must be %s, not %s", jsonTypeName(typ.Type), typ.Value)
-	}
-	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-		field, uerr := strconv.Unquote(name)
-		if uerr != nil {
-			field = ""
-		}
-		return fieldProblem(codeUnknownField, paramName(field), "is not a member of this request")
+		return fieldProblem(codeWrongType, name, "must be %s, not %s", jsonTypeName(sem.GoType), jsonKindName(sem.JSONKind))
 	}
 	return newProblem(http.StatusBadRequest, codeMalformedJSON, "the request body is not valid JSON")
+}
+
+// definedMember is the dotted name of the member at ptr if every member
+// on the way is one that t defines (array indices are left out), and ""
+// otherwise: a name the client made up is never quoted.
+func definedMember(t reflect.Type, ptr jsontext.Pointer) string {
+	var names []string
+	for tok := range ptr.Tokens() {
+		for t != nil && t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		switch {
+		case t == nil:
+			return ""
+		case t.Kind() == reflect.Slice || t.Kind() == reflect.Array:
+			if _, err := strconv.Atoi(tok); err != nil {
+				return ""
+			}
+			t = t.Elem()
+		case t.Kind() == reflect.Struct:
+			f, ok := memberField(t, tok)
+			if !ok {
+				return ""
+			}
+			names = append(names, tok)
+			t = f.Type
+		default:
+			return ""
+		}
+	}
+	return strings.Join(names, ".")
+}
+
+// memberField is the field of struct type t that the JSON member name
+// decodes into, matched exactly as requestJSON matches.
+func memberField(t reflect.Type, name string) (reflect.StructField, bool) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		tag, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if tag == "-" {
+			continue
+		}
+		if tag == "" {
+			tag = f.Name
+		}
+		if tag == name {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
+}
+
+// jsonKindName names a JSON kind, for error details.
+func jsonKindName(k jsontext.Kind) string {
+	switch k {
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	case '"':
+		return "string"
+	case 't', 'f':
+		return "bool"
+	case 'n':
+		return "null"
+	case '0':
+		return "number"
+	}
+	return "another type"
 }
 
 // jsonTypeName names a Go type as the JSON type it decodes from.
@@ -150,6 +247,10 @@ type optionalTime struct {
 	bad  bool // … and a string that is not RFC 3339
 }
 
+// errNotDateTime refuses an expires_at that is not a string or null; the
+// decoder reports it as a wrong-type problem, by the member's Go type.
+var errNotDateTime = errors.New("not a date-time string or null")
+
 func (o *optionalTime) UnmarshalJSON(b []byte) error {
 	o.set = true
 	if string(b) == "null" {
@@ -157,8 +258,8 @@ func (o *optionalTime) UnmarshalJSON(b []byte) error {
 		return nil
 	}
 	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return &json.UnmarshalTypeError{Value: jsonValueKind(b), Type: reflect.TypeFor[optionalTime]()}
+	if err := jsonv2.Unmarshal(b, &s); err != nil {
+		return errNotDateTime
 	}
 	t, err := time.Parse(time.RFC3339, s)
 	if err != nil {
@@ -167,23 +268,6 @@ func (o *optionalTime) UnmarshalJSON(b []byte) error {
 	}
 	o.t = t
 	return nil
-}
-
-// jsonValueKind names the JSON type of a raw value, for error details.
-func jsonValueKind(b []byte) string {
-	switch {
-	case len(b) == 0:
-		return "nothing"
-	case b[0] == '{':
-		return "object"
-	case b[0] == '[':
-		return "array"
-	case b[0] == '"':
-		return "string"
-	case b[0] == 't' || b[0] == 'f':
-		return "bool"
-	}
-	return "number"
 }
 
 // apply sets req's expiry from the member field.
@@ -211,10 +295,14 @@ func queryParams(r *http.Request, allowed ...string) (map[string]string, error) 
 	out := make(map[string]string, len(vals))
 	for k, vs := range vals {
 		if !slices.Contains(allowed, k) {
+			// Only the route's own parameters are named: k is the
+			// client's text, which may be a token pasted into the wrong
+			// place.
 			if len(allowed) == 0 {
-				return nil, fieldProblem(codeInvalidParameter, paramName(k), "is not a parameter of this route, which takes none")
+				return nil, newProblem(http.StatusBadRequest, codeInvalidParameter, "the query string has a parameter; this route takes none")
 			}
-			return nil, fieldProblem(codeInvalidParameter, paramName(k), "is not a parameter of this route; it takes %s", strings.Join(allowed, ", "))
+			return nil, newProblem(http.StatusBadRequest, codeInvalidParameter,
+				"the query string has a parameter this route does not define; it takes %s", strings.Join(allowed, ", "))
 		}
 		if len(vs) > 1 {
 			return nil, fieldProblem(codeInvalidParameter, k, "must not be repeated")

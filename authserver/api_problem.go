@@ -41,6 +41,7 @@ const (
 	codeBodyTooLarge      = "body-too-large"
 	codeMalformedJSON     = "malformed-json"
 	codeUnknownField      = "unknown-field"
+	codeDuplicateMember   = "duplicate-member"
 	codeWrongType         = "wrong-type"
 	codeTrailingData      = "trailing-data"
 	codeBodyRequired      = "body-required"

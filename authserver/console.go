@@ -115,6 +115,18 @@ type console struct {
 	limits   *loginLimits
 }
 
+// refill is a submitted field's value as a refused form shows it again:
+// as typed, unless it looks like a credential (a PAT, a JWT) pasted into
+// the wrong field, which is left empty so that the page — kept in browser
+// history, caches and screenshots — does not hold it.
+func (c *console) refill(v string) string {
+	jwt := strings.HasPrefix(v, "eyJ") && strings.Count(v, ".") == 2
+	if c.prefix != "" && strings.Contains(v, c.prefix) || jwt {
+		return ""
+	}
+	return v
+}
+
 // staticFile is one embedded static file with the hash that versions its
 // URL.
 type staticFile struct {

@@ -71,7 +71,7 @@ func (c *console) login(w http.ResponseWriter, r *http.Request) {
 	org, username, password := r.PostForm.Get("organization"), r.PostForm.Get("username"), r.PostForm.Get("password")
 	again := func(status int, msg string) {
 		c.render(w, r, status, "login", &page{Error: msg,
-			Data: loginPage{Org: org, Username: username, Token: c.loginToken(w, r)}})
+			Data: loginPage{Org: c.refill(org), Username: c.refill(username), Token: c.loginToken(w, r)}})
 	}
 	ck, err := r.Cookie(c.cookieName(loginCookie))
 	if err != nil || !tokenEqual(r.PostForm.Get(csrfField), ck.Value) {

@@ -204,6 +204,7 @@ func (c *console) orgUpdateSettings(w http.ResponseWriter, r *http.Request, v *v
 		d.MaxLifetime = "0"
 	}
 	lifetime, err := config.ParseDuration(d.MaxLifetime)
+	d.MaxLifetime = c.refill(d.MaxLifetime)
 	if err != nil {
 		p.Error = "Maximum lifetime: must be a duration such as 90d or 720h, or 0 for no limit."
 		c.render(w, r, http.StatusBadRequest, "org_settings", p)

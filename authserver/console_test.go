@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"html"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -1024,4 +1025,29 @@ func TestConsoleOrgTokensFiltersAndPages(t *testing.T) {
 		wantPage(t, alice.get("/console/tokens/"+p.ID+"?audience=orchestrator&scope=OR.Jobs.Read"), http.StatusOK,
 			`id="explanation"`, "OR.Jobs.Read")
 	})
+}
+
+// TestConsoleRefillsNoCredential: a refused form is shown again with what
+// was typed, except a value that looks like a token pasted into the wrong
+// field, which the page must not hold.
+func TestConsoleRefillsNoCredential(t *testing.T) {
+	e := newEnv(t, envOptions{noRateLimits: true})
+	pat, _ := e.pat(patSpec{org: "acme", user: "carol", scopes: []string{"OR.Jobs"}})
+	jwt := e.apiToken("acme", "carol")
+	for _, c := range []struct {
+		name, username string
+		refilled       bool
+	}{
+		{"a PAT typed as the username is not shown again", pat, false},
+		{"a PAT with text around it is not shown again", "my " + pat + " here", false},
+		{"a JWT typed as the username is not shown again", jwt, false},
+		{"a plain username is shown again", "carol.smith", true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := e.consoleClient().tryLogin("acme", c.username, "wrong-password")
+			if got := strings.Contains(string(r.body), html.EscapeString(c.username)); got != c.refilled {
+				t.Fatalf("got the username on the page %v, want %v: %s", got, c.refilled, r.body)
+			}
+		})
+	}
 }

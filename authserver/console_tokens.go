@@ -128,6 +128,7 @@ func (c *console) createToken(w http.ResponseWriter, r *http.Request, v *visit) 
 	req := governance.PATRequest{Name: f.Name, Scopes: f.Scopes}
 	again := func(status int, field, msg string) error {
 		f.Field = field
+		f.Name, f.ExpiresOn = c.refill(f.Name), c.refill(f.ExpiresOn)
 		p := v.page("tokens", f)
 		p.Error = msg
 		c.render(w, r, status, "token_new", p)

@@ -147,6 +147,9 @@ func FuzzAPIDecode(f *testing.F) {
 	f.Add(uint8(5), js, []byte("{\"username\": \"a\xffb\"}"))
 	f.Add(uint8(9), js, []byte(`[{"tokens": []}]`))
 	f.Add(uint8(7), js, []byte(`{"name": "Dev", "permissions": null} trailing`))
+	f.Add(uint8(0), js, []byte(`{"name": "a", "scopes": ["OR.Jobs"], "NAME": "b", "scopes": ["OR.Folders"]}`))
+	f.Add(uint8(9), js, []byte(`{"tokens": [], "tokens": ["pat_x"]}`))
+	f.Add(uint8(1), js, []byte(`{"expires_at": {"a": 1, "a": 2}}`))
 
 	h := e.srv.Handler()
 	f.Fuzz(func(t *testing.T, route uint8, contentType string, body []byte) {

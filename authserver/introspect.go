@@ -74,7 +74,7 @@ type introspectionEndpoint struct {
 }
 
 func (e *introspectionEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	e.metrics.introspections.WithLabelValues(serveOAuth(w, r, e.limits, e.serve)).Inc()
+	e.metrics.introspections.WithLabelValues(serveOAuth(w, r, e.limits, introspectionParams, e.serve)).Inc()
 }
 
 // serve answers a well-formed request and returns the result label for

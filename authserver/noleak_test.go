@@ -271,3 +271,272 @@ func TestNoSecretInLogsOrMetrics(t *testing.T) {
 		}
 	})
 }
+
+// TestClientInputNeverEchoed puts one live PAT in every position of a
+// request that a client controls — form parameter names and values, header
+// names and values, query parameter names and values, JSON member names
+// and values (known, unknown, repeated, nested), the path and the method —
+// at the OAuth endpoints, the management API and the console, and then
+// looks for it (and its hashes) in every response body and header, the
+// logs and the metrics. A client that pastes a token in the wrong place
+// must not find it mirrored in an error, where proxies, browsers and error
+// trackers keep what servers answer.
+func TestClientInputNeverEchoed(t *testing.T) {
+	// Dozens of deliberate failures from one address: the limits have
+	// their own test.
+	e := newEnv(t, envOptions{noRateLimits: true})
+	s := &secrets{t: t, values: map[string]string{}}
+	pat, _ := e.pat(patSpec{org: "acme", user: "carol", scopes: []string{"OR.Jobs", exchange.ScopePATs}})
+	s.pat(e.cfg.Tokens.PATPrefix, pat)
+	api := e.exchangeForAPI(pat)
+	admin := e.apiToken("acme", "alice", exchange.ScopePATs, exchange.ScopeAdmin)
+	_, mine := e.pat(patSpec{org: "acme", user: "carol", name: "mine", scopes: []string{"OR.Jobs"}})
+	console := e.consoleClient().signIn("acme", "alice")
+	const form, jsonType = "application/x-www-form-urlencoded", "application/json"
+
+	// A well-formed request of each OAuth endpoint, to which each case
+	// adds the PAT somewhere.
+	tokenForm := exchangeForm("pat_elsewhere").Encode()
+	introspectForm := url.Values{"token": {"pat_elsewhere"}}.Encode()
+	revokeForm := url.Values{"token": {"pat_elsewhere"}, "client_id": {"cli"}}.Encode()
+
+	type probe struct {
+		name                     string
+		method, path             string
+		contentType, body        string
+		header                   []string // name, value, …
+		basicUser, basicPassword string
+		viaConsole               bool // send with the signed-in console client
+	}
+	var probes []probe
+	oauth := []struct{ path, ok, user, password string }{
+		{"/oauth2/token", tokenForm, "", ""},
+		{"/oauth2/introspect", introspectForm, "introspector", introspectorSecret},
+		{"/oauth2/revoke", revokeForm, "", ""},
+	}
+	for _, ep := range oauth {
+		add := func(name, body string, header ...string) {
+			probes = append(probes, probe{name: ep.path + ": " + name, method: http.MethodPost, path: ep.path,
+				contentType: form, body: body, header: header, basicUser: ep.user, basicPassword: ep.password})
+		}
+		add("repeated unknown parameter name", ep.ok+"&"+pat+"=1&"+pat+"=2")
+		add("repeated unknown parameter name without values", ep.ok+"&"+pat+"&"+pat)
+		add("unknown parameter name", ep.ok+"&"+pat+"=1")
+		add("unknown parameter value", ep.ok+"&x="+pat)
+		add("repeated unknown parameter value", ep.ok+"&x="+pat+"&x="+pat)
+		add("repeated known parameter", ep.ok+"&client_id="+pat)
+		add("repeated known parameter holding the token", ep.ok+"&grant_type="+pat+"&subject_token="+pat+"&token="+pat)
+		for _, known := range []string{"grant_type", "client_id", "client_secret", "subject_token_type", "actor_token",
+			"actor_token_type", "requested_token_type", "audience", "resource", "scope", "authorization_details", "token_type_hint"} {
+			v, _ := url.ParseQuery(ep.ok)
+			v.Set(known, pat)
+			add("known parameter "+known, v.Encode())
+		}
+		add("invalid UTF-8 after the token in a name", ep.ok+"&"+pat+"%ff=1")
+		add("invalid UTF-8 after the token in a value", ep.ok+"&x="+pat+"%ff")
+		add("bad encoding after the token", ep.ok+"&"+pat+"=%zz")
+		add("Authorization header (Bearer)", ep.ok, "Authorization", "Bearer "+pat)
+		add("Authorization header (raw)", ep.ok, "Authorization", pat)
+		add("Authorization header (Basic id)", ep.ok, "Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(pat+":x")))
+		add("Authorization header (Basic secret)", ep.ok, "Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte("cli:"+pat)))
+		add("header names", ep.ok, pat, "1", "X-"+pat, pat)
+		add("header values", ep.ok, "X-Forwarded-For", pat, "X-Real-Ip", pat, "Forwarded", "for="+pat,
+			"User-Agent", pat, "Referer", "https://example.com/"+pat, "Origin", "https://"+pat+".example.com",
+			"Accept", pat, "Accept-Language", pat, "Cookie", "session="+pat, "X-Request-Id", pat, "X-Custom", pat)
+		probes = append(probes,
+			probe{name: ep.path + ": content type parameter", method: http.MethodPost, path: ep.path,
+				contentType: form + "; charset=" + pat, body: ep.ok},
+			probe{name: ep.path + ": content type", method: http.MethodPost, path: ep.path,
+				contentType: "application/" + pat, body: ep.ok},
+			probe{name: ep.path + ": query string", method: http.MethodPost, path: ep.path + "?" + pat + "=" + pat,
+				contentType: form, body: ep.ok},
+			probe{name: ep.path + ": path", method: http.MethodPost, path: ep.path + "/" + pat, contentType: form, body: ep.ok},
+			probe{name: ep.path + ": method", method: pat, path: ep.path, contentType: form, body: ep.ok},
+			probe{name: ep.path + ": GET with the token in the query", method: http.MethodGet, path: ep.path + "?token=" + pat},
+			probe{name: ep.path + ": JSON body", method: http.MethodPost, path: ep.path, contentType: jsonType,
+				body: `{"` + pat + `": "` + pat + `"}`},
+		)
+	}
+
+	// The management API: the caller's own token is an API token; the PAT
+	// sits in a member, a parameter, a header or the path.
+	apiCase := func(name, method, path, token, body string, header ...string) {
+		ct := ""
+		if body != "" {
+			ct = jsonType
+		}
+		if token != "" {
+			header = append([]string{"Authorization", "Bearer " + token}, header...)
+		}
+		probes = append(probes, probe{name: "API " + name, method: method, path: path, contentType: ct, body: body, header: header})
+	}
+	q := `"` + pat + `"`
+	for _, c := range []struct{ name, path, token, body string }{
+		{"unknown member", "/api/v1/me/pats", api, `{"name": "x", "scopes": ["OR.Jobs"], ` + q + `: 1}`},
+		{"unknown member holding an object", "/api/v1/me/pats", api, `{"name": "x", "scopes": ["OR.Jobs"], ` + q + `: {` + q + `: ` + q + `}}`},
+		{"repeated unknown member", "/api/v1/me/pats", api, `{"name": "x", "scopes": ["OR.Jobs"], ` + q + `: 1, ` + q + `: 2}`},
+		{"repeated known member", "/api/v1/me/pats", api, `{"name": "x", "scopes": ["OR.Jobs"], "name": ` + q + `}`},
+		{"unknown member before a known one", "/api/v1/me/pats", api, `{` + q + `: 1, "name": "x", "scopes": ["OR.Jobs"]}`},
+		{"nested member of a known member", "/api/v1/me/pats", api, `{"name": "x", "scopes": ["OR.Jobs"], "expires_at": {` + q + `: 1}}`},
+		{"nested repeated member", "/api/v1/me/pats", api, `{"name": "x", "scopes": ["OR.Jobs"], "expires_at": {` + q + `: 1, ` + q + `: 1}}`},
+		{"member in an array of a known member", "/api/v1/me/pats", api, `{"name": "x", "scopes": [{` + q + `: 1}]}`},
+		{"known member name with the token's case", "/api/v1/me/pats", api, `{"name": "x", "scopes": ["OR.Jobs"], "NAME": ` + q + `}`},
+		{"value of a member of the wrong type", "/api/v1/me/pats", api, `{"name": ["` + pat + `"], "scopes": ["OR.Jobs"]}`},
+		{"scope value", "/api/v1/me/pats", api, `{"name": "x", "scopes": ["OR.Jobs", ` + q + `]}`},
+		{"expiry value", "/api/v1/me/pats", api, `{"name": "x", "scopes": ["OR.Jobs"], "expires_at": ` + q + `}`},
+		{"a name value with scopes refused", "/api/v1/me/pats", api, `{"name": ` + q + `, "scopes": []}`},
+		{"trailing data", "/api/v1/me/pats", api, `{"name": "x", "scopes": ["OR.Jobs"]} ` + q},
+		{"trailing garbage", "/api/v1/me/pats", api, `{"name": "x", "scopes": ["OR.Jobs"]}` + pat},
+		{"malformed JSON", "/api/v1/me/pats", api, `{"name": "x", ` + pat + `}`},
+		{"truncated JSON", "/api/v1/me/pats", api, `{"name": "x", ` + q},
+		{"a string body", "/api/v1/me/pats", api, q},
+		{"an array body", "/api/v1/me/pats", api, `[` + q + `]`},
+		{"regenerate with an unknown member", "/api/v1/me/pats/" + mine.ID + "/regenerate", api, `{` + q + `: 1}`},
+		{"regenerate with an expiry value", "/api/v1/me/pats/" + mine.ID + "/regenerate", api, `{"expires_at": ` + q + `}`},
+		{"bulk revoke with an unknown member", "/api/v1/admin/pats/revoke", admin, `{"ids": ["x"], ` + q + `: 1}`},
+		{"a user with an unknown member", "/api/v1/admin/users", admin, `{"username": "x", ` + q + `: "admin"}`},
+		{"a user of an unknown kind", "/api/v1/admin/users", admin, `{"username": "x", "kind": ` + q + `}`},
+		{"a role refused with the token as a permission", "/api/v1/admin/roles", admin, `{"name": "a\u202eb", "permissions": [` + q + `]}`},
+		{"an assignment of an unknown user", "/api/v1/admin/assignments", admin, `{"user_id": ` + q + `, "role_id": ` + q + `, "folder": ` + q + `}`},
+		{"leaked-token report with an unknown member", "/api/v1/leaked-tokens", "", `{"tokens": [], ` + q + `: 1}`},
+	} {
+		apiCase(c.name, http.MethodPost, c.path, c.token, c.body)
+	}
+	for _, c := range []struct{ name, method, path, token, body string }{
+		{"settings with an unknown member", "PUT", "/api/v1/admin/settings", admin, `{"pats_enabled": true, "pat_max_lifetime": "0", ` + q + `: 1}`},
+		{"settings with a lifetime value", "PUT", "/api/v1/admin/settings", admin, `{"pats_enabled": true, "pat_max_lifetime": ` + q + `}`},
+		{"a role update with an unknown member", "PUT", "/api/v1/admin/roles/" + pat, admin, `{"name": "r", "permissions": [], ` + q + `: 1}`},
+		{"unknown query parameter", "GET", "/api/v1/me/pats?" + pat + "=1", api, ""},
+		{"repeated unknown query parameter", "GET", "/api/v1/me/pats?" + pat + "=1&" + pat + "=2", api, ""},
+		{"unknown query parameter on a route that takes none", "GET", "/api/v1/me?" + pat + "=1", api, ""},
+		{"query values", "GET", "/api/v1/me/pats?status=" + pat + "&cursor=" + pat, api, ""},
+		{"cursor value", "GET", "/api/v1/me/pats?cursor=" + pat, api, ""},
+		{"limit value", "GET", "/api/v1/me/pats?limit=" + pat, api, ""},
+		{"query value with a control character", "GET", "/api/v1/me/pats?status=" + pat + "%00", api, ""},
+		{"dry-run audience and scope", "GET", "/api/v1/me/pats/" + mine.ID + "/effective?audience=" + pat + "&scope=" + pat, api, ""},
+		{"audit filters", "GET", "/api/v1/admin/audit?actor=" + pat + "&action=" + pat + "&target=" + pat + "&since=" + pat, admin, ""},
+		{"admin owner filter", "GET", "/api/v1/admin/pats?owner=" + pat, admin, ""},
+		{"assignments user filter", "GET", "/api/v1/admin/assignments?user_id=" + pat, admin, ""},
+		{"path id", "GET", "/api/v1/me/pats/" + pat, api, ""},
+		{"path id of a sub-route", "GET", "/api/v1/me/pats/" + pat + "/effective", api, ""},
+		{"path id of a user", "POST", "/api/v1/admin/users/" + pat + "/deactivate", admin, ""},
+		{"unknown route", "GET", "/api/v1/" + pat, api, ""},
+		{"method", pat, "/api/v1/me/pats", api, ""},
+		{"PAT as the bearer token", "GET", "/api/v1/me", pat, ""},
+		{"no token", "GET", "/api/v1/me?" + pat + "=" + pat, "", ""},
+	} {
+		apiCase(c.name, c.method, c.path, c.token, c.body)
+	}
+	apiCase("PAT as a Basic credential", "GET", "/api/v1/me", "", "", "Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(pat+":"+pat)))
+	apiCase("PAT as the session cookie and CSRF header", "POST", "/api/v1/me/pats", "", `{}`, "Cookie", "authserver_session="+pat, "X-CSRF-Token", pat)
+	apiCase("header names and values", "GET", "/api/v1/me", api, "", pat, pat, "X-Forwarded-For", pat, "X-Request-Id", pat,
+		"User-Agent", pat, "Accept", pat, "If-None-Match", `"`+pat+`"`)
+	apiCase("content type parameter", "POST", "/api/v1/me/pats", api, "", "Content-Type", "application/json; charset="+pat)
+
+	// The console, signed in as an admin.
+	consoleCase := func(name, method, path string, v url.Values, header ...string) {
+		body, ct := "", ""
+		if v != nil {
+			if _, ok := v["csrf_token"]; !ok {
+				v.Set("csrf_token", console.csrf)
+			}
+			body, ct = v.Encode(), form
+		}
+		probes = append(probes, probe{name: "console " + name, method: method, path: path, contentType: ct, body: body,
+			header: append([]string{"Origin", e.url, "Sec-Fetch-Site", "same-origin"}, header...), viaConsole: true})
+	}
+	consoleCase("unknown path", "GET", "/console/"+pat, nil)
+	consoleCase("token id", "GET", "/console/tokens/"+pat, nil)
+	consoleCase("query parameters", "GET", "/console/tokens?"+pat+"="+pat, nil)
+	consoleCase("dry-run audience and scope", "GET", "/console/tokens/"+mine.ID+"?audience="+pat+"&scope="+pat, nil)
+	consoleCase("audit filters", "GET", "/console/org/audit?actor="+pat+"&target="+pat, nil)
+	consoleCase("unknown form parameter", "POST", "/console/tokens", url.Values{pat: {pat}})
+	consoleCase("token form with the PAT as scope and expiry", "POST", "/console/tokens", url.Values{"name": {"x"}, "scopes": {pat}, "expiry": {pat}, "expires_on": {pat}})
+	consoleCase("CSRF token", "POST", "/console/tokens", url.Values{"csrf_token": {pat}, "name": {"x"}})
+	consoleCase("bulk revoke ids", "POST", "/console/org/tokens/revoke", url.Values{"ids": {pat}})
+	consoleCase("settings", "POST", "/console/org/settings", url.Values{"pats_enabled": {pat}, "pat_max_lifetime": {pat}})
+	consoleCase("user id", "POST", "/console/org/users/"+pat+"/deactivate", url.Values{})
+	consoleCase("header values", "GET", "/console/tokens", nil, "X-Forwarded-For", pat, "User-Agent", pat, "X-Request-Id", pat, pat, pat)
+	probes = append(probes,
+		probe{name: "console sign-in", method: http.MethodPost, path: "/console/login", contentType: form,
+			body: url.Values{"organization": {pat}, "username": {pat}, "password": {pat}, "csrf_token": {pat}}.Encode()},
+		probe{name: "console session cookie", method: http.MethodGet, path: "/console/tokens", header: []string{"Cookie", "authserver_session=" + pat}},
+	)
+
+	// Last, the positions where the PAT is what the endpoint takes, or may
+	// be read as such, and it gets revoked: they run after every other use
+	// of it, while it is live.
+	revoking := []probe{
+		{name: "API leaked-token report with a repeated member", method: http.MethodPost, path: "/api/v1/leaked-tokens",
+			contentType: jsonType, body: `{"tokens": [], "tokens": [` + q + `]}`},
+		{name: "/oauth2/introspect: the token itself", method: http.MethodPost, path: "/oauth2/introspect", contentType: form,
+			body: url.Values{"token": {pat}}.Encode(), basicUser: "introspector", basicPassword: introspectorSecret},
+		{name: "console revoke by value", method: http.MethodPost, path: "/console/org/tokens/revoke-by-value", contentType: form,
+			body: url.Values{"token": {pat}, "csrf_token": {console.csrf}}.Encode(), viaConsole: true,
+			header: []string{"Origin", e.url, "Sec-Fetch-Site", "same-origin"}},
+		{name: "API revoke by value", method: http.MethodPost, path: "/api/v1/admin/pats/revoke-by-value", contentType: jsonType,
+			body: `{"token": ` + q + `}`, header: []string{"Authorization", "Bearer " + admin}},
+		{name: "API leaked-token report", method: http.MethodPost, path: "/api/v1/leaked-tokens", contentType: jsonType,
+			body: `{"tokens": [` + q + `]}`},
+		{name: "/oauth2/revoke: the token itself", method: http.MethodPost, path: "/oauth2/revoke", contentType: form,
+			body: url.Values{"token": {pat}, "client_id": {"cli"}}.Encode()},
+		{name: "/oauth2/token: the revoked token", method: http.MethodPost, path: "/oauth2/token", contentType: form,
+			body: exchangeForm(pat).Encode()},
+	}
+
+	run := func(p probe) {
+		t.Run(p.name, func(t *testing.T) {
+			req, err := http.NewRequest(p.method, e.url+p.path, strings.NewReader(p.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.contentType != "" {
+				req.Header.Set("Content-Type", p.contentType)
+			}
+			if p.basicUser != "" {
+				req.SetBasicAuth(p.basicUser, p.basicPassword)
+			}
+			for i := 0; i+1 < len(p.header); i += 2 {
+				req.Header.Set(p.header[i], p.header[i+1])
+			}
+			var r *response
+			if p.viaConsole {
+				r = console.do(req)
+			} else {
+				r = e.do(req)
+			}
+			var head strings.Builder
+			r.Header.Write(&head)
+			for v, what := range s.values {
+				if strings.Contains(string(r.body), v) {
+					t.Errorf("the response body (%d) holds the %s: %s", r.StatusCode, what, r.body)
+				}
+				if strings.Contains(head.String(), v) {
+					t.Errorf("the response headers hold the %s:\n%s", what, head.String())
+				}
+			}
+		})
+	}
+	for _, p := range probes {
+		run(p)
+	}
+	if !e.exchangeOK(pat) {
+		t.Fatal("the PAT is no longer live: the probes above did not all hold a live credential")
+	}
+	for _, p := range revoking {
+		run(p)
+	}
+
+	logs, metrics := e.logs.String(), e.metricsText()
+	// The corpus is real: the requests above were served and logged.
+	if n := strings.Count(logs, `"msg":"http request"`); n < len(probes)+len(revoking) {
+		t.Fatalf("%d requests logged, want at least %d: the search below would prove nothing", n, len(probes)+len(revoking))
+	}
+	for v, what := range s.values {
+		for name, corpus := range map[string]string{"logs": logs, "metrics": metrics} {
+			if strings.Contains(corpus, v) {
+				t.Errorf("the %s hold the %s", name, what)
+			}
+		}
+	}
+}

@@ -58,7 +58,7 @@ type revocationEndpoint struct {
 }
 
 func (e *revocationEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	e.metrics.revocations.WithLabelValues(serveOAuth(w, r, e.limits, e.serve)).Inc()
+	e.metrics.revocations.WithLabelValues(serveOAuth(w, r, e.limits, revocationParams, e.serve)).Inc()
 }
 
 // serve answers a well-formed request and returns the result label for

@@ -115,6 +115,8 @@ func TestSecurityChecklist(t *testing.T) {
 				}{
 					{"a repeated parameter", "POST", form, okBody + "&" + ep.repeated + "=other", 400,
 						"A parameter is repeated: " + ep.repeated + "."},
+					{"repeated unknown parameter is not echoed", "POST", form, okBody + "&pat_Unknown0123456789abcdefghijklmnopqrs=1&pat_Unknown0123456789abcdefghijklmnopqrs=2", 400,
+						"A parameter this endpoint does not define is repeated."},
 					{"GET", "GET", "", "", 405, "Use POST."},
 					{"a JSON body", "POST", "application/json", `{"token": "x"}`, 400, "The body must be application/x-www-form-urlencoded."},
 					{"text/plain", "POST", "text/plain", okBody, 400, "The body must be application/x-www-form-urlencoded."},

@@ -31,6 +31,17 @@ const formContentType = "application/x-www-form-urlencoded"
 // grant), not a malformed request.
 var multiValued = []string{"audience", "resource"}
 
+// The parameters each OAuth endpoint defines (RFC 6749, RFC 8693, RFC 7662,
+// RFC 7009). An error description may name these and only these: any other
+// name is whatever the client typed, a token pasted into the wrong place
+// included, and an answer is kept by proxies, browsers and error trackers.
+var (
+	tokenParams = []string{"grant_type", "client_id", "client_secret", "subject_token", "subject_token_type",
+		"actor_token", "actor_token_type", "requested_token_type", "audience", "resource", "scope"}
+	introspectionParams = []string{"token", "token_type_hint", "client_id", "client_secret"}
+	revocationParams    = []string{"token", "token_type_hint", "client_id", "client_secret"}
+)
+
 // tokenEndpoint serves POST /oauth2/token. It does what fosite does not
 // before fosite sees the request: content type, body limit, strict form
 // parsing, empty parameters treated as absent, repeated parameters refused,
@@ -46,7 +57,7 @@ type tokenEndpoint struct {
 
 func (t *tokenEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	result := serveOAuth(w, r, t.limits, t.serve)
+	result := serveOAuth(w, r, t.limits, tokenParams, t.serve)
 	t.metrics.exchanges.WithLabelValues(result).Inc()
 	t.metrics.exchangeDuration.Observe(time.Since(start).Seconds())
 }
@@ -94,13 +105,14 @@ func (t *tokenEndpoint) serve(w http.ResponseWriter, r *http.Request, form url.V
 }
 
 // serveOAuth runs an OAuth endpoint's serve under the failure budget
-// (ratelimit.go): it reads the form, refuses a caller out of budget before
+// (ratelimit.go): it reads the form (params are the endpoint's own
+// parameters, which its errors may name), refuses a caller out of budget before
 // any database work, answers a malformed form itself, and charges every
 // failure answered — to the client serve names in charge once it has
 // authenticated, else to the address alone.
-func serveOAuth(w http.ResponseWriter, r *http.Request, limits *oauthLimits,
+func serveOAuth(w http.ResponseWriter, r *http.Request, limits *oauthLimits, params []string,
 	serve func(w http.ResponseWriter, r *http.Request, form url.Values, charge *string) string) (result string) {
-	form, status, ferr := readForm(w, r)
+	form, status, ferr := readForm(w, r, params)
 	if wait := limits.admit(r, form); wait > 0 {
 		return writeRateLimited(w, wait)
 	}
@@ -186,7 +198,8 @@ func (t *tokenEndpoint) record(r *http.Request, rfc *fosite.RFC6749Error, err er
 // readForm reads and checks a form-encoded OAuth request body. It returns
 // the parameters with empty values removed (RFC 6749 §3.2: a parameter sent
 // without a value is treated as omitted), or the status and error to answer.
-func readForm(w http.ResponseWriter, r *http.Request) (url.Values, int, *fosite.RFC6749Error) {
+// Errors name a parameter only if it is one of params.
+func readForm(w http.ResponseWriter, r *http.Request, params []string) (url.Values, int, *fosite.RFC6749Error) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		return nil, http.StatusMethodNotAllowed, errWith(fosite.ErrInvalidRequest, "Use POST.")
@@ -225,25 +238,14 @@ func readForm(w http.ResponseWriter, r *http.Request) (url.Values, int, *fosite.
 		case len(kept) == 0:
 			continue
 		case len(kept) > 1 && !slices.Contains(multiValued, k):
-			return nil, http.StatusBadRequest, errWith(fosite.ErrInvalidRequest, "A parameter is repeated: "+paramName(k)+".")
+			if !slices.Contains(params, k) {
+				return nil, http.StatusBadRequest, errWith(fosite.ErrInvalidRequest, "A parameter this endpoint does not define is repeated.")
+			}
+			return nil, http.StatusBadRequest, errWith(fosite.ErrInvalidRequest, "A parameter is repeated: "+k+".")
 		}
 		form[k] = kept
 	}
 	return form, 0, nil
-}
-
-// paramName quotes a parameter name for an error description, only if it is
-// short and plain, so that descriptions never echo arbitrary input.
-func paramName(k string) string {
-	if len(k) > 40 {
-		return "(a long parameter name)"
-	}
-	for _, c := range k {
-		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
-			return "(a parameter)"
-		}
-	}
-	return k
 }
 
 // writeOAuthError writes an RFC 6749 §5.2 JSON error with a given status.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -140,14 +141,15 @@ func (s *Service) checkScopes(ctx context.Context, scopes []string) ([]string, e
 	if err != nil {
 		return nil, storeErr(err, "catalogue")
 	}
+	// Unknown scopes are named by position, never quoted: a value outside
+	// the catalogue is whatever the client sent, a token pasted into the
+	// wrong field included, and the message reaches API answers and pages.
 	var unknown []string
 	out := make([]string, 0, len(scopes))
-	for _, sc := range scopes {
+	for i, sc := range scopes {
 		if _, found := slices.BinarySearch(catalogue, sc); !found {
-			if config.ValidScopeName(sc) && len(unknown) < 5 {
-				unknown = append(unknown, sc)
-			} else if len(unknown) < 5 {
-				unknown = append(unknown, "(a malformed name)")
+			if len(unknown) < 5 {
+				unknown = append(unknown, strconv.Itoa(i+1))
 			}
 			continue
 		}
@@ -155,8 +157,11 @@ func (s *Service) checkScopes(ctx context.Context, scopes []string) ([]string, e
 			out = append(out, sc)
 		}
 	}
-	if len(unknown) > 0 {
-		return nil, invalid("scopes", "scope-unknown", "not in the scope catalogue: %s", strings.Join(unknown, ", "))
+	switch {
+	case len(unknown) == 1:
+		return nil, invalid("scopes", "scope-unknown", "not in the scope catalogue: scope %s (counting from 1)", unknown[0])
+	case len(unknown) > 1:
+		return nil, invalid("scopes", "scope-unknown", "not in the scope catalogue: scopes %s (counting from 1)", strings.Join(unknown, ", "))
 	}
 	return out, nil
 }

@@ -32,9 +32,10 @@ func checkRole(req RoleRequest) error {
 	if len(req.Permissions) > MaxPermissions {
 		return invalid("permissions", "permissions-too-many", "may name at most %d permissions", MaxPermissions)
 	}
-	for _, p := range req.Permissions {
+	for i, p := range req.Permissions {
 		if !config.ValidScopeName(p) {
-			return invalid("permissions", "permission-invalid", "%q is not a dotted permission name such as OR.Jobs.Read", p)
+			// By position, not quoted: the value is the client's text.
+			return invalid("permissions", "permission-invalid", "permission %d (counting from 1) is not a dotted permission name such as OR.Jobs.Read", i+1)
 		}
 	}
 	return nil

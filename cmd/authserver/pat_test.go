@@ -213,7 +213,7 @@ func TestPATCreateRefusals(t *testing.T) {
 		want string
 	}{
 		{"a scope outside the catalogue is refused", []string{"--org", "acme", "--user", "alice", "--scopes", "OR.Jobs Nope.Read"},
-			"--scopes: not in the scope catalogue: Nope.Read"},
+			"--scopes: not in the scope catalogue: scope 2 (counting from 1)"},
 		{"an empty scope list is refused", []string{"--org", "acme", "--user", "alice", "--scopes", " "}, "--scopes: must name at least one scope"},
 		{"an organization with PATs disabled refuses", []string{"--org", "off", "--user", "ola", "--scopes", "OR.Jobs"},
 			"personal access tokens are disabled in this organization"},
