@@ -15,17 +15,32 @@ trap 'rm -f "$log"' EXIT
 # quiet runs a command, showing its output only when it fails.
 quiet() { "$@" >"$log" 2>&1 || { cat "$log"; return 1; }; }
 
-echo "== go mod verify, go vet"
+# stage names a stage and prints how long the previous one took, so that
+# the suite's wall time is visible stage by stage (the bound is 10 minutes
+# on an idle 2-core machine).
+suite_start=$SECONDS
+stage_start=$SECONDS
+stage_name=""
+stage() {
+  if [ -n "$stage_name" ]; then
+    echo "   ($stage_name: $((SECONDS - stage_start)) s)"
+  fi
+  stage_name="$1"
+  stage_start=$SECONDS
+  echo "== $1"
+}
+
+stage "go mod verify, go vet"
 go mod verify
 go vet ./...
 
-echo "== tests (race)"
+stage "tests (race)"
 go test -race -count=1 ./...
 
-echo "== benchmarks (short)"
+stage "benchmarks (short)"
 quiet go test -run '^$' -bench . -benchtime 20x -benchmem ./...
 
-echo "== fuzz targets (${fuzztime} each)"
+stage "fuzz targets (${fuzztime} each)"
 # fuzz_one runs one target. Go 1.26's fuzz coordinator can report a bare
 # "context deadline exceeded" when -fuzztime ends while a worker is busy
 # (go.dev/issue/75804, fixed in Go 1.27): no input failed and none is
@@ -58,4 +73,5 @@ grep -rl --include='*_test.go' -E '^func Fuzz[A-Za-z0-9_]+\(f \*testing\.F\)' . 
     fuzz_one "$pkg" "$target"
   done
 done
-echo "== all passed"
+stage "done"
+echo "== all passed in $((SECONDS - suite_start)) s"

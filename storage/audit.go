@@ -26,9 +26,17 @@ func (s *SQLStore) AppendAudit(ctx context.Context, e *AuditEvent) error {
 	}
 	e.Time = e.Time.UTC().Truncate(time.Microsecond)
 	// RETURNING works on both SQLite (3.35+) and PostgreSQL.
-	return s.get(ctx, "append audit event", &e.ID,
+	err := s.get(ctx, "append audit event", &e.ID,
 		`INSERT INTO audit_events (`+auditCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		s.t(e.Time), e.OrgID, e.Actor, e.Action, e.Target, e.ClientAddr, e.Outcome, e.Detail)
+	// A write read back through RETURNING: its fault is a write fault.
+	if err != nil {
+		return s.writeFailed(err)
+	}
+	if !s.inTx {
+		s.writes.succeeded()
+	}
+	return nil
 }
 
 // ListAudit lists events newest first.
