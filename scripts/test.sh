@@ -73,5 +73,5 @@ grep -rl --include='*_test.go' -E '^func Fuzz[A-Za-z0-9_]+\(f \*testing\.F\)' . 
     fuzz_one "$pkg" "$target"
   done
 done
-stage "done"
+echo "   ($stage_name: $((SECONDS - stage_start)) s)"
 echo "== all passed in $((SECONDS - suite_start)) s"
