@@ -123,6 +123,17 @@ func TestLeakedReportDuringOutage(t *testing.T) {
 	}
 }
 
+// managementToken exchanges pat for a JWT of the management API (the
+// issuer is its audience) through the public client cli.
+func managementToken(t *testing.T, base, pat string) string {
+	t.Helper()
+	code, body := postToken(t, base, exchangeForm("cli", base, pat))
+	if code != http.StatusOK {
+		t.Fatalf("a management API token: %d %v", code, body)
+	}
+	return body["access_token"].(string)
+}
+
 // metric scrapes one unlabelled sample from the telemetry listener.
 func metric(t *testing.T, telemetry, name string) float64 {
 	t.Helper()
@@ -188,14 +199,7 @@ func TestSoakWithDatabaseFaults(t *testing.T) {
 	if code, _, stderr := cli(t, nil, "", "pat", "revoke", "--config", path, "--org", "acme", "--id", revokedID); code != 0 {
 		t.Fatalf("pat revoke: %s", stderr)
 	}
-	code, body := postToken(t, base, url.Values{
-		"grant_type": {"urn:ietf:params:oauth:grant-type:token-exchange"}, "client_id": {"cli"},
-		"subject_token_type": {"urn:ietf:params:oauth:token-type:access_token"}, "subject_token": {before[0]},
-		"audience": {base}})
-	if code != http.StatusOK {
-		t.Fatalf("an API token: %d %v", code, body)
-	}
-	apiToken := body["access_token"].(string)
+	apiToken := managementToken(t, base, before[0])
 
 	var created sync.Map // names of PATs the API answered 201 for
 	var seq sync.Mutex
@@ -451,13 +455,7 @@ func TestSQLiteDiskFull(t *testing.T) {
 	srv := startInProcess(t, path, telemetryAddr)
 	base, telemetry := "http://"+httpAddr, "http://"+telemetryAddr
 	pat, _ := createPAT(t, path, "--org", "acme", "--user", "alice", "--name", "reads on", "--scopes", "OR.Jobs Identity.PATs")
-	code, body := postToken(t, base, url.Values{
-		"grant_type": {"urn:ietf:params:oauth:grant-type:token-exchange"}, "client_id": {"cli"},
-		"subject_token_type": {"urn:ietf:params:oauth:token-type:access_token"}, "subject_token": {pat}, "audience": {base}})
-	if code != http.StatusOK {
-		t.Fatalf("an API token: %d %v", code, body)
-	}
-	apiToken := body["access_token"].(string)
+	apiToken := managementToken(t, base, pat)
 	createVia := func(name string) (int, string, string) {
 		b, _ := json.Marshal(map[string]any{"name": name, "scopes": []string{"OR.Jobs"}, "expires_at": nil})
 		req, _ := http.NewRequest(http.MethodPost, base+"/api/v1/me/pats", strings.NewReader(string(b)))
