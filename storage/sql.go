@@ -46,10 +46,17 @@ type SQLStore struct {
 var _ Store = (*SQLStore)(nil)
 
 // Open opens and pings the database. It does not migrate: call Migrate.
+// A SQLite file and the files SQLite keeps beside it are made readable by
+// their owner only (see prepareSQLiteFile).
 func Open(ctx context.Context, o Options) (*SQLStore, error) {
 	var dsn string
 	switch o.Driver {
 	case DriverSQLite:
+		if path := SQLiteFile(o.DSN); path != "" {
+			if err := prepareSQLiteFile(path); err != nil {
+				return nil, fmt.Errorf("open %s database: %w", o.Driver, err)
+			}
+		}
 		dsn = sqliteDSN(o.DSN)
 	case DriverPostgres:
 		dsn = o.DSN
