@@ -27,6 +27,9 @@ type Options struct {
 	Driver string
 	// DSN is a file path (sqlite) or a lib/pq connection string (postgres).
 	DSN string
+	// MustExist makes Open fail with ErrNoDatabase, rather than create the
+	// database, when a SQLite file does not exist.
+	MustExist bool
 	// MaxOpenConns caps the pool; 0 picks a default for the driver.
 	MaxOpenConns int
 	// Now is the clock used for timestamps the store fills in itself.
@@ -53,7 +56,7 @@ func Open(ctx context.Context, o Options) (*SQLStore, error) {
 	switch o.Driver {
 	case DriverSQLite:
 		if path := SQLiteFile(o.DSN); path != "" {
-			if err := prepareSQLiteFile(path); err != nil {
+			if err := prepareSQLiteFile(path, o.MustExist); err != nil {
 				return nil, fmt.Errorf("open %s database: %w", o.Driver, err)
 			}
 		}

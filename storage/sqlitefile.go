@@ -11,6 +11,9 @@ import (
 	"strings"
 )
 
+// ErrNoDatabase: Options.MustExist is set and the SQLite file does not exist.
+var ErrNoDatabase = errors.New("no database")
+
 // SQLiteFile is the path of the file a SQLite DSN names, as SQLite reads it,
 // or "" for an in-memory or temporary database. A DSN is a plain path,
 // whose query the driver removes, or a "file:" URI, which SQLite decodes.
@@ -48,7 +51,8 @@ func SQLiteFile(dsn string) string {
 var sqliteFileSuffixes = []string{"-wal", "-shm", "-journal"}
 
 // prepareSQLiteFile makes the database file at path exist with mode 0600
-// before the driver opens it.
+// before the driver opens it, or with mustExist reports ErrNoDatabase when it
+// does not exist.
 //
 // The file holds password hashes and the audit log. SQLite would create it
 // 0644 (less the umask), and it creates the -wal, -shm and -journal files
@@ -63,8 +67,12 @@ var sqliteFileSuffixes = []string{"-wal", "-shm", "-journal"}
 // new one. The files beside it are tightened too, since after a crash
 // SQLite reuses them with whatever mode they have. A file the process may
 // not chmod (it is not the owner) is an error rather than left readable.
-func prepareSQLiteFile(path string) error {
-	if created, err := createOwnerOnly(path); err != nil {
+func prepareSQLiteFile(path string, mustExist bool) error {
+	if mustExist {
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("%s: %w", path, ErrNoDatabase)
+		}
+	} else if created, err := createOwnerOnly(path); err != nil {
 		return err
 	} else if created {
 		return nil

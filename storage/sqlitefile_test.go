@@ -5,6 +5,7 @@ package storage_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -110,6 +111,38 @@ func TestSQLiteFilesAreOwnerOnly(t *testing.T) {
 			t.Fatalf("got mode %04o (%v), want 0400 kept", got, err)
 		}
 	})
+}
+
+// TestSQLiteMustExist: a one-shot command opens with MustExist, so that run
+// from the wrong directory it reports the missing database instead of
+// creating an empty one.
+func TestSQLiteMustExist(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "missing.db")
+	for _, dsn := range []string{path, "file:" + path + "?cache=shared"} {
+		s, err := storage.Open(ctx, storage.Options{Driver: storage.DriverSQLite, DSN: dsn, MustExist: true})
+		if err == nil {
+			s.Close()
+		}
+		if !errors.Is(err, storage.ErrNoDatabase) {
+			t.Errorf("%s: got %v, want ErrNoDatabase", dsn, err)
+		}
+		if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("%s: a file was created: %v", dsn, err)
+		}
+	}
+	openMigrated(t, storage.Options{Driver: storage.DriverSQLite, DSN: path})
+	s, err := storage.Open(ctx, storage.Options{Driver: storage.DriverSQLite, DSN: path, MustExist: true})
+	if err != nil {
+		t.Fatalf("an existing database: %v", err)
+	}
+	s.Close()
+	// In-memory databases have no file to miss.
+	s, err = storage.Open(ctx, storage.Options{Driver: storage.DriverSQLite, DSN: ":memory:", MustExist: true})
+	if err != nil {
+		t.Fatalf(":memory: %v", err)
+	}
+	s.Close()
 }
 
 func TestSQLiteFile(t *testing.T) {
