@@ -46,8 +46,8 @@ func SQLiteFile(dsn string) string {
 }
 
 // sqliteFileSuffixes name the files SQLite keeps beside a database: the
-// write-ahead log and its shared-memory index, and the rollback journal,
-// which exists only until the database is switched to WAL.
+// write-ahead log and its shared-memory index, and the rollback journal that
+// a database not yet in WAL mode may have left.
 var sqliteFileSuffixes = []string{"-wal", "-shm", "-journal"}
 
 // prepareSQLiteFile makes the database file at path exist with mode 0600
@@ -142,7 +142,7 @@ func removeGroupOther(path string) error {
 		return nil
 	}
 	if err := os.Chmod(path, perm&^0o077); err != nil {
-		return fmt.Errorf("database file %s has mode %04o, which lets group or others read it, and it cannot be tightened (chmod 600 it as its owner): %w",
+		return fmt.Errorf("database file %s has mode %04o, which lets group or others access it, and it cannot be tightened (chmod 600 it as its owner): %w",
 			path, perm, err)
 	}
 	return nil
