@@ -27,6 +27,9 @@ type Options struct {
 	Driver string
 	// DSN is a file path (sqlite) or a lib/pq connection string (postgres).
 	DSN string
+	// MustExist makes Open fail with ErrNoDatabase, rather than create the
+	// database, when a SQLite file does not exist.
+	MustExist bool
 	// MaxOpenConns caps the pool; 0 picks a default for the driver.
 	MaxOpenConns int
 	// QueryTimeout bounds every call the store makes: waiting for a pooled
@@ -56,6 +59,8 @@ type SQLStore struct {
 var _ Store = (*SQLStore)(nil)
 
 // Open opens and pings the database. It does not migrate: call Migrate.
+// A SQLite file and the files SQLite keeps beside it are made readable by
+// their owner only (see prepareSQLiteFile).
 func Open(ctx context.Context, o Options) (*SQLStore, error) {
 	timeout := o.QueryTimeout
 	if timeout <= 0 {
@@ -64,6 +69,11 @@ func Open(ctx context.Context, o Options) (*SQLStore, error) {
 	var db *sqlx.DB
 	switch o.Driver {
 	case DriverSQLite:
+		if path := SQLiteFile(o.DSN); path != "" {
+			if err := prepareSQLiteFile(path, o.MustExist); err != nil {
+				return nil, fmt.Errorf("open %s database: %w", o.Driver, err)
+			}
+		}
 		sdb, err := sqlx.Open(o.Driver, sqliteDSN(o.DSN, timeout))
 		if err != nil {
 			return nil, fmt.Errorf("open %s database: %w", o.Driver, err)

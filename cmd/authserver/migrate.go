@@ -16,7 +16,7 @@ func (a *app) migrateCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			st, err := openStore(cmd.Context(), cfg)
+			st, err := createStore(cmd.Context(), cfg)
 			if err != nil {
 				return err
 			}

@@ -53,6 +53,13 @@ func (a *app) serve(ctx context.Context, migrate, demo bool) error {
 	if _, set := os.LookupEnv("GOGC"); !set {
 		debug.SetGCPercent(400)
 	}
+	// Before the database is touched, so that a second server fails fast
+	// and changes nothing.
+	release, err := lockDatabase(cfg)
+	if err != nil {
+		return err
+	}
+	defer release()
 	logs := newLogBuffer(a.stderr, 100*time.Millisecond)
 	defer logs.Close()
 	log := newLogger(cfg.Log, logs, isTerminal(a.stderr))
