@@ -13,6 +13,7 @@ import (
 	"github.com/ory/fosite"
 
 	"authserver/exchange"
+	"authserver/internal/rfc8693"
 	"authserver/storage"
 )
 
@@ -47,7 +48,7 @@ func (c *oauthClient) GetAudience() fosite.Arguments      { return fosite.Argume
 // audience for every client allowed the token-exchange grant.
 func (c *oauthClient) AllowedAudience(id string) bool {
 	if id == c.issuer {
-		return slices.Contains(c.c.GrantTypes, exchange.GrantType)
+		return slices.Contains(c.c.GrantTypes, rfc8693.GrantType)
 	}
 	return slices.Contains(c.c.Audiences, id)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/ory/fosite"
 
 	"authserver/exchange"
+	"authserver/internal/rfc8693"
 	"authserver/storage"
 )
 
@@ -69,8 +70,8 @@ func (t *tokenEndpoint) serve(w http.ResponseWriter, r *http.Request, form url.V
 	switch gt := form.Get("grant_type"); {
 	case gt == "":
 		ferr = errWith(fosite.ErrInvalidRequest, "The grant_type parameter is required.")
-	case gt != exchange.GrantType:
-		ferr = errWith(fosite.ErrUnsupportedGrantType, "Only the token-exchange grant ("+exchange.GrantType+") is supported.")
+	case gt != rfc8693.GrantType:
+		ferr = errWith(fosite.ErrUnsupportedGrantType, "Only the token-exchange grant ("+rfc8693.GrantType+") is supported.")
 	}
 	if ferr != nil {
 		writeOAuthError(w, ferr.CodeField, ferr)

@@ -14,14 +14,8 @@ import (
 
 	"github.com/ory/fosite"
 
+	"authserver/internal/rfc8693"
 	"authserver/storage"
-)
-
-// The URNs of RFC 8693.
-const (
-	GrantType            = "urn:ietf:params:oauth:grant-type:token-exchange"
-	TokenTypeAccessToken = "urn:ietf:params:oauth:token-type:access_token"
-	TokenTypeJWT         = "urn:ietf:params:oauth:token-type:jwt"
 )
 
 // The built-in management audience's scopes. Every active local
@@ -162,7 +156,7 @@ func (h *Handler) CanSkipClientAuth(context.Context, fosite.AccessRequester) boo
 // CanHandleTokenEndpointRequest claims requests whose grant_type is exactly
 // the token-exchange grant.
 func (h *Handler) CanHandleTokenEndpointRequest(_ context.Context, r fosite.AccessRequester) bool {
-	return r.GetGrantTypes().ExactOne(GrantType)
+	return r.GetGrantTypes().ExactOne(rfc8693.GrantType)
 }
 
 // HandleTokenEndpointRequest validates the exchange and decides its result.
@@ -179,7 +173,7 @@ func (h *Handler) HandleTokenEndpointRequest(ctx context.Context, r fosite.Acces
 		return fosite.ErrServerError.WithWrap(errors.New("token exchange: client does not implement exchange.Client"))
 	}
 	ref := &Refusal{ClientID: client.GetID()}
-	if !client.GetGrantTypes().Has(GrantType) {
+	if !client.GetGrantTypes().Has(rfc8693.GrantType) {
 		ref.Cause = CauseClient
 		return refuse(errWith(fosite.ErrUnauthorizedClient, "The client is not allowed the token-exchange grant."), ref)
 	}
@@ -192,16 +186,16 @@ func (h *Handler) HandleTokenEndpointRequest(ctx context.Context, r fosite.Acces
 		return errWith(fosite.ErrInvalidRequest, "The subject_token parameter is required.")
 	}
 	switch form.Get("subject_token_type") {
-	case TokenTypeAccessToken:
+	case rfc8693.TokenTypeAccessToken:
 	case "":
 		return errWith(fosite.ErrInvalidRequest, "The subject_token_type parameter is required.")
 	default:
-		return errWith(fosite.ErrInvalidRequest, "The subject_token_type is not supported: use "+TokenTypeAccessToken+".")
+		return errWith(fosite.ErrInvalidRequest, "The subject_token_type is not supported: use "+rfc8693.TokenTypeAccessToken+".")
 	}
-	issued := TokenTypeAccessToken
+	issued := rfc8693.TokenTypeAccessToken
 	switch rt := form.Get("requested_token_type"); rt {
-	case "", TokenTypeAccessToken:
-	case TokenTypeJWT:
+	case "", rfc8693.TokenTypeAccessToken:
+	case rfc8693.TokenTypeJWT:
 		issued = rt
 	default:
 		return errWith(fosite.ErrInvalidRequest, "The requested_token_type is not supported.")
