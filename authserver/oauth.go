@@ -7,29 +7,22 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"slices"
 	"time"
 
 	"github.com/ory/fosite"
 
-	"authserver/exchange"
-	"authserver/internal/rfc8693"
 	"authserver/storage"
 )
 
 // This file is the one place that wires fosite: the provider, the client
 // adapter, SHA-256 client secrets and client authentication.
 
-// oauthClient adapts a storage.Client to fosite.Client and exchange.Client.
+// oauthClient adapts a storage.Client to fosite.Client.
 type oauthClient struct {
-	c      storage.Client
-	issuer string
+	c storage.Client
 }
 
-var (
-	_ fosite.Client   = (*oauthClient)(nil)
-	_ exchange.Client = (*oauthClient)(nil)
-)
+var _ fosite.Client = (*oauthClient)(nil)
 
 func (c *oauthClient) GetID() string             { return c.c.ID }
 func (c *oauthClient) GetHashedSecret() []byte   { return c.c.SecretHash }
@@ -43,15 +36,6 @@ func (c *oauthClient) GetResponseTypes() fosite.Arguments { return nil }
 func (c *oauthClient) GetScopes() fosite.Arguments        { return nil }
 func (c *oauthClient) IsPublic() bool                     { return c.c.Public }
 func (c *oauthClient) GetAudience() fosite.Arguments      { return fosite.Arguments(c.c.Audiences) }
-
-// AllowedAudience: the client's configured audiences, plus the management
-// audience for every client allowed the token-exchange grant.
-func (c *oauthClient) AllowedAudience(id string) bool {
-	if id == c.issuer {
-		return slices.Contains(c.c.GrantTypes, rfc8693.GrantType)
-	}
-	return slices.Contains(c.c.Audiences, id)
-}
 
 // sha256Hasher compares client secrets with their stored SHA-256 in
 // constant time. Secrets are server-generated and high-entropy, so a slow
@@ -77,7 +61,6 @@ func (sha256Hasher) Hash(_ context.Context, secret []byte) ([]byte, error) {
 // clientStore is fosite's ClientManager over the cached client list.
 type clientStore struct {
 	clients *clientCache
-	issuer  string
 }
 
 func (s *clientStore) GetClient(ctx context.Context, id string) (fosite.Client, error) {
@@ -85,7 +68,7 @@ func (s *clientStore) GetClient(ctx context.Context, id string) (fosite.Client, 
 	if err != nil {
 		return nil, err
 	}
-	return &oauthClient{c: *c, issuer: s.issuer}, nil
+	return &oauthClient{c: *c}, nil
 }
 
 // Client assertions (RFC 7523) are not supported; fosite only calls these
@@ -104,7 +87,7 @@ type provider struct {
 	clients *clientStore
 }
 
-func newProvider(clients *clientStore, grant *exchange.Handler, introspector fosite.TokenIntrospector, revoker fosite.RevocationHandler) *provider {
+func newProvider(clients *clientStore, grant *TokenExchangeGrant, introspector fosite.TokenIntrospector, revoker fosite.RevocationHandler) *provider {
 	cfg := &fosite.Config{
 		ClientSecretsHasher:        sha256Hasher{},
 		SendDebugMessagesToClients: false,

@@ -81,7 +81,7 @@ func (t *tokenEndpoint) serve(w http.ResponseWriter, r *http.Request, form url.V
 	r.PostForm, r.Form = form, form
 
 	ctx := r.Context()
-	sess := &exchange.Session{}
+	sess := &TokenExchangeSession{}
 	ar, err := t.p.f.NewAccessRequest(ctx, r, sess)
 	if err == nil {
 		var resp fosite.AccessResponder
@@ -144,7 +144,7 @@ type tokenResponse struct {
 }
 
 // writeTokenResponse answers a granted exchange (headers as RFC 6749 §5.1).
-func writeTokenResponse(w http.ResponseWriter, token string, sess *exchange.Session) {
+func writeTokenResponse(w http.ResponseWriter, token string, sess *TokenExchangeSession) {
 	body, err := json.Marshal(tokenResponse{
 		AccessToken:          token,
 		IssuedTokenType:      sess.IssuedTokenType,
