@@ -139,7 +139,7 @@ func (p *provider) authenticateClient(ctx context.Context, r *http.Request, form
 		return nil, errWith(fosite.ErrInvalidClient, "Client authentication failed.")
 	}
 	if err != nil {
-		return nil, errWith(fosite.ErrTemporarilyUnavailable, "The authorization server is temporarily unavailable.").WithWrap(err)
+		return nil, errUnavailable(err)
 	}
 	if c.IsPublic() {
 		if secret != "" || basic {
