@@ -63,6 +63,8 @@ type clientStore struct {
 	clients *clientCache
 }
 
+var _ fosite.ClientManager = (*clientStore)(nil)
+
 func (s *clientStore) GetClient(ctx context.Context, id string) (fosite.Client, error) {
 	c, err := s.clients.get(ctx, id)
 	if err != nil {
