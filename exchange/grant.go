@@ -61,7 +61,19 @@ type Refusal struct {
 
 func (r *Refusal) Error() string { return "exchange refused: " + string(r.Cause) }
 
+// about records whose PAT was refused, once it has been read.
+func (r *Refusal) about(g *storage.PATGrant) *Refusal {
+	r.OrgID, r.UserID, r.PATID = g.Org.ID, g.Owner.ID, g.PAT.ID
+	return r
+}
+
 // Rules are the installation's settings an exchange is decided under.
+//
+// An exchange is decided in three steps, each taking what the one before it
+// made and what has been read since, so that nothing is read from the
+// database for a request already refused: Parse needs the request alone;
+// Admit needs the audience Parse named; Decide needs the PAT's grant as
+// read now. The refusals come in the order of the checks.
 type Rules struct {
 	// Issuer is the iss claim and the id of the management audience.
 	Issuer    string
@@ -122,6 +134,11 @@ type Admitted struct {
 	requested []string
 }
 
+// refuse is a refusal of r with a cause, recorded against its client.
+func (r *Request) refuse(kind Kind, description string, cause Cause) *Refusal {
+	return &Refusal{Kind: kind, Description: description, Cause: cause, ClientID: r.client.ID}
+}
+
 // PATHash is the hash to read the PAT's grant by.
 func (a *Admitted) PATHash() []byte { return HashPAT(a.req.token) }
 
@@ -153,12 +170,6 @@ type Claims struct {
 	PATID                string                `json:"pat_id"`
 	AuthorizationDetails []AuthorizationDetail `json:"authorization_details,omitempty"`
 }
-
-// An exchange is decided in three steps, each taking what the one before
-// it made and what has been read since, so that nothing is read from the
-// database for a request already refused: Parse needs the request alone;
-// Admit needs the audience Parse named; Decide needs the PAT's grant as
-// read now. The refusals come in the order of the checks.
 
 // Parse checks the request alone: the client's right to the grant, the
 // token parameters and which one audience is asked for.
@@ -236,21 +247,18 @@ func (x *Rules) target(p Params) (string, *Refusal) {
 // everything refused before the database is asked about the PAT. A
 // malformed token is answered exactly like an unknown one.
 func (x *Rules) Admit(r *Request, aud *storage.Audience) (*Admitted, *Refusal) {
-	refuse := func(kind Kind, description string, cause Cause) (*Admitted, *Refusal) {
-		return nil, &Refusal{Kind: kind, Description: description, Cause: cause, ClientID: r.client.ID}
-	}
 	if aud == nil {
-		return refuse(InvalidTarget, "The requested target is unknown.", CauseTarget)
+		return nil, r.refuse(InvalidTarget, "The requested target is unknown.", CauseTarget)
 	}
 	if !r.client.allows(aud.ID, x.Issuer) {
-		return refuse(InvalidTarget, "The client is not allowed to request this target.", CauseTarget)
+		return nil, r.refuse(InvalidTarget, "The client is not allowed to request this target.", CauseTarget)
 	}
 	requested, description := parseScope(r.scope)
 	if description != "" {
-		return refuse(InvalidScope, description, CauseScope)
+		return nil, r.refuse(InvalidScope, description, CauseScope)
 	}
 	if CheckPAT(x.PATPrefix, r.token) != nil {
-		return refuse(InvalidRequest, UnusableDescription, CauseMalformed)
+		return nil, r.refuse(InvalidRequest, UnusableDescription, CauseMalformed)
 	}
 	return &Admitted{req: r, audience: aud, requested: requested}, nil
 }
@@ -259,19 +267,15 @@ func (x *Rules) Admit(r *Request, aud *storage.Audience) (*Admitted, *Refusal) {
 // database now (nil when no PAT has the token's hash), or refuses it.
 // Every unusable PAT gets the same description; the cause says which.
 func (x *Rules) Decide(a *Admitted, g *storage.PATGrant, now time.Time) (*Decision, *Refusal) {
-	ref := &Refusal{Kind: InvalidRequest, Description: UnusableDescription, ClientID: a.req.client.ID}
 	if g == nil {
-		ref.Cause = CauseUnknown
-		return nil, ref
+		return nil, a.req.refuse(InvalidRequest, UnusableDescription, CauseUnknown)
 	}
-	ref.OrgID, ref.UserID, ref.PATID = g.Org.ID, g.Owner.ID, g.PAT.ID
-	if ref.Cause = CheckUsable(g, now); ref.Cause != CauseNone {
-		return nil, ref
+	if cause := CheckUsable(g, now); cause != CauseNone {
+		return nil, a.req.refuse(InvalidRequest, UnusableDescription, cause).about(g)
 	}
 	rights, err := Effective(g.PAT.Scopes, a.audience.Scopes, a.requested, IdentityGrants(g))
 	if err != nil {
-		ref.Kind, ref.Description, ref.Cause = InvalidScope, scopeDescription(err), CauseScope
-		return nil, ref
+		return nil, a.req.refuse(InvalidScope, scopeDescription(err), CauseScope).about(g)
 	}
 	exp := x.expiry(a.audience, g, now)
 	iat := now.Unix()
