@@ -134,7 +134,11 @@ func (h *TokenExchangeGrant) HandleTokenEndpointRequest(ctx context.Context, r f
 	if !ok {
 		return fosite.ErrServerError.WithWrap(errors.New("token exchange: session is not a *TokenExchangeSession"))
 	}
-	req, ref := h.Rules.Parse(grantClient(r.GetClient()), grantParams(r))
+	client := r.GetClient()
+	if client == nil {
+		return fosite.ErrServerError.WithWrap(errors.New("token exchange: no authenticated client"))
+	}
+	req, ref := h.Rules.Parse(grantClient(client), grantParams(r))
 	if ref != nil {
 		return refusalError(ref)
 	}
@@ -164,10 +168,14 @@ func grantClient(c fosite.Client) exchange.Client {
 func grantParams(r fosite.AccessRequester) exchange.Params {
 	form := r.GetRequestForm()
 	return exchange.Params{
-		SubjectToken: form.Get("subject_token"), SubjectTokenType: form.Get("subject_token_type"),
+		SubjectToken:       form.Get("subject_token"),
+		SubjectTokenType:   form.Get("subject_token_type"),
 		RequestedTokenType: form.Get("requested_token_type"),
-		ActorToken:         form.Get("actor_token"), ActorTokenType: form.Get("actor_token_type"),
-		Audience: form["audience"], Resource: form["resource"], Scope: form.Get("scope"),
+		ActorToken:         form.Get("actor_token"),
+		ActorTokenType:     form.Get("actor_token_type"),
+		Audience:           form["audience"],
+		Resource:           form["resource"],
+		Scope:              form.Get("scope"),
 	}
 }
 
