@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"authserver/exchange"
+	"authserver/internal/rfc8693"
 	"authserver/internal/storetest"
 )
 
@@ -25,9 +25,9 @@ func BenchmarkExchange(b *testing.B) {
 			for i := range n {
 				tok, _ := e.pat(patSpec{org: "acme", user: users[i%2], scopes: []string{"OR.Jobs", "OR.Folders", "OR.Execution.Read"}})
 				bodies[i] = url.Values{
-					"grant_type":         {exchange.GrantType},
+					"grant_type":         {rfc8693.GrantType},
 					"subject_token":      {tok},
-					"subject_token_type": {exchange.TokenTypeAccessToken},
+					"subject_token_type": {rfc8693.TokenTypeAccessToken},
 					"client_id":          {"cli"},
 					"audience":           {"orchestrator"},
 				}.Encode()

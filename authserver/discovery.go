@@ -6,6 +6,7 @@ import (
 
 	"authserver/exchange"
 	"authserver/governance"
+	"authserver/internal/rfc8693"
 	"authserver/signing"
 )
 
@@ -52,7 +53,7 @@ func (d *discovery) serve(w http.ResponseWriter, r *http.Request) {
 		IntrospectionEndpoint:              d.issuer + "/oauth2/introspect",
 		RevocationEndpoint:                 d.issuer + "/oauth2/revoke",
 		JWKSURI:                            d.issuer + "/.well-known/jwks.json",
-		GrantTypesSupported:                []string{exchange.GrantType},
+		GrantTypesSupported:                []string{rfc8693.GrantType},
 		ResponseTypesSupported:             []string{},
 		TokenEndpointAuthMethodsSupported:  authMethods,
 		IntrospectionEndpointAuthMethods:   confidential,

@@ -27,6 +27,7 @@ import (
 	"authserver/exchange"
 	"authserver/internal/password"
 	"authserver/internal/pgtest"
+	"authserver/internal/rfc8693"
 	"authserver/internal/storetest"
 	"authserver/signing"
 	"authserver/storage"
@@ -285,9 +286,9 @@ func (e *env) do(req *http.Request) *response {
 func (e *env) exchange(token string, extra url.Values) *response {
 	e.t.Helper()
 	form := url.Values{
-		"grant_type":         {exchange.GrantType},
+		"grant_type":         {rfc8693.GrantType},
 		"subject_token":      {token},
-		"subject_token_type": {exchange.TokenTypeAccessToken},
+		"subject_token_type": {rfc8693.TokenTypeAccessToken},
 		"client_id":          {"cli"},
 	}
 	for k, v := range extra {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"authserver/exchange"
+	"authserver/internal/rfc8693"
 )
 
 // The server's input handling fuzzed through the real handler (the one
@@ -38,7 +39,7 @@ func FuzzTokenEndpoint(f *testing.F) {
 	f.Add(form, with(exchangeForm(good), "audience", "<delete>", "resource", "https://api.example.com").Encode(), "")
 	f.Add(form+"; charset=utf-8", exchangeForm(good).Encode()+"&audience=orchestrator", "Bearer x.y.z")
 	f.Add("multipart/form-data; boundary=x", "--x\r\nContent-Disposition: form-data; name=\"grant_type\"\r\n\r\nx\r\n--x--", "")
-	f.Add("application/json", `{"grant_type":"`+exchange.GrantType+`"}`, "")
+	f.Add("application/json", `{"grant_type":"`+rfc8693.GrantType+`"}`, "")
 	f.Add(form, "grant_type=%zz&subject_token=%00", "Basic !!!")
 	h := e.srv.Handler()
 	f.Fuzz(func(t *testing.T, contentType, body, authorization string) {

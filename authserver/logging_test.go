@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"authserver/exchange"
+	"authserver/internal/rfc8693"
 )
 
 // logLines parses the captured JSON log.
@@ -55,8 +56,8 @@ func (e *env) withID(req *http.Request, id string) *response {
 func (e *env) unknownExchange() *http.Request {
 	e.t.Helper()
 	unknown, _ := exchange.NewPAT(e.cfg.Tokens.PATPrefix, nil)
-	form := url.Values{"grant_type": {exchange.GrantType}, "subject_token": {unknown},
-		"subject_token_type": {exchange.TokenTypeAccessToken}, "client_id": {"cli"}, "audience": {"orchestrator"}}
+	form := url.Values{"grant_type": {rfc8693.GrantType}, "subject_token": {unknown},
+		"subject_token_type": {rfc8693.TokenTypeAccessToken}, "client_id": {"cli"}, "audience": {"orchestrator"}}
 	req, err := http.NewRequest(http.MethodPost, e.url+"/oauth2/token", strings.NewReader(form.Encode()))
 	if err != nil {
 		e.t.Fatal(err)
@@ -150,8 +151,8 @@ func TestEveryRequestLineHasItsRequestID(t *testing.T) {
 		{"api-down", "management API request failed", func() *http.Request { return apiReq("/api/v1/me/pats") }, true},
 		{"exchange-down", "token exchange failed", func() *http.Request {
 			tok2, _ := exchange.NewPAT(e.cfg.Tokens.PATPrefix, nil)
-			return form("/oauth2/token", url.Values{"grant_type": {exchange.GrantType}, "subject_token": {tok2},
-				"subject_token_type": {exchange.TokenTypeAccessToken}, "client_id": {"cli"}, "audience": {"orchestrator"}}, "", "")
+			return form("/oauth2/token", url.Values{"grant_type": {rfc8693.GrantType}, "subject_token": {tok2},
+				"subject_token_type": {rfc8693.TokenTypeAccessToken}, "client_id": {"cli"}, "audience": {"orchestrator"}}, "", "")
 		}, true},
 	}
 	for _, s := range steps {

@@ -40,7 +40,7 @@ type metrics struct {
 // RFC error the exchange was answered with.
 var exchangeResults = []string{
 	"granted", "invalid_request", "invalid_client", "invalid_grant", "unauthorized_client",
-	"unsupported_grant_type", "invalid_scope", "invalid_target", "temporarily_unavailable",
+	"unsupported_grant_type", "invalid_scope", errInvalidTarget.ErrorField, "temporarily_unavailable",
 	"server_error", "request_too_large", "rate_limited",
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"authserver/exchange"
+	"authserver/internal/rfc8693"
 	"authserver/internal/storetest"
 )
 
@@ -187,8 +188,8 @@ func TestNoSecretInLogsOrMetrics(t *testing.T) {
 			}
 		}
 		// Client authentication with a wrong secret, at every endpoint.
-		gw := url.Values{"grant_type": {exchange.GrantType}, "subject_token": {carolTok},
-			"subject_token_type": {exchange.TokenTypeAccessToken}, "audience": {"orchestrator"}}
+		gw := url.Values{"grant_type": {rfc8693.GrantType}, "subject_token": {carolTok},
+			"subject_token_type": {rfc8693.TokenTypeAccessToken}, "audience": {"orchestrator"}}
 		wantError(t, e.post("/oauth2/token", gw, "gateway", wrongSecret), http.StatusUnauthorized, "invalid_client")
 		withSecret := url.Values{"client_id": {"gateway"}, "client_secret": {wrongSecret}}
 		for k, v := range gw {

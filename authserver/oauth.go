@@ -7,28 +7,22 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"slices"
 	"time"
 
 	"github.com/ory/fosite"
 
-	"authserver/exchange"
 	"authserver/storage"
 )
 
 // This file is the one place that wires fosite: the provider, the client
 // adapter, SHA-256 client secrets and client authentication.
 
-// oauthClient adapts a storage.Client to fosite.Client and exchange.Client.
+// oauthClient adapts a storage.Client to fosite.Client.
 type oauthClient struct {
-	c      storage.Client
-	issuer string
+	c storage.Client
 }
 
-var (
-	_ fosite.Client   = (*oauthClient)(nil)
-	_ exchange.Client = (*oauthClient)(nil)
-)
+var _ fosite.Client = (*oauthClient)(nil)
 
 func (c *oauthClient) GetID() string             { return c.c.ID }
 func (c *oauthClient) GetHashedSecret() []byte   { return c.c.SecretHash }
@@ -42,15 +36,6 @@ func (c *oauthClient) GetResponseTypes() fosite.Arguments { return nil }
 func (c *oauthClient) GetScopes() fosite.Arguments        { return nil }
 func (c *oauthClient) IsPublic() bool                     { return c.c.Public }
 func (c *oauthClient) GetAudience() fosite.Arguments      { return fosite.Arguments(c.c.Audiences) }
-
-// AllowedAudience: the client's configured audiences, plus the management
-// audience for every client allowed the token-exchange grant.
-func (c *oauthClient) AllowedAudience(id string) bool {
-	if id == c.issuer {
-		return slices.Contains(c.c.GrantTypes, exchange.GrantType)
-	}
-	return slices.Contains(c.c.Audiences, id)
-}
 
 // sha256Hasher compares client secrets with their stored SHA-256 in
 // constant time. Secrets are server-generated and high-entropy, so a slow
@@ -76,15 +61,16 @@ func (sha256Hasher) Hash(_ context.Context, secret []byte) ([]byte, error) {
 // clientStore is fosite's ClientManager over the cached client list.
 type clientStore struct {
 	clients *clientCache
-	issuer  string
 }
+
+var _ fosite.ClientManager = (*clientStore)(nil)
 
 func (s *clientStore) GetClient(ctx context.Context, id string) (fosite.Client, error) {
 	c, err := s.clients.get(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	return &oauthClient{c: *c, issuer: s.issuer}, nil
+	return &oauthClient{c: *c}, nil
 }
 
 // Client assertions (RFC 7523) are not supported; fosite only calls these
@@ -103,7 +89,7 @@ type provider struct {
 	clients *clientStore
 }
 
-func newProvider(clients *clientStore, grant *exchange.Handler, introspector fosite.TokenIntrospector, revoker fosite.RevocationHandler) *provider {
+func newProvider(clients *clientStore, grant *TokenExchangeGrant, introspector fosite.TokenIntrospector, revoker fosite.RevocationHandler) *provider {
 	cfg := &fosite.Config{
 		ClientSecretsHasher:        sha256Hasher{},
 		SendDebugMessagesToClients: false,
@@ -155,7 +141,7 @@ func (p *provider) authenticateClient(ctx context.Context, r *http.Request, form
 		return nil, errWith(fosite.ErrInvalidClient, "Client authentication failed.")
 	}
 	if err != nil {
-		return nil, errWith(fosite.ErrTemporarilyUnavailable, "The authorization server is temporarily unavailable.").WithWrap(err)
+		return nil, errUnavailable(err)
 	}
 	if c.IsPublic() {
 		if secret != "" || basic {

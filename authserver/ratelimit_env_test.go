@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"authserver/exchange"
+	"authserver/internal/rfc8693"
 )
 
 // wantRateLimited fails unless r is the OAuth endpoints' 429: exactly
@@ -150,9 +151,9 @@ func TestRateLimitsBehindTrustedProxy(t *testing.T) {
 	// forwarded posts an exchange with the X-Forwarded-For lines xff.
 	forwarded := func(e *env, token string, xff ...string) *response {
 		form := url.Values{
-			"grant_type":         {exchange.GrantType},
+			"grant_type":         {rfc8693.GrantType},
 			"subject_token":      {token},
-			"subject_token_type": {exchange.TokenTypeAccessToken},
+			"subject_token_type": {rfc8693.TokenTypeAccessToken},
 			"client_id":          {"cli"},
 			"audience":           {"orchestrator"},
 		}

@@ -104,13 +104,12 @@ func New(o Options) (*Server, error) {
 	s.audit.onDrop = s.metrics.auditDropped.Inc
 	registerGauges(s.reg, o.Keys, s.lastUsed.Len, o.Store, o.Version)
 	s.catalog = governance.NewCatalog(o.Store, o.Config.Issuer, s.now)
-	clients := &clientStore{clients: newClientCache(o.Store, s.now), issuer: o.Config.Issuer}
+	clients := &clientStore{clients: newClientCache(o.Store, s.now)}
 
-	grant := &exchange.Handler{
-		Store: o.Store, Audiences: s.catalog, Signer: o.Keys,
-		Issuer: o.Config.Issuer, PATPrefix: o.Config.Tokens.PATPrefix,
-		AccessTokenTTL: o.Config.Tokens.AccessTokenTTL.D(), DefaultAudience: o.Config.Tokens.DefaultAudience,
-		Now: s.now, Used: s.lastUsed.Used,
+	grant := &TokenExchangeGrant{
+		Rules: exchange.Rules{Issuer: o.Config.Issuer, PATPrefix: o.Config.Tokens.PATPrefix,
+			AccessTokenTTL: o.Config.Tokens.AccessTokenTTL.D(), DefaultAudience: o.Config.Tokens.DefaultAudience},
+		Store: o.Store, Audiences: s.catalog, Signer: o.Keys, Now: s.now, Used: s.lastUsed.Used,
 	}
 	introspector := &tokenIntrospector{store: o.Store, keys: o.Keys, issuer: o.Config.Issuer,
 		prefix: o.Config.Tokens.PATPrefix, now: s.now, used: s.lastUsed.Used}

@@ -17,6 +17,7 @@ import (
 	"github.com/ory/fosite"
 
 	"authserver/exchange"
+	"authserver/internal/rfc8693"
 	"authserver/storage"
 )
 
@@ -69,8 +70,8 @@ func (t *tokenEndpoint) serve(w http.ResponseWriter, r *http.Request, form url.V
 	switch gt := form.Get("grant_type"); {
 	case gt == "":
 		ferr = errWith(fosite.ErrInvalidRequest, "The grant_type parameter is required.")
-	case gt != exchange.GrantType:
-		ferr = errWith(fosite.ErrUnsupportedGrantType, "Only the token-exchange grant ("+exchange.GrantType+") is supported.")
+	case gt != rfc8693.GrantType:
+		ferr = errWith(fosite.ErrUnsupportedGrantType, "Only the token-exchange grant ("+rfc8693.GrantType+") is supported.")
 	}
 	if ferr != nil {
 		writeOAuthError(w, ferr.CodeField, ferr)
@@ -80,7 +81,7 @@ func (t *tokenEndpoint) serve(w http.ResponseWriter, r *http.Request, form url.V
 	r.PostForm, r.Form = form, form
 
 	ctx := r.Context()
-	sess := &exchange.Session{}
+	sess := &TokenExchangeSession{}
 	ar, err := t.p.f.NewAccessRequest(ctx, r, sess)
 	if err == nil {
 		var resp fosite.AccessResponder
@@ -143,7 +144,7 @@ type tokenResponse struct {
 }
 
 // writeTokenResponse answers a granted exchange (headers as RFC 6749 §5.1).
-func writeTokenResponse(w http.ResponseWriter, token string, sess *exchange.Session) {
+func writeTokenResponse(w http.ResponseWriter, token string, sess *TokenExchangeSession) {
 	body, err := json.Marshal(tokenResponse{
 		AccessToken:          token,
 		IssuedTokenType:      sess.IssuedTokenType,

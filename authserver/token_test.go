@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"authserver/exchange"
+	"authserver/internal/rfc8693"
 	"authserver/internal/storetest"
 	"authserver/storage"
 )
@@ -43,9 +44,9 @@ func refused(t *testing.T, r *response, status int, code string) map[string]any 
 
 func exchangeForm(token string) url.Values {
 	return url.Values{
-		"grant_type":         {exchange.GrantType},
+		"grant_type":         {rfc8693.GrantType},
 		"subject_token":      {token},
-		"subject_token_type": {exchange.TokenTypeAccessToken},
+		"subject_token_type": {rfc8693.TokenTypeAccessToken},
 		"client_id":          {"cli"},
 		"audience":           {"orchestrator"},
 	}
@@ -133,8 +134,8 @@ func TestTokenEndpointBadInput(t *testing.T) {
 		{"subject_token_type is required", with(ok, "subject_token_type", "<delete>"), 400, "invalid_request"},
 		{"an unsupported subject_token_type", with(ok, "subject_token_type", "urn:ietf:params:oauth:token-type:id_token"), 400, "invalid_request"},
 		{"an unsupported requested_token_type", with(ok, "requested_token_type", "urn:ietf:params:oauth:token-type:saml2"), 400, "invalid_request"},
-		{"actor_token is not supported", with(ok, "actor_token", "x", "actor_token_type", exchange.TokenTypeAccessToken), 400, "invalid_request"},
-		{"actor_token_type alone is not supported", with(ok, "actor_token_type", exchange.TokenTypeAccessToken), 400, "invalid_request"},
+		{"actor_token is not supported", with(ok, "actor_token", "x", "actor_token_type", rfc8693.TokenTypeAccessToken), 400, "invalid_request"},
+		{"actor_token_type alone is not supported", with(ok, "actor_token_type", rfc8693.TokenTypeAccessToken), 400, "invalid_request"},
 		{"an unknown audience", with(ok, "audience", "https://nowhere.example.com"), 400, "invalid_target"},
 		{"an audience this client may not request", with(ok, "client_id", "api-only"), 400, "invalid_target"},
 		{"a resource that is not an absolute URI", with(ok, "audience", "<delete>", "resource", "orchestrator"), 400, "invalid_target"},
@@ -359,7 +360,7 @@ func TestExchangeRules(t *testing.T) {
 		body := r.json(t)
 		// JWT times are whole seconds and exp is rounded down.
 		if in := body["expires_in"].(float64); in < 119 || in > 120 || body["scope"] != "API.Read" || body["token_type"] != "Bearer" ||
-			body["issued_token_type"] != exchange.TokenTypeAccessToken {
+			body["issued_token_type"] != rfc8693.TokenTypeAccessToken {
 			t.Fatalf("got %s", r.body)
 		}
 		if _, ok := body["refresh_token"]; ok {

@@ -14,6 +14,7 @@ import (
 	"authserver/config"
 	"authserver/internal/password"
 	"authserver/internal/pgtest"
+	"authserver/internal/rfc8693"
 	"authserver/internal/storetest"
 	"authserver/storage"
 )
@@ -94,7 +95,7 @@ func TestApply(t *testing.T) {
 			}
 			cl, err := st.GetClient(ctx, "gateway")
 			if err != nil || cl.Public || len(cl.SecretHash) != 32 || !cl.Introspection ||
-				!slices.Equal(cl.GrantTypes, []string{config.TokenExchangeGrant}) {
+				!slices.Equal(cl.GrantTypes, []string{rfc8693.GrantType}) {
 				t.Fatalf("client: %+v, %v", cl, err)
 			}
 			org, err := st.GetOrganizationByName(ctx, "acme")

@@ -153,6 +153,3 @@ type Assignment struct {
 	Role   string `yaml:"role"`
 	Folder string `yaml:"folder"`
 }
-
-// TokenExchangeGrant is the RFC 8693 grant type, the default of every client.
-const TokenExchangeGrant = "urn:ietf:params:oauth:grant-type:token-exchange"

@@ -3,6 +3,8 @@ package config
 import (
 	"strings"
 	"time"
+
+	"authserver/internal/rfc8693"
 )
 
 // Defaults returns the configuration used when nothing is configured: SQLite
@@ -52,7 +54,7 @@ func (c *Config) complete() (issuerDerived bool) {
 		cl := &c.Bootstrap.Clients[i]
 		// nil is "omitted"; an explicit [] stays empty (introspection only).
 		if cl.GrantTypes == nil {
-			cl.GrantTypes = []string{TokenExchangeGrant}
+			cl.GrantTypes = []string{rfc8693.GrantType}
 		}
 		// Lower-case hex, so consumers can compare strings.
 		cl.SecretSHA256 = strings.ToLower(cl.SecretSHA256)

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"authserver/internal/rfc8693"
 )
 
 func TestLoadWithNothingConfiguredIsTheDefaults(t *testing.T) {
@@ -75,10 +77,10 @@ func TestLoadSpecExample(t *testing.T) {
 			AccessTokenTTL: Duration(5 * time.Minute),
 		}},
 		Clients: []Client{
-			{ID: "cli", Public: true, Audiences: []string{"orchestrator"}, GrantTypes: []string{TokenExchangeGrant}},
+			{ID: "cli", Public: true, Audiences: []string{"orchestrator"}, GrantTypes: []string{rfc8693.GrantType}},
 			{
 				ID: "gateway", SecretSHA256: "2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b",
-				Audiences: []string{"orchestrator"}, GrantTypes: []string{TokenExchangeGrant}, Introspection: true,
+				Audiences: []string{"orchestrator"}, GrantTypes: []string{rfc8693.GrantType}, Introspection: true,
 			},
 		},
 		Organizations: []Organization{{
@@ -133,8 +135,8 @@ bootstrap:
 		got, want any
 	}{
 		{"audience name defaults to its id", b.Audiences[0].Name, "orchestrator"},
-		{"omitted grant_types default to token exchange", b.Clients[0].GrantTypes, []string{TokenExchangeGrant}},
-		{"null grant_types default to token exchange", b.Clients[1].GrantTypes, []string{TokenExchangeGrant}},
+		{"omitted grant_types default to token exchange", b.Clients[0].GrantTypes, []string{rfc8693.GrantType}},
+		{"null grant_types default to token exchange", b.Clients[1].GrantTypes, []string{rfc8693.GrantType}},
 		{"explicit empty grant_types stay empty", b.Clients[2].GrantTypes, []string{}},
 		{"secret_sha256 is lower-cased", b.Clients[2].SecretSHA256, "2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b"},
 		{"pats_enabled defaults to true", *b.Organizations[0].PATsEnabled, true},

@@ -13,6 +13,7 @@ import (
 
 	"authserver/internal/names"
 	"authserver/internal/patpolicy"
+	"authserver/internal/rfc8693"
 )
 
 const (
@@ -32,7 +33,7 @@ var (
 
 	// grantTypes is every grant type a client may be allowed. Adding a grant
 	// to the server means adding it here.
-	grantTypes = []string{TokenExchangeGrant}
+	grantTypes = []string{rfc8693.GrantType}
 )
 
 // patPrefix keeps PATs recognisable by secret scanners: a short lower-case

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"authserver/internal/rfc8693"
 )
 
 // validBase is the configuration example as Load returns it: valid, with one
@@ -161,7 +163,7 @@ func TestValidateRules(t *testing.T) {
 		{"grant type must be supported", func(c *Config) { c.Bootstrap.Clients[0].GrantTypes = []string{"client_credentials"} }, []string{
 			`bootstrap.clients[0].grant_types[0]: unsupported grant type "client_credentials": must be urn:ietf:params:oauth:grant-type:token-exchange`,
 		}},
-		{"grant types are unique", func(c *Config) { c.Bootstrap.Clients[0].GrantTypes = []string{TokenExchangeGrant, TokenExchangeGrant} }, []string{
+		{"grant types are unique", func(c *Config) { c.Bootstrap.Clients[0].GrantTypes = []string{rfc8693.GrantType, rfc8693.GrantType} }, []string{
 			`bootstrap.clients[0].grant_types[1]: duplicate grant type "urn:ietf:params:oauth:grant-type:token-exchange"`,
 		}},
 		{"public client cannot introspect", func(c *Config) { c.Bootstrap.Clients[0].Introspection = true }, []string{

@@ -1,10 +1,8 @@
 package exchange
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -12,16 +10,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ory/fosite"
-
+	"authserver/internal/rfc8693"
 	"authserver/storage"
-)
-
-// The URNs of RFC 8693.
-const (
-	GrantType            = "urn:ietf:params:oauth:grant-type:token-exchange"
-	TokenTypeAccessToken = "urn:ietf:params:oauth:token-type:access_token"
-	TokenTypeJWT         = "urn:ietf:params:oauth:token-type:jwt"
 )
 
 // The built-in management audience's scopes. Every active local
@@ -35,108 +25,134 @@ const (
 // catalogue holds are a malformed request, not work to do.
 const MaxRequestedScopes = 100
 
-// ErrInvalidTarget is RFC 8693's invalid_target, which fosite lacks.
-var ErrInvalidTarget = &fosite.RFC6749Error{
-	ErrorField:       "invalid_target",
-	DescriptionField: "The requested target is unknown, not allowed for this client, or ambiguous.",
-	CodeField:        400,
-}
-
 // UnusableDescription is the one description of every unusable-PAT cause,
 // so that the answer reveals nothing about why (no oracle).
 const UnusableDescription = "The subject_token is not a usable personal access token."
 
-// errWith returns base with an exact description and no hint.
-func errWith(base *fosite.RFC6749Error, description string) *fosite.RFC6749Error {
-	return base.WithDescription(description).WithHint("")
-}
+// Kind is the OAuth error a refusal is answered with. The token endpoint
+// maps each kind to its wire error; the codes are not spelled here.
+type Kind int
 
-// Refusal is the precise reason an exchange was refused, carried in the
-// error chain (fosite's WithWrap) for logs, metrics and the audit log. It is
-// never written to the client.
+// The kinds of refusal.
+const (
+	// InvalidRequest: RFC 6749's invalid_request.
+	InvalidRequest Kind = iota + 1
+	// InvalidTarget: RFC 8693's invalid_target.
+	InvalidTarget
+	// InvalidScope: RFC 6749's invalid_scope.
+	InvalidScope
+	// UnauthorizedClient: RFC 6749's unauthorized_client.
+	UnauthorizedClient
+)
+
+// Refusal is a refused exchange: what the client is told (Kind and
+// Description, exact and safe to send) and, for logs, metrics and the
+// audit log only, the precise Cause and who was involved. A malformed
+// request has no Cause: there is nothing about a PAT or a user to record.
 type Refusal struct {
-	Cause    Cause
-	ClientID string
-	OrgID    string
-	UserID   string
-	PATID    string
+	Kind        Kind
+	Description string
+	Cause       Cause
+	ClientID    string
+	OrgID       string
+	UserID      string
+	PATID       string
 }
 
 func (r *Refusal) Error() string { return "exchange refused: " + string(r.Cause) }
 
-// refuse wraps a client-facing error with the refusal's cause.
-func refuse(e *fosite.RFC6749Error, r *Refusal) error { return e.WithWrap(r) }
-
-// GrantStore is what the grant reads from the database at every exchange.
-type GrantStore interface {
-	GetPATGrant(ctx context.Context, hash []byte) (*storage.PATGrant, error)
+// about records whose PAT was refused, once it has been read.
+func (r *Refusal) about(g *storage.PATGrant) *Refusal {
+	r.OrgID, r.UserID, r.PATID = g.Org.ID, g.Owner.ID, g.PAT.ID
+	return r
 }
 
-// Audiences resolves audience ids, the built-in management audience
-// included. It returns storage.ErrNotFound for an unknown id.
-type Audiences interface {
-	Audience(ctx context.Context, id string) (*storage.Audience, error)
-}
-
-// Signer signs the marshalled claims of an access token.
-type Signer interface {
-	Sign(payload []byte) (string, error)
-}
-
-// Client is what the grant needs of an authenticated OAuth client beyond
-// fosite.Client: the audiences it may request.
-type Client interface {
-	fosite.Client
-	AllowedAudience(id string) bool
-}
-
-// Handler is the RFC 8693 token-exchange grant as a fosite
-// TokenEndpointHandler. HandleTokenEndpointRequest decides everything from
-// the database as it is now (no cache may serve a revoked PAT);
-// PopulateTokenEndpointResponse signs the token it decided on.
-type Handler struct {
-	Store     GrantStore
-	Audiences Audiences
-	Signer    Signer
+// Rules are the installation's settings an exchange is decided under.
+//
+// An exchange is decided in three steps, each taking what the one before it
+// made and what has been read since, so that nothing is read from the
+// database for a request already refused: Parse needs the request alone;
+// Admit needs the audience Parse named; Decide needs the PAT's grant as
+// read now. The refusals come in the order of the checks.
+type Rules struct {
 	// Issuer is the iss claim and the id of the management audience.
 	Issuer    string
 	PATPrefix string
 	// AccessTokenTTL is the lifetime of tokens for audiences without their own.
 	AccessTokenTTL  time.Duration
 	DefaultAudience string
-	Now             func() time.Time
-	// Used records a PAT's use, behind the hot path. Optional.
-	Used func(patID string, at time.Time)
 }
 
-var _ fosite.TokenEndpointHandler = (*Handler)(nil)
+// Client is the authenticated client as the exchange sees it.
+type Client struct {
+	ID string
+	// Grant: the client is allowed the token-exchange grant.
+	Grant bool
+	// Audiences are the audiences configured for the client.
+	Audiences []string
+}
 
-// Session carries the decision from HandleTokenEndpointRequest to
-// PopulateTokenEndpointResponse. It implements fosite.Session.
-type Session struct {
-	Subject string
-	Expiry  time.Time
-	// Claims is the marshalled JWT claims set, signed as is.
-	Claims []byte
+// allows reports whether c may request the audience id: its configured
+// audiences, plus the management audience for every client allowed the
+// grant, so that any such client can obtain an API token.
+func (c *Client) allows(id, issuer string) bool {
+	if id == issuer {
+		return c.Grant
+	}
+	return slices.Contains(c.Audiences, id)
+}
+
+// Params are the token-exchange parameters as the client sent them.
+type Params struct {
+	SubjectToken       string
+	SubjectTokenType   string
+	RequestedTokenType string
+	ActorToken         string
+	ActorTokenType     string
+	// Audience and Resource hold every value sent: more than one target
+	// in all is refused, not a choice to make.
+	Audience []string
+	Resource []string
+	Scope    string
+}
+
+// Request is a parsed exchange, waiting for its audience to be looked up.
+type Request struct {
+	// Target is the id of the one audience asked for.
+	Target string
+	client Client
+	token  string
+	issued string
+	scope  string
+}
+
+// Admitted is an exchange that passed every check made before the
+// database is asked about the PAT.
+type Admitted struct {
+	req       *Request
+	audience  *storage.Audience
+	requested []string
+}
+
+// refuse is a refusal of r with a cause, recorded against its client.
+func (r *Request) refuse(kind Kind, description string, cause Cause) *Refusal {
+	return &Refusal{Kind: kind, Description: description, Cause: cause, ClientID: r.client.ID}
+}
+
+// PATHash is the hash to read the PAT's grant by.
+func (a *Admitted) PATHash() []byte { return HashPAT(a.req.token) }
+
+// Decision is a granted exchange: the claims to sign and the answer's
+// members.
+type Decision struct {
+	Claims Claims
 	// Scope is the granted organization-wide scope.
 	Scope []string
 	// AuthorizationDetails are the folder rights beyond Scope.
 	AuthorizationDetails []AuthorizationDetail
 	IssuedTokenType      string
+	Expiry               time.Time
 	ExpiresIn            time.Duration
-}
-
-var _ fosite.Session = (*Session)(nil)
-
-func (s *Session) SetExpiresAt(_ fosite.TokenType, exp time.Time) { s.Expiry = exp }
-func (s *Session) GetExpiresAt(fosite.TokenType) time.Time        { return s.Expiry }
-func (s *Session) GetUsername() string                            { return "" }
-func (s *Session) GetSubject() string                             { return s.Subject }
-
-// Clone copies the session; the slices it holds are never modified.
-func (s *Session) Clone() fosite.Session {
-	c := *s
-	return &c
 }
 
 // Claims is the RFC 9068 claims set of an issued access token.
@@ -155,101 +171,131 @@ type Claims struct {
 	AuthorizationDetails []AuthorizationDetail `json:"authorization_details,omitempty"`
 }
 
-// CanSkipClientAuth is false: a failed client authentication must never
-// become an anonymous exchange.
-func (h *Handler) CanSkipClientAuth(context.Context, fosite.AccessRequester) bool { return false }
-
-// CanHandleTokenEndpointRequest claims requests whose grant_type is exactly
-// the token-exchange grant.
-func (h *Handler) CanHandleTokenEndpointRequest(_ context.Context, r fosite.AccessRequester) bool {
-	return r.GetGrantTypes().ExactOne(GrantType)
+// Parse checks the request alone: the client's right to the grant, the
+// token parameters and which one audience is asked for.
+func (x *Rules) Parse(c Client, p Params) (*Request, *Refusal) {
+	if !c.Grant {
+		return nil, &Refusal{Kind: UnauthorizedClient, Description: "The client is not allowed the token-exchange grant.",
+			Cause: CauseClient, ClientID: c.ID}
+	}
+	issued, ref := tokenTypes(p)
+	if ref != nil {
+		return nil, ref
+	}
+	target, ref := x.target(p)
+	if ref != nil {
+		ref.Cause, ref.ClientID = CauseTarget, c.ID
+		return nil, ref
+	}
+	return &Request{Target: target, client: c, token: p.SubjectToken, issued: issued, scope: p.Scope}, nil
 }
 
-// HandleTokenEndpointRequest validates the exchange and decides its result.
-func (h *Handler) HandleTokenEndpointRequest(ctx context.Context, r fosite.AccessRequester) error {
-	if !h.CanHandleTokenEndpointRequest(ctx, r) {
-		return fosite.ErrUnknownRequest
+// tokenTypes checks the token parameters and returns the type of the token
+// to issue. Its refusals are malformed requests, with no cause to record.
+func tokenTypes(p Params) (issued string, _ *Refusal) {
+	malformed := func(description string) (string, *Refusal) {
+		return "", &Refusal{Kind: InvalidRequest, Description: description}
 	}
-	sess, ok := r.GetSession().(*Session)
-	if !ok {
-		return fosite.ErrServerError.WithWrap(errors.New("token exchange: session is not an *exchange.Session"))
+	if p.ActorToken != "" || p.ActorTokenType != "" {
+		return malformed("actor_token is not supported.")
 	}
-	client, ok := r.GetClient().(Client)
-	if !ok {
-		return fosite.ErrServerError.WithWrap(errors.New("token exchange: client does not implement exchange.Client"))
+	if p.SubjectToken == "" {
+		return malformed("The subject_token parameter is required.")
 	}
-	ref := &Refusal{ClientID: client.GetID()}
-	if !client.GetGrantTypes().Has(GrantType) {
-		ref.Cause = CauseClient
-		return refuse(errWith(fosite.ErrUnauthorizedClient, "The client is not allowed the token-exchange grant."), ref)
-	}
-	form := r.GetRequestForm()
-	if form.Get("actor_token") != "" || form.Get("actor_token_type") != "" {
-		return errWith(fosite.ErrInvalidRequest, "actor_token is not supported.")
-	}
-	token := form.Get("subject_token")
-	if token == "" {
-		return errWith(fosite.ErrInvalidRequest, "The subject_token parameter is required.")
-	}
-	switch form.Get("subject_token_type") {
-	case TokenTypeAccessToken:
+	switch p.SubjectTokenType {
+	case rfc8693.TokenTypeAccessToken:
 	case "":
-		return errWith(fosite.ErrInvalidRequest, "The subject_token_type parameter is required.")
+		return malformed("The subject_token_type parameter is required.")
 	default:
-		return errWith(fosite.ErrInvalidRequest, "The subject_token_type is not supported: use "+TokenTypeAccessToken+".")
+		return malformed("The subject_token_type is not supported: use " + rfc8693.TokenTypeAccessToken + ".")
 	}
-	issued := TokenTypeAccessToken
-	switch rt := form.Get("requested_token_type"); rt {
-	case "", TokenTypeAccessToken:
-	case TokenTypeJWT:
-		issued = rt
+	switch rt := p.RequestedTokenType; rt {
+	case "", rfc8693.TokenTypeAccessToken:
+		return rfc8693.TokenTypeAccessToken, nil
+	case rfc8693.TokenTypeJWT:
+		return rt, nil
 	default:
-		return errWith(fosite.ErrInvalidRequest, "The requested_token_type is not supported.")
+		return malformed("The requested_token_type is not supported.")
 	}
+}
 
-	aud, terr := h.target(ctx, form, client)
-	if terr != nil {
-		if terr.CodeField == fosite.ErrTemporarilyUnavailable.CodeField {
-			return terr
+// target names the one audience the exchange is for: an audience
+// parameter, a resource parameter (an absolute URI equal to an audience
+// id), or the default audience.
+func (x *Rules) target(p Params) (string, *Refusal) {
+	auds, ress := nonEmpty(p.Audience), nonEmpty(p.Resource)
+	switch {
+	case len(auds)+len(ress) > 1:
+		return "", &Refusal{Kind: InvalidTarget, Description: "Exactly one audience or resource may be requested."}
+	case len(auds) == 1:
+		return auds[0], nil
+	case len(ress) == 1:
+		u, err := url.Parse(ress[0])
+		if err != nil || !u.IsAbs() || u.Fragment != "" {
+			return "", &Refusal{Kind: InvalidTarget, Description: "The resource must be an absolute URI without a fragment."}
 		}
-		ref.Cause = CauseTarget
-		return refuse(terr, ref)
+		return ress[0], nil
+	case x.DefaultAudience != "":
+		return x.DefaultAudience, nil
+	default:
+		return "", &Refusal{Kind: InvalidRequest, Description: "An audience or resource parameter is required."}
 	}
-	requested, serr := parseScope(form.Get("scope"))
-	if serr != nil {
-		ref.Cause = CauseScope
-		return refuse(serr, ref)
-	}
+}
 
-	// The format check answers exactly like an unknown token, before any
-	// database access.
-	if CheckPAT(h.PATPrefix, token) != nil {
-		ref.Cause = CauseMalformed
-		return refuse(errWith(fosite.ErrInvalidRequest, UnusableDescription), ref)
+// Admit checks r against aud, the audience r.Target names as read now (nil
+// when there is none), then the scope parameter and the token's format:
+// everything refused before the database is asked about the PAT. A
+// malformed token is answered exactly like an unknown one.
+func (x *Rules) Admit(r *Request, aud *storage.Audience) (*Admitted, *Refusal) {
+	if aud == nil {
+		return nil, r.refuse(InvalidTarget, "The requested target is unknown.", CauseTarget)
 	}
-	g, err := h.Store.GetPATGrant(ctx, HashPAT(token))
-	if errors.Is(err, storage.ErrNotFound) {
-		ref.Cause = CauseUnknown
-		return refuse(errWith(fosite.ErrInvalidRequest, UnusableDescription), ref)
+	if !r.client.allows(aud.ID, x.Issuer) {
+		return nil, r.refuse(InvalidTarget, "The client is not allowed to request this target.", CauseTarget)
 	}
-	if err != nil {
-		// Never issue a token on stale data: no database, no token.
-		return errWith(fosite.ErrTemporarilyUnavailable, "The authorization server is temporarily unavailable.").WithWrap(err)
+	requested, description := parseScope(r.scope)
+	if description != "" {
+		return nil, r.refuse(InvalidScope, description, CauseScope)
 	}
-	ref.OrgID, ref.UserID, ref.PATID = g.Org.ID, g.Owner.ID, g.PAT.ID
-	now := h.Now()
+	if CheckPAT(x.PATPrefix, r.token) != nil {
+		return nil, r.refuse(InvalidRequest, UnusableDescription, CauseMalformed)
+	}
+	return &Admitted{req: r, audience: aud, requested: requested}, nil
+}
+
+// Decide grants the exchange from g, the PAT's grant as read from the
+// database now (nil when no PAT has the token's hash), or refuses it.
+// Every unusable PAT gets the same description; the cause says which.
+func (x *Rules) Decide(a *Admitted, g *storage.PATGrant, now time.Time) (*Decision, *Refusal) {
+	if g == nil {
+		return nil, a.req.refuse(InvalidRequest, UnusableDescription, CauseUnknown)
+	}
 	if cause := CheckUsable(g, now); cause != CauseNone {
-		ref.Cause = cause
-		return refuse(errWith(fosite.ErrInvalidRequest, UnusableDescription), ref)
+		return nil, a.req.refuse(InvalidRequest, UnusableDescription, cause).about(g)
 	}
-
-	rights, err := Effective(g.PAT.Scopes, aud.Scopes, requested, IdentityGrants(g))
+	rights, err := Effective(g.PAT.Scopes, a.audience.Scopes, a.requested, IdentityGrants(g))
 	if err != nil {
-		ref.Cause = CauseScope
-		return refuse(errWith(fosite.ErrInvalidScope, scopeDescription(err)), ref)
+		return nil, a.req.refuse(InvalidScope, scopeDescription(err), CauseScope).about(g)
 	}
+	exp := x.expiry(a.audience, g, now)
+	iat := now.Unix()
+	details := rights.AuthorizationDetails(a.audience.ID)
+	return &Decision{
+		Claims: Claims{
+			Issuer: x.Issuer, Subject: g.Owner.ID, Audience: a.audience.ID,
+			Expiry: exp.Unix(), IssuedAt: iat, NotBefore: iat, ID: newJTI(),
+			ClientID: a.req.client.ID, Scope: strings.Join(rights.Scope, " "),
+			OrgID: g.Org.ID, PATID: g.PAT.ID, AuthorizationDetails: details,
+		},
+		Scope: rights.Scope, AuthorizationDetails: details, IssuedTokenType: a.req.issued,
+		Expiry: exp, ExpiresIn: exp.Sub(now),
+	}, nil
+}
 
-	ttl := h.AccessTokenTTL
+// expiry is when a token issued now for aud from g expires: the audience's
+// lifetime or the default one, but never after the PAT stops being usable.
+func (x *Rules) expiry(aud *storage.Audience, g *storage.PATGrant, now time.Time) time.Time {
+	ttl := x.AccessTokenTTL
 	if aud.AccessTokenTTL > 0 {
 		ttl = aud.AccessTokenTTL
 	}
@@ -259,93 +305,7 @@ func (h *Handler) HandleTokenEndpointRequest(ctx context.Context, r fosite.Acces
 	}
 	// JWT times are whole seconds: round the expiry down so the token never
 	// outlives the PAT.
-	exp = exp.Truncate(time.Second)
-	iat := now.Unix()
-	details := rights.AuthorizationDetails(aud.ID)
-	claims, err := json.Marshal(Claims{
-		Issuer: h.Issuer, Subject: g.Owner.ID, Audience: aud.ID,
-		Expiry: exp.Unix(), IssuedAt: iat, NotBefore: iat, ID: newJTI(),
-		ClientID: client.GetID(), Scope: strings.Join(rights.Scope, " "),
-		OrgID: g.Org.ID, PATID: g.PAT.ID, AuthorizationDetails: details,
-	})
-	if err != nil {
-		return fosite.ErrServerError.WithWrap(fmt.Errorf("marshal claims: %w", err))
-	}
-	sess.Subject = g.Owner.ID
-	sess.Expiry = exp
-	sess.ExpiresIn = exp.Sub(now)
-	sess.Claims = claims
-	sess.Scope = rights.Scope
-	sess.AuthorizationDetails = details
-	sess.IssuedTokenType = issued
-	for _, s := range rights.Scope {
-		r.GrantScope(s)
-	}
-	r.GrantAudience(aud.ID)
-	if h.Used != nil {
-		h.Used(g.PAT.ID, now)
-	}
-	return nil
-}
-
-// PopulateTokenEndpointResponse signs the decided claims. fosite calls it
-// for every handler: requests that are not ours get ErrUnknownRequest.
-func (h *Handler) PopulateTokenEndpointResponse(ctx context.Context, r fosite.AccessRequester, resp fosite.AccessResponder) error {
-	if !h.CanHandleTokenEndpointRequest(ctx, r) {
-		return fosite.ErrUnknownRequest
-	}
-	sess, ok := r.GetSession().(*Session)
-	if !ok || sess.Claims == nil {
-		return fosite.ErrServerError.WithWrap(errors.New("token exchange: nothing decided to sign"))
-	}
-	token, err := h.Signer.Sign(sess.Claims)
-	if err != nil {
-		return fosite.ErrServerError.WithWrap(fmt.Errorf("sign access token: %w", err))
-	}
-	resp.SetAccessToken(token)
-	resp.SetTokenType("Bearer")
-	resp.SetExpiresIn(sess.ExpiresIn)
-	resp.SetScopes(sess.Scope)
-	resp.SetExtra("issued_token_type", sess.IssuedTokenType)
-	if len(sess.AuthorizationDetails) > 0 {
-		resp.SetExtra("authorization_details", sess.AuthorizationDetails)
-	}
-	return nil
-}
-
-// target resolves the one audience the exchange is for: an audience
-// parameter, a resource parameter (an absolute URI equal to an audience
-// id), or the default audience.
-func (h *Handler) target(ctx context.Context, form url.Values, client Client) (*storage.Audience, *fosite.RFC6749Error) {
-	auds, ress := nonEmpty(form["audience"]), nonEmpty(form["resource"])
-	var id string
-	switch {
-	case len(auds)+len(ress) > 1:
-		return nil, errWith(ErrInvalidTarget, "Exactly one audience or resource may be requested.")
-	case len(auds) == 1:
-		id = auds[0]
-	case len(ress) == 1:
-		u, err := url.Parse(ress[0])
-		if err != nil || !u.IsAbs() || u.Fragment != "" {
-			return nil, errWith(ErrInvalidTarget, "The resource must be an absolute URI without a fragment.")
-		}
-		id = ress[0]
-	case h.DefaultAudience != "":
-		id = h.DefaultAudience
-	default:
-		return nil, errWith(fosite.ErrInvalidRequest, "An audience or resource parameter is required.")
-	}
-	aud, err := h.Audiences.Audience(ctx, id)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, errWith(ErrInvalidTarget, "The requested target is unknown.")
-	}
-	if err != nil {
-		return nil, errWith(fosite.ErrTemporarilyUnavailable, "The authorization server is temporarily unavailable.").WithWrap(err)
-	}
-	if !client.AllowedAudience(aud.ID) {
-		return nil, errWith(ErrInvalidTarget, "The client is not allowed to request this target.")
-	}
-	return aud, nil
+	return exp.Truncate(time.Second)
 }
 
 func nonEmpty(vs []string) []string {
@@ -360,14 +320,15 @@ func nonEmpty(vs []string) []string {
 
 // parseScope splits the scope parameter (RFC 6749 §3.3): scope tokens of
 // %x21 / %x23-5B / %x5D-7E separated by single spaces. Absent or empty is
-// nil (not requested).
-func parseScope(s string) ([]string, *fosite.RFC6749Error) {
+// nil (not requested). A parameter it refuses comes back as the
+// description to answer with.
+func parseScope(s string) (_ []string, description string) {
 	if s == "" {
-		return nil, nil
+		return nil, ""
 	}
 	parts := strings.Split(s, " ")
 	if len(parts) > MaxRequestedScopes {
-		return nil, errWith(fosite.ErrInvalidScope, fmt.Sprintf("At most %d scopes may be requested.", MaxRequestedScopes))
+		return nil, fmt.Sprintf("At most %d scopes may be requested.", MaxRequestedScopes)
 	}
 	out := make([]string, 0, len(parts))
 	for _, p := range parts {
@@ -377,15 +338,15 @@ func parseScope(s string) ([]string, *fosite.RFC6749Error) {
 		for i := 0; i < len(p); i++ {
 			c := p[i]
 			if c < 0x21 || c == 0x22 || c == 0x5c || c > 0x7e {
-				return nil, errWith(fosite.ErrInvalidScope, "The scope parameter holds a character RFC 6749 does not allow.")
+				return nil, "The scope parameter holds a character RFC 6749 does not allow."
 			}
 		}
 		out = append(out, p)
 	}
 	if len(out) == 0 {
-		return nil, nil
+		return nil, ""
 	}
-	return out, nil
+	return out, ""
 }
 
 // scopeDescription says what was wrong with the scope without naming

@@ -11,7 +11,7 @@ import (
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
-	"authserver/exchange"
+	"authserver/internal/rfc8693"
 )
 
 // loadResult is what one attack measured from the client side.
@@ -29,9 +29,9 @@ type loadResult struct {
 // exchangeBody is the form of one exchange of token.
 func exchangeBody(token string) []byte {
 	return []byte(url.Values{
-		"grant_type":         {exchange.GrantType},
+		"grant_type":         {rfc8693.GrantType},
 		"subject_token":      {token},
-		"subject_token_type": {exchange.TokenTypeAccessToken},
+		"subject_token_type": {rfc8693.TokenTypeAccessToken},
 		"client_id":          {clientID},
 		"audience":           {audience},
 	}.Encode())

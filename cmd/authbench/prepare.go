@@ -12,6 +12,7 @@ import (
 	"github.com/lib/pq"
 
 	"authserver/exchange"
+	"authserver/internal/rfc8693"
 	"authserver/storage"
 )
 
@@ -43,7 +44,7 @@ func prepare(ctx context.Context, st *storage.SQLStore, o options) ([]string, er
 		return nil, err
 	}
 	if err := st.CreateClient(ctx, &storage.Client{ID: clientID, Public: true, Audiences: []string{audience},
-		GrantTypes: []string{exchange.GrantType}}); err != nil {
+		GrantTypes: []string{rfc8693.GrantType}}); err != nil {
 		return nil, err
 	}
 	type owner struct{ org, user string }

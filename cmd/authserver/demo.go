@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"authserver/config"
-	"authserver/exchange"
 	"authserver/governance"
+	"authserver/internal/rfc8693"
 	"authserver/storage"
 )
 
@@ -79,7 +79,7 @@ func createDemo(ctx context.Context, cfg *config.Config, st storage.Store) (*dem
 			return err
 		}
 		if err := tx.CreateClient(ctx, &storage.Client{ID: demoClient, Public: true, Audiences: []string{demoAudience},
-			GrantTypes: []string{exchange.GrantType}}); err != nil {
+			GrantTypes: []string{rfc8693.GrantType}}); err != nil {
 			return err
 		}
 		gov := newGovernance(cfg, tx)
@@ -157,8 +157,8 @@ func printDemo(w io.Writer, cfg *config.Config, d *demoInstall) error {
 // shell.
 func demoCurl(issuer, pat string) string {
 	return "curl -s -X POST " + strings.TrimSuffix(issuer, "/") + "/oauth2/token" +
-		" -d grant_type=" + exchange.GrantType +
-		" -d subject_token_type=" + exchange.TokenTypeAccessToken +
+		" -d grant_type=" + rfc8693.GrantType +
+		" -d subject_token_type=" + rfc8693.TokenTypeAccessToken +
 		" -d client_id=" + demoClient +
 		" -d audience=" + demoAudience +
 		" --data-urlencode subject_token=" + pat

@@ -15,7 +15,7 @@ import (
 
 	"authserver/bootstrap"
 	"authserver/config"
-	"authserver/exchange"
+	"authserver/internal/rfc8693"
 )
 
 // syncBuffer is a bytes.Buffer safe for a server goroutine to write while
@@ -111,8 +111,8 @@ func postToken(t *testing.T, base string, form url.Values) (int, map[string]any)
 // the public client clientID.
 func exchangeForm(clientID, audience, pat string) url.Values {
 	return url.Values{
-		"grant_type":         {exchange.GrantType},
-		"subject_token_type": {exchange.TokenTypeAccessToken},
+		"grant_type":         {rfc8693.GrantType},
+		"subject_token_type": {rfc8693.TokenTypeAccessToken},
 		"client_id":          {clientID},
 		"audience":           {audience},
 		"subject_token":      {pat},
