@@ -11,6 +11,7 @@ import (
 
 	"github.com/ory/fosite"
 
+	"authserver/authserver/accesstoken"
 	"authserver/exchange"
 	"authserver/storage"
 )
@@ -125,9 +126,10 @@ type revocationStore interface {
 // revocable (one of our JWTs), or unknown — and unknown tokens get 200
 // (RFC 7009 §2.2).
 type holderRevoker struct {
-	store  revocationStore
-	keys   jwtVerifier
-	issuer string
+	store revocationStore
+	// tokens tell our JWTs, which are not revocable, from other strings, by
+	// introspection's rule.
+	tokens *accesstoken.Verifier
 	prefix string
 	now    func() time.Time
 }
@@ -146,9 +148,16 @@ func (v *holderRevoker) RevokeToken(ctx context.Context, token string, _ fosite.
 	case token == "":
 		return errWith(fosite.ErrInvalidRequest, "The token parameter is required.")
 	case strings.Count(token, ".") == 2: // a PAT never holds a dot
-		if _, cause := verifyAccessToken(v.keys, v.issuer, token, v.now()); cause == "" {
+		_, err := v.tokens.VerifyKnownAudience(ctx, token)
+		switch {
+		case err == nil:
 			note.result = "unsupported_token_type"
 			return errJWTNotRevocable
+		case accesstoken.ReasonOf(err) == "":
+			// The audiences could not be read: whether this is one of
+			// our JWTs is unknown, and a 200 could be a false one.
+			note.result = "temporarily_unavailable"
+			return errUnavailable(err)
 		}
 	case strings.HasPrefix(token, v.prefix):
 		return v.revokePAT(ctx, token, note)
