@@ -122,7 +122,9 @@ func New(o Options) (*Server, error) {
 	}
 	introspector := &tokenIntrospector{store: o.Store, tokens: tokens,
 		prefix: o.Config.Tokens.PATPrefix, now: s.now, used: s.lastUsed.Used}
-	revoker := &holderRevoker{store: o.Store, tokens: tokens, prefix: o.Config.Tokens.PATPrefix, now: s.now}
+	gov := governance.New(governance.Options{Store: o.Store, Catalog: s.catalog, PATPrefix: o.Config.Tokens.PATPrefix,
+		Now: s.now, Events: s.metrics})
+	revoker := &holderRevoker{gov: gov, tokens: tokens, prefix: o.Config.Tokens.PATPrefix}
 	p := newProvider(clients, grant, introspector, revoker)
 	var limits *oauthLimits // nil: no limits
 	if !o.InsecureNoRateLimits {
@@ -133,8 +135,6 @@ func New(o Options) (*Server, error) {
 	pub.Handle("/oauth2/token", &tokenEndpoint{p: p, log: log, metrics: s.metrics, audit: s.audit, now: s.now, limits: limits})
 	pub.Handle("/oauth2/introspect", &introspectionEndpoint{p: p, log: log, metrics: s.metrics, limits: limits})
 	pub.Handle("/oauth2/revoke", &revocationEndpoint{p: p, log: log, metrics: s.metrics, limits: limits})
-	gov := governance.New(governance.Options{Store: o.Store, Catalog: s.catalog, PATPrefix: o.Config.Tokens.PATPrefix,
-		Now: s.now, Events: s.metrics})
 	s.api = newAPI(gov, s.catalog, tokens, o.Store, o.Config.Issuer, s.now, log)
 	s.api.leaks = newLeakWorker(gov, log, s.reg, s.now)
 	if !o.InsecureNoRateLimits {

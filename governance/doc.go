@@ -1,5 +1,6 @@
 // Package governance holds the rules people and administrators act under:
-// the PAT lifecycle (create, list, revoke, regenerate, the dry run),
+// the PAT lifecycle (create, list, revoke — by its owner, an admin, its
+// value, a leak report or whoever holds it —, regenerate, the dry run),
 // organization policy, users, roles and assignments, and the audit log. The
 // management API, the web console and the command line all call it, so a
 // rule lives in one place.

@@ -91,10 +91,13 @@ func (s *Service) ProcessLeakReport(ctx context.Context) (int, error) {
 			if p.RevokedAt != nil {
 				continue
 			}
-			if _, err := s.revokeIn(ctx, tx, actor, p, "leaked", "reported leaked"); err != nil {
+			_, mine, err := s.revokeIn(ctx, tx, actor, p, "leaked", "reported leaked")
+			if err != nil {
 				return err
 			}
-			revoked++
+			if mine {
+				revoked++
+			}
 		}
 		return tx.DeleteLeakReport(ctx, rep.ID)
 	})
