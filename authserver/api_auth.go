@@ -140,7 +140,7 @@ func (a *authenticator) bearer(r *http.Request, token string) (*principal, error
 		return nil, errBadCredentials
 	}
 	p := &principal{
-		actor:  governance.Actor{Kind: governance.ActorUser, UserID: g.Owner.ID, OrgID: g.Org.ID, Addr: clientAddr(r)},
+		actor:  governance.UserActor(g.Org.ID, g.Owner.ID, false, clientAddr(r)),
 		method: "bearer", patID: g.PAT.ID, expiresAt: time.Unix(c.Expiry, 0).UTC(),
 	}
 	granted := strings.Fields(c.Scope)
@@ -169,7 +169,7 @@ func (a *authenticator) fromSession(r *http.Request, s *consoleSession) (*princi
 		return nil, errBadCredentials
 	}
 	p := &principal{
-		actor:  governance.Actor{Kind: governance.ActorUser, UserID: u.ID, OrgID: u.OrgID, Addr: clientAddr(r)},
+		actor:  governance.UserActor(u.OrgID, u.ID, false, clientAddr(r)),
 		method: "session",
 	}
 	if u.Kind == storage.UserLocal {

@@ -162,7 +162,7 @@ func (v *holderRevoker) RevokeToken(ctx context.Context, token string, _ fosite.
 // through governance, which audits it in the same transaction. An unknown
 // or malformed token, or a PAT already revoked, changes nothing.
 func (v *holderRevoker) revokePAT(ctx context.Context, token string, note *revocationNote) error {
-	res, err := v.gov.RevokeByHolder(ctx, governance.Actor{Kind: governance.ActorClient, ClientID: note.clientID, Addr: note.addr}, token)
+	res, err := v.gov.RevokeByHolder(ctx, governance.ClientActor(note.clientID, note.addr), token)
 	if err != nil {
 		note.result = "temporarily_unavailable"
 		return errUnavailable(err)

@@ -79,7 +79,7 @@ func (s *Service) ProcessLeakReport(ctx context.Context) (int, error) {
 			return err
 		}
 		failedID = rep.ID
-		actor := Actor{Kind: ActorAnon, Addr: rep.ClientAddr}
+		actor := Anonymous(rep.ClientAddr)
 		for _, h := range rep.Hashes {
 			p, err := tx.GetPATByHash(ctx, h)
 			if errors.Is(err, storage.ErrNotFound) {
