@@ -19,13 +19,13 @@ import (
 //
 //   - A bearer JWT this server issued for its own audience (the issuer URL),
 //     obtained by exchanging a PAT with audience=<issuer>. It is verified by
-//     accesstoken, as at introspection, with aud the issuer — and then,
-//     unlike an offline
-//     resource server, against the database on every request: the PAT it
-//     came from (claim pat_id) must still be usable now, so revoking that
-//     PAT, deactivating its owner or disabling PATs in the organization ends
-//     the token's API access at once; and admin-ness is the owner's current
-//     admin flag AND Identity.Admin in the token's scope.
+//     accesstoken, by the rules introspection applies, with aud the issuer;
+//     and then, unlike by an offline resource server, against the database
+//     on every request: the PAT it came from (claim pat_id) must still be
+//     usable now, so revoking that PAT, deactivating its owner or disabling
+//     PATs in the organization ends the token's API access at once; and
+//     admin-ness is the owner's current admin flag AND Identity.Admin in the
+//     token's scope.
 //   - A console session cookie. The console plugs in a sessionLookup
 //     (console.apiSession), which also enforces CSRF for unsafe methods.
 //     The session's user is read from the database on every request too.

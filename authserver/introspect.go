@@ -362,10 +362,10 @@ func (t *tokenIntrospector) pat(ctx context.Context, token string) (*introspecti
 	return res, nil
 }
 
-// jwt introspects an access token this server issued — verified by the
-// same rules as at the management API, for any audience the server knows —
-// then its PAT, which must still be usable — a JWT whose PAT has
-// been revoked, whose owner has been deactivated or whose organization has
+// jwt introspects an access token this server issued: verified by the
+// rules the management API applies, for any audience the server knows,
+// then its PAT, which must still be usable. A JWT whose PAT has been
+// revoked, whose owner has been deactivated or whose organization has
 // disabled PATs since is inactive, though its signature and exp are fine.
 //
 // Using the JWT does not count as using its PAT: last_used_at is when the
