@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"authserver/authserver/accesstoken"
 	"authserver/exchange"
 	"authserver/governance"
 )
@@ -29,12 +30,12 @@ type api struct {
 	public *limiter
 }
 
-// newAPI wires the management API. keys verify bearer tokens; st is read on
-// every request to check the PAT behind a token (or a session's user).
-func newAPI(gov *governance.Service, catalog *governance.Catalog, keys tokenVerifier, st authStore,
+// newAPI wires the management API. tokens verify bearer tokens; st is read
+// on every request to check the PAT behind a token (or a session's user).
+func newAPI(gov *governance.Service, catalog *governance.Catalog, tokens *accesstoken.Verifier, st authStore,
 	issuer string, now func() time.Time, log *slog.Logger) *api {
 	return &api{gov: gov, catalog: catalog, log: log, now: now,
-		auth: &authenticator{issuer: issuer, keys: keys, store: st, now: now}}
+		auth: &authenticator{issuer: issuer, tokens: tokens, store: st, now: now}}
 }
 
 // access is what a route requires of its principal.

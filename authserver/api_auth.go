@@ -2,7 +2,6 @@ package authserver
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"slices"
@@ -10,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"authserver/authserver/accesstoken"
 	"authserver/exchange"
 	"authserver/governance"
 	"authserver/storage"
@@ -18,31 +18,20 @@ import (
 // How the management API authenticates:
 //
 //   - A bearer JWT this server issued for its own audience (the issuer URL),
-//     obtained by exchanging a PAT with audience=<issuer>. It is verified as
-//     any resource server would verify it — signature through the published
-//     keys, typ at+jwt, iss, aud, exp, nbf — and then, unlike an offline
-//     resource server, against the database on every request: the PAT it
-//     came from (claim pat_id) must still be usable now, so revoking that
-//     PAT, deactivating its owner or disabling PATs in the organization ends
-//     the token's API access at once; and admin-ness is the owner's current
-//     admin flag AND Identity.Admin in the token's scope.
+//     obtained by exchanging a PAT with audience=<issuer>. It is verified by
+//     accesstoken, by the rules introspection applies, with aud the issuer;
+//     and then, unlike by an offline resource server, against the database
+//     on every request: the PAT it came from (claim pat_id) must still be
+//     usable now, so revoking that PAT, deactivating its owner or disabling
+//     PATs in the organization ends the token's API access at once; and
+//     admin-ness is the owner's current admin flag AND Identity.Admin in the
+//     token's scope.
 //   - A console session cookie. The console plugs in a sessionLookup
 //     (console.apiSession), which also enforces CSRF for unsafe methods.
 //     The session's user is read from the database on every request too.
 //
 // A request with an Authorization header is judged by it alone: a bad
 // bearer token never falls back to a cookie.
-
-// bearerLeeway is the clock skew allowed on nbf between the replica that
-// issued a token and the one verifying it. exp gets none: the token
-// endpoint already caps it, and the PAT check is the real gate.
-const bearerLeeway = 30 * time.Second
-
-// tokenVerifier checks a JWT's signature, alg and typ against the published
-// keys and returns its payload (signing.Keyring).
-type tokenVerifier interface {
-	Verify(token string) ([]byte, error)
-}
 
 // authStore is what authentication reads on every request.
 type authStore interface {
@@ -91,8 +80,9 @@ func (p *principal) has(scope string) bool { return slices.Contains(p.scopes, sc
 // authenticator establishes the principal of an API request: bearer token
 // first, then the console session when a lookup is plugged in.
 type authenticator struct {
+	// issuer is the audience a bearer token must name.
 	issuer string
-	keys   tokenVerifier
+	tokens *accesstoken.Verifier
 	store  authStore
 	now    func() time.Time
 	// session is the console's lookup; nil until the console plugs one in.
@@ -133,52 +123,10 @@ func (a *authenticator) authenticate(r *http.Request) (*principal, error) {
 	return nil, errNoCredentials
 }
 
-// accessClaims are the claims the API reads from a bearer token: those of
-// exchange.Claims, with aud as RFC 7519 allows it (a string or an array).
-type accessClaims struct {
-	Issuer    string          `json:"iss"`
-	Subject   string          `json:"sub"`
-	Audience  json.RawMessage `json:"aud"`
-	Expiry    *int64          `json:"exp"`
-	NotBefore *int64          `json:"nbf"`
-	Scope     string          `json:"scope"`
-	OrgID     string          `json:"org_id"`
-	PATID     string          `json:"pat_id"`
-}
-
-// audiences reads aud as a string or an array of strings.
-func (c *accessClaims) audiences() []string {
-	var one string
-	if json.Unmarshal(c.Audience, &one) == nil {
-		return []string{one}
-	}
-	var many []string
-	if json.Unmarshal(c.Audience, &many) == nil {
-		return many
-	}
-	return nil
-}
-
 // bearer verifies a token and the PAT behind it.
 func (a *authenticator) bearer(r *http.Request, token string) (*principal, error) {
-	if token == "" || len(token) > 8<<10 {
-		return nil, errBadCredentials
-	}
-	payload, err := a.keys.Verify(token)
+	c, err := a.tokens.Verify(r.Context(), token, a.issuer)
 	if err != nil {
-		return nil, errBadCredentials
-	}
-	var c accessClaims
-	if err := json.Unmarshal(payload, &c); err != nil {
-		return nil, errBadCredentials
-	}
-	now := a.now()
-	switch {
-	case c.Issuer != a.issuer,
-		!slices.Contains(c.audiences(), a.issuer),
-		c.Expiry == nil || now.Unix() >= *c.Expiry,
-		c.NotBefore != nil && now.Add(bearerLeeway).Unix() < *c.NotBefore,
-		c.Subject == "", c.OrgID == "", c.PATID == "":
 		return nil, errBadCredentials
 	}
 	g, err := a.store.GetPATGrantByID(r.Context(), c.PATID)
@@ -188,12 +136,12 @@ func (a *authenticator) bearer(r *http.Request, token string) (*principal, error
 	if err != nil {
 		return nil, err
 	}
-	if g.Owner.ID != c.Subject || g.Org.ID != c.OrgID || exchange.CheckUsable(g, now) != exchange.CauseNone {
+	if g.Owner.ID != c.Subject || g.Org.ID != c.OrgID || exchange.CheckUsable(g, a.now()) != exchange.CauseNone {
 		return nil, errBadCredentials
 	}
 	p := &principal{
-		actor:  governance.Actor{Kind: governance.ActorUser, UserID: g.Owner.ID, OrgID: g.Org.ID, Addr: clientAddr(r)},
-		method: "bearer", patID: g.PAT.ID, expiresAt: time.Unix(*c.Expiry, 0).UTC(),
+		actor:  governance.UserActor(g.Org.ID, g.Owner.ID, false, clientAddr(r)),
+		method: "bearer", patID: g.PAT.ID, expiresAt: time.Unix(c.Expiry, 0).UTC(),
 	}
 	granted := strings.Fields(c.Scope)
 	// CheckUsable has established an active local owner: Identity.PATs is
@@ -221,7 +169,7 @@ func (a *authenticator) fromSession(r *http.Request, s *consoleSession) (*princi
 		return nil, errBadCredentials
 	}
 	p := &principal{
-		actor:  governance.Actor{Kind: governance.ActorUser, UserID: u.ID, OrgID: u.OrgID, Addr: clientAddr(r)},
+		actor:  governance.UserActor(u.OrgID, u.ID, false, clientAddr(r)),
 		method: "session",
 	}
 	if u.Kind == storage.UserLocal {

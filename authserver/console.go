@@ -348,7 +348,7 @@ func (c *console) signedIn(rt consoleRoute) http.Handler {
 			http.Redirect(w, r, target, http.StatusSeeOther)
 			return
 		}
-		actor := governance.Actor{Kind: governance.ActorUser, UserID: sess.UserID, OrgID: sess.OrgID, Addr: clientAddr(r)}
+		actor := governance.UserActor(sess.OrgID, sess.UserID, false, clientAddr(r))
 		me, err := c.gov.Me(r.Context(), actor)
 		if governance.KindOf(err) == governance.NotFound ||
 			(err == nil && (me.User.Status != storage.UserActive || me.User.Kind != storage.UserLocal)) {

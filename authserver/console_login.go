@@ -153,8 +153,8 @@ func (c *console) signInRefused(r *http.Request, ref *governance.SignInRefusal) 
 // auditEvent queues a sign-in or sign-out event (off the request path,
 // like refused exchanges: sign-in is where floods happen).
 func (c *console) auditEvent(r *http.Request, orgID, userID, action string) {
-	c.audit.Add(storage.AuditEvent{Time: c.now().UTC(), OrgID: orgID, Actor: userID, Action: action,
-		Target: userID, ClientAddr: clientAddr(r), Outcome: "success"})
+	c.audit.Add(governance.UserActor(orgID, userID, false, clientAddr(r)).Attribute(storage.AuditEvent{
+		Time: c.now().UTC(), OrgID: orgID, Action: action, Target: userID, Outcome: "success"}))
 }
 
 // home is /console/: my tokens.

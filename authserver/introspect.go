@@ -2,7 +2,6 @@ package authserver
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/ory/fosite"
 
+	"authserver/authserver/accesstoken"
 	"authserver/exchange"
 	"authserver/storage"
 )
@@ -205,7 +205,7 @@ type introspection struct {
 	Scope                string                         `json:"scope,omitempty"`
 	ClientID             string                         `json:"client_id,omitempty"`
 	Subject              string                         `json:"sub,omitempty"`
-	Audience             string                         `json:"aud,omitempty"`
+	Audience             accesstoken.Audience           `json:"aud,omitempty"`
 	Issuer               string                         `json:"iss,omitempty"`
 	Expiry               int64                          `json:"exp,omitempty"`
 	IssuedAt             int64                          `json:"iat,omitempty"`
@@ -258,24 +258,16 @@ func errInactive(cause, patID string) error {
 	return fosite.ErrInactiveToken.WithWrap(&inactiveToken{cause: cause, patID: patID})
 }
 
-// The inactive causes that are not exchange.Cause values.
-const (
-	inactiveForeign     = "foreign"       // not signed by a published key of ours, or not an at+jwt
-	inactiveClaims      = "claims"        // claims unreadable, or not naming their PAT consistently
-	inactiveIssuer      = "issuer"        // iss is not this server
-	inactiveJWTExpired  = "jwt-expired"   // exp has passed
-	inactiveNotYetValid = "not-yet-valid" // nbf is in the future
-)
+// inactiveClaims is the inactive cause of a JWT whose claims do not name
+// its PAT consistently (its owner or organization is not the PAT's). The
+// other causes are exchange.Cause values, for PATs, and accesstoken.Reason
+// values, for JWTs.
+const inactiveClaims = string(accesstoken.ReasonClaims)
 
 // introspectionStore is what introspection reads.
 type introspectionStore interface {
 	GetPATGrant(ctx context.Context, hash []byte) (*storage.PATGrant, error)
 	GetPATGrantByID(ctx context.Context, id string) (*storage.PATGrant, error)
-}
-
-// jwtVerifier checks a JWS against the published keys (signing.Keyring).
-type jwtVerifier interface {
-	Verify(token string) ([]byte, error)
 }
 
 // tokenIntrospector is the one fosite.TokenIntrospector. fosite runs every
@@ -289,9 +281,10 @@ type jwtVerifier interface {
 // temporarily_unavailable when the database could not say: a database
 // failure is never reported as an inactive token.
 type tokenIntrospector struct {
-	store  introspectionStore
-	keys   jwtVerifier
-	issuer string
+	store introspectionStore
+	// tokens verify JWTs for any audience the server knows: introspection
+	// answers for every resource server.
+	tokens *accesstoken.Verifier
 	prefix string
 	now    func() time.Time
 	// used records a PAT's use, behind the hot path (introspection
@@ -333,8 +326,8 @@ func (t *tokenIntrospector) IntrospectToken(ctx context.Context, token string, _
 	for _, s := range strings.Fields(res.Scope) {
 		ar.GrantScope(s)
 	}
-	if res.Audience != "" {
-		ar.GrantAudience(res.Audience)
+	for _, aud := range res.Audience {
+		ar.GrantAudience(aud)
 	}
 	return fosite.AccessToken, nil
 }
@@ -369,18 +362,21 @@ func (t *tokenIntrospector) pat(ctx context.Context, token string) (*introspecti
 	return res, nil
 }
 
-// jwt introspects an access token this server issued: signature, issuer
-// and times, then its PAT, which must still be usable — a JWT whose PAT has
-// been revoked, whose owner has been deactivated or whose organization has
+// jwt introspects an access token this server issued: verified by the
+// rules the management API applies, for any audience the server knows,
+// then its PAT, which must still be usable. A JWT whose PAT has been
+// revoked, whose owner has been deactivated or whose organization has
 // disabled PATs since is inactive, though its signature and exp are fine.
 //
 // Using the JWT does not count as using its PAT: last_used_at is when the
 // PAT itself was last presented (exchanged or introspected).
 func (t *tokenIntrospector) jwt(ctx context.Context, token string) (*introspection, error) {
-	now := t.now()
-	c, cause := verifyAccessToken(t.keys, t.issuer, token, now)
-	if cause != "" {
-		return nil, errInactive(cause, "")
+	c, err := t.tokens.VerifyKnownAudience(ctx, token)
+	if reason := accesstoken.ReasonOf(err); reason != "" {
+		return nil, errInactive(string(reason), "")
+	}
+	if err != nil {
+		return nil, errUnavailable(err) // the audiences could not be read
 	}
 	g, err := t.store.GetPATGrantByID(ctx, c.PATID)
 	if errors.Is(err, storage.ErrNotFound) {
@@ -392,7 +388,7 @@ func (t *tokenIntrospector) jwt(ctx context.Context, token string) (*introspecti
 	if g.Org.ID != c.OrgID || g.Owner.ID != c.Subject {
 		return nil, errInactive(inactiveClaims, c.PATID)
 	}
-	if cause := exchange.CheckUsable(g, now); cause != exchange.CauseNone {
+	if cause := exchange.CheckUsable(g, t.now()); cause != exchange.CauseNone {
 		return nil, errInactive(string(cause), c.PATID)
 	}
 	return &introspection{
@@ -400,28 +396,4 @@ func (t *tokenIntrospector) jwt(ctx context.Context, token string) (*introspecti
 		Issuer: c.Issuer, Expiry: c.Expiry, IssuedAt: c.IssuedAt, NotBefore: c.NotBefore, ID: c.ID,
 		TokenType: "Bearer", OrgID: c.OrgID, PATID: c.PATID, AuthorizationDetails: c.AuthorizationDetails,
 	}, nil
-}
-
-// verifyAccessToken checks that token is an access token this server
-// issued and that it is valid at now: signed by a published key with typ
-// at+jwt, iss this issuer, nbf ≤ now < exp, naming its PAT. It returns the
-// claims, or the inactive cause. It reads no database.
-func verifyAccessToken(keys jwtVerifier, issuer, token string, now time.Time) (*exchange.Claims, string) {
-	payload, err := keys.Verify(token)
-	if err != nil {
-		return nil, inactiveForeign
-	}
-	var c exchange.Claims
-	if err := json.Unmarshal(payload, &c); err != nil || c.PATID == "" || c.Expiry == 0 {
-		return nil, inactiveClaims
-	}
-	switch {
-	case c.Issuer != issuer:
-		return nil, inactiveIssuer
-	case !now.Before(time.Unix(c.Expiry, 0)):
-		return nil, inactiveJWTExpired
-	case now.Before(time.Unix(c.NotBefore, 0)):
-		return nil, inactiveNotYetValid
-	}
-	return &c, ""
 }

@@ -2,22 +2,22 @@ package authserver
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/ory/fosite"
 
-	"authserver/exchange"
-	"authserver/storage"
+	"authserver/authserver/accesstoken"
+	"authserver/governance"
 )
 
 // This file is POST /oauth2/revoke (RFC 7009): the holder of a PAT
 // revokes it. Possession is the authority: any authenticated client may
-// send it, as with a credential revocation API.
+// send it, as with a credential revocation API. The rule, its audit event
+// and its metric are governance's (RevokeByHolder); this file reads the
+// request and answers it.
 
 // revocationResults are the values of the revocations metric's result
 // label.
@@ -26,10 +26,6 @@ var revocationResults = []string{
 	"invalid_request", "invalid_client", "temporarily_unavailable", "server_error", "request_too_large",
 	"rate_limited",
 }
-
-// holderReason is the revocation reason (storage.PAT.RevokedReason) of a
-// PAT revoked through this endpoint.
-const holderReason = "holder"
 
 // errJWTNotRevocable answers a request to revoke one of our JWTs. RFC 7009
 // §2.2.1 defines unsupported_token_type for "the authorization server does
@@ -87,8 +83,8 @@ func (e *revocationEndpoint) serve(w http.ResponseWriter, r *http.Request, form 
 		writeClientError(w, rfc)
 		return rfc.ErrorField
 	}
+	// governance has counted the revocation (Events), like every other.
 	if note.result == "revoked" {
-		e.metrics.PATEvent("revoked_holder")
 		e.log.InfoContext(ctx, "pat revoked by its holder", "client_id", note.clientID, "org_id", note.orgID,
 			"pat_id", note.patID, "client_addr", note.addr)
 	}
@@ -112,12 +108,10 @@ type revocationNote struct {
 
 type revocationNoteKey struct{}
 
-// revocationStore is what revocation needs: a transaction (in which it
-// reads the PAT, revokes it and appends the audit event) and a read
-// outside one.
-type revocationStore interface {
-	GetPATByHash(ctx context.Context, hash []byte) (*storage.PAT, error)
-	WithTx(ctx context.Context, fn func(storage.Store) error) error
+// holderRevocations applies the holder-revocation rule
+// (governance.Service).
+type holderRevocations interface {
+	RevokeByHolder(ctx context.Context, a governance.Actor, value string) (*governance.HolderRevocation, error)
 }
 
 // holderRevoker is the fosite.RevocationHandler. It never returns
@@ -125,11 +119,11 @@ type revocationStore interface {
 // revocable (one of our JWTs), or unknown — and unknown tokens get 200
 // (RFC 7009 §2.2).
 type holderRevoker struct {
-	store  revocationStore
-	keys   jwtVerifier
-	issuer string
+	gov holderRevocations
+	// tokens tell our JWTs, which are not revocable, from other strings, by
+	// introspection's rule.
+	tokens *accesstoken.Verifier
 	prefix string
-	now    func() time.Time
 }
 
 var _ fosite.RevocationHandler = (*holderRevoker)(nil)
@@ -146,9 +140,16 @@ func (v *holderRevoker) RevokeToken(ctx context.Context, token string, _ fosite.
 	case token == "":
 		return errWith(fosite.ErrInvalidRequest, "The token parameter is required.")
 	case strings.Count(token, ".") == 2: // a PAT never holds a dot
-		if _, cause := verifyAccessToken(v.keys, v.issuer, token, v.now()); cause == "" {
+		_, err := v.tokens.VerifyKnownAudience(ctx, token)
+		switch {
+		case err == nil:
 			note.result = "unsupported_token_type"
 			return errJWTNotRevocable
+		case accesstoken.ReasonOf(err) == "":
+			// The audiences could not be read: whether this is one of
+			// our JWTs is unknown, and a 200 could be a false one.
+			note.result = "temporarily_unavailable"
+			return errUnavailable(err)
 		}
 	case strings.HasPrefix(token, v.prefix):
 		return v.revokePAT(ctx, token, note)
@@ -157,63 +158,15 @@ func (v *holderRevoker) RevokeToken(ctx context.Context, token string, _ fosite.
 	return nil
 }
 
-// revokePAT revokes the PAT whose token this is, in any organization, and
-// audits it in the same transaction. An unknown or malformed token, or a
-// PAT already revoked, changes nothing.
+// revokePAT revokes the PAT whose token this is, in any organization,
+// through governance, which audits it in the same transaction. An unknown
+// or malformed token, or a PAT already revoked, changes nothing.
 func (v *holderRevoker) revokePAT(ctx context.Context, token string, note *revocationNote) error {
-	if exchange.CheckPAT(v.prefix, token) != nil {
-		note.result = "not_found"
-		return nil
-	}
-	hash := exchange.HashPAT(token)
-	// Read first, outside a transaction: unknown and already revoked
-	// tokens (scans, retries) cost one indexed read, not a write lock.
-	p, err := v.store.GetPATByHash(ctx, hash)
-	switch {
-	case errors.Is(err, storage.ErrNotFound):
-		note.result = "not_found"
-		return nil
-	case err != nil:
-		return errUnavailable(err)
-	case p.RevokedAt != nil:
-		note.result, note.orgID, note.patID = "already_revoked", p.OrgID, p.ID
-		return nil
-	}
-	now := v.now().UTC().Truncate(time.Microsecond) // storage precision
-	err = v.store.WithTx(ctx, func(tx storage.Store) error {
-		p, err := tx.GetPATByHash(ctx, hash)
-		if errors.Is(err, storage.ErrNotFound) {
-			note.result = "not_found" // deleted since the first read
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		note.orgID, note.patID = p.OrgID, p.ID
-		if p.RevokedAt != nil {
-			note.result = "already_revoked"
-			return nil
-		}
-		got, err := tx.RevokePAT(ctx, p.OrgID, p.ID, now, holderReason)
-		if err != nil {
-			return err
-		}
-		// RevokePAT keeps an earlier revocation: if another request
-		// revoked the PAT between our read and our update, it is theirs to
-		// audit.
-		if got.RevokedAt == nil || !got.RevokedAt.Equal(now) || got.RevokedReason != holderReason {
-			note.result = "already_revoked"
-			return nil
-		}
-		note.result = "revoked"
-		return tx.AppendAudit(ctx, &storage.AuditEvent{
-			Time: now, OrgID: p.OrgID, Actor: "client:" + note.clientID, Action: "pat.revoke", Target: p.ID,
-			ClientAddr: note.addr, Outcome: "success", Detail: "by holder",
-		})
-	})
+	res, err := v.gov.RevokeByHolder(ctx, governance.ClientActor(note.clientID, note.addr), token)
 	if err != nil {
 		note.result = "temporarily_unavailable"
 		return errUnavailable(err)
 	}
+	note.result, note.orgID, note.patID = string(res.Outcome), res.OrgID, res.PATID
 	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"authserver/authserver/accesstoken"
 	"authserver/config"
 	"authserver/exchange"
 	"authserver/governance"
@@ -111,9 +112,18 @@ func New(o Options) (*Server, error) {
 			AccessTokenTTL: o.Config.Tokens.AccessTokenTTL.D(), DefaultAudience: o.Config.Tokens.DefaultAudience},
 		Store: o.Store, Audiences: s.catalog, Signer: o.Keys, Now: s.now, Used: s.lastUsed.Used,
 	}
-	introspector := &tokenIntrospector{store: o.Store, keys: o.Keys, issuer: o.Config.Issuer,
+	// The one verifier of our JWTs, for the API, introspection and
+	// revocation alike, so that a token gets one verdict everywhere.
+	tokens, err := accesstoken.New(accesstoken.Config{Issuer: o.Config.Issuer, Keys: o.Keys, Now: s.now,
+		Leeway: accesstoken.DefaultLeeway, KnownAudience: s.catalog.Known})
+	if err != nil {
+		return nil, fmt.Errorf("authserver: %w", err)
+	}
+	introspector := &tokenIntrospector{store: o.Store, tokens: tokens,
 		prefix: o.Config.Tokens.PATPrefix, now: s.now, used: s.lastUsed.Used}
-	revoker := &holderRevoker{store: o.Store, keys: o.Keys, issuer: o.Config.Issuer, prefix: o.Config.Tokens.PATPrefix, now: s.now}
+	gov := governance.New(governance.Options{Store: o.Store, Catalog: s.catalog, PATPrefix: o.Config.Tokens.PATPrefix,
+		Now: s.now, Events: s.metrics})
+	revoker := &holderRevoker{gov: gov, tokens: tokens, prefix: o.Config.Tokens.PATPrefix}
 	p := newProvider(clients, grant, introspector, revoker)
 	var limits *oauthLimits // nil: no limits
 	if !o.InsecureNoRateLimits {
@@ -124,15 +134,12 @@ func New(o Options) (*Server, error) {
 	pub.Handle("/oauth2/token", &tokenEndpoint{p: p, log: log, metrics: s.metrics, audit: s.audit, now: s.now, limits: limits})
 	pub.Handle("/oauth2/introspect", &introspectionEndpoint{p: p, log: log, metrics: s.metrics, limits: limits})
 	pub.Handle("/oauth2/revoke", &revocationEndpoint{p: p, log: log, metrics: s.metrics, limits: limits})
-	gov := governance.New(governance.Options{Store: o.Store, Catalog: s.catalog, PATPrefix: o.Config.Tokens.PATPrefix,
-		Now: s.now, Events: s.metrics})
-	s.api = newAPI(gov, s.catalog, o.Keys, o.Store, o.Config.Issuer, s.now, log)
+	s.api = newAPI(gov, s.catalog, tokens, o.Store, o.Config.Issuer, s.now, log)
 	s.api.leaks = newLeakWorker(gov, log, s.reg, s.now)
 	if !o.InsecureNoRateLimits {
 		s.api.public = newLimiter(leakedEvery, leakedBurst, maxAddrLimiters)
 	}
 	s.api.routes(pub)
-	var err error
 	s.console, err = newConsole(consoleOptions{gov: gov, catalog: s.catalog, store: o.Store, log: log, audit: s.audit,
 		now: s.now, issuer: o.Config.Issuer, cfg: o.Config.Console, prefix: o.Config.Tokens.PATPrefix, files: o.ConsoleFiles,
 		noLimits: o.InsecureNoRateLimits})

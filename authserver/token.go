@@ -17,6 +17,7 @@ import (
 	"github.com/ory/fosite"
 
 	"authserver/exchange"
+	"authserver/governance"
 	"authserver/internal/rfc8693"
 	"authserver/storage"
 )
@@ -186,14 +187,9 @@ func (t *tokenEndpoint) record(r *http.Request, rfc *fosite.RFC6749Error, err er
 	t.metrics.refusals.WithLabelValues(string(ref.Cause)).Inc()
 	t.log.InfoContext(r.Context(), "token exchange refused", "cause", string(ref.Cause), "error", rfc.ErrorField,
 		"client_id", ref.ClientID, "org_id", ref.OrgID, "user_id", ref.UserID, "pat_id", ref.PATID)
-	actor := "anonymous"
-	if ref.ClientID != "" {
-		actor = "client:" + ref.ClientID
-	}
-	t.audit.Add(storage.AuditEvent{
-		Time: t.now(), OrgID: ref.OrgID, Actor: actor, Action: "exchange.refused", Target: ref.PATID,
-		ClientAddr: clientAddr(r), Outcome: string(ref.Cause),
-	})
+	t.audit.Add(governance.ClientActor(ref.ClientID, clientAddr(r)).Attribute(storage.AuditEvent{
+		Time: t.now(), OrgID: ref.OrgID, Action: "exchange.refused", Target: ref.PATID, Outcome: string(ref.Cause),
+	}))
 }
 
 // readForm reads and checks a form-encoded OAuth request body. It returns

@@ -72,6 +72,17 @@ func (c *Catalog) Audience(ctx context.Context, id string) (*storage.Audience, e
 	return a, nil
 }
 
+// Known reports whether id is an audience of the catalog. An error means
+// the audiences could not be read, never that id is unknown.
+func (c *Catalog) Known(ctx context.Context, id string) (bool, error) {
+	m, err := c.cache.Get(ctx)
+	if err != nil {
+		return false, err
+	}
+	_, ok := m[id]
+	return ok, nil
+}
+
 // List returns every audience, ordered by id.
 func (c *Catalog) List(ctx context.Context) ([]storage.Audience, error) {
 	m, err := c.cache.Get(ctx)

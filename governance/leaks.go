@@ -79,7 +79,7 @@ func (s *Service) ProcessLeakReport(ctx context.Context) (int, error) {
 			return err
 		}
 		failedID = rep.ID
-		actor := Actor{Kind: ActorAnon, Addr: rep.ClientAddr}
+		actor := Anonymous(rep.ClientAddr)
 		for _, h := range rep.Hashes {
 			p, err := tx.GetPATByHash(ctx, h)
 			if errors.Is(err, storage.ErrNotFound) {
@@ -91,10 +91,13 @@ func (s *Service) ProcessLeakReport(ctx context.Context) (int, error) {
 			if p.RevokedAt != nil {
 				continue
 			}
-			if _, err := s.revokeIn(ctx, tx, actor, p, "leaked", "reported leaked"); err != nil {
+			_, mine, err := s.revokeIn(ctx, tx, actor, p, "leaked", "reported leaked")
+			if err != nil {
 				return err
 			}
-			revoked++
+			if mine {
+				revoked++
+			}
 		}
 		return tx.DeleteLeakReport(ctx, rep.ID)
 	})

@@ -362,27 +362,103 @@ func (s *Service) revoke(ctx context.Context, a Actor, p *storage.PAT, reason, d
 	if p.RevokedAt != nil {
 		return p, nil
 	}
-	var out *storage.PAT
+	var (
+		out  *storage.PAT
+		mine bool
+	)
 	err := s.store.WithTx(ctx, func(tx storage.Store) error {
 		var err error
-		out, err = s.revokeIn(ctx, tx, a, p, reason, detail)
+		out, mine, err = s.revokeIn(ctx, tx, a, p, reason, detail)
 		return err
 	})
 	if err != nil {
 		return nil, storeErr(err, "personal access token")
 	}
-	s.event("revoked_" + reason)
+	if mine {
+		s.event("revoked_" + reason)
+	}
 	return out, nil
 }
 
-// revokeIn revokes p and audits it inside tx; the caller counts the event
-// once tx has committed.
-func (s *Service) revokeIn(ctx context.Context, tx storage.Store, a Actor, p *storage.PAT, reason, detail string) (*storage.PAT, error) {
-	out, err := tx.RevokePAT(ctx, p.OrgID, p.ID, s.now(), reason)
+// revokeIn revokes p and audits it inside tx, and reports whether this
+// call revoked it. A PAT revoked by someone else since p was read keeps
+// that first revocation (storage.Store.RevokePAT), which is theirs to
+// audit and count: an event here would record a revocation that did not
+// happen. The caller counts the event once tx has committed.
+func (s *Service) revokeIn(ctx context.Context, tx storage.Store, a Actor, p *storage.PAT, reason, detail string) (*storage.PAT, bool, error) {
+	now := s.now().UTC().Truncate(time.Microsecond) // storage precision
+	out, err := tx.RevokePAT(ctx, p.OrgID, p.ID, now, reason)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return out, s.audit(ctx, tx, a, p.OrgID, "pat.revoke", p.ID, detail)
+	if out.RevokedAt == nil || !out.RevokedAt.Equal(now) || out.RevokedReason != reason {
+		return out, false, nil
+	}
+	return out, true, s.audit(ctx, tx, a, p.OrgID, "pat.revoke", p.ID, detail)
+}
+
+// HolderReason is the revocation reason (storage.PAT.RevokedReason) of a
+// PAT revoked by whoever holds its token.
+const HolderReason = "holder"
+
+// HolderOutcome is what RevokeByHolder did.
+type HolderOutcome string
+
+// The outcomes of a holder revocation. The caller answers all three alike
+// (RFC 7009 §2.2: an invalid token is no error); they differ for metrics.
+const (
+	HolderRevoked        HolderOutcome = "revoked"
+	HolderAlreadyRevoked HolderOutcome = "already_revoked"
+	HolderNotFound       HolderOutcome = "not_found"
+)
+
+// HolderRevocation is the outcome of RevokeByHolder, naming the PAT by id
+// only (empty when no PAT matched).
+type HolderRevocation struct {
+	Outcome HolderOutcome
+	OrgID   string
+	PATID   string
+}
+
+// RevokeByHolder revokes the PAT whose token is value, in whichever
+// organization it is, and audits it (actor a, detail "by holder"):
+// possession of the token is the authority, as with a credential
+// revocation API, so no role is asked of a. A malformed or unknown value,
+// or a PAT already revoked, changes nothing. An error means the database
+// could not say: the caller must not answer as if the PAT were revoked.
+func (s *Service) RevokeByHolder(ctx context.Context, a Actor, value string) (*HolderRevocation, error) {
+	if exchange.CheckPAT(s.prefix, value) != nil {
+		return &HolderRevocation{Outcome: HolderNotFound}, nil
+	}
+	// Read first, outside a transaction: unknown and already revoked
+	// tokens (scans, retries) cost one indexed read, not a write lock.
+	p, err := s.store.GetPATByHash(ctx, exchange.HashPAT(value))
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return &HolderRevocation{Outcome: HolderNotFound}, nil
+	case err != nil:
+		return nil, storeErr(err, "personal access token")
+	case p.RevokedAt != nil:
+		return &HolderRevocation{Outcome: HolderAlreadyRevoked, OrgID: p.OrgID, PATID: p.ID}, nil
+	}
+	res := &HolderRevocation{Outcome: HolderAlreadyRevoked, OrgID: p.OrgID, PATID: p.ID}
+	err = s.store.WithTx(ctx, func(tx storage.Store) error {
+		_, mine, err := s.revokeIn(ctx, tx, a, p, HolderReason, "by holder")
+		if mine {
+			res.Outcome = HolderRevoked
+		}
+		return err
+	})
+	switch {
+	case errors.Is(err, storage.ErrNotFound): // deleted since the first read
+		return &HolderRevocation{Outcome: HolderNotFound}, nil
+	case err != nil:
+		return nil, storeErr(err, "personal access token")
+	}
+	if res.Outcome == HolderRevoked {
+		s.event("revoked_" + HolderReason)
+	}
+	return res, nil
 }
 
 // RegenerateMyPAT issues a new secret for one of the actor's PATs with the

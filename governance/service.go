@@ -94,47 +94,6 @@ func KindOf(err error) Kind {
 	return 0
 }
 
-// ActorKind says who acts.
-type ActorKind string
-
-// The kinds of actor.
-const (
-	ActorUser   ActorKind = "user"
-	ActorCLI    ActorKind = "cli"
-	ActorClient ActorKind = "client"
-	ActorAnon   ActorKind = "anonymous"
-)
-
-// Actor is who performs an action, as the audit log records it.
-type Actor struct {
-	Kind ActorKind
-	// UserID and OrgID identify a user actor; Admin is its admin flag as
-	// established at authentication.
-	UserID string
-	OrgID  string
-	Admin  bool
-	// ClientID identifies a client actor.
-	ClientID string
-	// Addr is the client address of the request.
-	Addr string
-}
-
-// CLI is the actor of operator commands: it may act in any organization.
-func CLI() Actor { return Actor{Kind: ActorCLI, Admin: true} }
-
-// label is how the audit log names the actor.
-func (a Actor) label() string {
-	switch a.Kind {
-	case ActorUser:
-		return a.UserID
-	case ActorClient:
-		return "client:" + a.ClientID
-	case ActorCLI:
-		return "cli"
-	}
-	return "anonymous"
-}
-
 // Events receives lifecycle events for metrics: "created", "regenerated",
 // "revoked_owner", "revoked_admin", "revoked_value", "revoked_holder",
 // "revoked_leaked".
@@ -187,10 +146,9 @@ func (s *Service) event(name string) {
 
 // audit appends an event in tx for actor.
 func (s *Service) audit(ctx context.Context, tx storage.Store, a Actor, orgID, action, target, detail string) error {
-	return tx.AppendAudit(ctx, &storage.AuditEvent{
-		Time: s.now(), OrgID: orgID, Actor: a.label(), Action: action, Target: target,
-		ClientAddr: a.Addr, Outcome: "success", Detail: detail,
-	})
+	e := a.Attribute(storage.AuditEvent{Time: s.now(), OrgID: orgID, Action: action, Target: target,
+		Outcome: "success", Detail: detail})
+	return tx.AppendAudit(ctx, &e)
 }
 
 // orgOf reads the organization an actor acts in. A CLI actor names it

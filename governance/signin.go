@@ -59,11 +59,6 @@ const (
 // SignInRefusedAction is the audit action of a refused console sign-in.
 const SignInRefusedAction = "console.login.refused"
 
-// unknownUserActor is the audit actor of a refused sign-in that named no
-// user of the organization. The name typed is not recorded: it is
-// client-supplied, and a username field often holds a mistyped password.
-const unknownUserActor = "unknown-user"
-
 // SignInRefusal is a refused sign-in with its cause and whom it named. It
 // unwraps to the refusal the person signing in is shown (IsSignInFailed,
 // or the deactivated-account refusal), so it reads as that error.
@@ -95,12 +90,12 @@ func (r *SignInRefusal) AuditEvent(t time.Time, addr string) (e storage.AuditEve
 	if r.OrgID == "" {
 		return storage.AuditEvent{}, false
 	}
-	e = storage.AuditEvent{Time: t, OrgID: r.OrgID, Actor: unknownUserActor, Action: SignInRefusedAction,
-		ClientAddr: addr, Outcome: string(r.Cause)}
-	if r.UserID != "" {
-		e.Actor, e.Target, e.Detail = r.UserID, r.UserID, "username "+quote(r.Username)
+	e = storage.AuditEvent{Time: t, OrgID: r.OrgID, Action: SignInRefusedAction, Outcome: string(r.Cause)}
+	if r.UserID == "" {
+		return Actor{Kind: ActorUnknownUser, Addr: addr}.Attribute(e), true
 	}
-	return e, true
+	e.Target, e.Detail = r.UserID, "username "+quote(r.Username)
+	return UserActor(r.OrgID, r.UserID, false, addr).Attribute(e), true
 }
 
 // SignIn checks the console credentials of a local user and returns the

@@ -71,8 +71,9 @@ func createDemo(ctx context.Context, cfg *config.Config, st storage.Store) (*dem
 		if err := tx.CreateOrganization(ctx, o); err != nil {
 			return err
 		}
-		if err := tx.AppendAudit(ctx, &storage.AuditEvent{Time: time.Now(), OrgID: o.ID, Actor: "cli", Action: "org.create",
-			Target: o.ID, Outcome: "success", Detail: "serve --demo"}); err != nil {
+		created := governance.CLI().Attribute(storage.AuditEvent{Time: time.Now(), OrgID: o.ID, Action: "org.create",
+			Target: o.ID, Outcome: "success", Detail: "serve --demo"})
+		if err := tx.AppendAudit(ctx, &created); err != nil {
 			return err
 		}
 		if err := tx.CreateAudience(ctx, &storage.Audience{ID: demoAudience, Name: "Demo API", Scopes: demoScopes}); err != nil {
