@@ -22,6 +22,7 @@ import (
 
 	"authserver/config"
 	"authserver/governance"
+	"authserver/internal/duration"
 	"authserver/storage"
 )
 
@@ -236,7 +237,7 @@ func (c *console) funcs() template.FuncMap {
 			}
 			return ""
 		},
-		"duration": config.FormatDuration,
+		"duration": duration.Format,
 		"sentence": sentence,
 		"has":      func(list []string, v string) bool { return slices.Contains(list, v) },
 	}

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"time"
 
-	"authserver/config"
 	"authserver/exchange"
+	"authserver/internal/duration"
 	"authserver/internal/names"
 	"authserver/internal/password"
 	"authserver/internal/patpolicy"
@@ -59,7 +59,7 @@ func (s *Service) UpdateSettings(ctx context.Context, a Actor, orgID string, in 
 		}
 		if o.PATMaxLifetime != in.PATMaxLifetime {
 			changes = append(changes, fmt.Sprintf("pat_max_lifetime %s→%s",
-				config.FormatDuration(o.PATMaxLifetime), config.FormatDuration(in.PATMaxLifetime)))
+				duration.Format(o.PATMaxLifetime), duration.Format(in.PATMaxLifetime)))
 		}
 		if len(changes) == 0 {
 			return nil

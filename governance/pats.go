@@ -12,8 +12,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"authserver/config"
 	"authserver/exchange"
+	"authserver/internal/duration"
 	"authserver/internal/names"
 	"authserver/storage"
 )
@@ -115,13 +115,13 @@ func expiry(req PATRequest, now time.Time, maxLifetime time.Duration, fallback *
 		if maxLifetime > 0 && at.After(now.Add(maxLifetime)) {
 			return nil, invalid("expires_at", "expiry-beyond-maximum",
 				"is beyond the organization's maximum lifetime of %s (latest %s)",
-				config.FormatDuration(maxLifetime), now.Add(maxLifetime).UTC().Format(time.RFC3339))
+				duration.Format(maxLifetime), now.Add(maxLifetime).UTC().Format(time.RFC3339))
 		}
 		return &at, nil
 	case req.NoExpiry:
 		if maxLifetime > 0 {
 			return nil, invalid("expires_at", "expiry-required",
-				"must be set: the organization's maximum lifetime is %s", config.FormatDuration(maxLifetime))
+				"must be set: the organization's maximum lifetime is %s", duration.Format(maxLifetime))
 		}
 		return nil, nil
 	}

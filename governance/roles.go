@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"authserver/config"
 	"authserver/internal/names"
 	"authserver/storage"
 )
@@ -33,7 +32,7 @@ func checkRole(req RoleRequest) error {
 		return invalid("permissions", "permissions-too-many", "may name at most %d permissions", MaxPermissions)
 	}
 	for i, p := range req.Permissions {
-		if !config.ValidScopeName(p) {
+		if !names.ValidScope(p) {
 			// By position, not quoted: the value is the client's text.
 			return invalid("permissions", "permission-invalid", "permission %d (counting from 1) is not a dotted permission name such as OR.Jobs.Read", i+1)
 		}
@@ -164,7 +163,7 @@ func (s *Service) CreateAssignment(ctx context.Context, a Actor, orgID string, r
 	if err := requireAdmin(a, orgID); err != nil {
 		return nil, err
 	}
-	if !config.ValidFolder(req.Folder) {
+	if !names.ValidFolder(req.Folder) {
 		return nil, invalid("folder", "folder-invalid", `must be "" (organization-wide) or names joined by "/", such as Finance/Invoices`)
 	}
 	if req.UserID == "" {
