@@ -20,7 +20,6 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"authserver/config"
 	"authserver/governance"
 	"authserver/internal/duration"
 	"authserver/storage"
@@ -91,9 +90,11 @@ type consoleOptions struct {
 	audit   *auditQueue
 	now     func() time.Time
 	issuer  string
-	cfg     config.Console
-	prefix  string // the PAT prefix, for the revoke-by-value placeholder
-	files   fs.FS  // templates/ and static/; nil: the embedded ones
+	// idle and absolute end a session after that long without a request,
+	// and that long after sign-in.
+	idle, absolute time.Duration
+	prefix         string // the PAT prefix, for the revoke-by-value placeholder
+	files          fs.FS  // templates/ and static/; nil: the embedded ones
 	// noLimits turns the sign-in rate limits off (Options.InsecureNoRateLimits).
 	noLimits bool
 }
@@ -142,7 +143,7 @@ func newConsole(o consoleOptions) (*console, error) {
 	c := &console{
 		gov: o.gov, catalog: o.catalog, store: o.store, log: o.log, audit: o.audit, now: o.now,
 		secure: strings.HasPrefix(o.issuer, "https://"),
-		idle:   o.cfg.SessionIdleTimeout.D(), absolute: o.cfg.SessionAbsoluteTimeout.D(),
+		idle:   o.idle, absolute: o.absolute,
 		prefix: o.prefix,
 		static: map[string]staticFile{},
 		cop:    http.NewCrossOriginProtection(),

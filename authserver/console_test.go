@@ -665,8 +665,9 @@ func TestConsoleTemplatesParsedAtStartUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	newServer := func(files fs.FS) error {
-		_, err := authserver.New(authserver.Options{Config: e.cfg, Store: e.store, Keys: e.keys,
-			Logger: slog.New(slog.DiscardHandler), ConsoleFiles: files})
+		o := serverOptions(e.cfg, e.store, e.keys, slog.New(slog.DiscardHandler))
+		o.ConsoleFiles = files
+		_, err := authserver.New(o)
 		return err
 	}
 	if err := newServer(embedded); err != nil {
@@ -933,7 +934,7 @@ func TestConsoleCookiesUnderHTTPS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := authserver.New(authserver.Options{Config: cfg, Store: st, Keys: keys, Logger: slog.New(slog.DiscardHandler)})
+	srv, err := authserver.New(serverOptions(cfg, st, keys, slog.New(slog.DiscardHandler)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -147,6 +147,24 @@ func (e *env) closeStore() {
 	e.store.Close()
 }
 
+// serverOptions fills the server's settings from a loaded configuration,
+// as cmd/authserver does.
+func serverOptions(cfg *config.Config, st storage.Store, keys *signing.Keyring, log *slog.Logger) authserver.Options {
+	return authserver.Options{
+		Issuer:                 cfg.Issuer,
+		PATPrefix:              cfg.Tokens.PATPrefix,
+		AccessTokenTTL:         cfg.Tokens.AccessTokenTTL.D(),
+		DefaultAudience:        cfg.Tokens.DefaultAudience,
+		ConsoleSessionIdle:     cfg.Console.SessionIdleTimeout.D(),
+		ConsoleSessionAbsolute: cfg.Console.SessionAbsoluteTimeout.D(),
+		TrustedProxies:         cfg.HTTP.TrustedProxies.Prefixes(),
+		Pprof:                  cfg.Telemetry.Pprof,
+		Store:                  st,
+		Keys:                   keys,
+		Logger:                 log,
+	}
+}
+
 func newEnv(t testing.TB, o envOptions) *env {
 	t.Helper()
 	if o.driver == "" {
@@ -185,8 +203,9 @@ func newEnv(t testing.TB, o envOptions) *env {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	srv, err := authserver.New(authserver.Options{Config: cfg, Store: st, Keys: keys, Logger: log, Registry: reg, Now: o.now,
-		LastUsedInterval: 50 * time.Millisecond, InsecureNoRateLimits: o.noRateLimits})
+	so := serverOptions(cfg, st, keys, log)
+	so.Registry, so.Now, so.LastUsedInterval, so.InsecureNoRateLimits = reg, o.now, 50*time.Millisecond, o.noRateLimits
+	srv, err := authserver.New(so)
 	if err != nil {
 		t.Fatal(err)
 	}
