@@ -929,7 +929,7 @@ func TestConsoleCookiesUnderHTTPS(t *testing.T) {
 	}
 	kek := make([]byte, 32)
 	rand.Read(kek)
-	keys, err := signing.New(ctx, st, signing.Options{Algorithm: "ES256", RotationPeriod: cfg.Keys.RotationPeriod.D(),
+	keys, err := signing.New(ctx, storage.Narrow[signing.KeyTx](st), signing.Options{Algorithm: "ES256", RotationPeriod: cfg.Keys.RotationPeriod.D(),
 		PublishAhead: cfg.Keys.PublishAhead.D(), MaxTokenTTL: 5 * time.Minute, KEK: kek, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)

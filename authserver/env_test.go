@@ -195,7 +195,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	}
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	keys, err := signing.New(ctx, st, signing.Options{
+	keys, err := signing.New(ctx, storage.Narrow[signing.KeyTx](st), signing.Options{
 		Algorithm: o.algorithm, RotationPeriod: cfg.Keys.RotationPeriod.D(), PublishAhead: cfg.Keys.PublishAhead.D(),
 		MaxTokenTTL: 5 * time.Minute, KEK: kek, Now: o.now, Logger: log,
 	})
