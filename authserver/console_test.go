@@ -924,7 +924,7 @@ func TestConsoleCookiesUnderHTTPS(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := storetest.Open(t, storage.DriverSQLite)
-	if _, err := bootstrap.Apply(ctx, st, cfg.Bootstrap, bootstrap.Options{PasswordParams: &password.Params{Memory: 64, Time: 1, Threads: 1}}); err != nil {
+	if _, err := bootstrap.Apply(ctx, storage.Narrow[bootstrap.Tx](st), cfg.Bootstrap, bootstrap.Options{PasswordParams: &password.Params{Memory: 64, Time: 1, Threads: 1}}); err != nil {
 		t.Fatal(err)
 	}
 	kek := make([]byte, 32)

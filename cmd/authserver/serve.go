@@ -76,7 +76,7 @@ func (a *app) serve(ctx context.Context, migrate, demo bool) error {
 		return err
 	}
 	defer st.Close()
-	res, err := bootstrap.Apply(ctx, st, cfg.Bootstrap, bootstrap.Options{})
+	res, err := bootstrap.Apply(ctx, storage.Narrow[bootstrap.Tx](st), cfg.Bootstrap, bootstrap.Options{})
 	if err != nil {
 		return err
 	}
