@@ -152,7 +152,7 @@ func New(o Options) (*Server, error) {
 	pub.Handle("/oauth2/token", &tokenEndpoint{p: p, log: log, metrics: s.metrics, audit: s.audit, now: s.now, limits: limits})
 	pub.Handle("/oauth2/introspect", &introspectionEndpoint{p: p, log: log, metrics: s.metrics, limits: limits})
 	pub.Handle("/oauth2/revoke", &revocationEndpoint{p: p, log: log, metrics: s.metrics, limits: limits})
-	gov := governance.New(governance.Options{Store: o.Store, Catalog: s.catalog, PATPrefix: o.PATPrefix,
+	gov := governance.New(governance.Options{Store: storage.Narrow[governance.Tx](o.Store), Catalog: s.catalog, PATPrefix: o.PATPrefix,
 		Now: s.now, Events: s.metrics})
 	s.api = newAPI(gov, s.catalog, o.Keys, o.Store, o.Issuer, s.now, log)
 	s.api.leaks = newLeakWorker(gov, log, s.reg, s.now)

@@ -203,7 +203,7 @@ func (s *Service) CreatePAT(ctx context.Context, a Actor, orgID, ownerID string,
 	if err != nil {
 		return nil, err
 	}
-	err = s.store.WithTx(ctx, func(tx storage.Store) error {
+	err = s.store.Update(ctx, func(tx Tx) error {
 		if err := tx.CreatePAT(ctx, p); err != nil {
 			return err
 		}
@@ -363,7 +363,7 @@ func (s *Service) revoke(ctx context.Context, a Actor, p *storage.PAT, reason, d
 		return p, nil
 	}
 	var out *storage.PAT
-	err := s.store.WithTx(ctx, func(tx storage.Store) error {
+	err := s.store.Update(ctx, func(tx Tx) error {
 		var err error
 		out, err = s.revokeIn(ctx, tx, a, p, reason, detail)
 		return err
@@ -377,7 +377,7 @@ func (s *Service) revoke(ctx context.Context, a Actor, p *storage.PAT, reason, d
 
 // revokeIn revokes p and audits it inside tx; the caller counts the event
 // once tx has committed.
-func (s *Service) revokeIn(ctx context.Context, tx storage.Store, a Actor, p *storage.PAT, reason, detail string) (*storage.PAT, error) {
+func (s *Service) revokeIn(ctx context.Context, tx Tx, a Actor, p *storage.PAT, reason, detail string) (*storage.PAT, error) {
 	out, err := tx.RevokePAT(ctx, p.OrgID, p.ID, s.now(), reason)
 	if err != nil {
 		return nil, err
@@ -424,7 +424,7 @@ func (s *Service) RegenerateMyPAT(ctx context.Context, a Actor, id string, req P
 	if err != nil {
 		return nil, err
 	}
-	err = s.store.WithTx(ctx, func(tx storage.Store) error {
+	err = s.store.Update(ctx, func(tx Tx) error {
 		// Revoke first: the name is unique among non-revoked PATs.
 		cur, err := tx.RevokePAT(ctx, old.OrgID, old.ID, now, "regenerated")
 		if err != nil {
@@ -462,7 +462,7 @@ func (s *Service) RevokePATs(ctx context.Context, a Actor, orgID string, ids []s
 	}
 	res := &storage.RevokeResult{Revoked: []string{}, NotFound: []string{}}
 	revoked := 0
-	err := s.store.WithTx(ctx, func(tx storage.Store) error {
+	err := s.store.Update(ctx, func(tx Tx) error {
 		seen := map[string]bool{}
 		for _, id := range ids {
 			if seen[id] {

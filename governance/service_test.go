@@ -53,7 +53,7 @@ func newFixture(t *testing.T, driver string) *fixture {
 	must(st.CreateRole(ctx, f.acmeRole))
 	f.aliceA = governance.Actor{Kind: governance.ActorUser, UserID: f.alice.ID, OrgID: f.acme.ID, Admin: true}
 	f.eveA = governance.Actor{Kind: governance.ActorUser, UserID: f.eve.ID, OrgID: f.globex.ID, Admin: true}
-	f.gov = governance.New(governance.Options{Store: st, Catalog: governance.NewCatalog(st, "https://issuer.example", time.Now),
+	f.gov = governance.New(governance.Options{Store: storage.Narrow[governance.Tx](st), Catalog: governance.NewCatalog(st, "https://issuer.example", time.Now),
 		PATPrefix: "pat_", PasswordParams: password.Params{Memory: 64, Time: 1, Threads: 1}})
 	nt, err := f.gov.CreatePAT(ctx, f.aliceA, f.acme.ID, f.alice.ID, governance.PATRequest{Name: "a", Scopes: []string{"OR.Jobs"}})
 	must(err)
