@@ -70,10 +70,20 @@ const consoleCSP = "default-src 'self'; script-src 'self'; style-src 'self'; img
 // maxConsoleForm bounds every console form body.
 const maxConsoleForm = 64 << 10
 
+// sessionTx is what the console does inside a transaction: replace a
+// session by another (rotation on sign-in and privilege change).
+type sessionTx interface {
+	DeleteSession(ctx context.Context, id string) error
+	CreateSession(ctx context.Context, s *storage.Session) error
+}
+
+var _ sessionTx = storage.Store(nil)
+
 // consoleStore is what the console reads and writes itself: sessions.
-// Everything else goes through governance.
+// Everything else goes through governance. storage.Narrow[sessionTx] of
+// any storage.Store is one.
 type consoleStore interface {
-	WithTx(ctx context.Context, fn func(storage.Store) error) error
+	Update(ctx context.Context, fn func(tx sessionTx) error) error
 	CreateSession(ctx context.Context, s *storage.Session) error
 	GetSession(ctx context.Context, id string) (*storage.Session, error)
 	TouchSession(ctx context.Context, id string, at time.Time) error

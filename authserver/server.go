@@ -161,7 +161,7 @@ func New(o Options) (*Server, error) {
 	}
 	s.api.routes(pub)
 	var err error
-	s.console, err = newConsole(consoleOptions{gov: gov, catalog: s.catalog, store: o.Store, log: log, audit: s.audit,
+	s.console, err = newConsole(consoleOptions{gov: gov, catalog: s.catalog, store: storage.Narrow[sessionTx](o.Store), log: log, audit: s.audit,
 		now: s.now, issuer: o.Issuer, idle: o.ConsoleSessionIdle, absolute: o.ConsoleSessionAbsolute, prefix: o.PATPrefix, files: o.ConsoleFiles,
 		noLimits: o.InsecureNoRateLimits})
 	if err != nil {
