@@ -4,8 +4,8 @@ import (
 	"net/http"
 	"strconv"
 
-	"authserver/config"
 	"authserver/governance"
+	"authserver/internal/duration"
 	"authserver/storage"
 )
 
@@ -27,7 +27,7 @@ type settingsRequest struct {
 }
 
 func toSettings(s *governance.Settings) settingsJSON {
-	return settingsJSON{PATsEnabled: s.PATsEnabled, PATMaxLifetime: config.FormatDuration(s.PATMaxLifetime)}
+	return settingsJSON{PATsEnabled: s.PATsEnabled, PATMaxLifetime: duration.Format(s.PATMaxLifetime)}
 }
 
 func (a *api) getSettings(w http.ResponseWriter, r *http.Request, p *principal, _ map[string]string) error {
@@ -50,7 +50,7 @@ func (a *api) putSettings(w http.ResponseWriter, r *http.Request, p *principal, 
 	if body.PATMaxLifetime == nil {
 		return fieldProblem(codeInvalidField, "pat_max_lifetime", "is required (\"0\" for no limit)")
 	}
-	lifetime, err := config.ParseDuration(*body.PATMaxLifetime)
+	lifetime, err := duration.Parse(*body.PATMaxLifetime)
 	if err != nil {
 		return fieldProblem(codeInvalidField, "pat_max_lifetime", "must be a duration such as 90d, 720h or \"0\" for no limit")
 	}

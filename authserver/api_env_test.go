@@ -10,8 +10,8 @@ import (
 	"testing"
 
 	"authserver/authserver"
-	"authserver/config"
 	"authserver/exchange"
+	"authserver/internal/duration"
 	"authserver/storage"
 )
 
@@ -231,7 +231,7 @@ func (e *env) setSettings(org string, enabled bool, maxLifetime string) {
 	o.PATsEnabled = enabled
 	o.PATMaxLifetime = 0
 	if maxLifetime != "0" {
-		d, err := config.ParseDuration(maxLifetime)
+		d, err := duration.Parse(maxLifetime)
 		if err != nil {
 			e.t.Fatal(err)
 		}

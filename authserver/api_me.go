@@ -4,9 +4,9 @@ import (
 	"net/http"
 	"strings"
 
-	"authserver/config"
 	"authserver/exchange"
 	"authserver/governance"
+	"authserver/internal/duration"
 	"authserver/storage"
 )
 
@@ -99,7 +99,7 @@ func (a *api) getMe(w http.ResponseWriter, r *http.Request, p *principal, _ map[
 	out := meJSON{
 		User: toUser(&me.User),
 		Organization: orgJSON{ID: me.Organization.ID, Name: me.Organization.Name,
-			PATsEnabled: me.Organization.PATsEnabled, PATMaxLifetime: config.FormatDuration(me.Organization.PATMaxLifetime)},
+			PATsEnabled: me.Organization.PATsEnabled, PATMaxLifetime: duration.Format(me.Organization.PATMaxLifetime)},
 		Roles:       make([]roleAt, 0, len(me.Roles)),
 		Permissions: nonNil(me.Permissions),
 		Credential:  credential{Type: p.method, Scopes: nonNil(p.scopes), PATID: p.patID},

@@ -20,8 +20,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"authserver/config"
 	"authserver/governance"
+	"authserver/internal/duration"
 	"authserver/storage"
 )
 
@@ -70,10 +70,20 @@ const consoleCSP = "default-src 'self'; script-src 'self'; style-src 'self'; img
 // maxConsoleForm bounds every console form body.
 const maxConsoleForm = 64 << 10
 
+// sessionTx is what the console does inside a transaction: replace a
+// session by another (rotation on sign-in and privilege change).
+type sessionTx interface {
+	DeleteSession(ctx context.Context, id string) error
+	CreateSession(ctx context.Context, s *storage.Session) error
+}
+
+var _ sessionTx = storage.Store(nil)
+
 // consoleStore is what the console reads and writes itself: sessions.
-// Everything else goes through governance.
+// Everything else goes through governance. storage.Narrow[sessionTx] of
+// any storage.Store is one.
 type consoleStore interface {
-	WithTx(ctx context.Context, fn func(storage.Store) error) error
+	Update(ctx context.Context, fn func(tx sessionTx) error) error
 	CreateSession(ctx context.Context, s *storage.Session) error
 	GetSession(ctx context.Context, id string) (*storage.Session, error)
 	TouchSession(ctx context.Context, id string, at time.Time) error
@@ -90,9 +100,11 @@ type consoleOptions struct {
 	audit   *auditQueue
 	now     func() time.Time
 	issuer  string
-	cfg     config.Console
-	prefix  string // the PAT prefix, for the revoke-by-value placeholder
-	files   fs.FS  // templates/ and static/; nil: the embedded ones
+	// idle and absolute end a session after that long without a request,
+	// and that long after sign-in.
+	idle, absolute time.Duration
+	prefix         string // the PAT prefix, for the revoke-by-value placeholder
+	files          fs.FS  // templates/ and static/; nil: the embedded ones
 	// noLimits turns the sign-in rate limits off (Options.InsecureNoRateLimits).
 	noLimits bool
 }
@@ -141,7 +153,7 @@ func newConsole(o consoleOptions) (*console, error) {
 	c := &console{
 		gov: o.gov, catalog: o.catalog, store: o.store, log: o.log, audit: o.audit, now: o.now,
 		secure: strings.HasPrefix(o.issuer, "https://"),
-		idle:   o.cfg.SessionIdleTimeout.D(), absolute: o.cfg.SessionAbsoluteTimeout.D(),
+		idle:   o.idle, absolute: o.absolute,
 		prefix: o.prefix,
 		static: map[string]staticFile{},
 		cop:    http.NewCrossOriginProtection(),
@@ -236,7 +248,7 @@ func (c *console) funcs() template.FuncMap {
 			}
 			return ""
 		},
-		"duration": config.FormatDuration,
+		"duration": duration.Format,
 		"sentence": sentence,
 		"has":      func(list []string, v string) bool { return slices.Contains(list, v) },
 	}

@@ -6,8 +6,8 @@ import (
 	"net/http"
 	"strings"
 
-	"authserver/config"
 	"authserver/governance"
+	"authserver/internal/duration"
 	"authserver/storage"
 )
 
@@ -192,7 +192,7 @@ func (c *console) orgSettings(w http.ResponseWriter, r *http.Request, v *visit) 
 	if err != nil {
 		return err
 	}
-	d := &settingsPage{PATsEnabled: s.PATsEnabled, MaxLifetime: config.FormatDuration(s.PATMaxLifetime)}
+	d := &settingsPage{PATsEnabled: s.PATsEnabled, MaxLifetime: duration.Format(s.PATMaxLifetime)}
 	c.render(w, r, http.StatusOK, "org_settings", v.page("org-settings", d))
 	return nil
 }
@@ -203,7 +203,7 @@ func (c *console) orgUpdateSettings(w http.ResponseWriter, r *http.Request, v *v
 	if d.MaxLifetime == "" {
 		d.MaxLifetime = "0"
 	}
-	lifetime, err := config.ParseDuration(d.MaxLifetime)
+	lifetime, err := duration.Parse(d.MaxLifetime)
 	d.MaxLifetime = c.refill(d.MaxLifetime)
 	if err != nil {
 		p.Error = "Maximum lifetime: must be a duration such as 90d or 720h, or 0 for no limit."
@@ -220,7 +220,7 @@ func (c *console) orgUpdateSettings(w http.ResponseWriter, r *http.Request, v *v
 		c.render(w, r, statusOf(err), "org_settings", p)
 		return nil
 	}
-	d.PATsEnabled, d.MaxLifetime = s.PATsEnabled, config.FormatDuration(s.PATMaxLifetime)
+	d.PATsEnabled, d.MaxLifetime = s.PATsEnabled, duration.Format(s.PATMaxLifetime)
 	p.Notice = "Settings saved."
 	if !s.PATsEnabled {
 		p.Notice += " Personal access tokens are disabled: none can be generated or exchanged until you enable them again."

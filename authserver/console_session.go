@@ -117,7 +117,7 @@ func (c *console) rotate(ctx context.Context, w http.ResponseWriter, old *storag
 	value := newSecret()
 	s := &storage.Session{ID: sessionID(value), UserID: old.UserID, OrgID: old.OrgID, CSRFToken: newSecret(),
 		CreatedAt: old.CreatedAt, LastSeenAt: c.now().UTC(), ExpiresAt: old.ExpiresAt}
-	err := c.store.WithTx(ctx, func(tx storage.Store) error {
+	err := c.store.Update(ctx, func(tx sessionTx) error {
 		if err := tx.DeleteSession(ctx, old.ID); err != nil {
 			return err
 		}

@@ -665,8 +665,9 @@ func TestConsoleTemplatesParsedAtStartUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	newServer := func(files fs.FS) error {
-		_, err := authserver.New(authserver.Options{Config: e.cfg, Store: e.store, Keys: e.keys,
-			Logger: slog.New(slog.DiscardHandler), ConsoleFiles: files})
+		o := serverOptions(e.cfg, e.store, e.keys, slog.New(slog.DiscardHandler))
+		o.ConsoleFiles = files
+		_, err := authserver.New(o)
 		return err
 	}
 	if err := newServer(embedded); err != nil {
@@ -923,17 +924,17 @@ func TestConsoleCookiesUnderHTTPS(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := storetest.Open(t, storage.DriverSQLite)
-	if _, err := bootstrap.Apply(ctx, st, cfg.Bootstrap, bootstrap.Options{PasswordParams: &password.Params{Memory: 64, Time: 1, Threads: 1}}); err != nil {
+	if _, err := bootstrap.Apply(ctx, storage.Narrow[bootstrap.Tx](st), cfg.Bootstrap, bootstrap.Options{PasswordParams: &password.Params{Memory: 64, Time: 1, Threads: 1}}); err != nil {
 		t.Fatal(err)
 	}
 	kek := make([]byte, 32)
 	rand.Read(kek)
-	keys, err := signing.New(ctx, st, signing.Options{Algorithm: "ES256", RotationPeriod: cfg.Keys.RotationPeriod.D(),
+	keys, err := signing.New(ctx, storage.Narrow[signing.KeyTx](st), signing.Options{Algorithm: "ES256", RotationPeriod: cfg.Keys.RotationPeriod.D(),
 		PublishAhead: cfg.Keys.PublishAhead.D(), MaxTokenTTL: 5 * time.Minute, KEK: kek, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := authserver.New(authserver.Options{Config: cfg, Store: st, Keys: keys, Logger: slog.New(slog.DiscardHandler)})
+	srv, err := authserver.New(serverOptions(cfg, st, keys, slog.New(slog.DiscardHandler)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -148,6 +148,24 @@ func (e *env) closeStore() {
 	e.store.Close()
 }
 
+// serverOptions fills the server's settings from a loaded configuration,
+// as cmd/authserver does.
+func serverOptions(cfg *config.Config, st storage.Store, keys *signing.Keyring, log *slog.Logger) authserver.Options {
+	return authserver.Options{
+		Issuer:                 cfg.Issuer,
+		PATPrefix:              cfg.Tokens.PATPrefix,
+		AccessTokenTTL:         cfg.Tokens.AccessTokenTTL.D(),
+		DefaultAudience:        cfg.Tokens.DefaultAudience,
+		ConsoleSessionIdle:     cfg.Console.SessionIdleTimeout.D(),
+		ConsoleSessionAbsolute: cfg.Console.SessionAbsoluteTimeout.D(),
+		TrustedProxies:         cfg.HTTP.TrustedProxies.Prefixes(),
+		Pprof:                  cfg.Telemetry.Pprof,
+		Store:                  st,
+		Keys:                   keys,
+		Logger:                 log,
+	}
+}
+
 func newEnv(t testing.TB, o envOptions) *env {
 	t.Helper()
 	if o.driver == "" {
@@ -173,12 +191,12 @@ func newEnv(t testing.TB, o envOptions) *env {
 		t.Fatal(err)
 	}
 	st := storetest.Open(t, o.driver)
-	if _, err := bootstrap.Apply(ctx, st, cfg.Bootstrap, bootstrap.Options{PasswordParams: &password.Params{Memory: 64, Time: 1, Threads: 1}}); err != nil {
+	if _, err := bootstrap.Apply(ctx, storage.Narrow[bootstrap.Tx](st), cfg.Bootstrap, bootstrap.Options{PasswordParams: &password.Params{Memory: 64, Time: 1, Threads: 1}}); err != nil {
 		t.Fatal(err)
 	}
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	keys, err := signing.New(ctx, st, signing.Options{
+	keys, err := signing.New(ctx, storage.Narrow[signing.KeyTx](st), signing.Options{
 		Algorithm: o.algorithm, RotationPeriod: cfg.Keys.RotationPeriod.D(), PublishAhead: cfg.Keys.PublishAhead.D(),
 		MaxTokenTTL: 5 * time.Minute, KEK: kek, Now: o.now, Logger: log,
 	})
@@ -186,8 +204,9 @@ func newEnv(t testing.TB, o envOptions) *env {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	srv, err := authserver.New(authserver.Options{Config: cfg, Store: st, Keys: keys, Logger: log, Registry: reg, Now: o.now,
-		LastUsedInterval: 50 * time.Millisecond, InsecureNoRateLimits: o.noRateLimits})
+	so := serverOptions(cfg, st, keys, log)
+	so.Registry, so.Now, so.LastUsedInterval, so.InsecureNoRateLimits = reg, o.now, 50*time.Millisecond, o.noRateLimits
+	srv, err := authserver.New(so)
 	if err != nil {
 		t.Fatal(err)
 	}

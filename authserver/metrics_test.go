@@ -253,8 +253,9 @@ func TestPATGauge(t *testing.T) {
 
 	// A second replica starting now counts them.
 	reg := prometheus.NewRegistry()
-	srv, err := authserver.New(authserver.Options{Config: e.cfg, Store: e.store, Keys: e.keys,
-		Logger: slog.New(slog.DiscardHandler), Registry: reg})
+	o := serverOptions(e.cfg, e.store, e.keys, slog.New(slog.DiscardHandler))
+	o.Registry = reg
+	srv, err := authserver.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}

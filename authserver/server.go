@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -16,7 +17,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"authserver/authserver/accesstoken"
-	"authserver/config"
 	"authserver/exchange"
 	"authserver/governance"
 	"authserver/internal/httpx"
@@ -24,10 +24,35 @@ import (
 	"authserver/storage"
 )
 
-// Options are the dependencies of a Server. Config, Store, Keys and Logger
-// are required.
+// Options are the settings and dependencies of a Server. Issuer, PATPrefix,
+// AccessTokenTTL, the console session timeouts, Store, Keys and Logger are
+// required. They are plain values: cmd/authserver reads the configuration
+// and fills them, so this package does not depend on the configuration's
+// shape.
 type Options struct {
-	Config *config.Config
+	// Issuer is this server's URL: the iss of its tokens, the id of its
+	// own management audience, and (when https) what makes console
+	// cookies Secure.
+	Issuer string
+	// PATPrefix is the prefix of every PAT this server creates and accepts.
+	PATPrefix string
+	// AccessTokenTTL is the lifetime of access tokens for audiences that do
+	// not set their own.
+	AccessTokenTTL time.Duration
+	// DefaultAudience is the audience of an exchange that names none; ""
+	// requires every exchange to name one.
+	DefaultAudience string
+	// ConsoleSessionIdle and ConsoleSessionAbsolute end a console session
+	// after that long without a request, and that long after sign-in.
+	ConsoleSessionIdle     time.Duration
+	ConsoleSessionAbsolute time.Duration
+	// TrustedProxies are the networks of the reverse proxies whose
+	// X-Forwarded-For is believed (httpx.ClientAddr has the rule); empty:
+	// the client is the socket peer.
+	TrustedProxies []netip.Prefix
+	// Pprof serves /debug/pprof/ on the telemetry listener.
+	Pprof bool
+
 	Store  storage.Store
 	Keys   *signing.Keyring
 	Logger *slog.Logger
@@ -52,7 +77,6 @@ type Options struct {
 
 // Server is every HTTP surface of one authserver process.
 type Server struct {
-	cfg      *config.Config
 	store    storage.Store
 	keys     *signing.Keyring
 	log      *slog.Logger
@@ -76,14 +100,17 @@ type Server struct {
 // New wires the server. It starts no goroutine and opens no listener: call
 // Start, then serve Handler and TelemetryHandler, then Shutdown.
 func New(o Options) (*Server, error) {
-	if o.Config == nil || o.Store == nil || o.Keys == nil || o.Logger == nil {
-		return nil, errors.New("authserver: Config, Store, Keys and Logger are required")
+	if o.Store == nil || o.Keys == nil || o.Logger == nil {
+		return nil, errors.New("authserver: Store, Keys and Logger are required")
+	}
+	if o.Issuer == "" || o.PATPrefix == "" || o.AccessTokenTTL <= 0 {
+		return nil, errors.New("authserver: Issuer, PATPrefix and a positive AccessTokenTTL are required")
 	}
 	// Every line logged while serving a request carries its request id,
 	// whichever handler logs it.
 	o.Logger = withRequestIDs(o.Logger)
 	log := o.Logger
-	s := &Server{cfg: o.Config, store: o.Store, keys: o.Keys, log: log, reg: o.Registry, now: o.Now}
+	s := &Server{store: o.Store, keys: o.Keys, log: log, reg: o.Registry, now: o.Now}
 	if s.reg == nil {
 		s.reg = prometheus.NewRegistry()
 	}
@@ -92,7 +119,7 @@ func New(o Options) (*Server, error) {
 	}
 	// The one client-address rule of both listeners: every rate limit,
 	// audit event and log line reads the address it names (clientAddr).
-	addrs := httpx.ClientAddr{Trusted: o.Config.HTTP.TrustedProxies.Prefixes()}
+	addrs := httpx.ClientAddr{Trusted: o.TrustedProxies}
 	interval := o.LastUsedInterval
 	if interval <= 0 {
 		interval = 2 * time.Second
@@ -104,26 +131,26 @@ func New(o Options) (*Server, error) {
 	s.audit = newAuditQueue(o.Store, 4096, log)
 	s.audit.onDrop = s.metrics.auditDropped.Inc
 	registerGauges(s.reg, o.Keys, s.lastUsed.Len, o.Store, o.Version)
-	s.catalog = governance.NewCatalog(o.Store, o.Config.Issuer, s.now)
+	s.catalog = governance.NewCatalog(o.Store, o.Issuer, s.now)
 	clients := &clientStore{clients: newClientCache(o.Store, s.now)}
 
 	grant := &TokenExchangeGrant{
-		Rules: exchange.Rules{Issuer: o.Config.Issuer, PATPrefix: o.Config.Tokens.PATPrefix,
-			AccessTokenTTL: o.Config.Tokens.AccessTokenTTL.D(), DefaultAudience: o.Config.Tokens.DefaultAudience},
+		Rules: exchange.Rules{Issuer: o.Issuer, PATPrefix: o.PATPrefix,
+			AccessTokenTTL: o.AccessTokenTTL, DefaultAudience: o.DefaultAudience},
 		Store: o.Store, Audiences: s.catalog, Signer: o.Keys, Now: s.now, Used: s.lastUsed.Used,
 	}
 	// The one verifier of our JWTs, for the API, introspection and
 	// revocation alike, so that a token gets one verdict everywhere.
-	tokens, err := accesstoken.New(accesstoken.Config{Issuer: o.Config.Issuer, Keys: o.Keys, Now: s.now,
+	tokens, err := accesstoken.New(accesstoken.Config{Issuer: o.Issuer, Keys: o.Keys, Now: s.now,
 		Leeway: accesstoken.DefaultLeeway, KnownAudience: s.catalog.Known})
 	if err != nil {
 		return nil, fmt.Errorf("authserver: %w", err)
 	}
 	introspector := &tokenIntrospector{store: o.Store, tokens: tokens,
-		prefix: o.Config.Tokens.PATPrefix, now: s.now, used: s.lastUsed.Used}
-	gov := governance.New(governance.Options{Store: o.Store, Catalog: s.catalog, PATPrefix: o.Config.Tokens.PATPrefix,
-		Now: s.now, Events: s.metrics})
-	revoker := &holderRevoker{gov: gov, tokens: tokens, prefix: o.Config.Tokens.PATPrefix}
+		prefix: o.PATPrefix, now: s.now, used: s.lastUsed.Used}
+	gov := governance.New(governance.Options{Store: storage.Narrow[governance.Tx](o.Store), Catalog: s.catalog,
+		PATPrefix: o.PATPrefix, Now: s.now, Events: s.metrics})
+	revoker := &holderRevoker{gov: gov, tokens: tokens, prefix: o.PATPrefix}
 	p := newProvider(clients, grant, introspector, revoker)
 	var limits *oauthLimits // nil: no limits
 	if !o.InsecureNoRateLimits {
@@ -134,31 +161,31 @@ func New(o Options) (*Server, error) {
 	pub.Handle("/oauth2/token", &tokenEndpoint{p: p, log: log, metrics: s.metrics, audit: s.audit, now: s.now, limits: limits})
 	pub.Handle("/oauth2/introspect", &introspectionEndpoint{p: p, log: log, metrics: s.metrics, limits: limits})
 	pub.Handle("/oauth2/revoke", &revocationEndpoint{p: p, log: log, metrics: s.metrics, limits: limits})
-	s.api = newAPI(gov, s.catalog, tokens, o.Store, o.Config.Issuer, s.now, log)
+	s.api = newAPI(gov, s.catalog, tokens, o.Store, o.Issuer, s.now, log)
 	s.api.leaks = newLeakWorker(gov, log, s.reg, s.now)
 	if !o.InsecureNoRateLimits {
 		s.api.public = newLimiter(leakedEvery, leakedBurst, maxAddrLimiters)
 	}
 	s.api.routes(pub)
-	s.console, err = newConsole(consoleOptions{gov: gov, catalog: s.catalog, store: o.Store, log: log, audit: s.audit,
-		now: s.now, issuer: o.Config.Issuer, cfg: o.Config.Console, prefix: o.Config.Tokens.PATPrefix, files: o.ConsoleFiles,
+	s.console, err = newConsole(consoleOptions{gov: gov, catalog: s.catalog, store: storage.Narrow[sessionTx](o.Store), log: log, audit: s.audit,
+		now: s.now, issuer: o.Issuer, idle: o.ConsoleSessionIdle, absolute: o.ConsoleSessionAbsolute, prefix: o.PATPrefix, files: o.ConsoleFiles,
 		noLimits: o.InsecureNoRateLimits})
 	if err != nil {
 		return nil, fmt.Errorf("authserver: %w", err)
 	}
 	s.console.routes(pub)
 	s.api.auth.setSessionLookup(s.console.apiSession)
-	(&discovery{issuer: o.Config.Issuer, catalog: s.catalog}).routes(pub)
+	(&discovery{issuer: o.Issuer, catalog: s.catalog}).routes(pub)
 	(&jwks{keys: o.Keys}).routes(pub)
 	s.public = &observed{next: pub, log: log, level: slog.LevelInfo, metrics: s.metrics, addrs: addrs,
-		looksSecret: credentialShaped(o.Config.Tokens.PATPrefix)}
+		looksSecret: credentialShaped(o.PATPrefix)}
 
 	tel := http.NewServeMux()
 	s.health = &health{store: o.Store, keysLoaded: func() bool { return o.Keys.PublishedCount() > 0 },
 		ready: s.metrics.ready, log: log}
 	s.health.routes(tel)
 	tel.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
-	if o.Config.Telemetry.Pprof {
+	if o.Pprof {
 		tel.HandleFunc("/debug/pprof/", pprof.Index)
 		tel.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		tel.HandleFunc("/debug/pprof/trace", pprof.Trace)

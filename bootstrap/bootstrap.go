@@ -27,15 +27,50 @@ type Options struct {
 	PasswordParams *password.Params
 }
 
+// Tx is what Apply does inside its transaction: take the bootstrap lock,
+// then read and write the installation's audiences and clients and the
+// organizations' roles, users and assignments.
+type Tx interface {
+	Lock(ctx context.Context, name string) error
+	GetAudience(ctx context.Context, id string) (*storage.Audience, error)
+	CreateAudience(ctx context.Context, a *storage.Audience) error
+	UpdateAudience(ctx context.Context, a *storage.Audience) error
+	GetClient(ctx context.Context, id string) (*storage.Client, error)
+	CreateClient(ctx context.Context, c *storage.Client) error
+	UpdateClient(ctx context.Context, c *storage.Client) error
+	GetOrganizationByName(ctx context.Context, name string) (*storage.Organization, error)
+	CreateOrganization(ctx context.Context, o *storage.Organization) error
+	GetRoleByName(ctx context.Context, orgID, name string) (*storage.Role, error)
+	CreateRole(ctx context.Context, r *storage.Role) error
+	UpdateRole(ctx context.Context, r *storage.Role) error
+	GetUserByUsername(ctx context.Context, orgID, username string) (*storage.User, error)
+	CreateUser(ctx context.Context, u *storage.User) error
+	UpdateUser(ctx context.Context, u *storage.User) error
+	ListRoleAssignments(ctx context.Context, orgID, userID string) ([]storage.RoleAssignment, error)
+	CreateRoleAssignment(ctx context.Context, a *storage.RoleAssignment) error
+}
+
+// Store runs Apply's transaction; storage.Narrow[Tx] of any storage.Store
+// is one.
+type Store interface {
+	// Update runs fn in one transaction: all of fn's writes land, or none.
+	Update(ctx context.Context, fn func(tx Tx) error) error
+}
+
+var (
+	_ Tx    = storage.Store(nil)
+	_ Store = storage.Narrowed[Tx]{}
+)
+
 // Apply makes the store hold what b declares, in one transaction: either
 // everything lands or nothing does.
-func Apply(ctx context.Context, st storage.Store, b config.Bootstrap, o Options) (Result, error) {
+func Apply(ctx context.Context, st Store, b config.Bootstrap, o Options) (Result, error) {
 	params := password.Default
 	if o.PasswordParams != nil {
 		params = *o.PasswordParams
 	}
 	var res Result
-	err := st.WithTx(ctx, func(tx storage.Store) error {
+	err := st.Update(ctx, func(tx Tx) error {
 		// One bootstrap at a time when several replicas start together.
 		if err := tx.Lock(ctx, "bootstrap"); err != nil {
 			return err
@@ -65,7 +100,7 @@ func Apply(ctx context.Context, st storage.Store, b config.Bootstrap, o Options)
 }
 
 type applier struct {
-	tx     storage.Store
+	tx     Tx
 	params password.Params
 	res    *Result
 }

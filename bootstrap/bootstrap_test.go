@@ -79,7 +79,7 @@ func TestApply(t *testing.T) {
 		st := storetest.Open(t, driver)
 		b := load(t, file)
 
-		res, err := bootstrap.Apply(ctx, st, b, cheap)
+		res, err := bootstrap.Apply(ctx, storage.Narrow[bootstrap.Tx](st), b, cheap)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -122,7 +122,7 @@ func TestApply(t *testing.T) {
 		t.Run("running twice changes nothing", func(t *testing.T) {
 			org, _ := st.GetOrganizationByName(ctx, "acme")
 			before, _ := st.GetUserByUsername(ctx, org.ID, "alice")
-			res, err := bootstrap.Apply(ctx, st, b, cheap)
+			res, err := bootstrap.Apply(ctx, storage.Narrow[bootstrap.Tx](st), b, cheap)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -137,7 +137,7 @@ func TestApply(t *testing.T) {
 
 		t.Run("changing a role's permissions in the file updates it", func(t *testing.T) {
 			b2 := load(t, replace(file, "permissions: [OR.Folders.Read]", "permissions: [OR.Folders]"))
-			res, err := bootstrap.Apply(ctx, st, b2, cheap)
+			res, err := bootstrap.Apply(ctx, storage.Narrow[bootstrap.Tx](st), b2, cheap)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -153,7 +153,7 @@ func TestApply(t *testing.T) {
 
 		t.Run("a changed password is rehashed", func(t *testing.T) {
 			b3 := load(t, replace(file, "password: wonderland", "password: looking-glass"))
-			if _, err := bootstrap.Apply(ctx, st, b3, cheap); err != nil {
+			if _, err := bootstrap.Apply(ctx, storage.Narrow[bootstrap.Tx](st), b3, cheap); err != nil {
 				t.Fatal(err)
 			}
 			org, _ := st.GetOrganizationByName(ctx, "acme")
@@ -169,7 +169,7 @@ func TestApply(t *testing.T) {
 			if err := st.UpdateOrganization(ctx, org); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := bootstrap.Apply(ctx, st, b, cheap); err != nil {
+			if _, err := bootstrap.Apply(ctx, storage.Narrow[bootstrap.Tx](st), b, cheap); err != nil {
 				t.Fatal(err)
 			}
 			again, _ := st.GetOrganizationByName(ctx, "acme")
@@ -180,21 +180,24 @@ func TestApply(t *testing.T) {
 	})
 }
 
-// failingStore fails the first CreateUser, to prove Apply is all or nothing.
-type failingStore struct{ storage.Store }
+// failingStore fails every CreateUser in its transactions, to prove Apply
+// is all or nothing.
+type failingStore struct{ bootstrap.Store }
+
+type failingTx struct{ bootstrap.Tx }
 
 var errInjected = errors.New("injected failure")
 
-func (f failingStore) WithTx(ctx context.Context, fn func(storage.Store) error) error {
-	return f.Store.WithTx(ctx, func(tx storage.Store) error { return fn(failingStore{tx}) })
+func (f failingStore) Update(ctx context.Context, fn func(bootstrap.Tx) error) error {
+	return f.Store.Update(ctx, func(tx bootstrap.Tx) error { return fn(failingTx{tx}) })
 }
 
-func (f failingStore) CreateUser(context.Context, *storage.User) error { return errInjected }
+func (failingTx) CreateUser(context.Context, *storage.User) error { return errInjected }
 
 func TestApplyIsAllOrNothing(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, driver string) {
 		st := storetest.Open(t, driver)
-		_, err := bootstrap.Apply(ctx, failingStore{st}, load(t, file), cheap)
+		_, err := bootstrap.Apply(ctx, failingStore{storage.Narrow[bootstrap.Tx](st)}, load(t, file), cheap)
 		if !errors.Is(err, errInjected) {
 			t.Fatalf("got %v, want the injected failure", err)
 		}

@@ -1,62 +1,6 @@
 package config
 
-import (
-	"regexp"
-	"strings"
-	"unicode"
-	"unicode/utf8"
-)
-
-// scopeName is a dotted permission or scope name such as OR.Jobs.Read. The
-// dot is the hierarchy separator of the rights algebra, so empty segments
-// ("OR..Jobs", ".OR") would make covers() ambiguous and are refused.
-var scopeName = regexp.MustCompile(`^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$`)
-
-// ValidScopeName reports whether s is a well-formed scope or permission
-// name: segments of letters, digits, "_" and "-" joined by dots.
-func ValidScopeName(s string) bool { return scopeName.MatchString(s) }
-
-// ValidFolder reports whether s is a folder path: "" (organization-wide) or
-// non-empty segments joined by "/", without a leading or trailing slash and
-// without control or bidirectional-formatting characters, which would let a
-// path display as something it is not.
-func ValidFolder(s string) bool {
-	if s == "" {
-		return true
-	}
-	for seg := range strings.SplitSeq(s, "/") {
-		if seg == "" {
-			return false
-		}
-	}
-	return printable(s)
-}
-
-// printable reports whether s is valid UTF-8 without control characters or
-// bidirectional-formatting characters (the "Trojan Source" set).
-func printable(s string) bool {
-	if !utf8.ValidString(s) {
-		return false
-	}
-	for _, r := range s {
-		if unicode.IsControl(r) || isBidi(r) {
-			return false
-		}
-	}
-	return true
-}
-
-func isBidi(r rune) bool {
-	switch {
-	case r == '\u061C', r == '\u200E', r == '\u200F':
-		return true
-	case r >= '\u202A' && r <= '\u202E':
-		return true
-	case r >= '\u2066' && r <= '\u2069':
-		return true
-	}
-	return false
-}
+import "strings"
 
 // closest returns the candidate nearest to word when it is close enough to
 // be a likely typo, else "". It turns "unknown key" into "did you mean".

@@ -380,7 +380,7 @@ func (v *validator) user(p string, u User, roles map[string]int) {
 		} else if _, ok := roles[a.Role]; !ok {
 			v.addf(key(ap, "role"), "unknown role %q", a.Role)
 		}
-		if !ValidFolder(a.Folder) {
+		if !names.ValidFolder(a.Folder) {
 			v.addf(key(ap, "folder"), `invalid folder path %q: use names joined by "/", such as Finance/Invoices, or "" for the whole organization`, a.Folder)
 			continue
 		}
@@ -403,7 +403,7 @@ func (v *validator) id(path, id string) bool {
 	switch {
 	case id == "":
 		v.addf(path, "must not be empty")
-	case !printable(id) || strings.ContainsAny(id, " \u00a0"):
+	case !names.Printable(id) || strings.ContainsAny(id, " \u00a0"):
 		v.addf(path, "must not contain spaces or control characters")
 	default:
 		return true
@@ -424,15 +424,15 @@ func (v *validator) name(path, name string) bool {
 }
 
 // scopes checks a non-empty list of distinct, well-formed scope names.
-func (v *validator) scopes(path string, names []string, what string) {
-	if len(names) == 0 {
+func (v *validator) scopes(path string, list []string, what string) {
+	if len(list) == 0 {
 		v.addf(path, "must list at least one %s", what)
 		return
 	}
 	seen := map[string]bool{}
-	for i, s := range names {
+	for i, s := range list {
 		switch {
-		case !ValidScopeName(s):
+		case !names.ValidScope(s):
 			v.addf(index(path, i), "invalid %s name %q: use dotted names such as OR.Jobs.Read", what, s)
 		case seen[s]:
 			v.addf(index(path, i), "duplicate %s %q", what, s)

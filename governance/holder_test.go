@@ -150,7 +150,7 @@ func TestRevokeByHolderRule(t *testing.T) {
 			t.Run(c.name, func(t *testing.T) {
 				value, p, st := c.setup(t)
 				ev := &events{}
-				gov := governance.New(governance.Options{Store: st, PATPrefix: "pat_", Events: ev,
+				gov := governance.New(governance.Options{Store: storage.Narrow[governance.Tx](st), PATPrefix: "pat_", Events: ev,
 					PasswordParams: password.Params{Memory: 64, Time: 1, Threads: 1}})
 				before := holderEvents(t, f.st)
 
@@ -211,7 +211,7 @@ func TestRevokeByHolderRule(t *testing.T) {
 		t.Run("revoking twice changes nothing the second time", func(t *testing.T) {
 			tok, p := token(f.acme, f.alice, nil)
 			ev := &events{}
-			gov := governance.New(governance.Options{Store: f.st, PATPrefix: "pat_", Events: ev})
+			gov := governance.New(governance.Options{Store: storage.Narrow[governance.Tx](f.st), PATPrefix: "pat_", Events: ev})
 			first, err := gov.RevokeByHolder(ctx, holder, tok)
 			if err != nil || first.Outcome != governance.HolderRevoked {
 				t.Fatalf("first: got %+v %v, want revoked", first, err)
@@ -242,7 +242,7 @@ func TestRevokeByHolderRule(t *testing.T) {
 
 		t.Run("a database failure is an error, never an outcome", func(t *testing.T) {
 			st := storetest.Open(t, driver)
-			gov := governance.New(governance.Options{Store: st, PATPrefix: "pat_"})
+			gov := governance.New(governance.Options{Store: storage.Narrow[governance.Tx](st), PATPrefix: "pat_"})
 			if err := st.Close(); err != nil {
 				t.Fatal(err)
 			}

@@ -70,7 +70,7 @@ const LeakRetry = time.Minute
 func (s *Service) ProcessLeakReport(ctx context.Context) (int, error) {
 	var revoked int
 	var failedID int64
-	err := s.store.WithTx(ctx, func(tx storage.Store) error {
+	err := s.store.Update(ctx, func(tx Tx) error {
 		rep, err := tx.NextLeakReport(ctx, s.now())
 		if errors.Is(err, storage.ErrNotFound) {
 			return ErrNoLeakReport

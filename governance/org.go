@@ -7,8 +7,8 @@ import (
 	"strings"
 	"time"
 
-	"authserver/config"
 	"authserver/exchange"
+	"authserver/internal/duration"
 	"authserver/internal/names"
 	"authserver/internal/password"
 	"authserver/internal/patpolicy"
@@ -48,7 +48,7 @@ func (s *Service) UpdateSettings(ctx context.Context, a Actor, orgID string, in 
 	if err := patpolicy.CheckMaxLifetime(in.PATMaxLifetime); err != nil {
 		return nil, invalid("pat_max_lifetime", "max-lifetime-invalid", "%s", err)
 	}
-	err := s.store.WithTx(ctx, func(tx storage.Store) error {
+	err := s.store.Update(ctx, func(tx Tx) error {
 		o, err := tx.GetOrganization(ctx, orgID)
 		if err != nil {
 			return err
@@ -59,7 +59,7 @@ func (s *Service) UpdateSettings(ctx context.Context, a Actor, orgID string, in 
 		}
 		if o.PATMaxLifetime != in.PATMaxLifetime {
 			changes = append(changes, fmt.Sprintf("pat_max_lifetime %s→%s",
-				config.FormatDuration(o.PATMaxLifetime), config.FormatDuration(in.PATMaxLifetime)))
+				duration.Format(o.PATMaxLifetime), duration.Format(in.PATMaxLifetime)))
 		}
 		if len(changes) == 0 {
 			return nil
@@ -165,7 +165,7 @@ func (s *Service) CreateUser(ctx context.Context, a Actor, orgID string, req Use
 		}
 		u.PasswordHash = h
 	}
-	err := s.store.WithTx(ctx, func(tx storage.Store) error {
+	err := s.store.Update(ctx, func(tx Tx) error {
 		if err := tx.CreateUser(ctx, u); err != nil {
 			return err
 		}
@@ -200,7 +200,7 @@ func (s *Service) SetUserStatus(ctx context.Context, a Actor, orgID, userID stri
 		return nil, conflict("self-deactivation", "you cannot deactivate yourself")
 	}
 	var out *storage.User
-	err := s.store.WithTx(ctx, func(tx storage.Store) error {
+	err := s.store.Update(ctx, func(tx Tx) error {
 		u, err := tx.GetUser(ctx, orgID, userID)
 		if err != nil {
 			return err

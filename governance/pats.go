@@ -12,8 +12,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"authserver/config"
 	"authserver/exchange"
+	"authserver/internal/duration"
 	"authserver/internal/names"
 	"authserver/storage"
 )
@@ -115,13 +115,13 @@ func expiry(req PATRequest, now time.Time, maxLifetime time.Duration, fallback *
 		if maxLifetime > 0 && at.After(now.Add(maxLifetime)) {
 			return nil, invalid("expires_at", "expiry-beyond-maximum",
 				"is beyond the organization's maximum lifetime of %s (latest %s)",
-				config.FormatDuration(maxLifetime), now.Add(maxLifetime).UTC().Format(time.RFC3339))
+				duration.Format(maxLifetime), now.Add(maxLifetime).UTC().Format(time.RFC3339))
 		}
 		return &at, nil
 	case req.NoExpiry:
 		if maxLifetime > 0 {
 			return nil, invalid("expires_at", "expiry-required",
-				"must be set: the organization's maximum lifetime is %s", config.FormatDuration(maxLifetime))
+				"must be set: the organization's maximum lifetime is %s", duration.Format(maxLifetime))
 		}
 		return nil, nil
 	}
@@ -203,7 +203,7 @@ func (s *Service) CreatePAT(ctx context.Context, a Actor, orgID, ownerID string,
 	if err != nil {
 		return nil, err
 	}
-	err = s.store.WithTx(ctx, func(tx storage.Store) error {
+	err = s.store.Update(ctx, func(tx Tx) error {
 		if err := tx.CreatePAT(ctx, p); err != nil {
 			return err
 		}
@@ -366,7 +366,7 @@ func (s *Service) revoke(ctx context.Context, a Actor, p *storage.PAT, reason, d
 		out  *storage.PAT
 		mine bool
 	)
-	err := s.store.WithTx(ctx, func(tx storage.Store) error {
+	err := s.store.Update(ctx, func(tx Tx) error {
 		var err error
 		out, mine, err = s.revokeIn(ctx, tx, a, p, reason, detail)
 		return err
@@ -385,7 +385,7 @@ func (s *Service) revoke(ctx context.Context, a Actor, p *storage.PAT, reason, d
 // that first revocation (storage.Store.RevokePAT), which is theirs to
 // audit and count: an event here would record a revocation that did not
 // happen. The caller counts the event once tx has committed.
-func (s *Service) revokeIn(ctx context.Context, tx storage.Store, a Actor, p *storage.PAT, reason, detail string) (*storage.PAT, bool, error) {
+func (s *Service) revokeIn(ctx context.Context, tx Tx, a Actor, p *storage.PAT, reason, detail string) (*storage.PAT, bool, error) {
 	now := s.now().UTC().Truncate(time.Microsecond) // storage precision
 	out, err := tx.RevokePAT(ctx, p.OrgID, p.ID, now, reason)
 	if err != nil {
@@ -442,7 +442,7 @@ func (s *Service) RevokeByHolder(ctx context.Context, a Actor, value string) (*H
 		return &HolderRevocation{Outcome: HolderAlreadyRevoked, OrgID: p.OrgID, PATID: p.ID}, nil
 	}
 	res := &HolderRevocation{Outcome: HolderAlreadyRevoked, OrgID: p.OrgID, PATID: p.ID}
-	err = s.store.WithTx(ctx, func(tx storage.Store) error {
+	err = s.store.Update(ctx, func(tx Tx) error {
 		_, mine, err := s.revokeIn(ctx, tx, a, p, HolderReason, "by holder")
 		if mine {
 			res.Outcome = HolderRevoked
@@ -500,7 +500,7 @@ func (s *Service) RegenerateMyPAT(ctx context.Context, a Actor, id string, req P
 	if err != nil {
 		return nil, err
 	}
-	err = s.store.WithTx(ctx, func(tx storage.Store) error {
+	err = s.store.Update(ctx, func(tx Tx) error {
 		// Revoke first: the name is unique among non-revoked PATs.
 		cur, err := tx.RevokePAT(ctx, old.OrgID, old.ID, now, "regenerated")
 		if err != nil {
@@ -538,7 +538,7 @@ func (s *Service) RevokePATs(ctx context.Context, a Actor, orgID string, ids []s
 	}
 	res := &storage.RevokeResult{Revoked: []string{}, NotFound: []string{}}
 	revoked := 0
-	err := s.store.WithTx(ctx, func(tx storage.Store) error {
+	err := s.store.Update(ctx, func(tx Tx) error {
 		seen := map[string]bool{}
 		for _, id := range ids {
 			if seen[id] {

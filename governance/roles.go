@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"authserver/config"
 	"authserver/internal/names"
 	"authserver/storage"
 )
@@ -33,7 +32,7 @@ func checkRole(req RoleRequest) error {
 		return invalid("permissions", "permissions-too-many", "may name at most %d permissions", MaxPermissions)
 	}
 	for i, p := range req.Permissions {
-		if !config.ValidScopeName(p) {
+		if !names.ValidScope(p) {
 			// By position, not quoted: the value is the client's text.
 			return invalid("permissions", "permission-invalid", "permission %d (counting from 1) is not a dotted permission name such as OR.Jobs.Read", i+1)
 		}
@@ -59,7 +58,7 @@ func (s *Service) CreateRole(ctx context.Context, a Actor, orgID string, req Rol
 		return nil, err
 	}
 	r := &storage.Role{OrgID: orgID, Name: req.Name, Permissions: dedupe(req.Permissions)}
-	err := s.store.WithTx(ctx, func(tx storage.Store) error {
+	err := s.store.Update(ctx, func(tx Tx) error {
 		if err := tx.CreateRole(ctx, r); err != nil {
 			return err
 		}
@@ -87,7 +86,7 @@ func (s *Service) UpdateRole(ctx context.Context, a Actor, orgID, roleID string,
 		return nil, notFound("role")
 	}
 	var out *storage.Role
-	err := s.store.WithTx(ctx, func(tx storage.Store) error {
+	err := s.store.Update(ctx, func(tx Tx) error {
 		r, err := tx.GetRole(ctx, orgID, roleID)
 		if err != nil {
 			return err
@@ -116,7 +115,7 @@ func (s *Service) DeleteRole(ctx context.Context, a Actor, orgID, roleID string)
 	if !plausibleID(roleID) {
 		return notFound("role")
 	}
-	err := s.store.WithTx(ctx, func(tx storage.Store) error {
+	err := s.store.Update(ctx, func(tx Tx) error {
 		r, err := tx.GetRole(ctx, orgID, roleID)
 		if err != nil {
 			return err
@@ -164,7 +163,7 @@ func (s *Service) CreateAssignment(ctx context.Context, a Actor, orgID string, r
 	if err := requireAdmin(a, orgID); err != nil {
 		return nil, err
 	}
-	if !config.ValidFolder(req.Folder) {
+	if !names.ValidFolder(req.Folder) {
 		return nil, invalid("folder", "folder-invalid", `must be "" (organization-wide) or names joined by "/", such as Finance/Invoices`)
 	}
 	if req.UserID == "" {
@@ -180,7 +179,7 @@ func (s *Service) CreateAssignment(ctx context.Context, a Actor, orgID string, r
 		return nil, notFound("role")
 	}
 	ra := &storage.RoleAssignment{OrgID: orgID, UserID: req.UserID, RoleID: req.RoleID, Folder: req.Folder}
-	err := s.store.WithTx(ctx, func(tx storage.Store) error {
+	err := s.store.Update(ctx, func(tx Tx) error {
 		if _, err := tx.GetUser(ctx, orgID, req.UserID); err != nil {
 			return storeErr(err, "user")
 		}
@@ -212,7 +211,7 @@ func (s *Service) DeleteAssignment(ctx context.Context, a Actor, orgID, id strin
 	if !plausibleID(id) {
 		return notFound("role assignment")
 	}
-	err := s.store.WithTx(ctx, func(tx storage.Store) error {
+	err := s.store.Update(ctx, func(tx Tx) error {
 		if err := tx.DeleteRoleAssignment(ctx, orgID, id); err != nil {
 			return err
 		}

@@ -101,9 +101,68 @@ type Events interface {
 	PATEvent(event string)
 }
 
+// Tx is what governance does inside a transaction: a change, the reads it
+// depends on, and its audit event.
+type Tx interface {
+	AppendAudit(ctx context.Context, e *storage.AuditEvent) error
+
+	GetOrganization(ctx context.Context, id string) (*storage.Organization, error)
+	UpdateOrganization(ctx context.Context, o *storage.Organization) error
+
+	CreateUser(ctx context.Context, u *storage.User) error
+	GetUser(ctx context.Context, orgID, id string) (*storage.User, error)
+	UpdateUser(ctx context.Context, u *storage.User) error
+	DeleteUserSessions(ctx context.Context, userID string) error
+
+	CreatePAT(ctx context.Context, p *storage.PAT) error
+	GetPAT(ctx context.Context, orgID, id string) (*storage.PAT, error)
+	GetPATByHash(ctx context.Context, hash []byte) (*storage.PAT, error)
+	RevokePAT(ctx context.Context, orgID, id string, at time.Time, reason string) (*storage.PAT, error)
+
+	CreateRole(ctx context.Context, r *storage.Role) error
+	GetRole(ctx context.Context, orgID, id string) (*storage.Role, error)
+	UpdateRole(ctx context.Context, r *storage.Role) error
+	DeleteRole(ctx context.Context, orgID, id string) error
+	CreateRoleAssignment(ctx context.Context, a *storage.RoleAssignment) error
+	DeleteRoleAssignment(ctx context.Context, orgID, id string) error
+
+	NextLeakReport(ctx context.Context, now time.Time) (*storage.LeakReport, error)
+	DeleteLeakReport(ctx context.Context, id int64) error
+}
+
+// Store is what governance reads outside a transaction, and the
+// transactions it runs; storage.Narrow[Tx] of any storage.Store is one.
+type Store interface {
+	// Update runs fn in one transaction: all of fn's writes land, or none.
+	Update(ctx context.Context, fn func(tx Tx) error) error
+
+	GetOrganization(ctx context.Context, id string) (*storage.Organization, error)
+	GetOrganizationByName(ctx context.Context, name string) (*storage.Organization, error)
+	GetUser(ctx context.Context, orgID, id string) (*storage.User, error)
+	GetUserByUsername(ctx context.Context, orgID, username string) (*storage.User, error)
+	ListUsers(ctx context.Context, f storage.UserFilter) ([]storage.User, error)
+	ListRoles(ctx context.Context, orgID string) ([]storage.Role, error)
+	ListRoleAssignments(ctx context.Context, orgID, userID string) ([]storage.RoleAssignment, error)
+	GetPAT(ctx context.Context, orgID, id string) (*storage.PAT, error)
+	GetPATByHash(ctx context.Context, hash []byte) (*storage.PAT, error)
+	GetPATGrantByID(ctx context.Context, id string) (*storage.PATGrant, error)
+	ListPATs(ctx context.Context, f storage.PATFilter) ([]storage.PAT, error)
+	ListAudit(ctx context.Context, f storage.AuditFilter) ([]storage.AuditEvent, error)
+	// Leaked-token reports are recorded, deferred and counted on their
+	// own: a report must be written even when nothing else is.
+	AddLeakReport(ctx context.Context, r *storage.LeakReport) error
+	DeferLeakReport(ctx context.Context, id int64, next time.Time) error
+	LeakReportStats(ctx context.Context) (storage.LeakStats, error)
+}
+
+var (
+	_ Tx    = storage.Store(nil)
+	_ Store = storage.Narrowed[Tx]{}
+)
+
 // Options configure a Service.
 type Options struct {
-	Store   storage.Store
+	Store   Store
 	Catalog *Catalog
 	// PATPrefix is the prefix of new tokens.
 	PATPrefix string
@@ -118,7 +177,7 @@ type Options struct {
 // what people do with their PATs, what admins do with their organization.
 // Every change writes its audit event in the same transaction as the change.
 type Service struct {
-	store   storage.Store
+	store   Store
 	catalog *Catalog
 	prefix  string
 	now     func() time.Time
@@ -145,7 +204,7 @@ func (s *Service) event(name string) {
 }
 
 // audit appends an event in tx for actor.
-func (s *Service) audit(ctx context.Context, tx storage.Store, a Actor, orgID, action, target, detail string) error {
+func (s *Service) audit(ctx context.Context, tx Tx, a Actor, orgID, action, target, detail string) error {
 	e := a.Attribute(storage.AuditEvent{Time: s.now(), OrgID: orgID, Action: action, Target: target,
 		Outcome: "success", Detail: detail})
 	return tx.AppendAudit(ctx, &e)

@@ -19,10 +19,13 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 
 var ctx = context.Background()
 
-// fixture is two organizations, each with an admin, on one database.
+// fixture is two organizations, each with an admin, on one database, under
+// a clock the test moves.
 type fixture struct {
 	gov             *governance.Service
 	st              storage.Store
+	clock           *clock
+	events          *eventLog
 	acme, globex    *storage.Organization
 	alice, eve      *storage.User
 	aliceA, eveA    governance.Actor
@@ -33,7 +36,7 @@ type fixture struct {
 func newFixture(t *testing.T, driver string) *fixture {
 	t.Helper()
 	st := storetest.Open(t, driver)
-	f := &fixture{st: st}
+	f := &fixture{st: st, clock: newClock(), events: &eventLog{}}
 	must := func(err error) {
 		t.Helper()
 		if err != nil {
@@ -53,8 +56,9 @@ func newFixture(t *testing.T, driver string) *fixture {
 	must(st.CreateRole(ctx, f.acmeRole))
 	f.aliceA = governance.Actor{Kind: governance.ActorUser, UserID: f.alice.ID, OrgID: f.acme.ID, Admin: true}
 	f.eveA = governance.Actor{Kind: governance.ActorUser, UserID: f.eve.ID, OrgID: f.globex.ID, Admin: true}
-	f.gov = governance.New(governance.Options{Store: st, Catalog: governance.NewCatalog(st, "https://issuer.example", time.Now),
-		PATPrefix: "pat_", PasswordParams: password.Params{Memory: 64, Time: 1, Threads: 1}})
+	f.gov = governance.New(governance.Options{Store: storage.Narrow[governance.Tx](st),
+		Catalog: governance.NewCatalog(st, "https://issuer.example", f.clock.Now), Now: f.clock.Now,
+		PATPrefix: "pat_", PasswordParams: password.Params{Memory: 64, Time: 1, Threads: 1}, Events: f.events})
 	nt, err := f.gov.CreatePAT(ctx, f.aliceA, f.acme.ID, f.alice.ID, governance.PATRequest{Name: "a", Scopes: []string{"OR.Jobs"}})
 	must(err)
 	f.acmePAT, err = st.GetPAT(ctx, f.acme.ID, nt.ID)

@@ -15,14 +15,13 @@ import (
 	"authserver/storage"
 )
 
-// fakeStore is an in-memory Store. Transactions are real enough for the
-// rules under test: Lock serializes transactions that take the same name
-// until they end, a failed transaction's writes are undone, and every write
-// must happen in a transaction holding the "signing-keys" lock, so a
-// keyring that forgot the lock fails the tests.
+// fakeStore is an in-memory Store, and the KeyTx of its transactions.
+// Transactions are real enough for the rules under test: Lock serializes
+// transactions that take the same name until they end, a failed
+// transaction's writes are undone, and every write must happen in a
+// transaction holding the "signing-keys" lock, so a keyring that forgot the
+// lock fails the tests.
 type fakeStore struct {
-	storage.Store // nil: a method the keyring must not call panics
-
 	d      *fakeData
 	tx     bool
 	locked map[string]bool // names this transaction holds
@@ -43,7 +42,12 @@ func newFakeStore() *fakeStore {
 	return &fakeStore{d: &fakeData{rows: map[string]storage.SigningKey{}}}
 }
 
-func (f *fakeStore) WithTx(ctx context.Context, fn func(storage.Store) error) error {
+var (
+	_ Store = (*fakeStore)(nil)
+	_ KeyTx = (*fakeStore)(nil)
+)
+
+func (f *fakeStore) Update(ctx context.Context, fn func(KeyTx) error) error {
 	if f.tx {
 		return fn(f)
 	}

@@ -50,12 +50,9 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Store is the part of storage.Store a Keyring uses; *storage.SQLStore and
-// any storage.Store satisfy it. WithTx hands fn a whole storage.Store
-// because that is the storage contract; the keyring uses only these
-// methods of it.
-type Store interface {
-	WithTx(ctx context.Context, fn func(storage.Store) error) error
+// KeyTx is what a Keyring does inside a transaction: take the keys lock,
+// read the keys it protects and change them.
+type KeyTx interface {
 	Lock(ctx context.Context, name string) error
 	CreateSigningKey(ctx context.Context, k *storage.SigningKey) error
 	ListSigningKeys(ctx context.Context) ([]storage.SigningKey, error)
@@ -63,7 +60,24 @@ type Store interface {
 	DeleteSigningKeys(ctx context.Context, retiredBefore time.Time) (int64, error)
 }
 
-var _ Store = storage.Store(nil)
+// Store is what a Keyring needs from the database: the keys, read on every
+// refresh, and transactions over them. storage.Narrow[KeyTx] of any
+// storage.Store is one.
+type Store interface {
+	ListSigningKeys(ctx context.Context) ([]storage.SigningKey, error)
+	// Update runs fn in one transaction: all of fn's writes land, or none.
+	Update(ctx context.Context, fn func(tx KeyTx) error) error
+}
+
+var (
+	_ KeyTx = storage.Store(nil)
+	_ Store = storage.Narrowed[KeyTx]{}
+)
+
+// KeyLister reads the keys; any storage.Store is one.
+type KeyLister interface {
+	ListSigningKeys(ctx context.Context) ([]storage.SigningKey, error)
+}
 
 // KeyState is where a key is in its life at a given moment.
 type KeyState string
@@ -340,7 +354,7 @@ func (k *Keyring) Keys() []KeyInfo { return keyInfos(k.snap.Load().rows, k.now()
 
 // ListKeys describes the keys in st with their states at now, without
 // decrypting anything: for `authserver keys list`, which needs no KEK.
-func ListKeys(ctx context.Context, st Store, now time.Time) ([]KeyInfo, error) {
+func ListKeys(ctx context.Context, st KeyLister, now time.Time) ([]KeyInfo, error) {
 	rows, err := st.ListSigningKeys(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list signing keys: %w", err)

@@ -107,7 +107,7 @@ func (k *Keyring) Maintain(ctx context.Context) error {
 			}
 		}
 		var ch changes
-		err := k.st.WithTx(ctx, func(tx storage.Store) error {
+		err := k.st.Update(ctx, func(tx KeyTx) error {
 			rows, now, err := k.lockAndList(ctx, tx)
 			if err != nil {
 				return err
@@ -151,7 +151,7 @@ func (k *Keyring) Rotate(ctx context.Context, immediate bool) (*KeyInfo, error) 
 	}
 	var info KeyInfo
 	var ch changes
-	err = k.st.WithTx(ctx, func(tx storage.Store) error {
+	err = k.st.Update(ctx, func(tx KeyTx) error {
 		rows, now, err := k.lockAndList(ctx, tx)
 		if err != nil {
 			return err
@@ -198,7 +198,7 @@ func (k *Keyring) Rotate(ctx context.Context, immediate bool) (*KeyInfo, error) 
 // lockAndList takes the keys lock in tx and reads the keys it protects. It
 // refuses to go on if this process's KEK does not open the active key: a
 // replica with the wrong KEK must never add a key the others cannot read.
-func (k *Keyring) lockAndList(ctx context.Context, tx Store) ([]storage.SigningKey, time.Time, error) {
+func (k *Keyring) lockAndList(ctx context.Context, tx KeyTx) ([]storage.SigningKey, time.Time, error) {
 	if err := tx.Lock(ctx, lockName); err != nil {
 		return nil, time.Time{}, err
 	}
@@ -226,7 +226,7 @@ func (k *Keyring) lockAndList(ctx context.Context, tx Store) ([]storage.SigningK
 // apply writes one pass of the rules inside the locked transaction: the
 // new key if any, then retirements (taking the new key into account), then
 // deletion of retired keys.
-func (k *Keyring) apply(ctx context.Context, tx Store, rows []storage.SigningKey, now time.Time, key *storage.SigningKey, ch *changes) error {
+func (k *Keyring) apply(ctx context.Context, tx KeyTx, rows []storage.SigningKey, now time.Time, key *storage.SigningKey, ch *changes) error {
 	if key != nil {
 		key.CreatedAt = now
 		if err := tx.CreateSigningKey(ctx, key); err != nil {

@@ -42,8 +42,9 @@ func testLifecycle(t *testing.T, st *storage.SQLStore) {
 	ctx := context.Background()
 	clock := newFakeClock()
 	kek := testKEK(t)
-	a := mustNew(t, st, testOptions(clock, kek, ES256))
-	b := mustNew(t, st, testOptions(clock, kek, ES256))
+	keys := storage.Narrow[KeyTx](st)
+	a := mustNew(t, keys, testOptions(clock, kek, ES256))
+	b := mustNew(t, keys, testOptions(clock, kek, ES256))
 	first := a.Keys()[0].KID
 
 	t.Run("a second keyring on the same database uses the same key", func(t *testing.T) {
@@ -113,7 +114,7 @@ func testLifecycle(t *testing.T, st *storage.SQLStore) {
 	})
 
 	t.Run("a wrong KEK is refused", func(t *testing.T) {
-		_, err := New(ctx, st, testOptions(clock, testKEK(t), ES256))
+		_, err := New(ctx, keys, testOptions(clock, testKEK(t), ES256))
 		if !errors.Is(err, ErrWrongKEK) {
 			t.Errorf("got %v, want ErrWrongKEK", err)
 		}

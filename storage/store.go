@@ -76,7 +76,8 @@ type PATCounts map[PATStatus]int64
 type Store interface {
 	// WithTx runs fn in one transaction: all of fn's writes land, or none.
 	// Inside fn, use only the Store it is given. Nested calls join the
-	// outer transaction.
+	// outer transaction. Consumers see their transactions through Narrow,
+	// as only the methods they use.
 	WithTx(ctx context.Context, fn func(Store) error) error
 	// Lock takes a named lock held until the surrounding transaction ends,
 	// serializing every transaction that takes the same name, across

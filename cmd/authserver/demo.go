@@ -11,6 +11,7 @@ import (
 
 	"authserver/config"
 	"authserver/governance"
+	"authserver/internal/duration"
 	"authserver/internal/rfc8693"
 	"authserver/storage"
 )
@@ -147,7 +148,7 @@ func printDemo(w io.Writer, cfg *config.Config, d *demoInstall) error {
 	}
 	b.WriteString("\n")
 	fmt.Fprintf(&b, "Exchange the PAT (client %s) for a %s JWT access token for the audience %s:\n\n",
-		demoClient, config.FormatDuration(cfg.Tokens.AccessTokenTTL.D()), demoAudience)
+		demoClient, duration.Format(cfg.Tokens.AccessTokenTTL.D()), demoAudience)
 	fmt.Fprintf(&b, "  %s\n\n", demoCurl(cfg.Issuer, d.PAT))
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -16,6 +16,7 @@ import (
 	"authserver/bootstrap"
 	"authserver/config"
 	"authserver/internal/rfc8693"
+	"authserver/storage"
 )
 
 // syncBuffer is a bytes.Buffer safe for a server goroutine to write while
@@ -48,7 +49,7 @@ func applyBootstrap(t *testing.T, path string) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	if _, err := bootstrap.Apply(context.Background(), st, cfg.Bootstrap, bootstrap.Options{}); err != nil {
+	if _, err := bootstrap.Apply(context.Background(), storage.Narrow[bootstrap.Tx](st), cfg.Bootstrap, bootstrap.Options{}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -55,7 +55,7 @@ func openKeyring(ctx context.Context, cfg *config.Config, st storage.Store, log 
 	if err != nil {
 		return nil, err
 	}
-	return signing.New(ctx, st, signing.Options{
+	return signing.New(ctx, storage.Narrow[signing.KeyTx](st), signing.Options{
 		Algorithm:      cfg.Keys.Algorithm,
 		RotationPeriod: cfg.Keys.RotationPeriod.D(),
 		PublishAhead:   cfg.Keys.PublishAhead.D(),

@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"authserver/config"
+	"authserver/internal/duration"
 	"authserver/signing"
 )
 
@@ -110,7 +110,7 @@ database), like serve.`,
 					k.KID, k.Algorithm, formatTime(k.ActivatesAt))
 			default:
 				fmt.Fprintf(a.stdout, "created signing key %s (%s): published now, it activates at %s (after keys.publish_ahead, %s)\n",
-					k.KID, k.Algorithm, formatTime(k.ActivatesAt), config.FormatDuration(cfg.Keys.PublishAhead.D()))
+					k.KID, k.Algorithm, formatTime(k.ActivatesAt), duration.Format(cfg.Keys.PublishAhead.D()))
 			}
 			return nil
 		},

@@ -12,9 +12,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"authserver/config"
 	"authserver/exchange"
 	"authserver/governance"
+	"authserver/internal/duration"
 	"authserver/storage"
 )
 
@@ -57,7 +57,7 @@ SHA-256 is stored.`,
 			switch {
 			case expiresIn != "":
 				expiryFlag = "--expires-in"
-				d, err := config.ParseDuration(expiresIn)
+				d, err := duration.Parse(expiresIn)
 				if err != nil {
 					return fmt.Errorf("--expires-in: %w", err)
 				}
@@ -89,7 +89,7 @@ SHA-256 is stored.`,
 				switch {
 				case errors.As(err, &ge) && ge.Code == "expiry-required":
 					return fmt.Errorf("cannot create PAT: --no-expiry is not allowed in organization %q, whose maximum PAT lifetime is %s",
-						o.Name, config.FormatDuration(o.PATMaxLifetime))
+						o.Name, duration.Format(o.PATMaxLifetime))
 				case errors.As(err, &ge) && ge.Code == "name-taken":
 					return fmt.Errorf("cannot create PAT: user %s already has a PAT named %q that is not revoked; choose another --name",
 						u.Username, name)

@@ -42,6 +42,21 @@ func (a *app) serveCommand() *cobra.Command {
 	return cmd
 }
 
+// serverOptions turns the configuration into the server's settings; the
+// caller adds the dependencies (store, keys, logger, …).
+func serverOptions(cfg *config.Config) authserver.Options {
+	return authserver.Options{
+		Issuer:                 cfg.Issuer,
+		PATPrefix:              cfg.Tokens.PATPrefix,
+		AccessTokenTTL:         cfg.Tokens.AccessTokenTTL.D(),
+		DefaultAudience:        cfg.Tokens.DefaultAudience,
+		ConsoleSessionIdle:     cfg.Console.SessionIdleTimeout.D(),
+		ConsoleSessionAbsolute: cfg.Console.SessionAbsoluteTimeout.D(),
+		TrustedProxies:         cfg.HTTP.TrustedProxies.Prefixes(),
+		Pprof:                  cfg.Telemetry.Pprof,
+	}
+}
+
 func (a *app) serve(ctx context.Context, migrate, demo bool) error {
 	cfg, err := a.loadConfig()
 	if err != nil {
@@ -68,7 +83,7 @@ func (a *app) serve(ctx context.Context, migrate, demo bool) error {
 		return err
 	}
 	defer st.Close()
-	res, err := bootstrap.Apply(ctx, st, cfg.Bootstrap, bootstrap.Options{})
+	res, err := bootstrap.Apply(ctx, storage.Narrow[bootstrap.Tx](st), cfg.Bootstrap, bootstrap.Options{})
 	if err != nil {
 		return err
 	}
@@ -89,8 +104,9 @@ func (a *app) serve(ctx context.Context, migrate, demo bool) error {
 	}
 
 	reg := prometheus.NewRegistry()
-	srv, err := authserver.New(authserver.Options{Config: cfg, Store: st, Keys: keys, Logger: log, Registry: reg,
-		Version: buildVersion()})
+	o := serverOptions(cfg)
+	o.Store, o.Keys, o.Logger, o.Registry, o.Version = st, keys, log, reg, buildVersion()
+	srv, err := authserver.New(o)
 	if err != nil {
 		return err
 	}

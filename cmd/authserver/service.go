@@ -56,7 +56,7 @@ func (a *app) openOrg(ctx context.Context, name string) (*service, *storage.Orga
 // transaction: every change the Service makes then joins it.
 func newGovernance(cfg *config.Config, st storage.Store) *governance.Service {
 	return governance.New(governance.Options{
-		Store:     st,
+		Store:     storage.Narrow[governance.Tx](st),
 		Catalog:   governance.NewCatalog(st, cfg.Issuer, time.Now),
 		PATPrefix: cfg.Tokens.PATPrefix,
 	})

@@ -1,11 +1,13 @@
 // Package names holds the one rule for human-chosen names (usernames,
-// organization, role and PAT names), shared by configuration validation,
-// the API, the console and the command line.
+// organization, role and PAT names) and the syntax of scope names and
+// folder paths, shared by configuration validation, governance (the API,
+// the console and the command line).
 package names
 
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -44,4 +46,58 @@ func Check(name string) error {
 // line or paragraph separator.
 func Invisible(r rune) bool {
 	return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == '\u2028' || r == '\u2029'
+}
+
+// scope is a dotted permission or scope name such as OR.Jobs.Read. The dot
+// is the hierarchy separator of the rights algebra, so empty segments
+// ("OR..Jobs", ".OR") would make covers() ambiguous and are refused.
+var scope = regexp.MustCompile(`^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$`)
+
+// ValidScope reports whether s is a well-formed scope or permission name:
+// segments of letters, digits, "_" and "-" joined by dots.
+func ValidScope(s string) bool { return scope.MatchString(s) }
+
+// ValidFolder reports whether s is a folder path: "" (organization-wide) or
+// non-empty segments joined by "/", without a leading or trailing slash and
+// without control or bidirectional-formatting characters, which would let a
+// path display as something it is not.
+func ValidFolder(s string) bool {
+	if s == "" {
+		return true
+	}
+	for seg := range strings.SplitSeq(s, "/") {
+		if seg == "" {
+			return false
+		}
+	}
+	return Printable(s)
+}
+
+// Printable reports whether s is valid UTF-8 without control characters or
+// bidirectional-formatting characters (the "Trojan Source" set). It is
+// looser than Check, which also refuses zero-width characters: it serves
+// identifiers such as folder paths and audience ids, which are compared
+// byte for byte rather than read by people choosing between look-alikes.
+func Printable(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) || isBidi(r) {
+			return false
+		}
+	}
+	return true
+}
+
+func isBidi(r rune) bool {
+	switch {
+	case r == '\u061C', r == '\u200E', r == '\u200F':
+		return true
+	case r >= '\u202A' && r <= '\u202E':
+		return true
+	case r >= '\u2066' && r <= '\u2069':
+		return true
+	}
+	return false
 }

@@ -1,9 +1,8 @@
 // Package patpolicy holds the one rule for an organization's maximum PAT
 // lifetime, shared by configuration validation (bootstrap organizations)
 // and governance (the API, the console and the command line). It is a leaf
-// package because governance imports config: neither could hold the rule
-// for the other without an import cycle, and config should not learn about
-// governance.
+// package so that neither holds the rule for the other: governance does
+// not import config, and config should not learn about governance.
 package patpolicy
 
 import (
