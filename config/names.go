@@ -3,8 +3,8 @@ package config
 import (
 	"regexp"
 	"strings"
-	"unicode"
-	"unicode/utf8"
+
+	"authserver/internal/names"
 )
 
 // scopeName is a dotted permission or scope name such as OR.Jobs.Read. The
@@ -32,18 +32,10 @@ func ValidFolder(s string) bool {
 	return printable(s)
 }
 
-// printable reports whether s is valid UTF-8 without control characters or
+// printable reports whether s is plain text (names.PlainText) without
 // bidirectional-formatting characters (the "Trojan Source" set).
 func printable(s string) bool {
-	if !utf8.ValidString(s) {
-		return false
-	}
-	for _, r := range s {
-		if unicode.IsControl(r) || isBidi(r) {
-			return false
-		}
-	}
-	return true
+	return names.PlainText(s) && !strings.ContainsFunc(s, isBidi)
 }
 
 func isBidi(r rune) bool {

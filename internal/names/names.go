@@ -1,6 +1,7 @@
 // Package names holds the one rule for human-chosen names (usernames,
 // organization, role and PAT names), shared by configuration validation,
-// the API, the console and the command line.
+// the API, the console and the command line, and the plain-text rule it
+// builds on, which any other text taken from outside must also meet.
 package names
 
 import (
@@ -44,4 +45,12 @@ func Check(name string) error {
 // line or paragraph separator.
 func Invisible(r rune) bool {
 	return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == '\u2028' || r == '\u2029'
+}
+
+// PlainText reports whether s is valid UTF-8 without control characters:
+// text that can be sent to either database as a parameter (PostgreSQL
+// refuses NUL and invalid UTF-8 with an error, not a "no row") and written
+// to a log or a page without forging a line. Names must meet more (Check).
+func PlainText(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsFunc(s, unicode.IsControl)
 }
