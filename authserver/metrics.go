@@ -13,6 +13,7 @@ import (
 
 	"authserver/exchange"
 	"authserver/governance"
+	"authserver/internal/periodic"
 	"authserver/storage"
 )
 
@@ -280,16 +281,9 @@ func (m *metrics) countPATs(ctx context.Context, st patCounter, now time.Time) e
 
 // runPATCounts counts PATs at once, then every interval, until ctx is done.
 func (m *metrics) runPATCounts(ctx context.Context, st patCounter, now func() time.Time, interval time.Duration, log *slog.Logger) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
+	periodic.NowAndEvery(ctx, interval, func(ctx context.Context) {
 		if err := m.countPATs(ctx, st, now()); err != nil && ctx.Err() == nil {
 			log.Warn("counting PATs for metrics failed; will retry", "err", err)
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+	})
 }
