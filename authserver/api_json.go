@@ -12,13 +12,13 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 
 	"authserver/governance"
+	"authserver/internal/names"
 )
 
 // maxAPIBody bounds every API request body.
@@ -307,7 +307,7 @@ func queryParams(r *http.Request, allowed ...string) (map[string]string, error) 
 		if len(vs) > 1 {
 			return nil, fieldProblem(codeInvalidParameter, k, "must not be repeated")
 		}
-		if !plainText(vs[0]) {
+		if !names.PlainText(vs[0]) {
 			return nil, fieldProblem(codeInvalidParameter, k, "must be valid UTF-8 text without control characters")
 		}
 		if vs[0] != "" {
@@ -315,14 +315,6 @@ func queryParams(r *http.Request, allowed ...string) (map[string]string, error) 
 		}
 	}
 	return out, nil
-}
-
-// plainText reports whether s is valid UTF-8 without control characters.
-func plainText(s string) bool {
-	if !utf8.ValidString(s) {
-		return false
-	}
-	return !strings.ContainsFunc(s, unicode.IsControl)
 }
 
 // pageQuery reads limit and cursor.

@@ -90,15 +90,6 @@ func fieldProblem(code, field, format string, args ...any) *problem {
 	return p
 }
 
-// kindStatus maps a governance refusal to its HTTP status.
-var kindStatus = map[governance.Kind]int{
-	governance.Invalid:     http.StatusBadRequest,
-	governance.NotFound:    http.StatusNotFound,
-	governance.Conflict:    http.StatusConflict,
-	governance.Forbidden:   http.StatusForbidden,
-	governance.Unavailable: http.StatusServiceUnavailable,
-}
-
 // problemOf turns any error a handler returns into the problem to answer,
 // and reports whether it was unexpected (to be logged, never shown).
 func problemOf(err error) (p *problem, unexpected bool) {
@@ -107,7 +98,7 @@ func problemOf(err error) (p *problem, unexpected bool) {
 	}
 	var ge *governance.Error
 	if errors.As(err, &ge) {
-		status, ok := kindStatus[ge.Kind]
+		status, ok := refusalStatus(ge.Kind)
 		if !ok {
 			return internalProblem(), true
 		}

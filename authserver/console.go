@@ -449,21 +449,10 @@ func (c *console) renderError(w http.ResponseWriter, r *http.Request, v *visit, 
 	c.render(w, r, status, "error", p)
 }
 
-// statusOf maps a governance refusal to an HTTP status.
+// statusOf is the HTTP status of err (see refusalStatus).
 func statusOf(err error) int {
-	switch governance.KindOf(err) {
-	case governance.Invalid:
-		return http.StatusBadRequest
-	case governance.NotFound:
-		return http.StatusNotFound
-	case governance.Conflict:
-		return http.StatusConflict
-	case governance.Forbidden:
-		return http.StatusForbidden
-	case governance.Unavailable:
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
+	status, _ := refusalStatus(governance.KindOf(err))
+	return status
 }
 
 // messageOf is what a person is told about err: governance's message, or

@@ -61,7 +61,8 @@ func (c *console) loginToken(w http.ResponseWriter, r *http.Request) string {
 	return v
 }
 
-// login checks the credentials and starts a session.
+// login reads the sign-in form and, when it is complete and not forged,
+// signs in.
 func (c *console) login(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxConsoleForm)
 	if err := r.ParseForm(); err != nil {
@@ -82,6 +83,12 @@ func (c *console) login(w http.ResponseWriter, r *http.Request) {
 		again(http.StatusBadRequest, "Enter the organization, your username and your password.")
 		return
 	}
+	c.signIn(w, r, org, username, password, again)
+}
+
+// signIn spends an attempt of the sign-in budget, checks the credentials
+// and starts a session. A refusal shows the form again with its message.
+func (c *console) signIn(w http.ResponseWriter, r *http.Request, org, username, password string, again func(status int, msg string)) {
 	addr := clientAddr(r)
 	refund, wait := c.limits.take(c.now(), org+"\x00"+username, addr)
 	if wait > 0 {

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"time"
 
+	"authserver/internal/periodic"
 	"authserver/storage"
 )
 
@@ -198,19 +199,12 @@ func (c *console) apiSession(r *http.Request) (*consoleSession, error) {
 // are refused when expired whether or not the sweep has run; it only keeps
 // the table small. Every replica may sweep: the deletes are idempotent.
 func (c *console) sweep(ctx context.Context) {
-	t := time.NewTicker(min(c.idle, 5*time.Minute))
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			n, err := c.store.DeleteExpiredSessions(ctx, c.now().UTC(), c.idle)
-			if err != nil && ctx.Err() == nil {
-				c.log.Warn("expired console sessions not deleted", "err", err)
-			} else if n > 0 {
-				c.log.Debug("expired console sessions deleted", "count", n)
-			}
+	periodic.Every(ctx, min(c.idle, 5*time.Minute), func(ctx context.Context) {
+		n, err := c.store.DeleteExpiredSessions(ctx, c.now().UTC(), c.idle)
+		if err != nil && ctx.Err() == nil {
+			c.log.Warn("expired console sessions not deleted", "err", err)
+		} else if n > 0 {
+			c.log.Debug("expired console sessions deleted", "count", n)
 		}
-	}
+	})
 }

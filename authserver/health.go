@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"authserver/internal/periodic"
 	"authserver/storage"
 )
 
@@ -153,17 +154,5 @@ func (h *health) checks(ctx context.Context) error {
 // so that authserver_ready is current without a scrape touching the
 // database.
 func (h *health) run(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		if ctx.Err() != nil {
-			return
-		}
-		h.check(ctx)
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+	periodic.NowAndEvery(ctx, interval, func(ctx context.Context) { _ = h.check(ctx) })
 }

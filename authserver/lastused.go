@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"authserver/internal/periodic"
 )
 
 // toucher is the store method the write-behind needs.
@@ -93,16 +95,9 @@ func (l *lastUsed) Flush(ctx context.Context) error {
 // Run flushes every interval until ctx is done, then returns; the final
 // flush on shutdown is the caller's (Server.Shutdown).
 func (l *lastUsed) Run(ctx context.Context) {
-	t := time.NewTicker(l.interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := l.Flush(ctx); err != nil && ctx.Err() == nil {
-				l.log.Warn("last-used flush failed; will retry", "err", err, "pending", l.Len())
-			}
+	periodic.Every(ctx, l.interval, func(ctx context.Context) {
+		if err := l.Flush(ctx); err != nil && ctx.Err() == nil {
+			l.log.Warn("last-used flush failed; will retry", "err", err, "pending", l.Len())
 		}
-	}
+	})
 }

@@ -13,6 +13,7 @@ import (
 
 	"authserver/exchange"
 	"authserver/governance"
+	"authserver/internal/periodic"
 	"authserver/storage"
 )
 
@@ -46,43 +47,53 @@ var exchangeResults = []string{
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
-		exchanges: prometheus.NewCounterVec(prometheus.CounterOpts{
+		exchanges: newLabelledCounter(reg, prometheus.CounterOpts{
 			Name: "authserver_token_exchanges_total",
 			Help: "Token-exchange requests by result: granted, or the RFC 6749/8693 error returned.",
-		}, []string{"result"}),
-		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+		}, "result", exchangeResults),
+		refusals: newLabelledCounter(reg, prometheus.CounterOpts{
 			Name: "authserver_token_exchange_refusals_total",
 			Help: "Refused token exchanges by precise cause (never sent to clients).",
-		}, []string{"cause"}),
+		}, "cause", exchange.Causes()),
 		exchangeDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "authserver_token_exchange_duration_seconds",
 			Help:    "Time to answer a token-exchange request, from the first byte read to the response written.",
 			Buckets: []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1},
 		}),
+		introspections: newLabelledCounter(reg, prometheus.CounterOpts{
+			Name: "authserver_introspections_total",
+			Help: "Introspection requests by result: active, inactive, or the RFC 6749 error returned.",
+		}, "result", introspectionResults),
+		revocations: newLabelledCounter(reg, prometheus.CounterOpts{
+			Name: "authserver_revocations_total",
+			Help: "Revocation requests by result: revoked, already_revoked, not_found, or the RFC 6749/7009 error returned.",
+		}, "result", revocationResults),
+		patEvents: newLabelledCounter(reg, prometheus.CounterOpts{
+			Name: "authserver_pat_events_total",
+			Help: "PAT lifecycle events: created, regenerated, revoked_owner, revoked_admin, revoked_value, revoked_holder, revoked_leaked.",
+		}, "event", patEventNames),
 	}
-	m.introspections = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "authserver_introspections_total",
-		Help: "Introspection requests by result: active, inactive, or the RFC 6749 error returned.",
-	}, []string{"result"})
-	m.revocations = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "authserver_revocations_total",
-		Help: "Revocation requests by result: revoked, already_revoked, not_found, or the RFC 6749/7009 error returned.",
-	}, []string{"result"})
-	reg.MustRegister(m.exchanges, m.refusals, m.exchangeDuration, m.introspections, m.revocations)
-	for _, r := range introspectionResults {
-		m.introspections.WithLabelValues(r)
-	}
-	for _, r := range revocationResults {
-		m.revocations.WithLabelValues(r)
-	}
-	m.patEvents = newPATEventsCounter(reg)
-	for _, r := range exchangeResults {
-		m.exchanges.WithLabelValues(r)
-	}
-	for _, c := range exchange.Causes() {
-		m.refusals.WithLabelValues(string(c))
-	}
+	reg.MustRegister(m.exchangeDuration)
+	m.registerHTTP(reg)
+	m.registerBackground(reg)
+	return m
+}
 
+// newLabelledCounter registers a counter with one label and creates the
+// series of every value at 0, so that a rate or an alert sees a series
+// before its first event rather than none.
+func newLabelledCounter[V ~string](reg prometheus.Registerer, opts prometheus.CounterOpts, label string, values []V) *prometheus.CounterVec {
+	c := prometheus.NewCounterVec(opts, []string{label})
+	reg.MustRegister(c)
+	for _, v := range values {
+		c.WithLabelValues(string(v))
+	}
+	return c
+}
+
+// registerHTTP registers the metrics of every request to the public
+// listener, whatever its route.
+func (m *metrics) registerHTTP(reg prometheus.Registerer) {
 	m.httpRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "authserver_http_requests_total",
 		Help: "Requests to the public listener by handler (the route pattern, \"console\" or \"not_found\") and status code.",
@@ -92,14 +103,21 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		Help:    "Time to answer a request on the public listener, by handler (the route pattern).",
 		Buckets: []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10},
 	}, []string{"handler"})
+	reg.MustRegister(m.httpRequests, m.httpDuration)
+}
+
+// registerBackground registers the metrics of the work behind the
+// requests: the PAT count, the last-used write-behind, the audit queue and
+// readiness.
+func (m *metrics) registerBackground(reg prometheus.Registerer) {
 	m.pats = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "authserver_pats",
 		Help: "PATs by status (active, expired, revoked), as counted in the database every minute.",
 	}, []string{"status"})
-	m.lastUsedFlushes = prometheus.NewCounterVec(prometheus.CounterOpts{
+	m.lastUsedFlushes = newLabelledCounter(reg, prometheus.CounterOpts{
 		Name: "authserver_last_used_flushes_total",
 		Help: "Batched writes of PAT last-use times by result (ok, error); a failed batch is retried.",
-	}, []string{"result"})
+	}, "result", []string{"ok", "error"})
 	m.lastUsedDropped = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "authserver_last_used_dropped_total",
 		Help: "PAT last-use times dropped because the write-behind queue was full.",
@@ -112,15 +130,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		Name: "authserver_ready",
 		Help: "1 when the last readiness check (database, schema, signing keys) passed, else 0.",
 	})
-	reg.MustRegister(m.httpRequests, m.httpDuration, m.pats, m.lastUsedFlushes, m.lastUsedDropped, m.auditDropped, m.ready)
-	for _, st := range []storage.PATStatus{storage.PATActive, storage.PATExpired, storage.PATRevoked} {
+	reg.MustRegister(m.pats, m.lastUsedDropped, m.auditDropped, m.ready)
+	for _, st := range countedPATStatuses {
 		m.pats.WithLabelValues(string(st))
 	}
-	for _, r := range []string{"ok", "error"} {
-		m.lastUsedFlushes.WithLabelValues(r)
-	}
-	return m
 }
+
+// countedPATStatuses are the values of authserver_pats' status label.
+var countedPATStatuses = []storage.PATStatus{storage.PATActive, storage.PATExpired, storage.PATRevoked}
 
 // lastUsedFlushed counts one flush of the last-used write-behind.
 func (m *metrics) lastUsedFlushed(_ int, err error) {
@@ -180,18 +197,6 @@ func registerGauges(reg prometheus.Registerer, keys keyStats, queueDepth func() 
 // counted as "other", so the label stays bounded whatever a caller sends.
 var patEventNames = []string{
 	"created", "regenerated", "revoked_owner", "revoked_admin", "revoked_value", "revoked_holder", "revoked_leaked",
-}
-
-func newPATEventsCounter(reg prometheus.Registerer) *prometheus.CounterVec {
-	c := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "authserver_pat_events_total",
-		Help: "PAT lifecycle events: created, regenerated, revoked_owner, revoked_admin, revoked_value, revoked_holder, revoked_leaked.",
-	}, []string{"event"})
-	reg.MustRegister(c)
-	for _, e := range patEventNames {
-		c.WithLabelValues(e)
-	}
-	return c
 }
 
 var _ governance.Events = (*metrics)(nil)
@@ -272,7 +277,7 @@ func (m *metrics) countPATs(ctx context.Context, st patCounter, now time.Time) e
 	if err != nil {
 		return err
 	}
-	for _, s := range []storage.PATStatus{storage.PATActive, storage.PATExpired, storage.PATRevoked} {
+	for _, s := range countedPATStatuses {
 		m.pats.WithLabelValues(string(s)).Set(float64(counts[s]))
 	}
 	return nil
@@ -280,16 +285,9 @@ func (m *metrics) countPATs(ctx context.Context, st patCounter, now time.Time) e
 
 // runPATCounts counts PATs at once, then every interval, until ctx is done.
 func (m *metrics) runPATCounts(ctx context.Context, st patCounter, now func() time.Time, interval time.Duration, log *slog.Logger) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
+	periodic.NowAndEvery(ctx, interval, func(ctx context.Context) {
 		if err := m.countPATs(ctx, st, now()); err != nil && ctx.Err() == nil {
 			log.Warn("counting PATs for metrics failed; will retry", "err", err)
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+	})
 }

@@ -9,8 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"authserver/exchange"
 	"authserver/internal/duration"
@@ -638,7 +636,7 @@ func decodeCursor(c string) (string, error) {
 		return "", nil
 	}
 	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil || len(b) > maxCursorKey || !plausibleText(string(b)) {
+	if err != nil || len(b) > maxCursorKey || !names.PlainText(string(b)) {
 		return "", invalid("cursor", "cursor-invalid", "is not a cursor this server issued")
 	}
 	return string(b), nil
@@ -652,26 +650,12 @@ const maxIDLen = 64
 // without NUL or other control characters. Anything else is "not found"
 // without asking the database — PostgreSQL rejects NUL and invalid UTF-8
 // in text parameters with an error that would otherwise surface as a 500.
-func plausibleID(id string) bool { return id != "" && len(id) <= maxIDLen && plausibleText(id) }
-
-// plausibleText reports whether s can be sent to the database as text:
-// valid UTF-8 without control characters.
-func plausibleText(s string) bool {
-	if !utf8.ValidString(s) {
-		return false
-	}
-	for _, r := range s {
-		if unicode.IsControl(r) {
-			return false
-		}
-	}
-	return true
-}
+func plausibleID(id string) bool { return id != "" && len(id) <= maxIDLen && names.PlainText(id) }
 
 // checkFilter refuses a list filter value the database cannot be asked
-// about (see plausibleText).
+// about (see names.PlainText).
 func checkFilter(field, v string) error {
-	if len(v) > 1024 || !plausibleText(v) {
+	if len(v) > 1024 || !names.PlainText(v) {
 		return invalid(field, field+"-invalid", "must be plain text without control characters")
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"authserver/internal/names"
 	"authserver/internal/password"
 	"authserver/storage"
 )
@@ -158,7 +159,7 @@ func (s *Service) SignIn(ctx context.Context, orgName, username, pw string) (*st
 // it with an error.
 func (s *Service) signInParties(ctx context.Context, orgName, username string) (ref *SignInRefusal, u *storage.User, err error) {
 	ref = &SignInRefusal{Cause: SignInUnknownOrganization, err: errSignInFailed}
-	if !plausibleText(orgName) || len(orgName) > maxCursorKey {
+	if !names.PlainText(orgName) || len(orgName) > maxCursorKey {
 		return ref, nil, nil
 	}
 	o, err := s.store.GetOrganizationByName(ctx, orgName)
@@ -169,7 +170,7 @@ func (s *Service) signInParties(ctx context.Context, orgName, username string) (
 		return nil, nil, storeErr(err, "organization")
 	}
 	ref.OrgID, ref.Cause = o.ID, SignInUnknownUser
-	if !plausibleText(username) || len(username) > maxCursorKey {
+	if !names.PlainText(username) || len(username) > maxCursorKey {
 		return ref, nil, nil
 	}
 	u, err = s.store.GetUserByUsername(ctx, o.ID, username)

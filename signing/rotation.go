@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"authserver/internal/periodic"
 	"authserver/storage"
 )
 
@@ -272,18 +273,11 @@ func (k *Keyring) logChanges(ch *changes) {
 // goroutine. A failed pass is logged and Sign keeps using the last good
 // keys.
 func (k *Keyring) Run(ctx context.Context) {
-	t := time.NewTicker(k.o.RefreshInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := k.Maintain(ctx); err != nil && !errors.Is(err, context.Canceled) {
-				k.log.Error("signing key maintenance failed; still using the last good keys", "err", err)
-			}
+	periodic.Every(ctx, k.o.RefreshInterval, func(ctx context.Context) {
+		if err := k.Maintain(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			k.log.Error("signing key maintenance failed; still using the last good keys", "err", err)
 		}
-	}
+	})
 }
 
 func later(a, b time.Time) time.Time {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"log/slog"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"authserver/config"
+	"authserver/internal/periodic"
 )
 
 // newLogger builds the process logger on out: JSON, or text when asked or,
@@ -43,27 +45,21 @@ func isTerminal(w io.Writer) bool {
 type logBuffer struct {
 	mu   sync.Mutex
 	w    *bufio.Writer
-	stop chan struct{}
+	stop context.CancelFunc
 	done chan struct{}
 }
 
 func newLogBuffer(w io.Writer, interval time.Duration) *logBuffer {
-	b := &logBuffer{w: bufio.NewWriterSize(w, 64<<10), stop: make(chan struct{}), done: make(chan struct{})}
+	ctx, stop := context.WithCancel(context.Background())
+	b := &logBuffer{w: bufio.NewWriterSize(w, 64<<10), stop: stop, done: make(chan struct{})}
 	// The flusher exits when Close is called.
 	go func() {
 		defer close(b.done)
-		t := time.NewTicker(interval)
-		defer t.Stop()
-		for {
-			select {
-			case <-b.stop:
-				return
-			case <-t.C:
-				b.mu.Lock()
-				_ = b.w.Flush()
-				b.mu.Unlock()
-			}
-		}
+		periodic.Every(ctx, interval, func(context.Context) {
+			b.mu.Lock()
+			_ = b.w.Flush()
+			b.mu.Unlock()
+		})
 	}()
 	return b
 }
@@ -76,7 +72,7 @@ func (b *logBuffer) Write(p []byte) (int, error) {
 
 // Close stops the flusher and writes what is pending.
 func (b *logBuffer) Close() error {
-	close(b.stop)
+	b.stop()
 	<-b.done
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -23,9 +23,14 @@ func (a *app) patCommand() *cobra.Command {
 		a.patCreateCommand(), a.patListCommand(), a.patRevokeCommand())
 }
 
+// patCreateFlags are the flags of pat create.
+type patCreateFlags struct {
+	org, username, name, scopes, expiresIn, expiresAt string
+	noExpiry                                          bool
+}
+
 func (a *app) patCreateCommand() *cobra.Command {
-	var org, username, name, scopes, expiresIn, expiresAt string
-	var noExpiry bool
+	var f patCreateFlags
 	cmd := &cobra.Command{
 		Use:   `create --org ORG --user USER --name NAME --scopes "A B" [--expires-in 30d | --expires-at RFC3339 | --no-expiry]`,
 		Short: "Create a PAT for a user; the token alone goes to stdout",
@@ -42,82 +47,100 @@ The token is printed alone on stdout, followed by a newline, so that a script ca
 Everything else goes to stderr. The token is shown this once and never again: only its
 SHA-256 is stored.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			set := 0
-			for _, on := range []bool{expiresIn != "", expiresAt != "", noExpiry} {
-				if on {
-					set++
-				}
-			}
-			if set > 1 {
-				return errors.New("use only one of --expires-in, --expires-at and --no-expiry")
-			}
-			req := governance.PATRequest{Name: name, Scopes: splitScopes(scopes), NoExpiry: noExpiry}
-			expiryFlag := "--no-expiry"
-			switch {
-			case expiresIn != "":
-				expiryFlag = "--expires-in"
-				d, err := duration.Parse(expiresIn)
-				if err != nil {
-					return fmt.Errorf("--expires-in: %w", err)
-				}
-				if d <= 0 {
-					return errors.New("--expires-in: must be positive")
-				}
-				req.ExpiresAt = ptr(time.Now().Add(d))
-			case expiresAt != "":
-				expiryFlag = "--expires-at"
-				at, err := time.Parse(time.RFC3339, expiresAt)
-				if err != nil {
-					return fmt.Errorf("--expires-at: %q is not an RFC 3339 time such as 2030-01-31T18:00:00Z", expiresAt)
-				}
-				req.ExpiresAt = &at
-			}
-			ctx := cmd.Context()
-			s, o, err := a.openOrg(ctx, org)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			u, err := s.user(ctx, o, username)
-			if err != nil {
-				return err
-			}
-			nt, err := s.gov.CreatePAT(ctx, governance.CLI(), o.ID, u.ID, req)
-			if err != nil {
-				var ge *governance.Error
-				switch {
-				case errors.As(err, &ge) && ge.Code == "expiry-required":
-					return fmt.Errorf("cannot create PAT: --no-expiry is not allowed in organization %q, whose maximum PAT lifetime is %s",
-						o.Name, duration.Format(o.PATMaxLifetime))
-				case errors.As(err, &ge) && ge.Code == "name-taken":
-					return fmt.Errorf("cannot create PAT: user %s already has a PAT named %q that is not revoked; choose another --name",
-						u.Username, name)
-				}
-				err = flagError(err, map[string]string{"name": "--name", "scopes": "--scopes", "expires_at": expiryFlag})
-				return fmt.Errorf("cannot create PAT: %w", err)
-			}
-			// The token alone on stdout; everything else on stderr.
-			if _, err := fmt.Fprintln(a.stdout, nt.Token); err != nil {
-				return fmt.Errorf("write the token: %w", err)
-			}
-			fmt.Fprintf(a.stderr, "created PAT %s %q for user %s in organization %s\n", nt.ID, nt.Name, nt.Owner, o.Name)
-			fmt.Fprintf(a.stderr, "scopes: %s; expires: %s\n", strings.Join(nt.Scopes, " "), formatExpiry(nt.ExpiresAt))
-			fmt.Fprintln(a.stderr, "the token (on stdout) is shown only this once: store it now, it cannot be retrieved again")
-			return nil
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return a.createPAT(cmd.Context(), f) },
 	}
-	cmd.Flags().StringVar(&org, "org", "", "organization name (required)")
-	cmd.Flags().StringVar(&username, "user", "", "username of the owner, an active local user (required)")
-	cmd.Flags().StringVar(&name, "name", "", "name of the PAT, unique among the owner's PATs that are not revoked (required)")
-	cmd.Flags().StringVar(&scopes, "scopes", "", `scopes from the catalogue, separated by spaces or commas, e.g. "OR.Jobs OR.Folders.Read" (required)`)
-	cmd.Flags().StringVar(&expiresIn, "expires-in", "", "expire this long from now, e.g. 30d or 12h")
-	cmd.Flags().StringVar(&expiresAt, "expires-at", "", "expire at this RFC 3339 time, e.g. 2030-01-31T18:00:00Z")
-	cmd.Flags().BoolVar(&noExpiry, "no-expiry", false, "never expire (refused when the organization has a maximum lifetime)")
-	for _, f := range []string{"org", "user", "name", "scopes"} {
-		_ = cmd.MarkFlagRequired(f)
+	cmd.Flags().StringVar(&f.org, "org", "", "organization name (required)")
+	cmd.Flags().StringVar(&f.username, "user", "", "username of the owner, an active local user (required)")
+	cmd.Flags().StringVar(&f.name, "name", "", "name of the PAT, unique among the owner's PATs that are not revoked (required)")
+	cmd.Flags().StringVar(&f.scopes, "scopes", "", `scopes from the catalogue, separated by spaces or commas, e.g. "OR.Jobs OR.Folders.Read" (required)`)
+	cmd.Flags().StringVar(&f.expiresIn, "expires-in", "", "expire this long from now, e.g. 30d or 12h")
+	cmd.Flags().StringVar(&f.expiresAt, "expires-at", "", "expire at this RFC 3339 time, e.g. 2030-01-31T18:00:00Z")
+	cmd.Flags().BoolVar(&f.noExpiry, "no-expiry", false, "never expire (refused when the organization has a maximum lifetime)")
+	for _, name := range []string{"org", "user", "name", "scopes"} {
+		_ = cmd.MarkFlagRequired(name)
 	}
 	return cmd
+}
+
+// createPAT creates the PAT f asks for and prints it.
+func (a *app) createPAT(ctx context.Context, f patCreateFlags) error {
+	req := governance.PATRequest{Name: f.name, Scopes: splitScopes(f.scopes), NoExpiry: f.noExpiry}
+	expiryFlag, err := f.expiry(&req)
+	if err != nil {
+		return err
+	}
+	s, o, err := a.openOrg(ctx, f.org)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	u, err := s.user(ctx, o, f.username)
+	if err != nil {
+		return err
+	}
+	nt, err := s.gov.CreatePAT(ctx, governance.CLI(), o.ID, u.ID, req)
+	if err != nil {
+		return patCreateRefusal(err, o, u, f.name, expiryFlag)
+	}
+	// The token alone on stdout; everything else on stderr.
+	if _, err := fmt.Fprintln(a.stdout, nt.Token); err != nil {
+		return fmt.Errorf("write the token: %w", err)
+	}
+	fmt.Fprintf(a.stderr, "created PAT %s %q for user %s in organization %s\n", nt.ID, nt.Name, nt.Owner, o.Name)
+	fmt.Fprintf(a.stderr, "scopes: %s; expires: %s\n", strings.Join(nt.Scopes, " "), formatExpiry(nt.ExpiresAt))
+	fmt.Fprintln(a.stderr, "the token (on stdout) is shown only this once: store it now, it cannot be retrieved again")
+	return nil
+}
+
+// expiry sets req's expiry from at most one of the expiry flags, and
+// returns the flag it came from, which a refusal of the expiry names.
+func (f patCreateFlags) expiry(req *governance.PATRequest) (flag string, err error) {
+	set := 0
+	for _, on := range []bool{f.expiresIn != "", f.expiresAt != "", f.noExpiry} {
+		if on {
+			set++
+		}
+	}
+	if set > 1 {
+		return "", errors.New("use only one of --expires-in, --expires-at and --no-expiry")
+	}
+	switch {
+	case f.expiresIn != "":
+		d, err := duration.Parse(f.expiresIn)
+		if err != nil {
+			return "", fmt.Errorf("--expires-in: %w", err)
+		}
+		if d <= 0 {
+			return "", errors.New("--expires-in: must be positive")
+		}
+		req.ExpiresAt = ptr(time.Now().Add(d))
+		return "--expires-in", nil
+	case f.expiresAt != "":
+		at, err := time.Parse(time.RFC3339, f.expiresAt)
+		if err != nil {
+			return "", fmt.Errorf("--expires-at: %q is not an RFC 3339 time such as 2030-01-31T18:00:00Z", f.expiresAt)
+		}
+		req.ExpiresAt = &at
+		return "--expires-at", nil
+	}
+	return "--no-expiry", nil
+}
+
+// patCreateRefusal says why governance refused to create a PAT in the
+// command's terms: the flag at fault, and what to do for the two refusals
+// an operator meets most.
+func patCreateRefusal(err error, o *storage.Organization, u *storage.User, name, expiryFlag string) error {
+	var ge *governance.Error
+	switch {
+	case errors.As(err, &ge) && ge.Code == "expiry-required":
+		return fmt.Errorf("cannot create PAT: --no-expiry is not allowed in organization %q, whose maximum PAT lifetime is %s",
+			o.Name, duration.Format(o.PATMaxLifetime))
+	case errors.As(err, &ge) && ge.Code == "name-taken":
+		return fmt.Errorf("cannot create PAT: user %s already has a PAT named %q that is not revoked; choose another --name",
+			u.Username, name)
+	}
+	err = flagError(err, map[string]string{"name": "--name", "scopes": "--scopes", "expires_at": expiryFlag})
+	return fmt.Errorf("cannot create PAT: %w", err)
 }
 
 // listPageSize is how many PATs pat list reads per page; a variable so that

@@ -1,7 +1,8 @@
 // Package names holds the one rule for human-chosen names (usernames,
-// organization, role and PAT names) and the syntax of scope names and
-// folder paths, shared by configuration validation, governance (the API,
-// the console and the command line).
+// organization, role and PAT names), the syntax of scope names and folder
+// paths, and the plain-text rule they build on, which any other text taken
+// from outside must also meet; shared by configuration validation,
+// governance (the API, the console and the command line).
 package names
 
 import (
@@ -79,15 +80,7 @@ func ValidFolder(s string) bool {
 // identifiers such as folder paths and audience ids, which are compared
 // byte for byte rather than read by people choosing between look-alikes.
 func Printable(s string) bool {
-	if !utf8.ValidString(s) {
-		return false
-	}
-	for _, r := range s {
-		if unicode.IsControl(r) || isBidi(r) {
-			return false
-		}
-	}
-	return true
+	return PlainText(s) && !strings.ContainsFunc(s, isBidi)
 }
 
 func isBidi(r rune) bool {
@@ -100,4 +93,12 @@ func isBidi(r rune) bool {
 		return true
 	}
 	return false
+}
+
+// PlainText reports whether s is valid UTF-8 without control characters:
+// text that can be sent to either database as a parameter (PostgreSQL
+// refuses NUL and invalid UTF-8 with an error, not a "no row") and written
+// to a log or a page without forging a line. Names must meet more (Check).
+func PlainText(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsFunc(s, unicode.IsControl)
 }

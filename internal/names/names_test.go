@@ -35,3 +35,28 @@ func TestCheck(t *testing.T) {
 		}
 	}
 }
+
+func TestPlainText(t *testing.T) {
+	for _, c := range []struct {
+		rule string
+		s    string
+		ok   bool
+	}{
+		{"the empty string is plain", "", true},
+		{"ASCII is plain", "pat-1234 OR.Jobs", true},
+		{"non-Latin letters are plain", "Überweisung 請求書", true},
+		{"spaces at either end are plain", " x ", true},
+		{"format characters are plain (names refuse them, text need not)", "a\u200bb\u202e", true},
+		{"NUL is refused", "a\x00b", false},
+		{"a newline is refused", "a\nb", false},
+		{"a tab is refused", "a\tb", false},
+		{"DEL is refused", "a\x7fb", false},
+		{"a C1 control is refused", "a\u0085b", false},
+		{"invalid UTF-8 is refused", "a\xffb", false},
+		{"a truncated sequence is refused", "\xe2\x82", false},
+	} {
+		if got := PlainText(c.s); got != c.ok {
+			t.Errorf("%s: PlainText(%q) = %v", c.rule, c.s, got)
+		}
+	}
+}

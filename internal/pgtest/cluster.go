@@ -419,7 +419,41 @@ func (c *Cluster) startServer() error {
 		return fmt.Errorf("pgtest: %w", err)
 	}
 	logStart, _ := logf.Seek(0, io.SeekEnd)
+	cmd := exec.Command(filepath.Join(c.binDir, "postgres"), c.serverArgs()...)
+	cmd.Stdout = logf
+	cmd.Stderr = logf
+	prepare(cmd, c.dir, c.runAs)
+	err = startProcess(cmd)
+	logf.Close() // the child has its own descriptor
+	if err != nil {
+		return fmt.Errorf("pgtest: starting postgres: %w", err)
+	}
+	p := &serverProc{cmd: cmd, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		close(p.done)
+	}()
 
+	deadline := time.Now().Add(c.timeout)
+	if err := c.waitReady(p, deadline); err != nil {
+		return c.startFailure(logStart, err)
+	}
+	db, err := c.connect(deadline.Add(5 * time.Second))
+	if err != nil {
+		p.abort()
+		return c.startFailure(logStart, fmt.Errorf("postgres is ready but does not accept connections: %w", err))
+	}
+	c.proc = p
+	if c.admin != nil {
+		c.admin.Close()
+	}
+	c.admin = db
+	return nil
+}
+
+// serverArgs is the postgres command line: settings for a throwaway
+// cluster (durability off), then the caller's, which override them.
+func (c *Cluster) serverArgs() []string {
 	// The Unix socket is a convenience (psql -h DIR); skip it where its
 	// path would be too long for sun_path (103 bytes on macOS).
 	socketDir := c.dir
@@ -436,84 +470,72 @@ func (c *Cluster) startServer() error {
 		"-c", "full_page_writes=off",
 		"-c", "max_connections=200",
 	}
-	args = append(args, c.settings...)
-	cmd := exec.Command(filepath.Join(c.binDir, "postgres"), args...)
-	cmd.Stdout = logf
-	cmd.Stderr = logf
-	prepare(cmd, c.dir, c.runAs)
-	err = startProcess(cmd)
-	logf.Close() // the child has its own descriptor
-	if err != nil {
-		return fmt.Errorf("pgtest: starting postgres: %w", err)
-	}
-	p := &serverProc{cmd: cmd, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
+	return append(args, c.settings...)
+}
 
-	fail := func(format string, args ...any) error {
-		newLog := readFrom(c.logPath, logStart)
-		return &startError{
-			msg: fmt.Sprintf("pgtest: %s (port %d)\nserver log (%s):\n%s",
-				fmt.Sprintf(format, args...), c.port, c.logPath, tail(newLog, 20)),
-			portInUse: bytes.Contains(newLog, []byte("Address already in use")) ||
-				bytes.Contains(newLog, []byte("could not create any TCP/IP sockets")),
-			oldServerAlive: bytes.Contains(newLog, []byte("pre-existing shared memory block")),
-		}
-	}
-	kill := func() {
-		quitProcess(cmd.Process)
-		select {
-		case <-p.done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-p.done
-		}
-	}
-
-	// Ready is what pg_ctl -w waits for: our postmaster has written
-	// "ready" into postmaster.pid, which it does after binding the port.
-	deadline := time.Now().Add(c.timeout)
-	pidLine := strconv.Itoa(cmd.Process.Pid)
+// waitReady waits for what pg_ctl -w waits for: our postmaster has written
+// "ready" into postmaster.pid, which it does after binding the port. A
+// server not ready by deadline is stopped.
+func (c *Cluster) waitReady(p *serverProc, deadline time.Time) error {
+	pidLine := strconv.Itoa(p.cmd.Process.Pid)
 	for {
 		select {
 		case <-p.done:
-			return fail("postgres exited during startup: %v", p.err)
+			return fmt.Errorf("postgres exited during startup: %v", p.err)
 		case <-time.After(10 * time.Millisecond):
 		}
 		if b, err := os.ReadFile(filepath.Join(c.dataDir, "postmaster.pid")); err == nil {
 			lines := strings.Split(string(b), "\n")
 			if len(lines) >= 8 && lines[0] == pidLine && strings.TrimSpace(lines[7]) == "ready" {
-				break
+				return nil
 			}
 		}
 		if time.Now().After(deadline) {
-			kill()
-			return fail("postgres did not become ready within %v", c.timeout)
+			p.abort()
+			return fmt.Errorf("postgres did not become ready within %v", c.timeout)
 		}
 	}
+}
 
-	// And it really accepts connections on the port we hand out.
+// connect checks that the server really accepts connections on the port
+// handed out, and returns the connection pool of the superuser.
+func (c *Cluster) connect(deadline time.Time) (*sql.DB, error) {
 	db, err := sql.Open("postgres", c.DSN("postgres"))
-	if err == nil {
-		ctx, cancel := context.WithDeadline(context.Background(), deadline.Add(5*time.Second))
-		err = db.PingContext(ctx)
-		cancel()
-	}
 	if err != nil {
-		if db != nil {
-			db.Close()
-		}
-		kill()
-		return fail("postgres is ready but does not accept connections: %v", err)
+		return nil, err
 	}
-	c.proc = p
-	if c.admin != nil {
-		c.admin.Close()
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, err
 	}
-	c.admin = db
-	return nil
+	return db, nil
+}
+
+// startFailure is the startError for err, with the lines the server
+// logged since logStart, which say why it failed and whether trying again
+// can help.
+func (c *Cluster) startFailure(logStart int64, err error) *startError {
+	newLog := readFrom(c.logPath, logStart)
+	return &startError{
+		msg: fmt.Sprintf("pgtest: %v (port %d)\nserver log (%s):\n%s", err, c.port, c.logPath, tail(newLog, 20)),
+		portInUse: bytes.Contains(newLog, []byte("Address already in use")) ||
+			bytes.Contains(newLog, []byte("could not create any TCP/IP sockets")),
+		oldServerAlive: bytes.Contains(newLog, []byte("pre-existing shared memory block")),
+	}
+}
+
+// abort stops a server that failed to start: immediate shutdown, then
+// SIGKILL if it hangs.
+func (p *serverProc) abort() {
+	quitProcess(p.cmd.Process)
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		p.cmd.Process.Kill()
+		<-p.done
+	}
 }
 
 // spawn runs every process start on one goroutine locked to an OS thread

@@ -502,13 +502,6 @@ func testListPATs(t *testing.T, s storage.Store) {
 	_, err := s.RevokePAT(ctx, a.ID, revoked.ID, now, "admin")
 	must(t, err)
 
-	ids := func(ps []storage.PAT) []string {
-		out := make([]string, len(ps))
-		for i, p := range ps {
-			out[i] = p.ID
-		}
-		return out
-	}
 	sorted := func(ids ...string) []string { slices.Sort(ids); return ids }
 	cases := []struct {
 		name string
@@ -526,27 +519,34 @@ func testListPATs(t *testing.T, s storage.Store) {
 	for _, c := range cases {
 		got, err := s.ListPATs(ctx, c.f)
 		must(t, err)
-		if !slices.Equal(ids(got), c.want) {
-			t.Errorf("%s: got %v, want %v", c.name, ids(got), c.want)
+		if !slices.Equal(patIDs(got), c.want) {
+			t.Errorf("%s: got %v, want %v", c.name, patIDs(got), c.want)
 		}
 	}
+	if _, err := s.ListPATs(ctx, storage.PATFilter{OrgID: a.ID, Status: "bogus"}); err == nil {
+		t.Error("an unknown status filter was accepted")
+	}
+	checkPATPagingSeesEachOnce(t, s, alice, now)
+}
 
-	// Walk the organization two at a time while PATs are added behind the
-	// cursor: every PAT present at the start is seen exactly once.
-	all, err := s.ListPATs(ctx, storage.PATFilter{OrgID: a.ID})
+// checkPATPagingSeesEachOnce walks the organization of owner two PATs at a
+// time while PATs are added behind the cursor: every PAT present at the
+// start is seen exactly once.
+func checkPATPagingSeesEachOnce(t *testing.T, s storage.Store, owner *storage.User, now time.Time) {
+	all, err := s.ListPATs(ctx, storage.PATFilter{OrgID: owner.OrgID})
 	must(t, err)
 	var seen []string
 	cursor := ""
 	for i := 0; ; i++ {
-		page, err := s.ListPATs(ctx, storage.PATFilter{OrgID: a.ID, After: cursor, Limit: 2})
+		page, err := s.ListPATs(ctx, storage.PATFilter{OrgID: owner.OrgID, After: cursor, Limit: 2})
 		must(t, err)
 		if len(page) == 0 {
 			break
 		}
-		seen = append(seen, ids(page)...)
+		seen = append(seen, patIDs(page)...)
 		cursor = page[len(page)-1].ID
 		if i < 2 {
-			pat(t, s, alice, fmt.Sprintf("added during paging %d", i), fmt.Sprintf("pat_page_%04d", i), now, nil)
+			pat(t, s, owner, fmt.Sprintf("added during paging %d", i), fmt.Sprintf("pat_page_%04d", i), now, nil)
 		}
 		if i > 10 {
 			t.Fatal("paging does not end")
@@ -557,9 +557,14 @@ func testListPATs(t *testing.T, s storage.Store) {
 			t.Errorf("PAT %s seen %d times while paging", p.Name, n)
 		}
 	}
-	if _, err := s.ListPATs(ctx, storage.PATFilter{OrgID: a.ID, Status: "bogus"}); err == nil {
-		t.Error("an unknown status filter was accepted")
+}
+
+func patIDs(ps []storage.PAT) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.ID
 	}
+	return out
 }
 
 func countOf(l []string, v string) int {
