@@ -1,6 +1,7 @@
 package authserver
 
 import (
+	"authserver/internal/httpx"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -162,7 +163,7 @@ func (a *api) run(w http.ResponseWriter, r *http.Request, rt apiRoute, p *princi
 // client address's budget.
 func (a *api) servePublic(w http.ResponseWriter, r *http.Request, rt apiRoute) {
 	if a.public != nil {
-		if _, wait := a.public.take(a.now(), addrKey(clientAddr(r))); wait > 0 {
+		if _, wait := a.public.take(a.now(), addrKey(httpx.ClientAddrOf(r))); wait > 0 {
 			w.Header().Set("Retry-After", retryAfter(wait))
 			writeProblem(w, newProblem(http.StatusTooManyRequests, codeRateLimited,
 				"too many requests from this address; retry after the number of seconds in Retry-After"))

@@ -1,6 +1,7 @@
 package authserver
 
 import (
+	"authserver/internal/httpx"
 	"net/http"
 	"strconv"
 
@@ -35,7 +36,7 @@ func (a *api) getSettings(w http.ResponseWriter, r *http.Request, p *principal, 
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, toSettings(s))
+	httpx.WriteJSON(w, http.StatusOK, toSettings(s))
 	return nil
 }
 
@@ -59,7 +60,7 @@ func (a *api) putSettings(w http.ResponseWriter, r *http.Request, p *principal, 
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, toSettings(s))
+	httpx.WriteJSON(w, http.StatusOK, toSettings(s))
 	return nil
 }
 
@@ -74,7 +75,7 @@ func (a *api) listPATs(w http.ResponseWriter, r *http.Request, p *principal, q m
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, toPATPage(page))
+	httpx.WriteJSON(w, http.StatusOK, toPATPage(page))
 	return nil
 }
 
@@ -99,7 +100,7 @@ func (a *api) revokePATs(w http.ResponseWriter, r *http.Request, p *principal, _
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, revokeJSON{Revoked: nonNil(res.Revoked), NotFound: nonNil(res.NotFound)})
+	httpx.WriteJSON(w, http.StatusOK, revokeJSON{Revoked: nonNil(res.Revoked), NotFound: nonNil(res.NotFound)})
 	return nil
 }
 
@@ -122,7 +123,7 @@ func (a *api) revokeByValue(w http.ResponseWriter, r *http.Request, p *principal
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, toPAT(v))
+	httpx.WriteJSON(w, http.StatusOK, toPAT(v))
 	return nil
 }
 
@@ -157,7 +158,7 @@ func (a *api) listUsers(w http.ResponseWriter, r *http.Request, p *principal, q 
 	for i := range page.Items {
 		out.Items = append(out.Items, toUser(&page.Items[i]))
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpx.WriteJSON(w, http.StatusOK, out)
 	return nil
 }
 
@@ -181,7 +182,7 @@ func (a *api) createUser(w http.ResponseWriter, r *http.Request, p *principal, _
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, toUser(u))
+	httpx.WriteJSON(w, http.StatusCreated, toUser(u))
 	return nil
 }
 
@@ -200,7 +201,7 @@ func (a *api) setUserStatus(w http.ResponseWriter, r *http.Request, p *principal
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, toUser(u))
+	httpx.WriteJSON(w, http.StatusOK, toUser(u))
 	return nil
 }
 
@@ -231,7 +232,7 @@ func (a *api) listRoles(w http.ResponseWriter, r *http.Request, p *principal, _ 
 	for i := range roles {
 		out.Items = append(out.Items, toRole(&roles[i]))
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpx.WriteJSON(w, http.StatusOK, out)
 	return nil
 }
 
@@ -244,7 +245,7 @@ func (a *api) createRole(w http.ResponseWriter, r *http.Request, p *principal, _
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, toRole(role))
+	httpx.WriteJSON(w, http.StatusCreated, toRole(role))
 	return nil
 }
 
@@ -258,7 +259,7 @@ func (a *api) updateRole(w http.ResponseWriter, r *http.Request, p *principal, _
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, toRole(role))
+	httpx.WriteJSON(w, http.StatusOK, toRole(role))
 	return nil
 }
 
@@ -300,7 +301,7 @@ func (a *api) listAssignments(w http.ResponseWriter, r *http.Request, p *princip
 	for i := range as {
 		out.Items = append(out.Items, toAssignment(&as[i]))
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpx.WriteJSON(w, http.StatusOK, out)
 	return nil
 }
 
@@ -314,7 +315,7 @@ func (a *api) createAssignment(w http.ResponseWriter, r *http.Request, p *princi
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, toAssignment(ra))
+	httpx.WriteJSON(w, http.StatusCreated, toAssignment(ra))
 	return nil
 }
 
@@ -367,6 +368,6 @@ func (a *api) listAudit(w http.ResponseWriter, r *http.Request, p *principal, q 
 		out.Items = append(out.Items, auditJSON{ID: strconv.FormatInt(e.ID, 10), Time: stamp(e.Time), Actor: e.Actor,
 			Action: e.Action, Target: e.Target, ClientAddr: e.ClientAddr, Outcome: e.Outcome, Detail: e.Detail})
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpx.WriteJSON(w, http.StatusOK, out)
 	return nil
 }

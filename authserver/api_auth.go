@@ -1,6 +1,7 @@
 package authserver
 
 import (
+	"authserver/internal/httpx"
 	"context"
 	"errors"
 	"net/http"
@@ -140,7 +141,7 @@ func (a *authenticator) bearer(r *http.Request, token string) (*principal, error
 		return nil, errBadCredentials
 	}
 	p := &principal{
-		actor:  governance.UserActor(g.Org.ID, g.Owner.ID, false, clientAddr(r)),
+		actor:  governance.UserActor(g.Org.ID, g.Owner.ID, false, httpx.ClientAddrOf(r)),
 		method: "bearer", patID: g.PAT.ID, expiresAt: time.Unix(c.Expiry, 0).UTC(),
 	}
 	granted := strings.Fields(c.Scope)
@@ -169,7 +170,7 @@ func (a *authenticator) fromSession(r *http.Request, s *consoleSession) (*princi
 		return nil, errBadCredentials
 	}
 	p := &principal{
-		actor:  governance.UserActor(u.OrgID, u.ID, false, clientAddr(r)),
+		actor:  governance.UserActor(u.OrgID, u.ID, false, httpx.ClientAddrOf(r)),
 		method: "session",
 	}
 	if u.Kind == storage.UserLocal {

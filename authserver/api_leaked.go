@@ -1,6 +1,7 @@
 package authserver
 
 import (
+	"authserver/internal/httpx"
 	"context"
 	"errors"
 	"log/slog"
@@ -51,7 +52,7 @@ func (a *api) reportLeaked(w http.ResponseWriter, r *http.Request, _ *principal,
 	if n := len(*body.Tokens); n > maxLeakedTokens {
 		return fieldProblem(codeTooManyTokens, "tokens", "holds %d values; at most %d may be reported at once", n, maxLeakedTokens)
 	}
-	n, err := a.gov.ReportLeaked(r.Context(), governance.LeakReport{Values: *body.Tokens, Addr: clientAddr(r)})
+	n, err := a.gov.ReportLeaked(r.Context(), governance.LeakReport{Values: *body.Tokens, Addr: httpx.ClientAddrOf(r)})
 	if err != nil {
 		a.leaks.refused.Inc()
 		a.log.WarnContext(r.Context(), "leaked-token report refused", "err", err)
@@ -60,7 +61,7 @@ func (a *api) reportLeaked(w http.ResponseWriter, r *http.Request, _ *principal,
 	if n > 0 {
 		a.leaks.nudge()
 	}
-	writeJSON(w, http.StatusAccepted, struct{}{})
+	httpx.WriteJSON(w, http.StatusAccepted, struct{}{})
 	return nil
 }
 

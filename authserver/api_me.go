@@ -1,6 +1,7 @@
 package authserver
 
 import (
+	"authserver/internal/httpx"
 	"net/http"
 	"strings"
 
@@ -111,7 +112,7 @@ func (a *api) getMe(w http.ResponseWriter, r *http.Request, p *principal, _ map[
 		out.Roles = append(out.Roles, roleAt{AssignmentID: ra.AssignmentID, RoleID: ra.RoleID, Role: ra.Role,
 			Folder: ra.Folder, Permissions: nonNil(ra.Permissions)})
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpx.WriteJSON(w, http.StatusOK, out)
 	return nil
 }
 
@@ -134,7 +135,7 @@ func (a *api) listScopes(w http.ResponseWriter, r *http.Request, _ *principal, _
 		out.Items = append(out.Items, audienceJSON{Audience: aud.ID, Name: aud.Name, Scopes: nonNil(aud.Scopes),
 			Management: aud.ID == a.catalog.ManagementAudience()})
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpx.WriteJSON(w, http.StatusOK, out)
 	return nil
 }
 
@@ -149,7 +150,7 @@ func (a *api) listMyPATs(w http.ResponseWriter, r *http.Request, p *principal, q
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, toPATPage(page))
+	httpx.WriteJSON(w, http.StatusOK, toPATPage(page))
 	return nil
 }
 
@@ -174,7 +175,7 @@ func (a *api) createMyPAT(w http.ResponseWriter, r *http.Request, p *principal, 
 		return err
 	}
 	w.Header().Set("Location", "/api/v1/me/pats/"+nt.ID)
-	writeJSON(w, http.StatusCreated, newTokenJSON{patJSON: toPAT(&nt.PATView), Token: nt.Token})
+	httpx.WriteJSON(w, http.StatusCreated, newTokenJSON{patJSON: toPAT(&nt.PATView), Token: nt.Token})
 	return nil
 }
 
@@ -183,7 +184,7 @@ func (a *api) getMyPAT(w http.ResponseWriter, r *http.Request, p *principal, _ m
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, toPAT(v))
+	httpx.WriteJSON(w, http.StatusOK, toPAT(v))
 	return nil
 }
 
@@ -194,7 +195,7 @@ func (a *api) revokeMyPAT(w http.ResponseWriter, r *http.Request, p *principal, 
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, toPAT(v))
+	httpx.WriteJSON(w, http.StatusOK, toPAT(v))
 	return nil
 }
 
@@ -219,7 +220,7 @@ func (a *api) regenerateMyPAT(w http.ResponseWriter, r *http.Request, p *princip
 		return err
 	}
 	w.Header().Set("Location", "/api/v1/me/pats/"+nt.ID)
-	writeJSON(w, http.StatusOK, newTokenJSON{patJSON: toPAT(&nt.PATView), Token: nt.Token})
+	httpx.WriteJSON(w, http.StatusOK, newTokenJSON{patJSON: toPAT(&nt.PATView), Token: nt.Token})
 	return nil
 }
 
@@ -248,7 +249,7 @@ func (a *api) explainMyPAT(w http.ResponseWriter, r *http.Request, p *principal,
 		AuthorizationDetails: nonNil(ex.Rights.AuthorizationDetails(ex.Audience)),
 		Dropped:              nonNil(ex.Dropped),
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpx.WriteJSON(w, http.StatusOK, out)
 	return nil
 }
 

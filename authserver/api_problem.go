@@ -1,6 +1,7 @@
 package authserver
 
 import (
+	"authserver/internal/httpx"
 	"errors"
 	"fmt"
 	"net/http"
@@ -135,7 +136,7 @@ func writeProblem(w http.ResponseWriter, p *problem) {
 	h.Set("Content-Type", problemContentType)
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
-	retryLaterIfUnavailable(h, p.Status)
+	httpx.RetryLaterIfUnavailable(h, p.Status)
 	w.WriteHeader(p.Status)
-	writeJSONBody(w, p)
+	httpx.WriteJSONBody(w, p)
 }

@@ -1,6 +1,7 @@
 package authserver
 
 import (
+	"authserver/internal/httpx"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -360,7 +361,7 @@ func (c *console) signedIn(rt consoleRoute) http.Handler {
 			http.Redirect(w, r, target, http.StatusSeeOther)
 			return
 		}
-		actor := governance.UserActor(sess.OrgID, sess.UserID, false, clientAddr(r))
+		actor := governance.UserActor(sess.OrgID, sess.UserID, false, httpx.ClientAddrOf(r))
 		me, err := c.gov.Me(r.Context(), actor)
 		if governance.KindOf(err) == governance.NotFound ||
 			(err == nil && (me.User.Status != storage.UserActive || me.User.Kind != storage.UserLocal)) {
@@ -433,7 +434,7 @@ func (c *console) render(w http.ResponseWriter, r *http.Request, status int, nam
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	retryLaterIfUnavailable(w.Header(), status)
+	httpx.RetryLaterIfUnavailable(w.Header(), status)
 	w.WriteHeader(status)
 	w.Write(buf.Bytes())
 }

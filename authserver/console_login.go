@@ -1,6 +1,7 @@
 package authserver
 
 import (
+	"authserver/internal/httpx"
 	"errors"
 	"net/http"
 	"time"
@@ -89,7 +90,7 @@ func (c *console) login(w http.ResponseWriter, r *http.Request) {
 // signIn spends an attempt of the sign-in budget, checks the credentials
 // and starts a session. A refusal shows the form again with its message.
 func (c *console) signIn(w http.ResponseWriter, r *http.Request, org, username, password string, again func(status int, msg string)) {
-	addr := clientAddr(r)
+	addr := httpx.ClientAddrOf(r)
 	refund, wait := c.limits.take(c.now(), org+"\x00"+username, addr)
 	if wait > 0 {
 		// Logged, not audited: an audit event needs the organization's
@@ -149,7 +150,7 @@ func (c *console) logout(w http.ResponseWriter, r *http.Request, v *visit) error
 // like refused exchanges; a refusal that named no organization is only
 // logged (see governance.SignInRefusal.AuditEvent).
 func (c *console) signInRefused(r *http.Request, ref *governance.SignInRefusal) {
-	addr := clientAddr(r)
+	addr := httpx.ClientAddrOf(r)
 	c.log.InfoContext(r.Context(), "console sign-in refused", "addr", addr, "cause", string(ref.Cause),
 		"org_id", ref.OrgID, "user_id", ref.UserID)
 	if e, ok := ref.AuditEvent(c.now().UTC(), addr); ok {
@@ -160,7 +161,7 @@ func (c *console) signInRefused(r *http.Request, ref *governance.SignInRefusal) 
 // auditEvent queues a sign-in or sign-out event (off the request path,
 // like refused exchanges: sign-in is where floods happen).
 func (c *console) auditEvent(r *http.Request, orgID, userID, action string) {
-	c.audit.Add(governance.UserActor(orgID, userID, false, clientAddr(r)).Attribute(storage.AuditEvent{
+	c.audit.Add(governance.UserActor(orgID, userID, false, httpx.ClientAddrOf(r)).Attribute(storage.AuditEvent{
 		Time: c.now().UTC(), OrgID: orgID, Action: action, Target: userID, Outcome: "success"}))
 }
 

@@ -1,6 +1,7 @@
 package authserver
 
 import (
+	"authserver/internal/httpx"
 	"context"
 	"errors"
 	"log/slog"
@@ -69,7 +70,7 @@ var errNotIntrospector = &fosite.RFC6749Error{
 type introspectionEndpoint struct {
 	p       *provider
 	log     *slog.Logger
-	metrics *metrics
+	metrics *oauthMetrics
 	limits  *oauthLimits // nil: no limits
 }
 
@@ -152,7 +153,7 @@ func logRefusal(r *http.Request, log *slog.Logger, endpoint, clientID string, rf
 		log.ErrorContext(r.Context(), endpoint+" failed", "error", rfc.ErrorField, "err", errors.Unwrap(rfc))
 		return
 	}
-	log.InfoContext(r.Context(), endpoint+" refused", "error", rfc.ErrorField, "client_id", clientID, "client_addr", clientAddr(r))
+	log.InfoContext(r.Context(), endpoint+" refused", "error", rfc.ErrorField, "client_id", clientID, "client_addr", httpx.ClientAddrOf(r))
 }
 
 // writeClientError writes an RFC 6749 §5.2 error with its status; a 401
@@ -185,7 +186,7 @@ func writeIntrospection(w http.ResponseWriter, v any) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Pragma", "no-cache")
 	w.WriteHeader(http.StatusOK)
-	writeJSONBody(w, v)
+	httpx.WriteJSONBody(w, v)
 }
 
 // patTokenType is the token_type of an introspected PAT. RFC 7662 takes

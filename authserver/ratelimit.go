@@ -1,6 +1,7 @@
 package authserver
 
 import (
+	"authserver/internal/httpx"
 	lruList "container/list"
 	"hash/maphash"
 	"math"
@@ -240,7 +241,7 @@ func (l *oauthLimits) admit(r *http.Request, form url.Values) time.Duration {
 		return 0
 	}
 	now := l.now()
-	d := l.addrs.wait(now, addrKey(clientAddr(r)))
+	d := l.addrs.wait(now, addrKey(httpx.ClientAddrOf(r)))
 	if id := namedClient(r, form); id != "" {
 		d = max(d, l.clients.wait(now, id))
 	}
@@ -264,7 +265,7 @@ func (l *oauthLimits) settle(r *http.Request, result, clientID string) {
 		return
 	}
 	now := l.now()
-	l.addrs.spend(now, addrKey(clientAddr(r)))
+	l.addrs.spend(now, addrKey(httpx.ClientAddrOf(r)))
 	if clientID != "" && result != fosite.ErrInvalidClient.ErrorField {
 		l.clients.spend(now, clientID)
 	}

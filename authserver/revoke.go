@@ -1,6 +1,7 @@
 package authserver
 
 import (
+	"authserver/internal/httpx"
 	"context"
 	"log/slog"
 	"net/http"
@@ -49,7 +50,7 @@ var errJWTNotRevocable = &fosite.RFC6749Error{
 type revocationEndpoint struct {
 	p       *provider
 	log     *slog.Logger
-	metrics *metrics
+	metrics *oauthMetrics
 	limits  *oauthLimits // nil: no limits
 }
 
@@ -71,7 +72,7 @@ func (e *revocationEndpoint) serve(w http.ResponseWriter, r *http.Request, form 
 		return rfc.ErrorField
 	}
 	r.PostForm, r.Form = form, form
-	note := &revocationNote{addr: clientAddr(r)}
+	note := &revocationNote{addr: httpx.ClientAddrOf(r)}
 	ctx := context.WithValue(r.Context(), revocationNoteKey{}, note)
 
 	// fosite writes 200 for any handler error but invalid_request and

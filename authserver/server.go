@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"authserver/authserver/accesstoken"
+	"authserver/authserver/telemetry"
 	"authserver/exchange"
 	"authserver/governance"
 	"authserver/internal/httpx"
@@ -82,13 +83,13 @@ type Server struct {
 	log      *slog.Logger
 	reg      *prometheus.Registry
 	now      func() time.Time
-	metrics  *metrics
+	metrics  *telemetry.Metrics
 	lastUsed *lastUsed
 	audit    *auditQueue
 	catalog  *governance.Catalog
 	api      *api
 	console  *console
-	health   *health
+	health   *telemetry.Health
 	public   http.Handler
 	telem    http.Handler
 
@@ -108,7 +109,7 @@ func New(o Options) (*Server, error) {
 	}
 	// Every line logged while serving a request carries its request id,
 	// whichever handler logs it.
-	o.Logger = withRequestIDs(o.Logger)
+	o.Logger = httpx.WithRequestIDs(o.Logger)
 	log := o.Logger
 	s := &Server{store: o.Store, keys: o.Keys, log: log, reg: o.Registry, now: o.Now}
 	if s.reg == nil {
@@ -118,19 +119,20 @@ func New(o Options) (*Server, error) {
 		s.now = time.Now
 	}
 	// The one client-address rule of both listeners: every rate limit,
-	// audit event and log line reads the address it names (clientAddr).
+	// audit event and log line reads the address it names (httpx.ClientAddrOf).
 	addrs := httpx.ClientAddr{Trusted: o.TrustedProxies}
 	interval := o.LastUsedInterval
 	if interval <= 0 {
 		interval = 2 * time.Second
 	}
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	s.metrics = newMetrics(s.reg)
+	s.metrics = telemetry.NewMetrics(s.reg)
+	oauthMetrics := newOAuthMetrics(s.reg)
 	s.lastUsed = newLastUsed(o.Store, interval, log)
-	s.lastUsed.onFlush, s.lastUsed.onDrop = s.metrics.lastUsedFlushed, s.metrics.lastUsedDropped.Inc
+	s.lastUsed.onFlush, s.lastUsed.onDrop = s.metrics.LastUsedFlushed, s.metrics.LastUsedDropped.Inc
 	s.audit = newAuditQueue(o.Store, 4096, log)
-	s.audit.onDrop = s.metrics.auditDropped.Inc
-	registerGauges(s.reg, o.Keys, s.lastUsed.Len, o.Store, o.Version)
+	s.audit.onDrop = s.metrics.AuditDropped.Inc
+	telemetry.RegisterGauges(s.reg, o.Keys, s.lastUsed.Len, o.Store, o.Version)
 	s.catalog = governance.NewCatalog(o.Store, o.Issuer, s.now)
 	clients := &clientStore{clients: newClientCache(o.Store, s.now)}
 
@@ -158,9 +160,9 @@ func New(o Options) (*Server, error) {
 	}
 
 	pub := http.NewServeMux()
-	pub.Handle("/oauth2/token", &tokenEndpoint{p: p, log: log, metrics: s.metrics, audit: s.audit, now: s.now, limits: limits})
-	pub.Handle("/oauth2/introspect", &introspectionEndpoint{p: p, log: log, metrics: s.metrics, limits: limits})
-	pub.Handle("/oauth2/revoke", &revocationEndpoint{p: p, log: log, metrics: s.metrics, limits: limits})
+	pub.Handle("/oauth2/token", &tokenEndpoint{p: p, log: log, metrics: oauthMetrics, audit: s.audit, now: s.now, limits: limits})
+	pub.Handle("/oauth2/introspect", &introspectionEndpoint{p: p, log: log, metrics: oauthMetrics, limits: limits})
+	pub.Handle("/oauth2/revoke", &revocationEndpoint{p: p, log: log, metrics: oauthMetrics, limits: limits})
 	s.api = newAPI(gov, s.catalog, tokens, o.Store, o.Issuer, s.now, log)
 	s.api.leaks = newLeakWorker(gov, log, s.reg, s.now)
 	if !o.InsecureNoRateLimits {
@@ -177,13 +179,13 @@ func New(o Options) (*Server, error) {
 	s.api.auth.setSessionLookup(s.console.apiSession)
 	(&discovery{issuer: o.Issuer, catalog: s.catalog}).routes(pub)
 	(&jwks{keys: o.Keys}).routes(pub)
-	s.public = &observed{next: pub, log: log, level: slog.LevelInfo, metrics: s.metrics, addrs: addrs,
-		looksSecret: credentialShaped(o.PATPrefix)}
+	s.public = &telemetry.Observed{Next: pub, Log: log, Level: slog.LevelInfo, Metrics: s.metrics, Addrs: addrs,
+		LooksSecret: telemetry.CredentialShaped(o.PATPrefix)}
 
 	tel := http.NewServeMux()
-	s.health = &health{store: o.Store, keysLoaded: func() bool { return o.Keys.PublishedCount() > 0 },
-		ready: s.metrics.ready, log: log}
-	s.health.routes(tel)
+	s.health = &telemetry.Health{Store: o.Store, KeysLoaded: func() bool { return o.Keys.PublishedCount() > 0 },
+		Ready: s.metrics.Ready, Log: log}
+	s.health.Mount(tel)
 	tel.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
 	if o.Pprof {
 		tel.HandleFunc("/debug/pprof/", pprof.Index)
@@ -194,7 +196,7 @@ func New(o Options) (*Server, error) {
 	}
 	// Probes and scrapes come every few seconds: logged at debug only, and
 	// not counted in the public listener's HTTP metrics.
-	s.telem = &observed{next: tel, log: log, level: slog.LevelDebug, addrs: addrs}
+	s.telem = &telemetry.Observed{Next: tel, Log: log, Level: slog.LevelDebug, Addrs: addrs}
 	return s, nil
 }
 
@@ -211,8 +213,10 @@ func (s *Server) TelemetryHandler() http.Handler { return s.telem }
 // console sessions — until Shutdown.
 func (s *Server) Start(ctx context.Context) {
 	ctx, s.stop = context.WithCancel(ctx)
-	readiness := func(ctx context.Context) { s.health.run(ctx, readyInterval) }
-	patCounts := func(ctx context.Context) { s.metrics.runPATCounts(ctx, s.store, s.now, patCountInterval, s.log) }
+	readiness := func(ctx context.Context) { s.health.Run(ctx, telemetry.ReadyInterval) }
+	patCounts := func(ctx context.Context) {
+		s.metrics.RunPATCounts(ctx, s.store, s.now, telemetry.PATCountInterval, s.log)
+	}
 	for _, run := range []func(context.Context){s.lastUsed.Run, s.audit.Run, s.api.leaks.Run, s.keys.Run, readiness, patCounts, s.console.sweep} {
 		s.wg.Add(1)
 		go func() {

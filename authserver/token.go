@@ -1,6 +1,7 @@
 package authserver
 
 import (
+	"authserver/internal/httpx"
 	"encoding/json"
 	"errors"
 	"io"
@@ -51,7 +52,7 @@ var (
 type tokenEndpoint struct {
 	p       *provider
 	log     *slog.Logger
-	metrics *metrics
+	metrics *oauthMetrics
 	audit   *auditQueue
 	now     func() time.Time
 	limits  *oauthLimits // nil: no limits
@@ -101,7 +102,7 @@ func (t *tokenEndpoint) serve(w http.ResponseWriter, r *http.Request, form url.V
 		// RFC 6749 §5.2: a 401 names the scheme the client may use.
 		w.Header().Set("WWW-Authenticate", `Basic realm="authserver", charset="UTF-8"`)
 	}
-	retryLaterIfUnavailable(w.Header(), rfc.CodeField)
+	httpx.RetryLaterIfUnavailable(w.Header(), rfc.CodeField)
 	t.p.f.WriteAccessError(ctx, w, ar, rfc)
 	return rfc.ErrorField
 }
@@ -187,7 +188,7 @@ func (t *tokenEndpoint) record(r *http.Request, rfc *fosite.RFC6749Error, err er
 	t.metrics.refusals.WithLabelValues(string(ref.Cause)).Inc()
 	t.log.InfoContext(r.Context(), "token exchange refused", "cause", string(ref.Cause), "error", rfc.ErrorField,
 		"client_id", ref.ClientID, "org_id", ref.OrgID, "user_id", ref.UserID, "pat_id", ref.PATID)
-	t.audit.Add(governance.ClientActor(ref.ClientID, clientAddr(r)).Attribute(storage.AuditEvent{
+	t.audit.Add(governance.ClientActor(ref.ClientID, httpx.ClientAddrOf(r)).Attribute(storage.AuditEvent{
 		Time: t.now(), OrgID: ref.OrgID, Action: "exchange.refused", Target: ref.PATID, Outcome: string(ref.Cause),
 	}))
 }
@@ -250,7 +251,7 @@ func writeOAuthError(w http.ResponseWriter, status int, e *fosite.RFC6749Error) 
 	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Pragma", "no-cache")
-	retryLaterIfUnavailable(w.Header(), status)
+	httpx.RetryLaterIfUnavailable(w.Header(), status)
 	w.WriteHeader(status)
-	writeJSONBody(w, map[string]string{"error": e.ErrorField, "error_description": e.GetDescription()})
+	httpx.WriteJSONBody(w, map[string]string{"error": e.ErrorField, "error_description": e.GetDescription()})
 }

@@ -1,6 +1,7 @@
 package authserver
 
 import (
+	"authserver/internal/httpx"
 	"net/http"
 	"strconv"
 
@@ -47,7 +48,7 @@ func (d *discovery) serve(w http.ResponseWriter, r *http.Request) {
 	authMethods := []string{"client_secret_basic", "client_secret_post", "none"}
 	confidential := []string{"client_secret_basic", "client_secret_post"}
 	w.Header().Set("Cache-Control", "public, max-age=300")
-	writeJSON(w, http.StatusOK, metadata{
+	httpx.WriteJSON(w, http.StatusOK, metadata{
 		Issuer:                             d.issuer,
 		TokenEndpoint:                      d.issuer + "/oauth2/token",
 		IntrospectionEndpoint:              d.issuer + "/oauth2/introspect",

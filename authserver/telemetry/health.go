@@ -1,4 +1,4 @@
-package authserver
+package telemetry
 
 import (
 	"context"
@@ -28,43 +28,44 @@ type writeProber interface {
 	ProbeWrite(ctx context.Context) error
 }
 
-// readyInterval is how often the background check refreshes
+// ReadyInterval is how often the background check refreshes
 // authserver_ready, so that a scrape reports readiness without touching the
 // database.
-const readyInterval = 5 * time.Second
+const ReadyInterval = 5 * time.Second
 
 // readyTimeout bounds one readiness check.
 const readyTimeout = 2 * time.Second
 
-// health answers liveness and readiness probes.
-type health struct {
-	store storage.Store
-	// keysLoaded reports whether a signing key is ready (nil: no keys needed).
-	keysLoaded func() bool
-	// ready is set to 1 or 0 after every check; may be nil.
-	ready prometheus.Gauge
-	log   *slog.Logger
+// Health answers liveness and readiness probes.
+type Health struct {
+	Store storage.Store
+	// KeysLoaded reports whether a signing key is ready (nil: no keys needed).
+	KeysLoaded func() bool
+	// Ready is set to 1 or 0 after every check; may be nil.
+	Ready prometheus.Gauge
+	Log   *slog.Logger
 
 	// wasReady is the outcome of the last check (1 ready, 2 not), so that
 	// only changes are logged; 0 before the first check.
 	wasReady atomic.Int32
 }
 
-func (h *health) routes(mux *http.ServeMux) {
+// Mount serves /healthz and /readyz on mux.
+func (h *Health) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("GET /healthz", h.live)
 	mux.HandleFunc("GET /readyz", h.serveReady)
 }
 
 // live answers 200 while the process runs: it checks nothing external, so
 // a database outage never gets the process restarted.
-func (h *health) live(w http.ResponseWriter, _ *http.Request) {
+func (h *Health) live(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	fmt.Fprintln(w, "ok")
 }
 
 // serveReady answers 200 only when this process can serve: the database
 // answers, its schema is current, and a signing key is loaded.
-func (h *health) serveReady(w http.ResponseWriter, r *http.Request) {
+func (h *Health) serveReady(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	if err := h.check(r.Context()); err != nil {
@@ -97,7 +98,7 @@ func (e notReady) Unwrap() error { return e.err }
 // check runs the readiness checks, records the outcome in the ready gauge,
 // and logs when readiness changes. A check cut short by parent's end is not
 // recorded.
-func (h *health) check(parent context.Context) error {
+func (h *Health) check(parent context.Context) error {
 	ctx, cancel := context.WithTimeout(parent, readyTimeout)
 	defer cancel()
 	err := h.checks(ctx)
@@ -110,25 +111,25 @@ func (h *health) check(parent context.Context) error {
 	if err != nil {
 		state = 2
 	}
-	if h.ready != nil {
-		h.ready.Set(float64(2 - state)) // 1 ready, 0 not
+	if h.Ready != nil {
+		h.Ready.Set(float64(2 - state)) // 1 ready, 0 not
 	}
-	if prev := h.wasReady.Swap(state); prev != state && h.log != nil {
+	if prev := h.wasReady.Swap(state); prev != state && h.Log != nil {
 		switch {
 		case err != nil:
-			h.log.WarnContext(ctx, "not ready", "err", err)
+			h.Log.WarnContext(ctx, "not ready", "err", err)
 		case prev != 0:
-			h.log.InfoContext(ctx, "ready again")
+			h.Log.InfoContext(ctx, "ready again")
 		}
 	}
 	return err
 }
 
-func (h *health) checks(ctx context.Context) error {
-	if err := h.store.Ping(ctx); err != nil {
+func (h *Health) checks(ctx context.Context) error {
+	if err := h.Store.Ping(ctx); err != nil {
 		return notReady{"database unreachable", err}
 	}
-	if m, ok := h.store.(migrationChecker); ok {
+	if m, ok := h.Store.(migrationChecker); ok {
 		pending, err := m.MigrationsPending(ctx)
 		if err != nil {
 			return notReady{"database unreachable", err}
@@ -139,20 +140,20 @@ func (h *health) checks(ctx context.Context) error {
 	}
 	// After a write failed for a fault of the database, the process is not
 	// ready until a write succeeds again: the probe's or any other.
-	if w, ok := h.store.(writeProber); ok && w.WriteFault() != nil {
+	if w, ok := h.Store.(writeProber); ok && w.WriteFault() != nil {
 		if err := w.ProbeWrite(ctx); err != nil {
 			return notReady{"database refuses writes", err}
 		}
 	}
-	if h.keysLoaded != nil && !h.keysLoaded() {
+	if h.KeysLoaded != nil && !h.KeysLoaded() {
 		return notReady{reason: "signing keys not loaded"}
 	}
 	return nil
 }
 
-// run checks readiness at once and then every interval, until ctx is done,
+// Run checks readiness at once and then every interval, until ctx is done,
 // so that authserver_ready is current without a scrape touching the
 // database.
-func (h *health) run(ctx context.Context, interval time.Duration) {
+func (h *Health) Run(ctx context.Context, interval time.Duration) {
 	periodic.NowAndEvery(ctx, interval, func(ctx context.Context) { _ = h.check(ctx) })
 }

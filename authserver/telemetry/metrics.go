@@ -1,4 +1,4 @@
-package authserver
+package telemetry
 
 import (
 	"context"
@@ -11,78 +11,45 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"authserver/exchange"
 	"authserver/governance"
 	"authserver/internal/periodic"
 	"authserver/storage"
 )
 
-// metrics are the server's Prometheus metrics. Every label is bounded: a
-// result, a cause, a handler or a status code — never a user, an
-// organization, a client or a token.
-type metrics struct {
-	exchanges        *prometheus.CounterVec
-	refusals         *prometheus.CounterVec
-	exchangeDuration prometheus.Histogram
-	introspections   *prometheus.CounterVec
-	revocations      *prometheus.CounterVec
-	patEvents        *prometheus.CounterVec
+// Metrics are the server's Prometheus metrics outside the OAuth endpoints
+// (which register their own): HTTP requests, PAT events and counts, the
+// write-behind queues and readiness. Every label is bounded: a result, a
+// cause, a handler or a status code — never a user, an organization, a
+// client or a token.
+type Metrics struct {
+	PATEvents *prometheus.CounterVec
 
-	httpRequests    *prometheus.CounterVec
-	httpDuration    *prometheus.HistogramVec
-	pats            *prometheus.GaugeVec
-	lastUsedFlushes *prometheus.CounterVec
-	lastUsedDropped prometheus.Counter
-	auditDropped    prometheus.Counter
-	ready           prometheus.Gauge
+	HTTPRequests    *prometheus.CounterVec
+	HTTPDuration    *prometheus.HistogramVec
+	PATs            *prometheus.GaugeVec
+	LastUsedFlushes *prometheus.CounterVec
+	LastUsedDropped prometheus.Counter
+	AuditDropped    prometheus.Counter
+	Ready           prometheus.Gauge
 }
 
-// exchangeResults are the values of the result label: granted, or the
-// RFC error the exchange was answered with.
-var exchangeResults = []string{
-	"granted", "invalid_request", "invalid_client", "invalid_grant", "unauthorized_client",
-	"unsupported_grant_type", "invalid_scope", errInvalidTarget.ErrorField, "temporarily_unavailable",
-	"server_error", "request_too_large", "rate_limited",
-}
-
-func newMetrics(reg prometheus.Registerer) *metrics {
-	m := &metrics{
-		exchanges: newLabelledCounter(reg, prometheus.CounterOpts{
-			Name: "authserver_token_exchanges_total",
-			Help: "Token-exchange requests by result: granted, or the RFC 6749/8693 error returned.",
-		}, "result", exchangeResults),
-		refusals: newLabelledCounter(reg, prometheus.CounterOpts{
-			Name: "authserver_token_exchange_refusals_total",
-			Help: "Refused token exchanges by precise cause (never sent to clients).",
-		}, "cause", exchange.Causes()),
-		exchangeDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "authserver_token_exchange_duration_seconds",
-			Help:    "Time to answer a token-exchange request, from the first byte read to the response written.",
-			Buckets: []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1},
-		}),
-		introspections: newLabelledCounter(reg, prometheus.CounterOpts{
-			Name: "authserver_introspections_total",
-			Help: "Introspection requests by result: active, inactive, or the RFC 6749 error returned.",
-		}, "result", introspectionResults),
-		revocations: newLabelledCounter(reg, prometheus.CounterOpts{
-			Name: "authserver_revocations_total",
-			Help: "Revocation requests by result: revoked, already_revoked, not_found, or the RFC 6749/7009 error returned.",
-		}, "result", revocationResults),
-		patEvents: newLabelledCounter(reg, prometheus.CounterOpts{
+// NewMetrics registers the metrics with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		PATEvents: NewLabelledCounter(reg, prometheus.CounterOpts{
 			Name: "authserver_pat_events_total",
 			Help: "PAT lifecycle events: created, regenerated, revoked_owner, revoked_admin, revoked_value, revoked_holder, revoked_leaked.",
 		}, "event", patEventNames),
 	}
-	reg.MustRegister(m.exchangeDuration)
 	m.registerHTTP(reg)
 	m.registerBackground(reg)
 	return m
 }
 
-// newLabelledCounter registers a counter with one label and creates the
+// NewLabelledCounter registers a counter with one label and creates the
 // series of every value at 0, so that a rate or an alert sees a series
 // before its first event rather than none.
-func newLabelledCounter[V ~string](reg prometheus.Registerer, opts prometheus.CounterOpts, label string, values []V) *prometheus.CounterVec {
+func NewLabelledCounter[V ~string](reg prometheus.Registerer, opts prometheus.CounterOpts, label string, values []V) *prometheus.CounterVec {
 	c := prometheus.NewCounterVec(opts, []string{label})
 	reg.MustRegister(c)
 	for _, v := range values {
@@ -93,59 +60,59 @@ func newLabelledCounter[V ~string](reg prometheus.Registerer, opts prometheus.Co
 
 // registerHTTP registers the metrics of every request to the public
 // listener, whatever its route.
-func (m *metrics) registerHTTP(reg prometheus.Registerer) {
-	m.httpRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
+func (m *Metrics) registerHTTP(reg prometheus.Registerer) {
+	m.HTTPRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "authserver_http_requests_total",
 		Help: "Requests to the public listener by handler (the route pattern, \"console\" or \"not_found\") and status code.",
 	}, []string{"handler", "code"})
-	m.httpDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+	m.HTTPDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "authserver_http_request_duration_seconds",
 		Help:    "Time to answer a request on the public listener, by handler (the route pattern).",
 		Buckets: []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10},
 	}, []string{"handler"})
-	reg.MustRegister(m.httpRequests, m.httpDuration)
+	reg.MustRegister(m.HTTPRequests, m.HTTPDuration)
 }
 
 // registerBackground registers the metrics of the work behind the
 // requests: the PAT count, the last-used write-behind, the audit queue and
 // readiness.
-func (m *metrics) registerBackground(reg prometheus.Registerer) {
-	m.pats = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+func (m *Metrics) registerBackground(reg prometheus.Registerer) {
+	m.PATs = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "authserver_pats",
 		Help: "PATs by status (active, expired, revoked), as counted in the database every minute.",
 	}, []string{"status"})
-	m.lastUsedFlushes = newLabelledCounter(reg, prometheus.CounterOpts{
+	m.LastUsedFlushes = NewLabelledCounter(reg, prometheus.CounterOpts{
 		Name: "authserver_last_used_flushes_total",
 		Help: "Batched writes of PAT last-use times by result (ok, error); a failed batch is retried.",
 	}, "result", []string{"ok", "error"})
-	m.lastUsedDropped = prometheus.NewCounter(prometheus.CounterOpts{
+	m.LastUsedDropped = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "authserver_last_used_dropped_total",
 		Help: "PAT last-use times dropped because the write-behind queue was full.",
 	})
-	m.auditDropped = prometheus.NewCounter(prometheus.CounterOpts{
+	m.AuditDropped = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "authserver_audit_events_dropped_total",
 		Help: "Audit events (refused exchanges, console sign-ins and sign-outs) lost: the queue was full or closed, or the database write failed.",
 	})
-	m.ready = prometheus.NewGauge(prometheus.GaugeOpts{
+	m.Ready = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "authserver_ready",
 		Help: "1 when the last readiness check (database, schema, signing keys) passed, else 0.",
 	})
-	reg.MustRegister(m.pats, m.lastUsedDropped, m.auditDropped, m.ready)
+	reg.MustRegister(m.PATs, m.LastUsedDropped, m.AuditDropped, m.Ready)
 	for _, st := range countedPATStatuses {
-		m.pats.WithLabelValues(string(st))
+		m.PATs.WithLabelValues(string(st))
 	}
 }
 
 // countedPATStatuses are the values of authserver_pats' status label.
 var countedPATStatuses = []storage.PATStatus{storage.PATActive, storage.PATExpired, storage.PATRevoked}
 
-// lastUsedFlushed counts one flush of the last-used write-behind.
-func (m *metrics) lastUsedFlushed(_ int, err error) {
+// LastUsedFlushed counts one flush of the last-used write-behind.
+func (m *Metrics) LastUsedFlushed(_ int, err error) {
 	result := "ok"
 	if err != nil {
 		result = "error"
 	}
-	m.lastUsedFlushes.WithLabelValues(result).Inc()
+	m.LastUsedFlushes.WithLabelValues(result).Inc()
 }
 
 // keyStats is what the signing-key gauges read (signing.Keyring): all are
@@ -156,10 +123,10 @@ type keyStats interface {
 	PublishedCount() int
 }
 
-// registerGauges registers the gauges read at scrape time from in-memory
+// RegisterGauges registers the gauges read at scrape time from in-memory
 // state: the signing keys, the last-used queue, the database pool (when the
 // store exposes its *sql.DB) and the build. None touches the database.
-func registerGauges(reg prometheus.Registerer, keys keyStats, queueDepth func() int, st storage.Store, version string) {
+func RegisterGauges(reg prometheus.Registerer, keys keyStats, queueDepth func() int, st storage.Store, version string) {
 	reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "authserver_signing_key_age_seconds",
@@ -199,14 +166,14 @@ var patEventNames = []string{
 	"created", "regenerated", "revoked_owner", "revoked_admin", "revoked_value", "revoked_holder", "revoked_leaked",
 }
 
-var _ governance.Events = (*metrics)(nil)
+var _ governance.Events = (*Metrics)(nil)
 
 // PATEvent counts one PAT lifecycle event (governance.Events).
-func (m *metrics) PATEvent(event string) {
+func (m *Metrics) PATEvent(event string) {
 	if !slices.Contains(patEventNames, event) {
 		event = "other"
 	}
-	m.patEvents.WithLabelValues(event).Inc()
+	m.PATEvents.WithLabelValues(event).Inc()
 }
 
 // buildVersion is the version to report: the one given, else the main
@@ -263,14 +230,14 @@ type patCounter interface {
 	CountPATs(ctx context.Context, now time.Time) (storage.PATCounts, error)
 }
 
-// patCountInterval is how often authserver_pats is recounted. Counting
+// PATCountInterval is how often authserver_pats is recounted. Counting
 // reads every organization's PATs: it runs in the background, never on
 // scrape.
-const patCountInterval = time.Minute
+const PATCountInterval = time.Minute
 
 // countPATs sets authserver_pats from the database. On failure the gauge
 // keeps its last values.
-func (m *metrics) countPATs(ctx context.Context, st patCounter, now time.Time) error {
+func (m *Metrics) countPATs(ctx context.Context, st patCounter, now time.Time) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	counts, err := st.CountPATs(ctx, now)
@@ -278,13 +245,13 @@ func (m *metrics) countPATs(ctx context.Context, st patCounter, now time.Time) e
 		return err
 	}
 	for _, s := range countedPATStatuses {
-		m.pats.WithLabelValues(string(s)).Set(float64(counts[s]))
+		m.PATs.WithLabelValues(string(s)).Set(float64(counts[s]))
 	}
 	return nil
 }
 
-// runPATCounts counts PATs at once, then every interval, until ctx is done.
-func (m *metrics) runPATCounts(ctx context.Context, st patCounter, now func() time.Time, interval time.Duration, log *slog.Logger) {
+// RunPATCounts counts PATs at once, then every interval, until ctx is done.
+func (m *Metrics) RunPATCounts(ctx context.Context, st patCounter, now func() time.Time, interval time.Duration, log *slog.Logger) {
 	periodic.NowAndEvery(ctx, interval, func(ctx context.Context) {
 		if err := m.countPATs(ctx, st, now()); err != nil && ctx.Err() == nil {
 			log.Warn("counting PATs for metrics failed; will retry", "err", err)
