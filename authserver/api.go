@@ -1,7 +1,6 @@
 package authserver
 
 import (
-	"authserver/internal/httpx"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -12,6 +11,8 @@ import (
 	"authserver/authserver/accesstoken"
 	"authserver/exchange"
 	"authserver/governance"
+	"authserver/internal/httpx"
+	"authserver/internal/ratelimit"
 )
 
 // api serves the management REST API under /api/v1. It
@@ -28,7 +29,7 @@ type api struct {
 	leaks *leakWorker
 	// public limits requests to public routes per client address; nil
 	// limits nothing (Options.InsecureNoRateLimits).
-	public *limiter
+	public *ratelimit.Limiter
 }
 
 // newAPI wires the management API. tokens verify bearer tokens; st is read
@@ -163,8 +164,8 @@ func (a *api) run(w http.ResponseWriter, r *http.Request, rt apiRoute, p *princi
 // client address's budget.
 func (a *api) servePublic(w http.ResponseWriter, r *http.Request, rt apiRoute) {
 	if a.public != nil {
-		if _, wait := a.public.take(a.now(), addrKey(httpx.ClientAddrOf(r))); wait > 0 {
-			w.Header().Set("Retry-After", retryAfter(wait))
+		if _, wait := a.public.Take(a.now(), ratelimit.AddrKey(httpx.ClientAddrOf(r))); wait > 0 {
+			w.Header().Set("Retry-After", ratelimit.RetryAfter(wait))
 			writeProblem(w, newProblem(http.StatusTooManyRequests, codeRateLimited,
 				"too many requests from this address; retry after the number of seconds in Retry-After"))
 			return

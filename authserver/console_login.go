@@ -1,12 +1,13 @@
 package authserver
 
 import (
-	"authserver/internal/httpx"
 	"errors"
 	"net/http"
 	"time"
 
 	"authserver/governance"
+	"authserver/internal/httpx"
+	"authserver/internal/ratelimit"
 	"authserver/storage"
 )
 
@@ -98,7 +99,7 @@ func (c *console) signIn(w http.ResponseWriter, r *http.Request, org, username, 
 		// work, so that a flood costs no query. The failures that spent
 		// the budget were each audited.
 		c.log.InfoContext(r.Context(), "console sign-in refused", "addr", addr, "cause", string(governance.SignInRateLimited))
-		secs := retryAfter(wait)
+		secs := ratelimit.RetryAfter(wait)
 		w.Header().Set("Retry-After", secs)
 		again(http.StatusTooManyRequests, "Too many sign-in attempts. Wait "+secs+" seconds, then try again.")
 		return

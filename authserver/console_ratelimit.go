@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"strings"
 	"time"
+
+	"authserver/internal/ratelimit"
 )
 
 // Sign-in attempts are limited by two token buckets (see ratelimit.go),
@@ -28,13 +30,13 @@ const (
 // loginLimits holds the buckets of sign-in attempts. A nil *loginLimits
 // limits nothing (Options.InsecureNoRateLimits).
 type loginLimits struct {
-	accounts, addrs *limiter
+	accounts, addrs *ratelimit.Limiter
 }
 
 func newLoginLimits() *loginLimits {
 	return &loginLimits{
-		accounts: newLimiter(accountEvery, accountBurst, maxLimiters),
-		addrs:    newLimiter(addrEvery, addrBurst, maxAddrLimiters),
+		accounts: ratelimit.New(accountEvery, accountBurst, ratelimit.MaxLimiters),
+		addrs:    ratelimit.New(addrEvery, addrBurst, ratelimit.MaxAddrLimiters),
 	}
 }
 
@@ -45,11 +47,11 @@ func (l *loginLimits) take(now time.Time, account, addr string) (refund func(), 
 	if l == nil {
 		return func() {}, 0
 	}
-	ra, d := l.addrs.take(now, addrKey(addr))
+	ra, d := l.addrs.Take(now, ratelimit.AddrKey(addr))
 	if d > 0 {
 		return nil, d
 	}
-	ru, d := l.accounts.take(now, accountKey(account))
+	ru, d := l.accounts.Take(now, accountKey(account))
 	if d > 0 {
 		ra()
 		return nil, d

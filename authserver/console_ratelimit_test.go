@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"authserver/internal/ratelimit"
 )
 
 // TestLoginLimitsUnderManyAddresses: a flood of addresses and usernames
@@ -11,11 +13,11 @@ import (
 func TestLoginLimitsUnderManyAddresses(t *testing.T) {
 	l := newLoginLimits()
 	now := time.Now()
-	for i := range 2 * maxAddrLimiters {
+	for i := range 2 * ratelimit.MaxAddrLimiters {
 		l.take(now, fmt.Sprintf("acme\x00user%d", i), fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255))
 	}
-	if a, u := l.addrs.len(), l.accounts.len(); a > maxAddrLimiters || u > maxLimiters {
-		t.Fatalf("%d address and %d account buckets, want at most %d and %d", a, u, maxAddrLimiters, maxLimiters)
+	if a, u := l.addrs.Len(), l.accounts.Len(); a > ratelimit.MaxAddrLimiters || u > ratelimit.MaxLimiters {
+		t.Fatalf("%d address and %d account buckets, want at most %d and %d", a, u, ratelimit.MaxAddrLimiters, ratelimit.MaxLimiters)
 	}
 }
 

@@ -17,10 +17,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"authserver/authserver/accesstoken"
+	"authserver/authserver/discovery"
 	"authserver/authserver/telemetry"
 	"authserver/exchange"
 	"authserver/governance"
 	"authserver/internal/httpx"
+	"authserver/internal/ratelimit"
 	"authserver/signing"
 	"authserver/storage"
 )
@@ -166,7 +168,7 @@ func New(o Options) (*Server, error) {
 	s.api = newAPI(gov, s.catalog, tokens, o.Store, o.Issuer, s.now, log)
 	s.api.leaks = newLeakWorker(gov, log, s.reg, s.now)
 	if !o.InsecureNoRateLimits {
-		s.api.public = newLimiter(leakedEvery, leakedBurst, maxAddrLimiters)
+		s.api.public = ratelimit.New(leakedEvery, leakedBurst, ratelimit.MaxAddrLimiters)
 	}
 	s.api.routes(pub)
 	s.console, err = newConsole(consoleOptions{gov: gov, catalog: s.catalog, store: storage.Narrow[sessionTx](o.Store), log: log, audit: s.audit,
@@ -177,8 +179,8 @@ func New(o Options) (*Server, error) {
 	}
 	s.console.routes(pub)
 	s.api.auth.setSessionLookup(s.console.apiSession)
-	(&discovery{issuer: o.Issuer, catalog: s.catalog}).routes(pub)
-	(&jwks{keys: o.Keys}).routes(pub)
+	(&discovery.Metadata{Issuer: o.Issuer, Catalog: s.catalog}).Mount(pub)
+	(&discovery.JWKS{Keys: o.Keys}).Mount(pub)
 	s.public = &telemetry.Observed{Next: pub, Log: log, Level: slog.LevelInfo, Metrics: s.metrics, Addrs: addrs,
 		LooksSecret: telemetry.CredentialShaped(o.PATPrefix)}
 

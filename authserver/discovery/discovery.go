@@ -1,24 +1,34 @@
-package authserver
+// Package discovery serves what a client reads before it talks to the
+// server: the RFC 8414 authorization server metadata and the JWKS.
+package discovery
 
 import (
-	"authserver/internal/httpx"
+	"context"
 	"net/http"
 	"strconv"
+	"time"
 
 	"authserver/exchange"
-	"authserver/governance"
+	"authserver/internal/httpx"
 	"authserver/internal/rfc8693"
-	"authserver/signing"
 )
 
-// discovery serves RFC 8414 metadata at both well-known locations; the
-// OpenID location is there because many client libraries look only there.
-type discovery struct {
-	issuer  string
-	catalog *governance.Catalog
+// ScopeCatalog is the part of governance.Catalog the metadata reads: the
+// union of every audience's scopes.
+type ScopeCatalog interface {
+	Scopes(ctx context.Context) ([]string, error)
 }
 
-func (d *discovery) routes(mux *http.ServeMux) {
+// Metadata serves RFC 8414 metadata at both well-known locations; the
+// OpenID location is there because many client libraries look only there.
+type Metadata struct {
+	// Issuer is this server's URL; every endpoint is named under it.
+	Issuer  string
+	Catalog ScopeCatalog
+}
+
+// Mount serves both well-known locations on mux.
+func (d *Metadata) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("GET /.well-known/oauth-authorization-server", d.serve)
 	mux.HandleFunc("GET /.well-known/openid-configuration", d.serve)
 }
@@ -39,8 +49,8 @@ type metadata struct {
 	AuthorizationDetailsTypesSupported []string `json:"authorization_details_types_supported"`
 }
 
-func (d *discovery) serve(w http.ResponseWriter, r *http.Request) {
-	scopes, err := d.catalog.Scopes(r.Context())
+func (d *Metadata) serve(w http.ResponseWriter, r *http.Request) {
+	scopes, err := d.Catalog.Scopes(r.Context())
 	if err != nil {
 		http.Error(w, "temporarily unavailable", http.StatusServiceUnavailable)
 		return
@@ -49,11 +59,11 @@ func (d *discovery) serve(w http.ResponseWriter, r *http.Request) {
 	confidential := []string{"client_secret_basic", "client_secret_post"}
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	httpx.WriteJSON(w, http.StatusOK, metadata{
-		Issuer:                             d.issuer,
-		TokenEndpoint:                      d.issuer + "/oauth2/token",
-		IntrospectionEndpoint:              d.issuer + "/oauth2/introspect",
-		RevocationEndpoint:                 d.issuer + "/oauth2/revoke",
-		JWKSURI:                            d.issuer + "/.well-known/jwks.json",
+		Issuer:                             d.Issuer,
+		TokenEndpoint:                      d.Issuer + "/oauth2/token",
+		IntrospectionEndpoint:              d.Issuer + "/oauth2/introspect",
+		RevocationEndpoint:                 d.Issuer + "/oauth2/revoke",
+		JWKSURI:                            d.Issuer + "/.well-known/jwks.json",
 		GrantTypesSupported:                []string{rfc8693.GrantType},
 		ResponseTypesSupported:             []string{},
 		TokenEndpointAuthMethodsSupported:  authMethods,
@@ -64,19 +74,26 @@ func (d *discovery) serve(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// jwks serves the public signing keys.
-type jwks struct {
-	keys *signing.Keyring
+// KeySet is the part of signing.Keyring the JWKS reads.
+type KeySet interface {
+	JWKS() []byte
+	JWKSMaxAge() time.Duration
 }
 
-func (j *jwks) routes(mux *http.ServeMux) {
+// JWKS serves the public signing keys.
+type JWKS struct {
+	Keys KeySet
+}
+
+// Mount serves /.well-known/jwks.json on mux.
+func (j *JWKS) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("GET /.well-known/jwks.json", j.serve)
 }
 
-func (j *jwks) serve(w http.ResponseWriter, _ *http.Request) {
+func (j *JWKS) serve(w http.ResponseWriter, _ *http.Request) {
 	// Caches may keep the set no longer than a pending key takes to start
 	// signing, so a resource server always knows a key before it sees it.
-	w.Header().Set("Cache-Control", "public, max-age="+strconv.Itoa(int(j.keys.JWKSMaxAge().Seconds())))
+	w.Header().Set("Cache-Control", "public, max-age="+strconv.Itoa(int(j.Keys.JWKSMaxAge().Seconds())))
 	w.Header().Set("Content-Type", "application/jwk-set+json")
-	_, _ = w.Write(j.keys.JWKS())
+	_, _ = w.Write(j.Keys.JWKS())
 }
