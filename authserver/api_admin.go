@@ -1,12 +1,12 @@
 package authserver
 
 import (
-	"authserver/internal/httpx"
 	"net/http"
 	"strconv"
 
 	"authserver/governance"
 	"authserver/internal/duration"
+	"authserver/internal/httpx"
 	"authserver/storage"
 )
 

@@ -1,7 +1,6 @@
 package authserver
 
 import (
-	"authserver/internal/httpx"
 	"context"
 	"errors"
 	"net/http"
@@ -13,6 +12,7 @@ import (
 	"authserver/authserver/accesstoken"
 	"authserver/exchange"
 	"authserver/governance"
+	"authserver/internal/httpx"
 	"authserver/storage"
 )
 

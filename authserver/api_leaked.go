@@ -1,7 +1,6 @@
 package authserver
 
 import (
-	"authserver/internal/httpx"
 	"context"
 	"errors"
 	"log/slog"
@@ -11,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"authserver/governance"
+	"authserver/internal/httpx"
 )
 
 // POST /api/v1/leaked-tokens is a credential revocation API like GitHub's:
@@ -28,7 +28,7 @@ import (
 // found, and a report that was answered 202 is never lost. While the
 // database cannot take the report the answer is 503 with Retry-After, and
 // a scanner sends it again. Requests are rate-limited per client address
-// (ratelimit.go).
+// (internal/ratelimit).
 
 // maxLeakedTokens bounds the values of one report.
 const maxLeakedTokens = 100

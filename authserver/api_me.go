@@ -1,13 +1,13 @@
 package authserver
 
 import (
-	"authserver/internal/httpx"
 	"net/http"
 	"strings"
 
 	"authserver/exchange"
 	"authserver/governance"
 	"authserver/internal/duration"
+	"authserver/internal/httpx"
 	"authserver/storage"
 )
 

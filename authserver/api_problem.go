@@ -1,12 +1,12 @@
 package authserver
 
 import (
-	"authserver/internal/httpx"
 	"errors"
 	"fmt"
 	"net/http"
 
 	"authserver/governance"
+	"authserver/internal/httpx"
 )
 
 // Management API errors are RFC 9457 problem details

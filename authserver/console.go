@@ -1,7 +1,6 @@
 package authserver
 
 import (
-	"authserver/internal/httpx"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -23,6 +22,7 @@ import (
 
 	"authserver/governance"
 	"authserver/internal/duration"
+	"authserver/internal/httpx"
 	"authserver/storage"
 )
 

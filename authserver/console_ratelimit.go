@@ -8,7 +8,7 @@ import (
 	"authserver/internal/ratelimit"
 )
 
-// Sign-in attempts are limited by two token buckets (see ratelimit.go),
+// Sign-in attempts are limited by two token buckets (see internal/ratelimit),
 // one per account (organization + username, as typed, case-folded) and one
 // per client address. An attempt takes a token from both before the
 // password is checked and gives them back if it succeeds, so only failed

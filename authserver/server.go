@@ -18,6 +18,7 @@ import (
 
 	"authserver/authserver/accesstoken"
 	"authserver/authserver/discovery"
+	"authserver/authserver/oauth"
 	"authserver/authserver/telemetry"
 	"authserver/exchange"
 	"authserver/governance"
@@ -129,20 +130,12 @@ func New(o Options) (*Server, error) {
 	}
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.metrics = telemetry.NewMetrics(s.reg)
-	oauthMetrics := newOAuthMetrics(s.reg)
 	s.lastUsed = newLastUsed(o.Store, interval, log)
 	s.lastUsed.onFlush, s.lastUsed.onDrop = s.metrics.LastUsedFlushed, s.metrics.LastUsedDropped.Inc
 	s.audit = newAuditQueue(o.Store, 4096, log)
 	s.audit.onDrop = s.metrics.AuditDropped.Inc
 	telemetry.RegisterGauges(s.reg, o.Keys, s.lastUsed.Len, o.Store, o.Version)
 	s.catalog = governance.NewCatalog(o.Store, o.Issuer, s.now)
-	clients := &clientStore{clients: newClientCache(o.Store, s.now)}
-
-	grant := &TokenExchangeGrant{
-		Rules: exchange.Rules{Issuer: o.Issuer, PATPrefix: o.PATPrefix,
-			AccessTokenTTL: o.AccessTokenTTL, DefaultAudience: o.DefaultAudience},
-		Store: o.Store, Audiences: s.catalog, Signer: o.Keys, Now: s.now, Used: s.lastUsed.Used,
-	}
 	// The one verifier of our JWTs, for the API, introspection and
 	// revocation alike, so that a token gets one verdict everywhere.
 	tokens, err := accesstoken.New(accesstoken.Config{Issuer: o.Issuer, Keys: o.Keys, Now: s.now,
@@ -150,21 +143,20 @@ func New(o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("authserver: %w", err)
 	}
-	introspector := &tokenIntrospector{store: o.Store, tokens: tokens,
-		prefix: o.PATPrefix, now: s.now, used: s.lastUsed.Used}
 	gov := governance.New(governance.Options{Store: storage.Narrow[governance.Tx](o.Store), Catalog: s.catalog,
 		PATPrefix: o.PATPrefix, Now: s.now, Events: s.metrics})
-	revoker := &holderRevoker{gov: gov, tokens: tokens, prefix: o.PATPrefix}
-	p := newProvider(clients, grant, introspector, revoker)
-	var limits *oauthLimits // nil: no limits
-	if !o.InsecureNoRateLimits {
-		limits = newOAuthLimits(s.now)
+	oauthEndpoints, err := oauth.New(oauth.Options{
+		Rules: exchange.Rules{Issuer: o.Issuer, PATPrefix: o.PATPrefix,
+			AccessTokenTTL: o.AccessTokenTTL, DefaultAudience: o.DefaultAudience},
+		Store: o.Store, Audiences: s.catalog, Signer: o.Keys, Tokens: tokens, Revocations: gov, Audit: s.audit,
+		Used: s.lastUsed.Used, Metrics: s.reg, Log: log, Now: s.now, NoRateLimits: o.InsecureNoRateLimits,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("authserver: %w", err)
 	}
 
 	pub := http.NewServeMux()
-	pub.Handle("/oauth2/token", &tokenEndpoint{p: p, log: log, metrics: oauthMetrics, audit: s.audit, now: s.now, limits: limits})
-	pub.Handle("/oauth2/introspect", &introspectionEndpoint{p: p, log: log, metrics: oauthMetrics, limits: limits})
-	pub.Handle("/oauth2/revoke", &revocationEndpoint{p: p, log: log, metrics: oauthMetrics, limits: limits})
+	oauthEndpoints.Mount(pub)
 	s.api = newAPI(gov, s.catalog, tokens, o.Store, o.Issuer, s.now, log)
 	s.api.leaks = newLeakWorker(gov, log, s.reg, s.now)
 	if !o.InsecureNoRateLimits {

@@ -1,4 +1,4 @@
-package authserver
+package oauth
 
 import (
 	"net/http"
@@ -12,8 +12,8 @@ import (
 	"authserver/internal/ratelimit"
 )
 
-// The failure budgets of the OAuth endpoints and of leaked-token reports
-// (the rules: internal/ratelimit; documented in README.md and SECURITY.md).
+// The failure budgets of the OAuth endpoints (the rules: internal/ratelimit;
+// documented in README.md and SECURITY.md).
 const (
 	// oauthAddrBurst failures at the OAuth endpoints from one address at
 	// once, then one every oauthAddrEvery.
@@ -24,16 +24,12 @@ const (
 	// client can cost the database in failures from many addresses.
 	oauthClientBurst = 300
 	oauthClientEvery = 100 * time.Millisecond
-	// leakedBurst reports to POST /api/v1/leaked-tokens from one address
-	// at once (each up to 100 values), then one every leakedEvery.
-	leakedBurst = 10
-	leakedEvery = 6 * time.Second
 )
 
 // oauthLimits are the failure budgets of the OAuth endpoints, shared by
 // /oauth2/token, /oauth2/introspect and /oauth2/revoke: an address's
 // failures at any of them count against one budget. A nil *oauthLimits
-// limits nothing (Options.InsecureNoRateLimits).
+// limits nothing (Options.NoRateLimits).
 type oauthLimits struct {
 	addrs, clients *ratelimit.Limiter
 	now            func() time.Time

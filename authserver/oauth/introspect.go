@@ -1,7 +1,6 @@
-package authserver
+package oauth
 
 import (
-	"authserver/internal/httpx"
 	"context"
 	"errors"
 	"log/slog"
@@ -14,6 +13,7 @@ import (
 
 	"authserver/authserver/accesstoken"
 	"authserver/exchange"
+	"authserver/internal/httpx"
 	"authserver/storage"
 )
 
@@ -285,7 +285,7 @@ type tokenIntrospector struct {
 	store introspectionStore
 	// tokens verify JWTs for any audience the server knows: introspection
 	// answers for every resource server.
-	tokens *accesstoken.Verifier
+	tokens TokenVerifier
 	prefix string
 	now    func() time.Time
 	// used records a PAT's use, behind the hot path (introspection

@@ -1,7 +1,6 @@
-package authserver
+package oauth
 
 import (
-	"authserver/internal/httpx"
 	"context"
 	"log/slog"
 	"net/http"
@@ -12,6 +11,7 @@ import (
 
 	"authserver/authserver/accesstoken"
 	"authserver/governance"
+	"authserver/internal/httpx"
 )
 
 // This file is POST /oauth2/revoke (RFC 7009): the holder of a PAT
@@ -109,9 +109,9 @@ type revocationNote struct {
 
 type revocationNoteKey struct{}
 
-// holderRevocations applies the holder-revocation rule
+// HolderRevocations applies the holder-revocation rule
 // (governance.Service).
-type holderRevocations interface {
+type HolderRevocations interface {
 	RevokeByHolder(ctx context.Context, a governance.Actor, value string) (*governance.HolderRevocation, error)
 }
 
@@ -120,10 +120,10 @@ type holderRevocations interface {
 // revocable (one of our JWTs), or unknown — and unknown tokens get 200
 // (RFC 7009 §2.2).
 type holderRevoker struct {
-	gov holderRevocations
+	gov HolderRevocations
 	// tokens tell our JWTs, which are not revocable, from other strings, by
 	// introspection's rule.
-	tokens *accesstoken.Verifier
+	tokens TokenVerifier
 	prefix string
 }
 

@@ -1,4 +1,4 @@
-package authserver
+package oauth
 
 import (
 	"github.com/prometheus/client_golang/prometheus"

@@ -1,7 +1,6 @@
-package authserver
+package oauth
 
 import (
-	"authserver/internal/httpx"
 	"encoding/json"
 	"errors"
 	"io"
@@ -19,6 +18,7 @@ import (
 
 	"authserver/exchange"
 	"authserver/governance"
+	"authserver/internal/httpx"
 	"authserver/internal/rfc8693"
 	"authserver/storage"
 )
@@ -53,7 +53,7 @@ type tokenEndpoint struct {
 	p       *provider
 	log     *slog.Logger
 	metrics *oauthMetrics
-	audit   *auditQueue
+	audit   Auditor
 	now     func() time.Time
 	limits  *oauthLimits // nil: no limits
 }

@@ -1,4 +1,4 @@
-package authserver
+package oauth
 
 import (
 	"context"
@@ -16,7 +16,12 @@ type clientCache struct {
 	cache cache.Snapshot[map[string]*storage.Client]
 }
 
-func newClientCache(st storage.Store, now func() time.Time) *clientCache {
+// clientLister is the store method the client cache loads from.
+type clientLister interface {
+	ListClients(ctx context.Context) ([]storage.Client, error)
+}
+
+func newClientCache(st clientLister, now func() time.Time) *clientCache {
 	return &clientCache{cache: cache.Snapshot[map[string]*storage.Client]{Now: now, TTL: governance.CatalogTTL,
 		Load: func(ctx context.Context) (map[string]*storage.Client, error) {
 			list, err := st.ListClients(ctx)
