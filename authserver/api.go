@@ -35,9 +35,9 @@ type api struct {
 // newAPI wires the management API. tokens verify bearer tokens; st is read
 // on every request to check the PAT behind a token (or a session's user).
 func newAPI(gov *governance.Service, catalog *governance.Catalog, tokens *accesstoken.Verifier, st authStore,
-	issuer string, now func() time.Time, log *slog.Logger) *api {
+	sessions sessionLookup, issuer string, now func() time.Time, log *slog.Logger) *api {
 	return &api{gov: gov, catalog: catalog, log: log, now: now,
-		auth: &authenticator{issuer: issuer, tokens: tokens, store: st, now: now}}
+		auth: &authenticator{issuer: issuer, tokens: tokens, store: st, sessions: sessions, now: now}}
 }
 
 // access is what a route requires of its principal.

@@ -6,10 +6,10 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"authserver/authserver/accesstoken"
+	"authserver/authserver/session"
 	"authserver/exchange"
 	"authserver/governance"
 	"authserver/internal/httpx"
@@ -27,8 +27,8 @@ import (
 //     PATs in the organization ends the token's API access at once; and
 //     admin-ness is the owner's current admin flag AND Identity.Admin in the
 //     token's scope.
-//   - A console session cookie. The console plugs in a sessionLookup
-//     (console.apiSession), which also enforces CSRF for unsafe methods.
+//   - A console session cookie, checked by the console's sessions
+//     (session.Sessions.ForAPI), which also enforce CSRF for unsafe methods.
 //     The session's user is read from the database on every request too.
 //
 // A request with an Authorization header is judged by it alone: a bad
@@ -40,25 +40,22 @@ type authStore interface {
 	GetUser(ctx context.Context, orgID, id string) (*storage.User, error)
 }
 
-// consoleSession is the user a console session belongs to.
-type consoleSession struct {
-	UserID string
-	OrgID  string
-}
-
-// sessionLookup resolves the console session a request carries. It returns
-// (nil, nil) when the request carries no session at all, errBadCredentials
-// when it carries one that is unknown or expired, and another error when it
-// could not tell (the database is unavailable). The console also owns CSRF
-// protection for cookie-authenticated state changes: a lookup must refuse
+// sessionLookup resolves the console session a request carries
+// (session.Sessions). It returns (nil, nil) when the request carries no
+// session at all, errBadCredentials when it carries one that is unknown or
+// expired, and another error when it could not tell (the database is
+// unavailable). The sessions also own CSRF protection for
+// cookie-authenticated state changes: a lookup must refuse
 // (errBadCredentials) an unsafe method without a valid CSRF token.
-type sessionLookup func(r *http.Request) (*consoleSession, error)
+type sessionLookup interface {
+	ForAPI(r *http.Request) (*session.User, error)
+}
 
 // Authentication failures. errNoCredentials: nothing was presented;
 // errBadCredentials: something was presented and refused.
 var (
 	errNoCredentials  = errors.New("no credentials")
-	errBadCredentials = errors.New("invalid credentials")
+	errBadCredentials = session.ErrInvalid
 )
 
 // principal is who an API request acts as, established from the database
@@ -79,24 +76,15 @@ type principal struct {
 func (p *principal) has(scope string) bool { return slices.Contains(p.scopes, scope) }
 
 // authenticator establishes the principal of an API request: bearer token
-// first, then the console session when a lookup is plugged in.
+// first, then the console session when there are sessions.
 type authenticator struct {
 	// issuer is the audience a bearer token must name.
 	issuer string
 	tokens *accesstoken.Verifier
 	store  authStore
 	now    func() time.Time
-	// session is the console's lookup; nil until the console plugs one in.
-	session atomic.Pointer[sessionLookup]
-}
-
-// setSessionLookup plugs the console's session check in (nil removes it).
-func (a *authenticator) setSessionLookup(f sessionLookup) {
-	if f == nil {
-		a.session.Store(nil)
-		return
-	}
-	a.session.Store(&f)
+	// sessions check the console's cookie; nil accepts bearer tokens only.
+	sessions sessionLookup
 }
 
 // authenticate returns the request's principal, or errNoCredentials,
@@ -112,8 +100,8 @@ func (a *authenticator) authenticate(r *http.Request) (*principal, error) {
 		}
 		return a.bearer(r, strings.TrimSpace(token))
 	}
-	if f := a.session.Load(); f != nil {
-		s, err := (*f)(r)
+	if a.sessions != nil {
+		s, err := a.sessions.ForAPI(r)
 		if err != nil {
 			return nil, err
 		}
@@ -158,7 +146,7 @@ func (a *authenticator) bearer(r *http.Request, token string) (*principal, error
 }
 
 // fromSession reads the session's user as it is now.
-func (a *authenticator) fromSession(r *http.Request, s *consoleSession) (*principal, error) {
+func (a *authenticator) fromSession(r *http.Request, s *session.User) (*principal, error) {
 	u, err := a.store.GetUser(r.Context(), s.OrgID, s.UserID)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, errBadCredentials

@@ -2,7 +2,6 @@ package authserver
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
@@ -20,6 +19,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"authserver/authserver/session"
 	"authserver/governance"
 	"authserver/internal/duration"
 	"authserver/internal/httpx"
@@ -71,41 +71,17 @@ const consoleCSP = "default-src 'self'; script-src 'self'; style-src 'self'; img
 // maxConsoleForm bounds every console form body.
 const maxConsoleForm = 64 << 10
 
-// sessionTx is what the console does inside a transaction: replace a
-// session by another (rotation on sign-in and privilege change).
-type sessionTx interface {
-	DeleteSession(ctx context.Context, id string) error
-	CreateSession(ctx context.Context, s *storage.Session) error
-}
-
-var _ sessionTx = storage.Store(nil)
-
-// consoleStore is what the console reads and writes itself: sessions.
-// Everything else goes through governance. storage.Narrow[sessionTx] of
-// any storage.Store is one.
-type consoleStore interface {
-	Update(ctx context.Context, fn func(tx sessionTx) error) error
-	CreateSession(ctx context.Context, s *storage.Session) error
-	GetSession(ctx context.Context, id string) (*storage.Session, error)
-	TouchSession(ctx context.Context, id string, at time.Time) error
-	DeleteSession(ctx context.Context, id string) error
-	DeleteExpiredSessions(ctx context.Context, now time.Time, idle time.Duration) (int64, error)
-}
-
 // consoleOptions are the dependencies of the console.
 type consoleOptions struct {
 	gov     *governance.Service
 	catalog *governance.Catalog
-	store   consoleStore
-	log     *slog.Logger
-	audit   *auditQueue
-	now     func() time.Time
-	issuer  string
-	// idle and absolute end a session after that long without a request,
-	// and that long after sign-in.
-	idle, absolute time.Duration
-	prefix         string // the PAT prefix, for the revoke-by-value placeholder
-	files          fs.FS  // templates/ and static/; nil: the embedded ones
+	// sessions are the console sessions, shared with the management API.
+	sessions *session.Sessions
+	log      *slog.Logger
+	audit    *auditQueue
+	now      func() time.Time
+	prefix   string // the PAT prefix, for the revoke-by-value placeholder
+	files    fs.FS  // templates/ and static/; nil: the embedded ones
 	// noLimits turns the sign-in rate limits off (Options.InsecureNoRateLimits).
 	noLimits bool
 }
@@ -114,13 +90,10 @@ type consoleOptions struct {
 type console struct {
 	gov      *governance.Service
 	catalog  *governance.Catalog
-	store    consoleStore
+	sessions *session.Sessions
 	log      *slog.Logger
 	audit    *auditQueue
 	now      func() time.Time
-	secure   bool // the issuer is https: cookies are Secure and __Host- prefixed
-	idle     time.Duration
-	absolute time.Duration
 	prefix   string
 	pages    map[string]*template.Template
 	static   map[string]staticFile
@@ -152,18 +125,13 @@ type staticFile struct {
 // missing or broken is an error.
 func newConsole(o consoleOptions) (*console, error) {
 	c := &console{
-		gov: o.gov, catalog: o.catalog, store: o.store, log: o.log, audit: o.audit, now: o.now,
-		secure: strings.HasPrefix(o.issuer, "https://"),
-		idle:   o.idle, absolute: o.absolute,
+		gov: o.gov, catalog: o.catalog, sessions: o.sessions, log: o.log, audit: o.audit, now: o.now,
 		prefix: o.prefix,
 		static: map[string]staticFile{},
 		cop:    http.NewCrossOriginProtection(),
 	}
 	if !o.noLimits {
 		c.limits = newLoginLimits()
-	}
-	if c.idle <= 0 || c.absolute <= 0 {
-		return nil, errors.New("console session timeouts must be positive")
 	}
 	files := o.files
 	if files == nil {
@@ -348,8 +316,8 @@ type visit struct {
 // administrator now.
 func (c *console) signedIn(rt consoleRoute) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sess, err := c.session(r)
-		if err != nil && !errors.Is(err, errBadCredentials) {
+		sess, err := c.sessions.Get(r)
+		if err != nil && !errors.Is(err, session.ErrInvalid) {
 			c.fail(w, r, nil, err)
 			return
 		}
@@ -365,8 +333,8 @@ func (c *console) signedIn(rt consoleRoute) http.Handler {
 		me, err := c.gov.Me(r.Context(), actor)
 		if governance.KindOf(err) == governance.NotFound ||
 			(err == nil && (me.User.Status != storage.UserActive || me.User.Kind != storage.UserLocal)) {
-			c.endSession(r, sess)
-			c.clearCookie(w)
+			c.sessions.End(r, sess)
+			c.sessions.ClearCookie(w)
 			http.Redirect(w, r, "/console/login?expired=1", http.StatusSeeOther)
 			return
 		}
@@ -376,13 +344,13 @@ func (c *console) signedIn(rt consoleRoute) http.Handler {
 		}
 		actor.Admin = me.User.Admin
 		v := &visit{sess: sess, me: me, actor: actor}
-		if !safeMethod(r.Method) {
+		if !session.SafeMethod(r.Method) {
 			r.Body = http.MaxBytesReader(w, r.Body, maxConsoleForm)
 			if err := r.ParseForm(); err != nil {
 				c.badForm(w, r, v, err)
 				return
 			}
-			if !tokenEqual(r.PostForm.Get(csrfField), sess.CSRFToken) {
+			if !session.TokenEqual(r.PostForm.Get(session.CSRFField), sess.CSRFToken) {
 				c.staleForm(w, r, v)
 				return
 			}
@@ -395,10 +363,6 @@ func (c *console) signedIn(rt consoleRoute) http.Handler {
 			c.fail(w, r, v, err)
 		}
 	})
-}
-
-func safeMethod(m string) bool {
-	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
 }
 
 // page is what every template receives: the signed-in user (nil on the

@@ -1,14 +1,18 @@
 package authserver
 
-import "io/fs"
+import (
+	"io/fs"
+
+	"authserver/authserver/session"
+)
 
 // This file exports internals of the console to the external test package.
 
 // Names the console's clients see.
 const (
-	ConsoleSessionCookie = sessionCookie
-	ConsoleLoginCookie   = loginCookie
-	ConsoleCSRFHeader    = csrfHeader
+	ConsoleSessionCookie = session.Cookie
+	ConsoleLoginCookie   = session.LoginCookie
+	ConsoleCSRFHeader    = session.CSRFHeader
 	ConsoleSignInFailed  = signInFailed
 )
 

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"authserver/authserver/session"
 	"authserver/governance"
 	"authserver/internal/httpx"
 	"authserver/internal/ratelimit"
@@ -36,7 +37,7 @@ type loginPage struct {
 
 // loginPage shows the sign-in form, or sends a signed-in user on.
 func (c *console) loginPage(w http.ResponseWriter, r *http.Request) {
-	if s, err := c.session(r); err == nil && s != nil {
+	if s, err := c.sessions.Get(r); err == nil && s != nil {
 		http.Redirect(w, r, "/console/tokens", http.StatusSeeOther)
 		return
 	}
@@ -55,11 +56,11 @@ func (c *console) loginPage(w http.ResponseWriter, r *http.Request) {
 // does not exist yet, so the token is double-submitted (cookie and form
 // field) rather than stored.
 func (c *console) loginToken(w http.ResponseWriter, r *http.Request) string {
-	if ck, err := r.Cookie(c.cookieName(loginCookie)); err == nil && wellFormedSecret(ck.Value) {
+	if ck, err := r.Cookie(c.sessions.CookieName(session.LoginCookie)); err == nil && session.WellFormedSecret(ck.Value) {
 		return ck.Value
 	}
-	v := newSecret()
-	c.setCookie(w, loginCookie, v, 0)
+	v := session.NewSecret()
+	c.sessions.SetCookie(w, session.LoginCookie, v, 0)
 	return v
 }
 
@@ -76,8 +77,8 @@ func (c *console) login(w http.ResponseWriter, r *http.Request) {
 		c.render(w, r, status, "login", &page{Error: msg,
 			Data: loginPage{Org: c.refill(org), Username: c.refill(username), Token: c.loginToken(w, r)}})
 	}
-	ck, err := r.Cookie(c.cookieName(loginCookie))
-	if err != nil || !tokenEqual(r.PostForm.Get(csrfField), ck.Value) {
+	ck, err := r.Cookie(c.sessions.CookieName(session.LoginCookie))
+	if err != nil || !session.TokenEqual(r.PostForm.Get(session.CSRFField), ck.Value) {
 		again(http.StatusForbidden, "The sign-in form has expired. Sign in again.")
 		return
 	}
@@ -125,7 +126,7 @@ func (c *console) signIn(w http.ResponseWriter, r *http.Request, org, username, 
 		c.fail(w, r, nil, err)
 		return
 	}
-	if err := c.startSession(w, r, u.ID, u.OrgID); err != nil {
+	if err := c.sessions.Start(w, r, u.ID, u.OrgID); err != nil {
 		c.fail(w, r, nil, err)
 		return
 	}
@@ -135,10 +136,10 @@ func (c *console) signIn(w http.ResponseWriter, r *http.Request, org, username, 
 
 // logout ends the session.
 func (c *console) logout(w http.ResponseWriter, r *http.Request, v *visit) error {
-	if err := c.store.DeleteSession(r.Context(), v.sess.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+	if err := c.sessions.Delete(r.Context(), v.sess); err != nil {
 		return err
 	}
-	c.clearCookie(w)
+	c.sessions.ClearCookie(w)
 	c.auditEvent(r, v.sess.OrgID, v.sess.UserID, "console.logout")
 	http.Redirect(w, r, "/console/login?signed_out=1", http.StatusSeeOther)
 	return nil

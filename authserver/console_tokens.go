@@ -161,7 +161,7 @@ func (c *console) createToken(w http.ResponseWriter, r *http.Request, v *visit) 
 // reveal rotates the session, so that the form that produced the token
 // cannot be submitted again, and renders the token once.
 func (c *console) reveal(w http.ResponseWriter, r *http.Request, v *visit, rp *revealPage) {
-	if s, err := c.rotate(r.Context(), w, v.sess); err != nil {
+	if s, err := c.sessions.Rotate(r.Context(), w, v.sess); err != nil {
 		// The token exists: show it anyway. A resubmission then meets
 		// governance's own guards (the name is taken; the old PAT is
 		// revoked) instead of the stale-form refusal.

@@ -12,6 +12,9 @@
 //   - authserver/discovery: RFC 8414 metadata and the JWKS.
 //   - authserver/accesstoken: the one verifier of this server's JWTs.
 //   - authserver/telemetry: metrics, the access log, health and readiness.
+//   - authserver/session: console sessions, their cookies and CSRF; built
+//     first and given to the console and to the management API, which
+//     accepts the console's cookie.
 //   - the management API and the console, still in this package.
 //
 // Shared plumbing lives below internal/: httpx (the client address rule and

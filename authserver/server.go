@@ -19,6 +19,7 @@ import (
 	"authserver/authserver/accesstoken"
 	"authserver/authserver/discovery"
 	"authserver/authserver/oauth"
+	"authserver/authserver/session"
 	"authserver/authserver/telemetry"
 	"authserver/exchange"
 	"authserver/governance"
@@ -92,6 +93,7 @@ type Server struct {
 	catalog  *governance.Catalog
 	api      *api
 	console  *console
+	sessions *session.Sessions
 	health   *telemetry.Health
 	public   http.Handler
 	telem    http.Handler
@@ -157,20 +159,26 @@ func New(o Options) (*Server, error) {
 
 	pub := http.NewServeMux()
 	oauthEndpoints.Mount(pub)
-	s.api = newAPI(gov, s.catalog, tokens, o.Store, o.Issuer, s.now, log)
+	// The console's sessions, built first and given to the console and to
+	// the management API, which accepts the console's cookie.
+	s.sessions, err = session.New(session.Options{Store: storage.Narrow[session.Tx](o.Store), Log: log, Now: s.now,
+		Issuer: o.Issuer, Idle: o.ConsoleSessionIdle, Absolute: o.ConsoleSessionAbsolute})
+	if err != nil {
+		return nil, fmt.Errorf("authserver: %w", err)
+	}
+	s.api = newAPI(gov, s.catalog, tokens, o.Store, s.sessions, o.Issuer, s.now, log)
 	s.api.leaks = newLeakWorker(gov, log, s.reg, s.now)
 	if !o.InsecureNoRateLimits {
 		s.api.public = ratelimit.New(leakedEvery, leakedBurst, ratelimit.MaxAddrLimiters)
 	}
 	s.api.routes(pub)
-	s.console, err = newConsole(consoleOptions{gov: gov, catalog: s.catalog, store: storage.Narrow[sessionTx](o.Store), log: log, audit: s.audit,
-		now: s.now, issuer: o.Issuer, idle: o.ConsoleSessionIdle, absolute: o.ConsoleSessionAbsolute, prefix: o.PATPrefix, files: o.ConsoleFiles,
+	s.console, err = newConsole(consoleOptions{gov: gov, catalog: s.catalog, sessions: s.sessions, log: log, audit: s.audit,
+		now: s.now, prefix: o.PATPrefix, files: o.ConsoleFiles,
 		noLimits: o.InsecureNoRateLimits})
 	if err != nil {
 		return nil, fmt.Errorf("authserver: %w", err)
 	}
 	s.console.routes(pub)
-	s.api.auth.setSessionLookup(s.console.apiSession)
 	(&discovery.Metadata{Issuer: o.Issuer, Catalog: s.catalog}).Mount(pub)
 	(&discovery.JWKS{Keys: o.Keys}).Mount(pub)
 	s.public = &telemetry.Observed{Next: pub, Log: log, Level: slog.LevelInfo, Metrics: s.metrics, Addrs: addrs,
@@ -211,7 +219,7 @@ func (s *Server) Start(ctx context.Context) {
 	patCounts := func(ctx context.Context) {
 		s.metrics.RunPATCounts(ctx, s.store, s.now, telemetry.PATCountInterval, s.log)
 	}
-	for _, run := range []func(context.Context){s.lastUsed.Run, s.audit.Run, s.api.leaks.Run, s.keys.Run, readiness, patCounts, s.console.sweep} {
+	for _, run := range []func(context.Context){s.lastUsed.Run, s.audit.Run, s.api.leaks.Run, s.keys.Run, readiness, patCounts, s.sessions.Sweep} {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()

@@ -1,4 +1,4 @@
-package authserver
+package session
 
 import (
 	"context"
@@ -11,9 +11,9 @@ import (
 
 // sweepStore records the sweeps of expired sessions.
 type sweepStore struct {
-	consoleStore // only DeleteExpiredSessions is called
-	mu           sync.Mutex
-	calls        []time.Duration
+	Store // only DeleteExpiredSessions is called
+	mu    sync.Mutex
+	calls []time.Duration
 }
 
 func (s *sweepStore) DeleteExpiredSessions(_ context.Context, _ time.Time, idle time.Duration) (int64, error) {
@@ -34,12 +34,12 @@ func (s *sweepStore) count() int {
 // returns when its context ends.
 func TestSweepDeletesExpiredSessionsUntilStopped(t *testing.T) {
 	st := &sweepStore{}
-	c := &console{store: st, idle: 10 * time.Millisecond, now: time.Now, log: slog.New(slog.DiscardHandler)}
+	c := &Sessions{store: st, idle: 10 * time.Millisecond, now: time.Now, log: slog.New(slog.DiscardHandler)}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		c.sweep(ctx)
+		c.Sweep(ctx)
 	}()
 	deadline := time.Now().Add(5 * time.Second)
 	for st.count() < 2 && time.Now().Before(deadline) {
@@ -59,16 +59,16 @@ func TestSweepDeletesExpiredSessionsUntilStopped(t *testing.T) {
 // TestSecrets: cookie values and CSRF tokens are 32 random bytes, and only
 // well-formed values are looked up.
 func TestSecrets(t *testing.T) {
-	a, b := newSecret(), newSecret()
-	if a == b || !wellFormedSecret(a) || len(a) != 43 {
+	a, b := NewSecret(), NewSecret()
+	if a == b || !WellFormedSecret(a) || len(a) != 43 {
 		t.Fatalf("secrets %q %q", a, b)
 	}
 	for _, bad := range []string{"", "short", a + "x", a[:42] + "!", a[:42] + "=", strings.Repeat("é", 21) + "x"} {
-		if wellFormedSecret(bad) {
+		if WellFormedSecret(bad) {
 			t.Errorf("%q is accepted as a secret", bad)
 		}
 	}
-	if tokenEqual("", "") || tokenEqual(a, "") || !tokenEqual(a, a) || tokenEqual(a, b) {
+	if TokenEqual("", "") || TokenEqual(a, "") || !TokenEqual(a, a) || TokenEqual(a, b) {
 		t.Fatal("tokenEqual accepts what it must not, or refuses a match")
 	}
 	if id := sessionID(a); id == a || len(id) != 64 {
