@@ -23,6 +23,7 @@ import (
 	"authserver/governance"
 	"authserver/internal/duration"
 	"authserver/internal/httpx"
+	"authserver/internal/refusal"
 	"authserver/storage"
 )
 
@@ -414,9 +415,9 @@ func (c *console) renderError(w http.ResponseWriter, r *http.Request, v *visit, 
 	c.render(w, r, status, "error", p)
 }
 
-// statusOf is the HTTP status of err (see refusalStatus).
+// statusOf is the HTTP status of err (see refusal.Status).
 func statusOf(err error) int {
-	status, _ := refusalStatus(governance.KindOf(err))
+	status, _ := refusal.Status(governance.KindOf(err))
 	return status
 }
 

@@ -15,18 +15,24 @@
 //   - authserver/session: console sessions, their cookies and CSRF; built
 //     first and given to the console and to the management API, which
 //     accepts the console's cookie.
-//   - the management API and the console, still in this package.
+//   - authserver/api: the management API and the worker behind its
+//     leaked-token route.
+//   - the console, still in this package.
 //
 // Shared plumbing lives below internal/: httpx (the client address rule and
 // the per-request address in the context, request ids, JSON writing, the
-// Retry-After of a 503), ratelimit (the bounded token-bucket sets) and
-// periodic (periodic jobs).
+// Retry-After of a 503), ratelimit (the bounded token-bucket sets), refusal
+// (the status of a governance refusal, one table for the API and the
+// console) and periodic (periodic jobs).
 //
 // Where the layout deviates from the plan and why:
 //
 //   - The token buckets are internal/ratelimit, not part of authserver/oauth:
 //     the console sign-in and the leaked-token route spend them too. Each
 //     budget (burst and refill) stays with the surface that spends it.
+//   - The status of a governance refusal is internal/refusal: the API and
+//     the console answer from the same table, and neither surface imports
+//     the other.
 //   - The OAuth endpoints register their own metrics (authserver_token_*,
 //     authserver_introspections_total, authserver_revocations_total);
 //     authserver/telemetry holds the others. Names, help texts and label

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"authserver/authserver/accesstoken"
+	"authserver/authserver/api"
 	"authserver/authserver/discovery"
 	"authserver/authserver/oauth"
 	"authserver/authserver/session"
@@ -24,7 +25,6 @@ import (
 	"authserver/exchange"
 	"authserver/governance"
 	"authserver/internal/httpx"
-	"authserver/internal/ratelimit"
 	"authserver/signing"
 	"authserver/storage"
 )
@@ -91,7 +91,7 @@ type Server struct {
 	lastUsed *lastUsed
 	audit    *auditQueue
 	catalog  *governance.Catalog
-	api      *api
+	api      *api.Handler
 	console  *console
 	sessions *session.Sessions
 	health   *telemetry.Health
@@ -166,12 +166,9 @@ func New(o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("authserver: %w", err)
 	}
-	s.api = newAPI(gov, s.catalog, tokens, o.Store, s.sessions, o.Issuer, s.now, log)
-	s.api.leaks = newLeakWorker(gov, log, s.reg, s.now)
-	if !o.InsecureNoRateLimits {
-		s.api.public = ratelimit.New(leakedEvery, leakedBurst, ratelimit.MaxAddrLimiters)
-	}
-	s.api.routes(pub)
+	s.api = api.New(api.Options{Gov: gov, Catalog: s.catalog, Tokens: tokens, Store: o.Store, Sessions: s.sessions,
+		Issuer: o.Issuer, Now: s.now, Log: log, Metrics: s.reg, NoRateLimits: o.InsecureNoRateLimits})
+	s.api.Mount(pub)
 	s.console, err = newConsole(consoleOptions{gov: gov, catalog: s.catalog, sessions: s.sessions, log: log, audit: s.audit,
 		now: s.now, prefix: o.PATPrefix, files: o.ConsoleFiles,
 		noLimits: o.InsecureNoRateLimits})
@@ -219,7 +216,7 @@ func (s *Server) Start(ctx context.Context) {
 	patCounts := func(ctx context.Context) {
 		s.metrics.RunPATCounts(ctx, s.store, s.now, telemetry.PATCountInterval, s.log)
 	}
-	for _, run := range []func(context.Context){s.lastUsed.Run, s.audit.Run, s.api.leaks.Run, s.keys.Run, readiness, patCounts, s.sessions.Sweep} {
+	for _, run := range []func(context.Context){s.lastUsed.Run, s.audit.Run, s.api.Run, s.keys.Run, readiness, patCounts, s.sessions.Sweep} {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()

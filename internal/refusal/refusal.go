@@ -1,4 +1,7 @@
-package authserver
+// Package refusal is the one table from a governance refusal to an HTTP
+// status, shared by the management API and the console so that a refusal
+// gets the same status on either surface.
+package refusal
 
 import (
 	"net/http"
@@ -6,11 +9,11 @@ import (
 	"authserver/governance"
 )
 
-// refusalStatus is the HTTP status of a governance refusal of kind k. The
+// Status is the HTTP status of a governance refusal of kind k. The
 // management API and the console both answer from it, so a refusal gets
 // the same status on either surface. ok is false for anything that is not
 // a refusal (an unexpected failure), which is a 500.
-func refusalStatus(k governance.Kind) (status int, ok bool) {
+func Status(k governance.Kind) (status int, ok bool) {
 	switch k {
 	case governance.Invalid:
 		return http.StatusBadRequest, true

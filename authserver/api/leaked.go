@@ -1,4 +1,4 @@
-package authserver
+package api
 
 import (
 	"context"

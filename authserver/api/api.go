@@ -1,12 +1,18 @@
-package authserver
+// Package api is the management REST API under /api/v1: it decodes
+// requests, authenticates them (bearer tokens of this server, or the
+// console's session cookie), asks governance, and renders the answer.
+package api
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"authserver/authserver/accesstoken"
 	"authserver/exchange"
@@ -28,16 +34,67 @@ type api struct {
 	// leaks processes reports to the public leaked-tokens route.
 	leaks *leakWorker
 	// public limits requests to public routes per client address; nil
-	// limits nothing (Options.InsecureNoRateLimits).
+	// limits nothing (Options.NoRateLimits).
 	public *ratelimit.Limiter
 }
 
-// newAPI wires the management API. tokens verify bearer tokens; st is read
-// on every request to check the PAT behind a token (or a session's user).
-func newAPI(gov *governance.Service, catalog *governance.Catalog, tokens *accesstoken.Verifier, st authStore,
-	sessions sessionLookup, issuer string, now func() time.Time, log *slog.Logger) *api {
-	return &api{gov: gov, catalog: catalog, log: log, now: now,
-		auth: &authenticator{issuer: issuer, tokens: tokens, store: st, sessions: sessions, now: now}}
+// Options are the dependencies and settings of the management API; all
+// but NoRateLimits are required.
+type Options struct {
+	Gov     *governance.Service
+	Catalog *governance.Catalog
+	// Tokens verify bearer tokens.
+	Tokens *accesstoken.Verifier
+	// Store is read on every request to check the PAT behind a token (or a
+	// session's user).
+	Store AuthStore
+	// Sessions check the console's cookie, which the API accepts too.
+	Sessions SessionLookup
+	// Issuer is the audience a bearer token must name.
+	Issuer string
+	Now    func() time.Time
+	Log    *slog.Logger
+	// Metrics receives the leaked-token worker's metrics.
+	Metrics prometheus.Registerer
+	// NoRateLimits turns the leaked-token budget off (tests and
+	// benchmarks).
+	NoRateLimits bool
+}
+
+// Handler serves the management API under /api/v1 and runs the worker
+// behind its leaked-token route.
+type Handler struct {
+	a *api
+}
+
+// New wires the management API.
+func New(o Options) *Handler {
+	a := &api{gov: o.Gov, catalog: o.Catalog, log: o.Log, now: o.Now,
+		auth:  &authenticator{issuer: o.Issuer, tokens: o.Tokens, store: o.Store, sessions: o.Sessions, now: o.Now},
+		leaks: newLeakWorker(o.Gov, o.Log, o.Metrics, o.Now)}
+	if !o.NoRateLimits {
+		a.public = ratelimit.New(leakedEvery, leakedBurst, ratelimit.MaxAddrLimiters)
+	}
+	return &Handler{a: a}
+}
+
+// Mount serves the API's routes on mux.
+func (h *Handler) Mount(mux *http.ServeMux) { h.a.routes(mux) }
+
+// Run processes recorded leaked-token reports until ctx is done.
+func (h *Handler) Run(ctx context.Context) { h.a.leaks.Run(ctx) }
+
+// Route is a method and a path pattern of the management API.
+type Route struct{ Method, Path string }
+
+// Routes lists every route the management API serves, from the same table
+// the mux is built from.
+func Routes() []Route {
+	out := make([]Route, 0, len(apiRoutes))
+	for _, rt := range apiRoutes {
+		out = append(out, Route{Method: rt.method, Path: rt.path})
+	}
+	return out
 }
 
 // access is what a route requires of its principal.

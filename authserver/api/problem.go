@@ -1,4 +1,4 @@
-package authserver
+package api
 
 import (
 	"errors"
@@ -7,6 +7,7 @@ import (
 
 	"authserver/governance"
 	"authserver/internal/httpx"
+	"authserver/internal/refusal"
 )
 
 // Management API errors are RFC 9457 problem details
@@ -99,7 +100,7 @@ func problemOf(err error) (p *problem, unexpected bool) {
 	}
 	var ge *governance.Error
 	if errors.As(err, &ge) {
-		status, ok := refusalStatus(ge.Kind)
+		status, ok := refusal.Status(ge.Kind)
 		if !ok {
 			return internalProblem(), true
 		}

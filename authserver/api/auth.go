@@ -1,4 +1,4 @@
-package authserver
+package api
 
 import (
 	"context"
@@ -34,20 +34,20 @@ import (
 // A request with an Authorization header is judged by it alone: a bad
 // bearer token never falls back to a cookie.
 
-// authStore is what authentication reads on every request.
-type authStore interface {
+// AuthStore is what authentication reads on every request.
+type AuthStore interface {
 	GetPATGrantByID(ctx context.Context, id string) (*storage.PATGrant, error)
 	GetUser(ctx context.Context, orgID, id string) (*storage.User, error)
 }
 
-// sessionLookup resolves the console session a request carries
+// SessionLookup resolves the console session a request carries
 // (session.Sessions). It returns (nil, nil) when the request carries no
 // session at all, errBadCredentials when it carries one that is unknown or
 // expired, and another error when it could not tell (the database is
 // unavailable). The sessions also own CSRF protection for
 // cookie-authenticated state changes: a lookup must refuse
 // (errBadCredentials) an unsafe method without a valid CSRF token.
-type sessionLookup interface {
+type SessionLookup interface {
 	ForAPI(r *http.Request) (*session.User, error)
 }
 
@@ -81,10 +81,10 @@ type authenticator struct {
 	// issuer is the audience a bearer token must name.
 	issuer string
 	tokens *accesstoken.Verifier
-	store  authStore
+	store  AuthStore
 	now    func() time.Time
 	// sessions check the console's cookie; nil accepts bearer tokens only.
-	sessions sessionLookup
+	sessions SessionLookup
 }
 
 // authenticate returns the request's principal, or errNoCredentials,
