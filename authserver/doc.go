@@ -1,8 +1,14 @@
 // Package authserver composes the HTTP surfaces of the server: New builds
 // the parts they share (the store, the keyring, the catalogue, the one JWT
-// verifier, governance, the metrics registry, the write-behind queues) and
-// mounts each surface on one of two muxes; Start and Shutdown run and drain
-// the background work.
+// verifier, governance, the console sessions, the metrics registry, the
+// write-behind queues), gives each surface its dependencies at
+// construction, and mounts it on one of two muxes; Start and Shutdown run
+// and drain the background work. Nothing is set on a surface after it is
+// built.
+//
+// The tests here (package authserver_test, on env_test.go) are tests of
+// the composed server through New; the tests of one surface's internals
+// live with it.
 //
 // The surfaces, each a handler built from its dependencies with a Mount:
 //
@@ -10,14 +16,17 @@
 //     revocation, the client catalogue and the OAuth failure budget. The
 //     only code that imports fosite.
 //   - authserver/discovery: RFC 8414 metadata and the JWKS.
-//   - authserver/accesstoken: the one verifier of this server's JWTs.
 //   - authserver/telemetry: metrics, the access log, health and readiness.
 //   - authserver/session: console sessions, their cookies and CSRF; built
 //     first and given to the console and to the management API, which
 //     accepts the console's cookie.
 //   - authserver/api: the management API and the worker behind its
 //     leaked-token route.
-//   - the console, still in this package.
+//   - authserver/console: the web console, its templates and static files
+//     (web/, embedded).
+//
+// authserver/accesstoken is not a surface: it is the one verifier of this
+// server's JWTs, which the API, introspection and revocation share.
 //
 // Shared plumbing lives below internal/: httpx (the client address rule and
 // the per-request address in the context, request ids, JSON writing, the

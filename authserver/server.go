@@ -18,6 +18,7 @@ import (
 
 	"authserver/authserver/accesstoken"
 	"authserver/authserver/api"
+	"authserver/authserver/console"
 	"authserver/authserver/discovery"
 	"authserver/authserver/oauth"
 	"authserver/authserver/session"
@@ -92,7 +93,7 @@ type Server struct {
 	audit    *auditQueue
 	catalog  *governance.Catalog
 	api      *api.Handler
-	console  *console
+	console  *console.Handler
 	sessions *session.Sessions
 	health   *telemetry.Health
 	public   http.Handler
@@ -132,10 +133,8 @@ func New(o Options) (*Server, error) {
 	}
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.metrics = telemetry.NewMetrics(s.reg)
-	s.lastUsed = newLastUsed(o.Store, interval, log)
-	s.lastUsed.onFlush, s.lastUsed.onDrop = s.metrics.LastUsedFlushed, s.metrics.LastUsedDropped.Inc
-	s.audit = newAuditQueue(o.Store, 4096, log)
-	s.audit.onDrop = s.metrics.AuditDropped.Inc
+	s.lastUsed = newLastUsed(o.Store, interval, log, s.metrics.LastUsedFlushed, s.metrics.LastUsedDropped.Inc)
+	s.audit = newAuditQueue(o.Store, 4096, log, s.metrics.AuditDropped.Inc)
 	telemetry.RegisterGauges(s.reg, o.Keys, s.lastUsed.Len, o.Store, o.Version)
 	s.catalog = governance.NewCatalog(o.Store, o.Issuer, s.now)
 	// The one verifier of our JWTs, for the API, introspection and
@@ -147,6 +146,15 @@ func New(o Options) (*Server, error) {
 	}
 	gov := governance.New(governance.Options{Store: storage.Narrow[governance.Tx](o.Store), Catalog: s.catalog,
 		PATPrefix: o.PATPrefix, Now: s.now, Events: s.metrics})
+	// The console's sessions, built before the surfaces and given to the
+	// console and to the management API, which accepts the console's cookie.
+	s.sessions, err = session.New(session.Options{Store: storage.Narrow[session.Tx](o.Store), Log: log, Now: s.now,
+		Issuer: o.Issuer, Idle: o.ConsoleSessionIdle, Absolute: o.ConsoleSessionAbsolute})
+	if err != nil {
+		return nil, fmt.Errorf("authserver: %w", err)
+	}
+
+	// The surfaces of the public listener.
 	oauthEndpoints, err := oauth.New(oauth.Options{
 		Rules: exchange.Rules{Issuer: o.Issuer, PATPrefix: o.PATPrefix,
 			AccessTokenTTL: o.AccessTokenTTL, DefaultAudience: o.DefaultAudience},
@@ -156,26 +164,18 @@ func New(o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("authserver: %w", err)
 	}
+	s.api = api.New(api.Options{Gov: gov, Catalog: s.catalog, Tokens: tokens, Store: o.Store, Sessions: s.sessions,
+		Issuer: o.Issuer, Now: s.now, Log: log, Metrics: s.reg, NoRateLimits: o.InsecureNoRateLimits})
+	s.console, err = console.New(console.Options{Gov: gov, Catalog: s.catalog, Sessions: s.sessions, Log: log, Audit: s.audit,
+		Now: s.now, Prefix: o.PATPrefix, Files: o.ConsoleFiles, NoLimits: o.InsecureNoRateLimits})
+	if err != nil {
+		return nil, fmt.Errorf("authserver: %w", err)
+	}
 
 	pub := http.NewServeMux()
 	oauthEndpoints.Mount(pub)
-	// The console's sessions, built first and given to the console and to
-	// the management API, which accepts the console's cookie.
-	s.sessions, err = session.New(session.Options{Store: storage.Narrow[session.Tx](o.Store), Log: log, Now: s.now,
-		Issuer: o.Issuer, Idle: o.ConsoleSessionIdle, Absolute: o.ConsoleSessionAbsolute})
-	if err != nil {
-		return nil, fmt.Errorf("authserver: %w", err)
-	}
-	s.api = api.New(api.Options{Gov: gov, Catalog: s.catalog, Tokens: tokens, Store: o.Store, Sessions: s.sessions,
-		Issuer: o.Issuer, Now: s.now, Log: log, Metrics: s.reg, NoRateLimits: o.InsecureNoRateLimits})
 	s.api.Mount(pub)
-	s.console, err = newConsole(consoleOptions{gov: gov, catalog: s.catalog, sessions: s.sessions, log: log, audit: s.audit,
-		now: s.now, prefix: o.PATPrefix, files: o.ConsoleFiles,
-		noLimits: o.InsecureNoRateLimits})
-	if err != nil {
-		return nil, fmt.Errorf("authserver: %w", err)
-	}
-	s.console.routes(pub)
+	s.console.Mount(pub)
 	(&discovery.Metadata{Issuer: o.Issuer, Catalog: s.catalog}).Mount(pub)
 	(&discovery.JWKS{Keys: o.Keys}).Mount(pub)
 	s.public = &telemetry.Observed{Next: pub, Log: log, Level: slog.LevelInfo, Metrics: s.metrics, Addrs: addrs,

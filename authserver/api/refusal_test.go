@@ -13,8 +13,8 @@ import (
 // TestARefusalHasOneStatusOnEverySurface: the management API answers each
 // kind of governance refusal with the status of the one table
 // (internal/refusal) the console answers from too (the console's half of
-// this test is authserver/refusal_test.go), and anything unexpected with
-// 500.
+// this test is authserver/console/refusal_test.go), and anything
+// unexpected with 500.
 func TestARefusalHasOneStatusOnEverySurface(t *testing.T) {
 	for _, c := range []struct {
 		rule   string

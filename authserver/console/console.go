@@ -1,7 +1,11 @@
-package authserver
+// Package console is the web console under /console/: server-rendered HTML
+// for people: sign-in, their own PATs, and for admins the organization's
+// PATs, users, settings and audit log.
+package console
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
@@ -72,28 +76,86 @@ const consoleCSP = "default-src 'self'; script-src 'self'; style-src 'self'; img
 // maxConsoleForm bounds every console form body.
 const maxConsoleForm = 64 << 10
 
-// consoleOptions are the dependencies of the console.
-type consoleOptions struct {
-	gov     *governance.Service
-	catalog *governance.Catalog
-	// sessions are the console sessions, shared with the management API.
-	sessions *session.Sessions
-	log      *slog.Logger
-	audit    *auditQueue
-	now      func() time.Time
-	prefix   string // the PAT prefix, for the revoke-by-value placeholder
-	files    fs.FS  // templates/ and static/; nil: the embedded ones
-	// noLimits turns the sign-in rate limits off (Options.InsecureNoRateLimits).
-	noLimits bool
+// Sessions are the console sessions (session.Sessions), shared with the
+// management API.
+type Sessions interface {
+	Get(r *http.Request) (*storage.Session, error)
+	Start(w http.ResponseWriter, r *http.Request, userID, orgID string) error
+	Rotate(ctx context.Context, w http.ResponseWriter, old *storage.Session) (*storage.Session, error)
+	End(r *http.Request, s *storage.Session)
+	Delete(ctx context.Context, s *storage.Session) error
+	CookieName(base string) string
+	SetCookie(w http.ResponseWriter, base, value string, maxAge int)
+	ClearCookie(w http.ResponseWriter)
 }
+
+var _ Sessions = (*session.Sessions)(nil)
+
+// Auditor takes the audit events of sign-ins and sign-outs, written behind
+// the request.
+type Auditor interface {
+	Add(e storage.AuditEvent)
+}
+
+// Options are the dependencies of the console; all but Files and NoLimits
+// are required.
+type Options struct {
+	Gov      *governance.Service
+	Catalog  *governance.Catalog
+	Sessions Sessions
+	Log      *slog.Logger
+	Audit    Auditor
+	Now      func() time.Time
+	Prefix   string // the PAT prefix, for the revoke-by-value placeholder
+	Files    fs.FS  // templates/ and static/; nil: the embedded ones
+	// NoLimits turns the sign-in rate limits off (tests and benchmarks).
+	NoLimits bool
+}
+
+// Handler serves /console/ (and redirects / to it).
+type Handler struct {
+	c *console
+}
+
+// New parses every template and reads every static file; any one missing
+// or broken is an error.
+func New(o Options) (*Handler, error) {
+	c, err := newConsole(o)
+	if err != nil {
+		return nil, err
+	}
+	return &Handler{c: c}, nil
+}
+
+// Mount serves the console's routes on mux.
+func (h *Handler) Mount(mux *http.ServeMux) { h.c.routes(mux) }
+
+// Route is a method and a path pattern of a signed-in console route.
+type Route struct{ Method, Path string }
+
+// Routes lists the console's signed-in routes, from the table the mux is
+// built from.
+func Routes() []Route {
+	out := make([]Route, 0, len(consoleRoutes))
+	for _, rt := range consoleRoutes {
+		out = append(out, Route{Method: rt.method, Path: rt.path})
+	}
+	return out
+}
+
+// Files is the console's embedded tree (templates/ and static/).
+func Files() fs.FS { return consoleWebFS() }
+
+// SignInFailed is the one message of a failed sign-in.
+const SignInFailed = signInFailed
 
 // console serves /console/.
 type console struct {
 	gov      *governance.Service
 	catalog  *governance.Catalog
-	sessions *session.Sessions
+	sessions Sessions
 	log      *slog.Logger
-	audit    *auditQueue
+	audit    Auditor
 	now      func() time.Time
 	prefix   string
 	pages    map[string]*template.Template
@@ -124,17 +186,17 @@ type staticFile struct {
 
 // newConsole parses every template and reads every static file; any one
 // missing or broken is an error.
-func newConsole(o consoleOptions) (*console, error) {
+func newConsole(o Options) (*console, error) {
 	c := &console{
-		gov: o.gov, catalog: o.catalog, sessions: o.sessions, log: o.log, audit: o.audit, now: o.now,
-		prefix: o.prefix,
+		gov: o.Gov, catalog: o.Catalog, sessions: o.Sessions, log: o.Log, audit: o.Audit, now: o.Now,
+		prefix: o.Prefix,
 		static: map[string]staticFile{},
 		cop:    http.NewCrossOriginProtection(),
 	}
-	if !o.noLimits {
+	if !o.NoLimits {
 		c.limits = newLoginLimits()
 	}
-	files := o.files
+	files := o.Files
 	if files == nil {
 		files = consoleWebFS()
 	}

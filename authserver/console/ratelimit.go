@@ -1,4 +1,4 @@
-package authserver
+package console
 
 import (
 	"crypto/sha256"
@@ -28,7 +28,7 @@ const (
 )
 
 // loginLimits holds the buckets of sign-in attempts. A nil *loginLimits
-// limits nothing (Options.InsecureNoRateLimits).
+// limits nothing (Options.NoLimits).
 type loginLimits struct {
 	accounts, addrs *ratelimit.Limiter
 }
