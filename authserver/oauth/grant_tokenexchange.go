@@ -51,19 +51,19 @@ func refusalError(ref *exchange.Refusal) error {
 	return e.WithWrap(ref)
 }
 
-// patGrants reads a PAT's grant at every exchange.
-type patGrants interface {
+// PATGrants reads a PAT's grant at every exchange.
+type PATGrants interface {
 	GetPATGrant(ctx context.Context, hash []byte) (*storage.PATGrant, error)
 }
 
-// audienceResolver resolves audience ids, the built-in management audience
+// AudienceResolver resolves audience ids, the built-in management audience
 // included. It returns storage.ErrNotFound for an unknown id.
-type audienceResolver interface {
+type AudienceResolver interface {
 	Audience(ctx context.Context, id string) (*storage.Audience, error)
 }
 
-// tokenSigner signs the marshalled claims of an access token.
-type tokenSigner interface {
+// TokenSigner signs the marshalled claims of an access token.
+type TokenSigner interface {
 	Sign(payload []byte) (string, error)
 }
 
@@ -73,9 +73,9 @@ type tokenSigner interface {
 // PopulateTokenEndpointResponse signs the token it decided on.
 type TokenExchangeGrant struct {
 	Rules     exchange.Rules
-	Store     patGrants
-	Audiences audienceResolver
-	Signer    tokenSigner
+	Store     PATGrants
+	Audiences AudienceResolver
+	Signer    TokenSigner
 	Now       func() time.Time
 	// Used records a PAT's use, behind the hot path. Optional.
 	Used func(patID string, at time.Time)

@@ -51,9 +51,9 @@ type Options struct {
 	Rules exchange.Rules
 	Store Store
 	// Audiences resolves an exchange's target (governance.Catalog).
-	Audiences audienceResolver
+	Audiences AudienceResolver
 	// Signer signs the access tokens (signing.Keyring).
-	Signer      tokenSigner
+	Signer      TokenSigner
 	Tokens      TokenVerifier
 	Revocations HolderRevocations
 	Audit       Auditor
