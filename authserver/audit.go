@@ -25,8 +25,8 @@ type auditQueue struct {
 	onDrop func()
 }
 
-func newAuditQueue(st auditAppender, size int, log *slog.Logger) *auditQueue {
-	return &auditQueue{drainQueue: newDrainQueue[storage.AuditEvent](size), store: st, log: log}
+func newAuditQueue(st auditAppender, size int, log *slog.Logger, onDrop func()) *auditQueue {
+	return &auditQueue{drainQueue: newDrainQueue[storage.AuditEvent](size), store: st, log: log, onDrop: onDrop}
 }
 
 // Add queues an event without blocking.

@@ -1,29 +1,28 @@
 package authserver
 
-import "io/fs"
+import (
+	"io/fs"
+
+	"authserver/authserver/console"
+	"authserver/authserver/session"
+)
 
 // This file exports internals of the console to the external test package.
 
 // Names the console's clients see.
 const (
-	ConsoleSessionCookie = sessionCookie
-	ConsoleLoginCookie   = loginCookie
-	ConsoleCSRFHeader    = csrfHeader
-	ConsoleSignInFailed  = signInFailed
+	ConsoleSessionCookie = session.Cookie
+	ConsoleLoginCookie   = session.LoginCookie
+	ConsoleCSRFHeader    = session.CSRFHeader
+	ConsoleSignInFailed  = console.SignInFailed
 )
 
 // ConsoleRoute is a method and a path pattern of a signed-in console route.
-type ConsoleRoute struct{ Method, Path string }
+type ConsoleRoute = console.Route
 
 // ConsoleRoutes lists the console's signed-in routes, from the table the
 // mux is built from.
-func ConsoleRoutes() []ConsoleRoute {
-	out := make([]ConsoleRoute, 0, len(consoleRoutes))
-	for _, rt := range consoleRoutes {
-		out = append(out, ConsoleRoute{Method: rt.method, Path: rt.path})
-	}
-	return out
-}
+func ConsoleRoutes() []ConsoleRoute { return console.Routes() }
 
 // ConsoleFiles is the console's embedded tree (templates/ and static/).
-func ConsoleFiles() fs.FS { return consoleWebFS() }
+func ConsoleFiles() fs.FS { return console.Files() }

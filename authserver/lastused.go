@@ -37,8 +37,10 @@ type lastUsed struct {
 	pending map[string]time.Time
 }
 
-func newLastUsed(st toucher, interval time.Duration, log *slog.Logger) *lastUsed {
-	return &lastUsed{store: st, interval: interval, log: log, pending: make(map[string]time.Time)}
+// newLastUsed returns the write-behind of last-use times; onFlush and
+// onDrop may be nil.
+func newLastUsed(st toucher, interval time.Duration, log *slog.Logger, onFlush func(n int, err error), onDrop func()) *lastUsed {
+	return &lastUsed{store: st, interval: interval, log: log, onFlush: onFlush, onDrop: onDrop, pending: make(map[string]time.Time)}
 }
 
 // Used records that a PAT was used at a time. It never blocks on I/O.

@@ -17,6 +17,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"authserver/authserver/accesstoken"
+	"authserver/authserver/api"
+	"authserver/authserver/console"
+	"authserver/authserver/discovery"
+	"authserver/authserver/oauth"
+	"authserver/authserver/session"
+	"authserver/authserver/telemetry"
 	"authserver/exchange"
 	"authserver/governance"
 	"authserver/internal/httpx"
@@ -82,13 +88,14 @@ type Server struct {
 	log      *slog.Logger
 	reg      *prometheus.Registry
 	now      func() time.Time
-	metrics  *metrics
+	metrics  *telemetry.Metrics
 	lastUsed *lastUsed
 	audit    *auditQueue
 	catalog  *governance.Catalog
-	api      *api
-	console  *console
-	health   *health
+	api      *api.Handler
+	console  *console.Handler
+	sessions *session.Sessions
+	health   *telemetry.Health
 	public   http.Handler
 	telem    http.Handler
 
@@ -108,7 +115,7 @@ func New(o Options) (*Server, error) {
 	}
 	// Every line logged while serving a request carries its request id,
 	// whichever handler logs it.
-	o.Logger = withRequestIDs(o.Logger)
+	o.Logger = httpx.WithRequestIDs(o.Logger)
 	log := o.Logger
 	s := &Server{store: o.Store, keys: o.Keys, log: log, reg: o.Registry, now: o.Now}
 	if s.reg == nil {
@@ -118,27 +125,18 @@ func New(o Options) (*Server, error) {
 		s.now = time.Now
 	}
 	// The one client-address rule of both listeners: every rate limit,
-	// audit event and log line reads the address it names (clientAddr).
+	// audit event and log line reads the address it names (httpx.ClientAddrOf).
 	addrs := httpx.ClientAddr{Trusted: o.TrustedProxies}
 	interval := o.LastUsedInterval
 	if interval <= 0 {
 		interval = 2 * time.Second
 	}
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	s.metrics = newMetrics(s.reg)
-	s.lastUsed = newLastUsed(o.Store, interval, log)
-	s.lastUsed.onFlush, s.lastUsed.onDrop = s.metrics.lastUsedFlushed, s.metrics.lastUsedDropped.Inc
-	s.audit = newAuditQueue(o.Store, 4096, log)
-	s.audit.onDrop = s.metrics.auditDropped.Inc
-	registerGauges(s.reg, o.Keys, s.lastUsed.Len, o.Store, o.Version)
+	s.metrics = telemetry.NewMetrics(s.reg)
+	s.lastUsed = newLastUsed(o.Store, interval, log, s.metrics.LastUsedFlushed, s.metrics.LastUsedDropped.Inc)
+	s.audit = newAuditQueue(o.Store, 4096, log, s.metrics.AuditDropped.Inc)
+	telemetry.RegisterGauges(s.reg, o.Keys, s.lastUsed.Len, o.Store, o.Version)
 	s.catalog = governance.NewCatalog(o.Store, o.Issuer, s.now)
-	clients := &clientStore{clients: newClientCache(o.Store, s.now)}
-
-	grant := &TokenExchangeGrant{
-		Rules: exchange.Rules{Issuer: o.Issuer, PATPrefix: o.PATPrefix,
-			AccessTokenTTL: o.AccessTokenTTL, DefaultAudience: o.DefaultAudience},
-		Store: o.Store, Audiences: s.catalog, Signer: o.Keys, Now: s.now, Used: s.lastUsed.Used,
-	}
 	// The one verifier of our JWTs, for the API, introspection and
 	// revocation alike, so that a token gets one verdict everywhere.
 	tokens, err := accesstoken.New(accesstoken.Config{Issuer: o.Issuer, Keys: o.Keys, Now: s.now,
@@ -146,44 +144,47 @@ func New(o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("authserver: %w", err)
 	}
-	introspector := &tokenIntrospector{store: o.Store, tokens: tokens,
-		prefix: o.PATPrefix, now: s.now, used: s.lastUsed.Used}
 	gov := governance.New(governance.Options{Store: storage.Narrow[governance.Tx](o.Store), Catalog: s.catalog,
 		PATPrefix: o.PATPrefix, Now: s.now, Events: s.metrics})
-	revoker := &holderRevoker{gov: gov, tokens: tokens, prefix: o.PATPrefix}
-	p := newProvider(clients, grant, introspector, revoker)
-	var limits *oauthLimits // nil: no limits
-	if !o.InsecureNoRateLimits {
-		limits = newOAuthLimits(s.now)
-	}
-
-	pub := http.NewServeMux()
-	pub.Handle("/oauth2/token", &tokenEndpoint{p: p, log: log, metrics: s.metrics, audit: s.audit, now: s.now, limits: limits})
-	pub.Handle("/oauth2/introspect", &introspectionEndpoint{p: p, log: log, metrics: s.metrics, limits: limits})
-	pub.Handle("/oauth2/revoke", &revocationEndpoint{p: p, log: log, metrics: s.metrics, limits: limits})
-	s.api = newAPI(gov, s.catalog, tokens, o.Store, o.Issuer, s.now, log)
-	s.api.leaks = newLeakWorker(gov, log, s.reg, s.now)
-	if !o.InsecureNoRateLimits {
-		s.api.public = newLimiter(leakedEvery, leakedBurst, maxAddrLimiters)
-	}
-	s.api.routes(pub)
-	s.console, err = newConsole(consoleOptions{gov: gov, catalog: s.catalog, store: storage.Narrow[sessionTx](o.Store), log: log, audit: s.audit,
-		now: s.now, issuer: o.Issuer, idle: o.ConsoleSessionIdle, absolute: o.ConsoleSessionAbsolute, prefix: o.PATPrefix, files: o.ConsoleFiles,
-		noLimits: o.InsecureNoRateLimits})
+	// The console's sessions, built before the surfaces and given to the
+	// console and to the management API, which accepts the console's cookie.
+	s.sessions, err = session.New(session.Options{Store: storage.Narrow[session.Tx](o.Store), Log: log, Now: s.now,
+		Issuer: o.Issuer, Idle: o.ConsoleSessionIdle, Absolute: o.ConsoleSessionAbsolute})
 	if err != nil {
 		return nil, fmt.Errorf("authserver: %w", err)
 	}
-	s.console.routes(pub)
-	s.api.auth.setSessionLookup(s.console.apiSession)
-	(&discovery{issuer: o.Issuer, catalog: s.catalog}).routes(pub)
-	(&jwks{keys: o.Keys}).routes(pub)
-	s.public = &observed{next: pub, log: log, level: slog.LevelInfo, metrics: s.metrics, addrs: addrs,
-		looksSecret: credentialShaped(o.PATPrefix)}
+
+	// The surfaces of the public listener.
+	oauthEndpoints, err := oauth.New(oauth.Options{
+		Rules: exchange.Rules{Issuer: o.Issuer, PATPrefix: o.PATPrefix,
+			AccessTokenTTL: o.AccessTokenTTL, DefaultAudience: o.DefaultAudience},
+		Store: o.Store, Audiences: s.catalog, Signer: o.Keys, Tokens: tokens, Revocations: gov, Audit: s.audit,
+		Used: s.lastUsed.Used, Metrics: s.reg, Log: log, Now: s.now, NoRateLimits: o.InsecureNoRateLimits,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("authserver: %w", err)
+	}
+	s.api = api.New(api.Options{Gov: gov, Catalog: s.catalog, Tokens: tokens, Store: o.Store, Sessions: s.sessions,
+		Issuer: o.Issuer, Now: s.now, Log: log, Metrics: s.reg, NoRateLimits: o.InsecureNoRateLimits})
+	s.console, err = console.New(console.Options{Gov: gov, Catalog: s.catalog, Sessions: s.sessions, Log: log, Audit: s.audit,
+		Now: s.now, Prefix: o.PATPrefix, Files: o.ConsoleFiles, NoLimits: o.InsecureNoRateLimits})
+	if err != nil {
+		return nil, fmt.Errorf("authserver: %w", err)
+	}
+
+	pub := http.NewServeMux()
+	oauthEndpoints.Mount(pub)
+	s.api.Mount(pub)
+	s.console.Mount(pub)
+	(&discovery.Metadata{Issuer: o.Issuer, Catalog: s.catalog}).Mount(pub)
+	(&discovery.JWKS{Keys: o.Keys}).Mount(pub)
+	s.public = &telemetry.Observed{Next: pub, Log: log, Level: slog.LevelInfo, Metrics: s.metrics, Addrs: addrs,
+		LooksSecret: telemetry.CredentialShaped(o.PATPrefix)}
 
 	tel := http.NewServeMux()
-	s.health = &health{store: o.Store, keysLoaded: func() bool { return o.Keys.PublishedCount() > 0 },
-		ready: s.metrics.ready, log: log}
-	s.health.routes(tel)
+	s.health = &telemetry.Health{Store: o.Store, KeysLoaded: func() bool { return o.Keys.PublishedCount() > 0 },
+		Ready: s.metrics.Ready, Log: log}
+	s.health.Mount(tel)
 	tel.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
 	if o.Pprof {
 		tel.HandleFunc("/debug/pprof/", pprof.Index)
@@ -194,7 +195,7 @@ func New(o Options) (*Server, error) {
 	}
 	// Probes and scrapes come every few seconds: logged at debug only, and
 	// not counted in the public listener's HTTP metrics.
-	s.telem = &observed{next: tel, log: log, level: slog.LevelDebug, addrs: addrs}
+	s.telem = &telemetry.Observed{Next: tel, Log: log, Level: slog.LevelDebug, Addrs: addrs}
 	return s, nil
 }
 
@@ -211,9 +212,11 @@ func (s *Server) TelemetryHandler() http.Handler { return s.telem }
 // console sessions — until Shutdown.
 func (s *Server) Start(ctx context.Context) {
 	ctx, s.stop = context.WithCancel(ctx)
-	readiness := func(ctx context.Context) { s.health.run(ctx, readyInterval) }
-	patCounts := func(ctx context.Context) { s.metrics.runPATCounts(ctx, s.store, s.now, patCountInterval, s.log) }
-	for _, run := range []func(context.Context){s.lastUsed.Run, s.audit.Run, s.api.leaks.Run, s.keys.Run, readiness, patCounts, s.console.sweep} {
+	readiness := func(ctx context.Context) { s.health.Run(ctx, telemetry.ReadyInterval) }
+	patCounts := func(ctx context.Context) {
+		s.metrics.RunPATCounts(ctx, s.store, s.now, telemetry.PATCountInterval, s.log)
+	}
+	for _, run := range []func(context.Context){s.lastUsed.Run, s.audit.Run, s.api.Run, s.keys.Run, readiness, patCounts, s.sessions.Sweep} {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()

@@ -1,0 +1,262 @@
+package api
+
+import (
+	"net/http"
+	"strings"
+
+	"authserver/exchange"
+	"authserver/governance"
+	"authserver/internal/duration"
+	"authserver/internal/httpx"
+	"authserver/storage"
+)
+
+// Self-service: who am I, my PATs, the scope catalogue, the dry run.
+
+// patJSON is a PAT as the API shows it: never its token or hash.
+type patJSON struct {
+	ID         string    `json:"id"`
+	Name       string    `json:"name"`
+	Scopes     []string  `json:"scopes"`
+	Status     string    `json:"status"`
+	CreatedAt  string    `json:"created_at"`
+	ExpiresAt  *string   `json:"expires_at"`
+	LastUsedAt *string   `json:"last_used_at"`
+	RevokedAt  *string   `json:"revoked_at"`
+	Hint       string    `json:"hint"`
+	Owner      ownerJSON `json:"owner"`
+}
+
+type ownerJSON struct {
+	ID       string `json:"id"`
+	Username string `json:"username"`
+}
+
+// newTokenJSON is a PAT just created or regenerated: the only answer that
+// ever holds a token.
+type newTokenJSON struct {
+	patJSON
+	Token string `json:"token"`
+}
+
+func toPAT(v *governance.PATView) patJSON {
+	scopes := v.Scopes
+	if scopes == nil {
+		scopes = []string{}
+	}
+	return patJSON{
+		ID: v.ID, Name: v.Name, Scopes: scopes, Status: string(v.Status),
+		CreatedAt: stamp(v.CreatedAt), ExpiresAt: stampPtr(v.ExpiresAt), LastUsedAt: stampPtr(v.LastUsedAt),
+		RevokedAt: stampPtr(v.RevokedAt), Hint: v.Hint, Owner: ownerJSON{ID: v.OwnerID, Username: v.Owner},
+	}
+}
+
+func toPATPage(page *governance.PATPage) list[patJSON] {
+	out := list[patJSON]{Items: make([]patJSON, 0, len(page.Items)), NextCursor: page.Next}
+	for i := range page.Items {
+		out.Items = append(out.Items, toPAT(&page.Items[i]))
+	}
+	return out
+}
+
+// meJSON answers GET /api/v1/me.
+type meJSON struct {
+	User         userJSON   `json:"user"`
+	Organization orgJSON    `json:"organization"`
+	Roles        []roleAt   `json:"roles"`
+	Permissions  []string   `json:"permissions"`
+	Credential   credential `json:"credential"`
+}
+
+type orgJSON struct {
+	ID             string `json:"id"`
+	Name           string `json:"name"`
+	PATsEnabled    bool   `json:"pats_enabled"`
+	PATMaxLifetime string `json:"pat_max_lifetime"`
+}
+
+type roleAt struct {
+	AssignmentID string   `json:"assignment_id"`
+	RoleID       string   `json:"role_id"`
+	Role         string   `json:"role"`
+	Folder       string   `json:"folder"`
+	Permissions  []string `json:"permissions"`
+}
+
+// credential says how the request authenticated and what it may do with
+// this API: scopes are the management scopes it holds now.
+type credential struct {
+	Type      string   `json:"type"`
+	Scopes    []string `json:"scopes"`
+	PATID     string   `json:"pat_id,omitempty"`
+	ExpiresAt *string  `json:"expires_at,omitempty"`
+}
+
+func (a *api) getMe(w http.ResponseWriter, r *http.Request, p *principal, _ map[string]string) error {
+	me, err := a.gov.Me(r.Context(), p.actor)
+	if err != nil {
+		return err
+	}
+	out := meJSON{
+		User: toUser(&me.User),
+		Organization: orgJSON{ID: me.Organization.ID, Name: me.Organization.Name,
+			PATsEnabled: me.Organization.PATsEnabled, PATMaxLifetime: duration.Format(me.Organization.PATMaxLifetime)},
+		Roles:       make([]roleAt, 0, len(me.Roles)),
+		Permissions: nonNil(me.Permissions),
+		Credential:  credential{Type: p.method, Scopes: nonNil(p.scopes), PATID: p.patID},
+	}
+	if !p.expiresAt.IsZero() {
+		out.Credential.ExpiresAt = stampPtr(&p.expiresAt)
+	}
+	for _, ra := range me.Roles {
+		out.Roles = append(out.Roles, roleAt{AssignmentID: ra.AssignmentID, RoleID: ra.RoleID, Role: ra.Role,
+			Folder: ra.Folder, Permissions: nonNil(ra.Permissions)})
+	}
+	httpx.WriteJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// audienceJSON is one audience of the scope catalogue.
+type audienceJSON struct {
+	Audience string   `json:"audience"`
+	Name     string   `json:"name"`
+	Scopes   []string `json:"scopes"`
+	// Management marks the built-in audience of this API.
+	Management bool `json:"management"`
+}
+
+func (a *api) listScopes(w http.ResponseWriter, r *http.Request, _ *principal, _ map[string]string) error {
+	auds, err := a.catalog.List(r.Context())
+	if err != nil {
+		return err
+	}
+	out := list[audienceJSON]{Items: make([]audienceJSON, 0, len(auds))}
+	for _, aud := range auds {
+		out.Items = append(out.Items, audienceJSON{Audience: aud.ID, Name: aud.Name, Scopes: nonNil(aud.Scopes),
+			Management: aud.ID == a.catalog.ManagementAudience()})
+	}
+	httpx.WriteJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (a *api) listMyPATs(w http.ResponseWriter, r *http.Request, p *principal, q map[string]string) error {
+	limit, cursor, err := pageQuery(q)
+	if err != nil {
+		return err
+	}
+	page, err := a.gov.ListMyPATs(r.Context(), p.actor, governance.PATFilter{
+		Status: storage.PATStatus(q["status"]), Limit: limit, Cursor: cursor,
+	})
+	if err != nil {
+		return err
+	}
+	httpx.WriteJSON(w, http.StatusOK, toPATPage(page))
+	return nil
+}
+
+// createPATRequest is the body of POST /api/v1/me/pats.
+type createPATRequest struct {
+	Name      string       `json:"name"`
+	Scopes    []string     `json:"scopes"`
+	ExpiresAt optionalTime `json:"expires_at"`
+}
+
+func (a *api) createMyPAT(w http.ResponseWriter, r *http.Request, p *principal, _ map[string]string) error {
+	var body createPATRequest
+	if err := decodeBody(w, r, &body, false); err != nil {
+		return err
+	}
+	req := governance.PATRequest{Name: body.Name, Scopes: body.Scopes}
+	if err := body.ExpiresAt.apply("expires_at", &req); err != nil {
+		return err
+	}
+	nt, err := a.gov.CreatePAT(r.Context(), p.actor, p.actor.OrgID, p.actor.UserID, req)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Location", "/api/v1/me/pats/"+nt.ID)
+	httpx.WriteJSON(w, http.StatusCreated, newTokenJSON{patJSON: toPAT(&nt.PATView), Token: nt.Token})
+	return nil
+}
+
+func (a *api) getMyPAT(w http.ResponseWriter, r *http.Request, p *principal, _ map[string]string) error {
+	v, err := a.gov.GetMyPAT(r.Context(), p.actor, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	httpx.WriteJSON(w, http.StatusOK, toPAT(v))
+	return nil
+}
+
+// revokeMyPAT revokes one of the caller's PATs and answers 200 with it
+// (status revoked), so that the caller sees the revocation time.
+func (a *api) revokeMyPAT(w http.ResponseWriter, r *http.Request, p *principal, _ map[string]string) error {
+	v, err := a.gov.RevokeMyPAT(r.Context(), p.actor, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	httpx.WriteJSON(w, http.StatusOK, toPAT(v))
+	return nil
+}
+
+// regenerateRequest is the optional body of POST …/regenerate.
+type regenerateRequest struct {
+	ExpiresAt optionalTime `json:"expires_at"`
+}
+
+// regenerateMyPAT answers 200 with the new PAT (a new id; the old one stays
+// listed as revoked) and its token.
+func (a *api) regenerateMyPAT(w http.ResponseWriter, r *http.Request, p *principal, _ map[string]string) error {
+	var body regenerateRequest
+	if err := decodeBody(w, r, &body, true); err != nil {
+		return err
+	}
+	var req governance.PATRequest
+	if err := body.ExpiresAt.apply("expires_at", &req); err != nil {
+		return err
+	}
+	nt, err := a.gov.RegenerateMyPAT(r.Context(), p.actor, r.PathValue("id"), req)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Location", "/api/v1/me/pats/"+nt.ID)
+	httpx.WriteJSON(w, http.StatusOK, newTokenJSON{patJSON: toPAT(&nt.PATView), Token: nt.Token})
+	return nil
+}
+
+// dryRunJSON is the dry run of an exchange, plus whether the
+// PAT could be exchanged at all right now and, if not, why. scope is the
+// space-separated organization-wide scope, as the token response and the
+// JWT claim carry it; the rights are those the exchange would grant were
+// the PAT usable.
+type dryRunJSON struct {
+	Audience             string                         `json:"audience"`
+	Usable               bool                           `json:"usable"`
+	Reason               string                         `json:"reason,omitempty"`
+	Scope                string                         `json:"scope"`
+	AuthorizationDetails []exchange.AuthorizationDetail `json:"authorization_details"`
+	Dropped              []exchange.Dropped             `json:"dropped"`
+}
+
+func (a *api) explainMyPAT(w http.ResponseWriter, r *http.Request, p *principal, q map[string]string) error {
+	ex, err := a.gov.Explain(r.Context(), p.actor, r.PathValue("id"), q["audience"], strings.Fields(q["scope"])...)
+	if err != nil {
+		return err
+	}
+	out := dryRunJSON{
+		Audience: ex.Audience, Usable: ex.Usable, Reason: string(ex.Reason),
+		Scope:                strings.Join(ex.Scope, " "),
+		AuthorizationDetails: nonNil(ex.Rights.AuthorizationDetails(ex.Audience)),
+		Dropped:              nonNil(ex.Dropped),
+	}
+	httpx.WriteJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// nonNil renders a nil slice as [] rather than null.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}

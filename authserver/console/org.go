@@ -1,0 +1,290 @@
+package console
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"authserver/governance"
+	"authserver/internal/duration"
+	"authserver/storage"
+)
+
+// The organization pages, for its administrators: every PAT of the
+// organization, users, settings and the audit log. Every rule — who may do
+// what, in which organization — is governance's; these handlers only read
+// forms and render answers.
+
+// orgTokensPage is the data of the organization's tokens.
+type orgTokensPage struct {
+	Items []governance.PATView
+	// The filters: owner is a username, status a PAT status.
+	Owner, Status string
+	Next          string
+	Paged         bool
+	// Placeholder shows what a token value looks like.
+	Placeholder string
+}
+
+func (c *console) orgTokens(w http.ResponseWriter, r *http.Request, v *visit) error {
+	return c.renderOrgTokens(w, r, v, http.StatusOK, "", "")
+}
+
+// renderOrgTokens lists the organization's tokens under the filters of the
+// request (its query, or the hidden fields of the form that led here).
+func (c *console) renderOrgTokens(w http.ResponseWriter, r *http.Request, v *visit, status int, notice, errMsg string) error {
+	ctx := r.Context()
+	d := &orgTokensPage{Owner: strings.TrimSpace(r.FormValue("owner")), Status: r.FormValue("status"),
+		Placeholder: c.prefix + "…"}
+	cursor := r.FormValue("cursor")
+	if r.Method != http.MethodGet {
+		cursor = "" // after an action, start over: the page may have changed
+	}
+	p := v.page("org-tokens", d)
+	p.Notice, p.Error = notice, errMsg
+	f := governance.PATFilter{Status: storage.PATStatus(d.Status), Cursor: cursor}
+	if d.Owner != "" {
+		u, err := c.gov.UserByName(ctx, v.actor, v.actor.OrgID, d.Owner)
+		if governance.KindOf(err) == governance.NotFound {
+			p.Error = "Owner: there is no user “" + d.Owner + "” in this organization."
+			c.render(w, r, http.StatusNotFound, "org_tokens", p)
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		f.OwnerID = u.ID
+	}
+	list, err := c.gov.ListPATs(ctx, v.actor, v.actor.OrgID, f)
+	if governance.KindOf(err) == governance.Invalid {
+		p.Error = messageOf(err)
+		c.render(w, r, http.StatusBadRequest, "org_tokens", p)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	d.Items, d.Next, d.Paged = list.Items, list.Next, cursor != ""
+	c.render(w, r, status, "org_tokens", p)
+	return nil
+}
+
+// orgRevoke revokes the selected tokens.
+func (c *console) orgRevoke(w http.ResponseWriter, r *http.Request, v *visit) error {
+	ids := r.PostForm["ids"]
+	if len(ids) == 0 {
+		return c.renderOrgTokens(w, r, v, http.StatusBadRequest, "", "Select at least one token to revoke.")
+	}
+	res, err := c.gov.RevokePATs(r.Context(), v.actor, v.actor.OrgID, ids)
+	if err != nil {
+		if governance.KindOf(err) == 0 {
+			return err
+		}
+		return c.renderOrgTokens(w, r, v, statusOf(err), "", messageOf(err))
+	}
+	notice := plural(len(res.Revoked), "token is", "tokens are") + " revoked."
+	if n := len(res.NotFound); n > 0 {
+		notice += " " + plural(n, "selected token was", "selected tokens were") + " not found."
+	}
+	return c.renderOrgTokens(w, r, v, http.StatusOK, notice, "")
+}
+
+// orgRevokeByValue revokes the token whose value an admin pasted (a leaked
+// one), naming its owner and name. The value is never echoed back.
+func (c *console) orgRevokeByValue(w http.ResponseWriter, r *http.Request, v *visit) error {
+	value := strings.TrimSpace(r.PostForm.Get("token"))
+	if value == "" {
+		return c.renderOrgTokens(w, r, v, http.StatusBadRequest, "", "Token value: paste the value of the token to revoke.")
+	}
+	pat, err := c.gov.RevokeByValue(r.Context(), v.actor, v.actor.OrgID, value)
+	switch governance.KindOf(err) {
+	case 0:
+		if err != nil {
+			return err
+		}
+	case governance.NotFound:
+		return c.renderOrgTokens(w, r, v, http.StatusNotFound, "",
+			"Token value: no personal access token of this organization has this value. Check that it was pasted whole.")
+	default:
+		return c.renderOrgTokens(w, r, v, statusOf(err), "", messageOf(err))
+	}
+	return c.renderOrgTokens(w, r, v, http.StatusOK,
+		"Token “"+pat.Name+"” of "+pat.Owner+" is revoked: anything using it stops working now.", "")
+}
+
+// plural writes n with the singular or plural words that follow it.
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+// orgUsersPage is the data of the users page.
+type orgUsersPage struct {
+	Items  []storage.User
+	Status string
+	Next   string
+	Paged  bool
+	// Self is the signed-in admin, who cannot deactivate themself.
+	Self string
+}
+
+func (c *console) orgUsers(w http.ResponseWriter, r *http.Request, v *visit) error {
+	return c.renderOrgUsers(w, r, v, http.StatusOK, "", "")
+}
+
+func (c *console) renderOrgUsers(w http.ResponseWriter, r *http.Request, v *visit, status int, notice, errMsg string) error {
+	d := &orgUsersPage{Status: r.FormValue("status"), Self: v.actor.UserID}
+	cursor := r.FormValue("cursor")
+	if r.Method != http.MethodGet {
+		cursor = ""
+	}
+	p := v.page("org-users", d)
+	p.Notice, p.Error = notice, errMsg
+	list, err := c.gov.ListUsers(r.Context(), v.actor, v.actor.OrgID,
+		governance.UserFilter{Status: storage.UserStatus(d.Status), Cursor: cursor})
+	if governance.KindOf(err) == governance.Invalid {
+		p.Error = messageOf(err)
+		c.render(w, r, http.StatusBadRequest, "org_users", p)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	d.Items, d.Next, d.Paged = list.Items, list.Next, cursor != ""
+	c.render(w, r, status, "org_users", p)
+	return nil
+}
+
+func (c *console) orgDeactivate(w http.ResponseWriter, r *http.Request, v *visit) error {
+	return c.setUserStatus(w, r, v, storage.UserDeactivated)
+}
+
+func (c *console) orgReactivate(w http.ResponseWriter, r *http.Request, v *visit) error {
+	return c.setUserStatus(w, r, v, storage.UserActive)
+}
+
+func (c *console) setUserStatus(w http.ResponseWriter, r *http.Request, v *visit, status storage.UserStatus) error {
+	u, err := c.gov.SetUserStatus(r.Context(), v.actor, v.actor.OrgID, r.PathValue("id"), status)
+	if err != nil {
+		if governance.KindOf(err) == 0 {
+			return err
+		}
+		return c.renderOrgUsers(w, r, v, statusOf(err), "", messageOf(err))
+	}
+	notice := u.Username + " is active again: their tokens work again unless revoked or expired."
+	if status == storage.UserDeactivated {
+		notice = u.Username + " is deactivated: their tokens stop working now and their console sessions have ended."
+	}
+	return c.renderOrgUsers(w, r, v, http.StatusOK, notice, "")
+}
+
+// settingsPage is the data of the settings form.
+type settingsPage struct {
+	PATsEnabled bool
+	MaxLifetime string
+}
+
+func (c *console) orgSettings(w http.ResponseWriter, r *http.Request, v *visit) error {
+	s, err := c.gov.Settings(r.Context(), v.actor, v.actor.OrgID)
+	if err != nil {
+		return err
+	}
+	d := &settingsPage{PATsEnabled: s.PATsEnabled, MaxLifetime: duration.Format(s.PATMaxLifetime)}
+	c.render(w, r, http.StatusOK, "org_settings", v.page("org-settings", d))
+	return nil
+}
+
+func (c *console) orgUpdateSettings(w http.ResponseWriter, r *http.Request, v *visit) error {
+	d := &settingsPage{PATsEnabled: r.PostForm.Get("pats_enabled") != "", MaxLifetime: strings.TrimSpace(r.PostForm.Get("pat_max_lifetime"))}
+	p := v.page("org-settings", d)
+	if d.MaxLifetime == "" {
+		d.MaxLifetime = "0"
+	}
+	lifetime, err := duration.Parse(d.MaxLifetime)
+	d.MaxLifetime = c.refill(d.MaxLifetime)
+	if err != nil {
+		p.Error = "Maximum lifetime: must be a duration such as 90d or 720h, or 0 for no limit."
+		c.render(w, r, http.StatusBadRequest, "org_settings", p)
+		return nil
+	}
+	s, err := c.gov.UpdateSettings(r.Context(), v.actor, v.actor.OrgID,
+		governance.Settings{PATsEnabled: d.PATsEnabled, PATMaxLifetime: lifetime})
+	if err != nil {
+		if governance.KindOf(err) == 0 {
+			return err
+		}
+		p.Error = messageOf(err)
+		c.render(w, r, statusOf(err), "org_settings", p)
+		return nil
+	}
+	d.PATsEnabled, d.MaxLifetime = s.PATsEnabled, duration.Format(s.PATMaxLifetime)
+	p.Notice = "Settings saved."
+	if !s.PATsEnabled {
+		p.Notice += " Personal access tokens are disabled: none can be generated or exchanged until you enable them again."
+	}
+	c.render(w, r, http.StatusOK, "org_settings", p)
+	return nil
+}
+
+// auditPage is the data of the audit log.
+type auditPage struct {
+	Items  []auditRow
+	Action string
+	Next   string
+	Paged  bool
+}
+
+// auditRow is an audit event with user ids shown as usernames.
+type auditRow struct {
+	storage.AuditEvent
+	ActorName, TargetName string
+}
+
+func (c *console) orgAudit(w http.ResponseWriter, r *http.Request, v *visit) error {
+	ctx := r.Context()
+	d := &auditPage{Action: strings.TrimSpace(r.FormValue("action"))}
+	cursor := r.FormValue("cursor")
+	p := v.page("org-audit", d)
+	list, err := c.gov.ListAudit(ctx, v.actor, v.actor.OrgID, governance.AuditFilter{Action: d.Action, Cursor: cursor})
+	if governance.KindOf(err) == governance.Invalid {
+		p.Error = messageOf(err)
+		c.render(w, r, http.StatusBadRequest, "org_audit", p)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	names, err := c.usernames(ctx, v)
+	if err != nil {
+		return err
+	}
+	for _, e := range list.Items {
+		d.Items = append(d.Items, auditRow{AuditEvent: e, ActorName: names[e.Actor], TargetName: names[e.Target]})
+	}
+	d.Next, d.Paged = list.Next, cursor != ""
+	c.render(w, r, http.StatusOK, "org_audit", p)
+	return nil
+}
+
+// usernames maps the ids of the organization's users to their usernames,
+// for the first few thousand users (beyond that the audit log shows ids).
+func (c *console) usernames(ctx context.Context, v *visit) (map[string]string, error) {
+	names := map[string]string{}
+	cursor := ""
+	for range 10 {
+		page, err := c.gov.ListUsers(ctx, v.actor, v.actor.OrgID, governance.UserFilter{Cursor: cursor, Limit: governance.MaxPageSize})
+		if err != nil {
+			return nil, err
+		}
+		for _, u := range page.Items {
+			names[u.ID] = u.Username
+		}
+		if cursor = page.Next; cursor == "" {
+			break
+		}
+	}
+	return names, nil
+}

@@ -1,0 +1,262 @@
+package oauth
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ory/fosite"
+
+	"authserver/exchange"
+	"authserver/internal/rfc8693"
+	"authserver/storage"
+)
+
+// This file is the RFC 8693 token-exchange grant as fosite sees it: it
+// reads the request, looks up what package exchange decides from, and
+// answers with fosite's errors. What is granted or refused, and why, is
+// decided in exchange.
+
+// errInvalidTarget is RFC 8693's invalid_target, which fosite lacks.
+var errInvalidTarget = &fosite.RFC6749Error{
+	ErrorField:       "invalid_target",
+	DescriptionField: "The requested target is unknown, not allowed for this client, or ambiguous.",
+	CodeField:        400,
+}
+
+// refusalErrors answers each kind of refusal: the one place a decision of
+// package exchange becomes an OAuth error.
+var refusalErrors = map[exchange.Kind]*fosite.RFC6749Error{
+	exchange.InvalidRequest:     fosite.ErrInvalidRequest,
+	exchange.InvalidTarget:      errInvalidTarget,
+	exchange.InvalidScope:       fosite.ErrInvalidScope,
+	exchange.UnauthorizedClient: fosite.ErrUnauthorizedClient,
+}
+
+// refusalError is the error fosite answers ref with. A refusal with a cause
+// carries it in the error chain (fosite's WithWrap) for the token
+// endpoint's logs, metrics and audit log; the client sees only the kind and
+// the description.
+func refusalError(ref *exchange.Refusal) error {
+	base, ok := refusalErrors[ref.Kind]
+	if !ok {
+		return fosite.ErrServerError.WithWrap(fmt.Errorf("token exchange: refusal of unknown kind %d", ref.Kind))
+	}
+	e := errWith(base, ref.Description)
+	if ref.Cause == exchange.CauseNone {
+		return e
+	}
+	return e.WithWrap(ref)
+}
+
+// PATGrants reads a PAT's grant at every exchange.
+type PATGrants interface {
+	GetPATGrant(ctx context.Context, hash []byte) (*storage.PATGrant, error)
+}
+
+// AudienceResolver resolves audience ids, the built-in management audience
+// included. It returns storage.ErrNotFound for an unknown id.
+type AudienceResolver interface {
+	Audience(ctx context.Context, id string) (*storage.Audience, error)
+}
+
+// TokenSigner signs the marshalled claims of an access token.
+type TokenSigner interface {
+	Sign(payload []byte) (string, error)
+}
+
+// TokenExchangeGrant is the RFC 8693 token-exchange grant as a fosite
+// TokenEndpointHandler. HandleTokenEndpointRequest decides everything from
+// the database as it is now (no cache may serve a revoked PAT);
+// PopulateTokenEndpointResponse signs the token it decided on.
+type TokenExchangeGrant struct {
+	Rules     exchange.Rules
+	Store     PATGrants
+	Audiences AudienceResolver
+	Signer    TokenSigner
+	Now       func() time.Time
+	// Used records a PAT's use, behind the hot path. Optional.
+	Used func(patID string, at time.Time)
+}
+
+var _ fosite.TokenEndpointHandler = (*TokenExchangeGrant)(nil)
+
+// TokenExchangeSession carries the decision from
+// HandleTokenEndpointRequest to PopulateTokenEndpointResponse.
+type TokenExchangeSession struct {
+	Subject string
+	Expiry  time.Time
+	// Claims is the marshalled JWT claims set, signed as is.
+	Claims []byte
+	// Scope is the granted organization-wide scope.
+	Scope []string
+	// AuthorizationDetails are the folder rights beyond Scope.
+	AuthorizationDetails []exchange.AuthorizationDetail
+	IssuedTokenType      string
+	ExpiresIn            time.Duration
+}
+
+var _ fosite.Session = (*TokenExchangeSession)(nil)
+
+func (s *TokenExchangeSession) SetExpiresAt(_ fosite.TokenType, exp time.Time) { s.Expiry = exp }
+func (s *TokenExchangeSession) GetExpiresAt(fosite.TokenType) time.Time        { return s.Expiry }
+func (s *TokenExchangeSession) GetUsername() string                            { return "" }
+func (s *TokenExchangeSession) GetSubject() string                             { return s.Subject }
+
+// Clone copies the session; the slices it holds are never modified.
+func (s *TokenExchangeSession) Clone() fosite.Session {
+	c := *s
+	return &c
+}
+
+// CanSkipClientAuth is false: a failed client authentication must never
+// become an anonymous exchange.
+func (h *TokenExchangeGrant) CanSkipClientAuth(context.Context, fosite.AccessRequester) bool {
+	return false
+}
+
+// CanHandleTokenEndpointRequest claims requests whose grant_type is exactly
+// the token-exchange grant.
+func (h *TokenExchangeGrant) CanHandleTokenEndpointRequest(_ context.Context, r fosite.AccessRequester) bool {
+	return r.GetGrantTypes().ExactOne(rfc8693.GrantType)
+}
+
+// HandleTokenEndpointRequest validates the exchange and decides its result:
+// parse the request, authorize its audience, decide from the PAT as it is
+// now, and keep the decision in the session for the response.
+func (h *TokenExchangeGrant) HandleTokenEndpointRequest(ctx context.Context, r fosite.AccessRequester) error {
+	if !h.CanHandleTokenEndpointRequest(ctx, r) {
+		return fosite.ErrUnknownRequest
+	}
+	sess, ok := r.GetSession().(*TokenExchangeSession)
+	if !ok {
+		return fosite.ErrServerError.WithWrap(errors.New("token exchange: session is not a *TokenExchangeSession"))
+	}
+	client := r.GetClient()
+	if client == nil {
+		return fosite.ErrServerError.WithWrap(errors.New("token exchange: no authenticated client"))
+	}
+	req, ref := h.Rules.Parse(grantClient(client), grantParams(r))
+	if ref != nil {
+		return refusalError(ref)
+	}
+	admitted, err := h.authorize(ctx, req)
+	if err != nil {
+		return err
+	}
+	d, now, err := h.decide(ctx, admitted)
+	if err != nil {
+		return err
+	}
+	if err := respond(r, sess, d); err != nil {
+		return err
+	}
+	if h.Used != nil {
+		h.Used(d.Claims.PATID, now)
+	}
+	return nil
+}
+
+// grantClient is what the exchange needs of the authenticated client.
+func grantClient(c fosite.Client) exchange.Client {
+	return exchange.Client{ID: c.GetID(), Grant: c.GetGrantTypes().Has(rfc8693.GrantType), Audiences: c.GetAudience()}
+}
+
+// grantParams reads the exchange's parameters from the form.
+func grantParams(r fosite.AccessRequester) exchange.Params {
+	form := r.GetRequestForm()
+	return exchange.Params{
+		SubjectToken:       form.Get("subject_token"),
+		SubjectTokenType:   form.Get("subject_token_type"),
+		RequestedTokenType: form.Get("requested_token_type"),
+		ActorToken:         form.Get("actor_token"),
+		ActorTokenType:     form.Get("actor_token_type"),
+		Audience:           form["audience"],
+		Resource:           form["resource"],
+		Scope:              form.Get("scope"),
+	}
+}
+
+// authorize reads the audience the request names and admits the request
+// against it.
+func (h *TokenExchangeGrant) authorize(ctx context.Context, req *exchange.Request) (*exchange.Admitted, error) {
+	aud, err := h.Audiences.Audience(ctx, req.Target)
+	if errors.Is(err, storage.ErrNotFound) {
+		aud, err = nil, nil
+	}
+	if err != nil {
+		return nil, errUnavailable(err)
+	}
+	admitted, ref := h.Rules.Admit(req, aud)
+	if ref != nil {
+		return nil, refusalError(ref)
+	}
+	return admitted, nil
+}
+
+// decide reads the PAT's grant and decides the exchange from it at now,
+// the instant after the read.
+func (h *TokenExchangeGrant) decide(ctx context.Context, a *exchange.Admitted) (_ *exchange.Decision, now time.Time, _ error) {
+	g, err := h.Store.GetPATGrant(ctx, a.PATHash())
+	if errors.Is(err, storage.ErrNotFound) {
+		g, err = nil, nil
+	}
+	if err != nil {
+		// Never issue a token on stale data: no database, no token.
+		return nil, now, errUnavailable(err)
+	}
+	now = h.Now()
+	d, ref := h.Rules.Decide(a, g, now)
+	if ref != nil {
+		return nil, now, refusalError(ref)
+	}
+	return d, now, nil
+}
+
+// respond keeps d in the session for PopulateTokenEndpointResponse and
+// grants its scope and audience on the request.
+func respond(r fosite.AccessRequester, sess *TokenExchangeSession, d *exchange.Decision) error {
+	claims, err := json.Marshal(d.Claims)
+	if err != nil {
+		return fosite.ErrServerError.WithWrap(fmt.Errorf("marshal claims: %w", err))
+	}
+	sess.Subject = d.Claims.Subject
+	sess.Expiry = d.Expiry
+	sess.ExpiresIn = d.ExpiresIn
+	sess.Claims = claims
+	sess.Scope = d.Scope
+	sess.AuthorizationDetails = d.AuthorizationDetails
+	sess.IssuedTokenType = d.IssuedTokenType
+	for _, s := range d.Scope {
+		r.GrantScope(s)
+	}
+	r.GrantAudience(d.Claims.Audience)
+	return nil
+}
+
+// PopulateTokenEndpointResponse signs the decided claims. fosite calls it
+// for every handler: requests that are not ours get ErrUnknownRequest.
+func (h *TokenExchangeGrant) PopulateTokenEndpointResponse(ctx context.Context, r fosite.AccessRequester, resp fosite.AccessResponder) error {
+	if !h.CanHandleTokenEndpointRequest(ctx, r) {
+		return fosite.ErrUnknownRequest
+	}
+	sess, ok := r.GetSession().(*TokenExchangeSession)
+	if !ok || sess.Claims == nil {
+		return fosite.ErrServerError.WithWrap(errors.New("token exchange: nothing decided to sign"))
+	}
+	token, err := h.Signer.Sign(sess.Claims)
+	if err != nil {
+		return fosite.ErrServerError.WithWrap(fmt.Errorf("sign access token: %w", err))
+	}
+	resp.SetAccessToken(token)
+	resp.SetTokenType("Bearer")
+	resp.SetExpiresIn(sess.ExpiresIn)
+	resp.SetScopes(sess.Scope)
+	resp.SetExtra("issued_token_type", sess.IssuedTokenType)
+	if len(sess.AuthorizationDetails) > 0 {
+		resp.SetExtra("authorization_details", sess.AuthorizationDetails)
+	}
+	return nil
+}
