@@ -107,16 +107,38 @@ type Server struct {
 // New wires the server. It starts no goroutine and opens no listener: call
 // Start, then serve Handler and TelemetryHandler, then Shutdown.
 func New(o Options) (*Server, error) {
+	if err := o.check(); err != nil {
+		return nil, err
+	}
+	s := newServer(o)
+	sh, err := s.shared(o)
+	if err != nil {
+		return nil, fmt.Errorf("authserver: %w", err)
+	}
+	if err := s.mountPublic(o, sh); err != nil {
+		return nil, fmt.Errorf("authserver: %w", err)
+	}
+	s.mountTelemetry(o, sh.addrs)
+	return s, nil
+}
+
+func (o *Options) check() error {
 	if o.Store == nil || o.Keys == nil || o.Logger == nil {
-		return nil, errors.New("authserver: Store, Keys and Logger are required")
+		return errors.New("authserver: Store, Keys and Logger are required")
 	}
 	if o.Issuer == "" || o.PATPrefix == "" || o.AccessTokenTTL <= 0 {
-		return nil, errors.New("authserver: Issuer, PATPrefix and a positive AccessTokenTTL are required")
+		return errors.New("authserver: Issuer, PATPrefix and a positive AccessTokenTTL are required")
 	}
+	return nil
+}
+
+// newServer builds what every surface reports to: the logger, the
+// registry and metrics, the clock, the last-use and audit queues and the
+// audience catalogue.
+func newServer(o Options) *Server {
 	// Every line logged while serving a request carries its request id,
 	// whichever handler logs it.
-	o.Logger = httpx.WithRequestIDs(o.Logger)
-	log := o.Logger
+	log := httpx.WithRequestIDs(o.Logger)
 	s := &Server{store: o.Store, keys: o.Keys, log: log, reg: o.Registry, now: o.Now}
 	if s.reg == nil {
 		s.reg = prometheus.NewRegistry()
@@ -124,9 +146,6 @@ func New(o Options) (*Server, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	// The one client-address rule of both listeners: every rate limit,
-	// audit event and log line reads the address it names (httpx.ClientAddrOf).
-	addrs := httpx.ClientAddr{Trusted: o.TrustedProxies}
 	interval := o.LastUsedInterval
 	if interval <= 0 {
 		interval = 2 * time.Second
@@ -137,53 +156,74 @@ func New(o Options) (*Server, error) {
 	s.audit = newAuditQueue(o.Store, 4096, log, s.metrics.AuditDropped.Inc)
 	telemetry.RegisterGauges(s.reg, o.Keys, s.lastUsed.Len, o.Store, o.Version)
 	s.catalog = governance.NewCatalog(o.Store, o.Issuer, s.now)
-	// The one verifier of our JWTs, for the API, introspection and
-	// revocation alike, so that a token gets one verdict everywhere.
+	return s
+}
+
+// sharedParts are built once and given to several surfaces.
+type sharedParts struct {
+	// addrs is the one client-address rule of both listeners: every rate
+	// limit, audit event and log line reads the address it names
+	// (httpx.ClientAddrOf).
+	addrs httpx.ClientAddr
+	// tokens is the one verifier of our JWTs, for the API, introspection
+	// and revocation alike, so that a token gets one verdict everywhere.
+	tokens *accesstoken.Verifier
+	gov    *governance.Service
+}
+
+func (s *Server) shared(o Options) (*sharedParts, error) {
 	tokens, err := accesstoken.New(accesstoken.Config{Issuer: o.Issuer, Keys: o.Keys, Now: s.now,
 		Leeway: accesstoken.DefaultLeeway, KnownAudience: s.catalog.Known})
 	if err != nil {
-		return nil, fmt.Errorf("authserver: %w", err)
+		return nil, err
 	}
 	gov := governance.New(governance.Options{Store: storage.Narrow[governance.Tx](o.Store), Catalog: s.catalog,
 		PATPrefix: o.PATPrefix, Now: s.now, Events: s.metrics})
 	// The console's sessions, built before the surfaces and given to the
 	// console and to the management API, which accepts the console's cookie.
-	s.sessions, err = session.New(session.Options{Store: storage.Narrow[session.Tx](o.Store), Log: log, Now: s.now,
+	s.sessions, err = session.New(session.Options{Store: storage.Narrow[session.Tx](o.Store), Log: s.log, Now: s.now,
 		Issuer: o.Issuer, Idle: o.ConsoleSessionIdle, Absolute: o.ConsoleSessionAbsolute})
 	if err != nil {
-		return nil, fmt.Errorf("authserver: %w", err)
+		return nil, err
 	}
+	return &sharedParts{addrs: httpx.ClientAddr{Trusted: o.TrustedProxies}, tokens: tokens, gov: gov}, nil
+}
 
-	// The surfaces of the public listener.
+// mountPublic builds the surfaces of the public listener and mounts them.
+func (s *Server) mountPublic(o Options, sh *sharedParts) error {
 	oauthEndpoints, err := oauth.New(oauth.Options{
 		Rules: exchange.Rules{Issuer: o.Issuer, PATPrefix: o.PATPrefix,
 			AccessTokenTTL: o.AccessTokenTTL, DefaultAudience: o.DefaultAudience},
-		Store: o.Store, Audiences: s.catalog, Signer: o.Keys, Tokens: tokens, Revocations: gov, Audit: s.audit,
-		Used: s.lastUsed.Used, Metrics: s.reg, Log: log, Now: s.now, NoRateLimits: o.InsecureNoRateLimits,
+		Store: o.Store, Audiences: s.catalog, Signer: o.Keys, Tokens: sh.tokens, Revocations: sh.gov, Audit: s.audit,
+		Used: s.lastUsed.Used, Metrics: s.reg, Log: s.log, Now: s.now, NoRateLimits: o.InsecureNoRateLimits,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("authserver: %w", err)
+		return err
 	}
-	s.api = api.New(api.Options{Gov: gov, Catalog: s.catalog, Tokens: tokens, Store: o.Store, Sessions: s.sessions,
-		Issuer: o.Issuer, Now: s.now, Log: log, Metrics: s.reg, NoRateLimits: o.InsecureNoRateLimits})
-	s.console, err = console.New(console.Options{Gov: gov, Catalog: s.catalog, Sessions: s.sessions, Log: log, Audit: s.audit,
+	s.api = api.New(api.Options{Gov: sh.gov, Catalog: s.catalog, Tokens: sh.tokens, Store: o.Store, Sessions: s.sessions,
+		Issuer: o.Issuer, Now: s.now, Log: s.log, Metrics: s.reg, NoRateLimits: o.InsecureNoRateLimits})
+	s.console, err = console.New(console.Options{Gov: sh.gov, Catalog: s.catalog, Sessions: s.sessions, Log: s.log, Audit: s.audit,
 		Now: s.now, Prefix: o.PATPrefix, Files: o.ConsoleFiles, NoLimits: o.InsecureNoRateLimits})
 	if err != nil {
-		return nil, fmt.Errorf("authserver: %w", err)
+		return err
 	}
-
 	pub := http.NewServeMux()
 	oauthEndpoints.Mount(pub)
 	s.api.Mount(pub)
 	s.console.Mount(pub)
 	(&discovery.Metadata{Issuer: o.Issuer, Catalog: s.catalog}).Mount(pub)
 	(&discovery.JWKS{Keys: o.Keys}).Mount(pub)
-	s.public = &telemetry.Observed{Next: pub, Log: log, Level: slog.LevelInfo, Metrics: s.metrics, Addrs: addrs,
+	s.public = &telemetry.Observed{Next: pub, Log: s.log, Level: slog.LevelInfo, Metrics: s.metrics, Addrs: sh.addrs,
 		LooksSecret: telemetry.CredentialShaped(o.PATPrefix)}
+	return nil
+}
 
+// mountTelemetry builds the operator listener: health, metrics and, when
+// asked for, the profiler.
+func (s *Server) mountTelemetry(o Options, addrs httpx.ClientAddr) {
 	tel := http.NewServeMux()
 	s.health = &telemetry.Health{Store: o.Store, KeysLoaded: func() bool { return o.Keys.PublishedCount() > 0 },
-		Ready: s.metrics.Ready, Log: log}
+		Ready: s.metrics.Ready, Log: s.log}
 	s.health.Mount(tel)
 	tel.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
 	if o.Pprof {
@@ -195,8 +235,7 @@ func New(o Options) (*Server, error) {
 	}
 	// Probes and scrapes come every few seconds: logged at debug only, and
 	// not counted in the public listener's HTTP metrics.
-	s.telem = &telemetry.Observed{Next: tel, Log: log, Level: slog.LevelDebug, Addrs: addrs}
-	return s, nil
+	s.telem = &telemetry.Observed{Next: tel, Log: s.log, Level: slog.LevelDebug, Addrs: addrs}
 }
 
 // Handler serves the public listener.

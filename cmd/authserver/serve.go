@@ -78,45 +78,23 @@ func (a *app) serve(ctx context.Context, migrate, demo bool) error {
 	logs := newLogBuffer(a.stderr, 100*time.Millisecond)
 	defer logs.Close()
 	log := newLogger(cfg.Log, logs, isTerminal(a.stderr))
-	st, err := openMigrated(ctx, cfg, migrate)
+	st, err := prepareStore(ctx, cfg, migrate, demo, log)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	res, err := bootstrap.Apply(ctx, storage.Narrow[bootstrap.Tx](st), cfg.Bootstrap, bootstrap.Options{})
-	if err != nil {
-		return err
-	}
-	if res.Changed() {
-		log.Info("bootstrap applied", "created", res.Created, "updated", res.Updated)
-	}
-	if demo {
-		// Fail fast; createDemo checks again under the bootstrap lock.
-		if empty, err := isEmpty(ctx, st); err != nil {
-			return err
-		} else if !empty {
-			return errDemoNotEmpty
-		}
-	}
 	keys, err := openKeyring(ctx, cfg, st, log)
 	if err != nil {
 		return err
 	}
-
-	reg := prometheus.NewRegistry()
 	o := serverOptions(cfg)
-	o.Store, o.Keys, o.Logger, o.Registry, o.Version = st, keys, log, reg, buildVersion()
+	o.Store, o.Keys, o.Logger, o.Registry, o.Version = st, keys, log, prometheus.NewRegistry(), buildVersion()
 	srv, err := authserver.New(o)
 	if err != nil {
 		return err
 	}
-	public, err := listen(cfg.HTTP.Addr, cfg.HTTP)
+	listeners, err := openListeners(cfg)
 	if err != nil {
-		return err
-	}
-	telemetry, err := listen(cfg.Telemetry.Addr, config.HTTP{})
-	if err != nil {
-		public.Close()
 		return err
 	}
 	if demo {
@@ -124,14 +102,63 @@ func (a *app) serve(ctx context.Context, migrate, demo bool) error {
 		// before the demo's one-time secrets are made; before serving, so
 		// that the printed curl line works at once.
 		if err := a.demo(ctx, cfg, st, log); err != nil {
-			public.Close()
-			telemetry.Close()
+			for _, l := range listeners {
+				l.Close()
+			}
 			return err
 		}
 	}
+	return runServer(ctx, cfg, srv, listeners, log)
+}
+
+// prepareStore opens the database (migrating unless told not to), applies
+// the bootstrap section, and for --demo checks that the database is empty.
+func prepareStore(ctx context.Context, cfg *config.Config, migrate, demo bool, log *slog.Logger) (*storage.SQLStore, error) {
+	st, err := openMigrated(ctx, cfg, migrate)
+	if err != nil {
+		return nil, err
+	}
+	res, err := bootstrap.Apply(ctx, storage.Narrow[bootstrap.Tx](st), cfg.Bootstrap, bootstrap.Options{})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	if res.Changed() {
+		log.Info("bootstrap applied", "created", res.Created, "updated", res.Updated)
+	}
+	if demo {
+		// Fail fast; createDemo checks again under the bootstrap lock.
+		empty, err := isEmpty(ctx, st)
+		if err == nil && !empty {
+			err = errDemoNotEmpty
+		}
+		if err != nil {
+			st.Close()
+			return nil, err
+		}
+	}
+	return st, nil
+}
+
+// openListeners opens the public listener, then the telemetry one.
+func openListeners(cfg *config.Config) ([]net.Listener, error) {
+	public, err := listen(cfg.HTTP.Addr, cfg.HTTP)
+	if err != nil {
+		return nil, err
+	}
+	telemetry, err := listen(cfg.Telemetry.Addr, config.HTTP{})
+	if err != nil {
+		public.Close()
+		return nil, err
+	}
+	return []net.Listener{public, telemetry}, nil
+}
+
+// runServer serves the public and telemetry listeners until ctx ends or a
+// listener fails, then shuts down within shutdownGrace.
+func runServer(ctx context.Context, cfg *config.Config, srv *authserver.Server, listeners []net.Listener, log *slog.Logger) error {
 	srv.Start(context.WithoutCancel(ctx))
 	servers := []*http.Server{newHTTPServer(srv.Handler(), log), newHTTPServer(srv.TelemetryHandler(), log)}
-	listeners := []net.Listener{public, telemetry}
 	errc := make(chan error, len(servers))
 	for i, hs := range servers {
 		// Each goroutine exits when its server is shut down below.
@@ -141,7 +168,7 @@ func (a *app) serve(ctx context.Context, migrate, demo bool) error {
 			}
 		}()
 	}
-	log.Info("serving", "issuer", cfg.Issuer, "http", public.Addr().String(), "telemetry", telemetry.Addr().String(),
+	log.Info("serving", "issuer", cfg.Issuer, "http", listeners[0].Addr().String(), "telemetry", listeners[1].Addr().String(),
 		"database", cfg.Database.Driver)
 
 	var serveErr error
