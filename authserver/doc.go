@@ -34,7 +34,7 @@
 // (the status of a governance refusal, one table for the API and the
 // console) and periodic (periodic jobs).
 //
-// Where the layout deviates from the plan and why:
+// Where the layout is more than one package per surface, and why:
 //
 //   - The token buckets are internal/ratelimit, not part of authserver/oauth:
 //     the console sign-in and the leaked-token route spend them too. Each
@@ -53,7 +53,8 @@
 // It must never hold the only copy of shared state: every replica serves the
 // same answers from the database, and a revocation made anywhere is honoured
 // by the next request here. What it does keep in memory trails the request
-// and is drained on Shutdown (last-use times, refused-exchange audit events,
-// leaked-token reports, each in a bounded queue), or is per process by
-// design (rate-limit buckets).
+// and is drained on Shutdown (last-use times and refused-exchange audit
+// events, each in a bounded queue), or is per process by design
+// (rate-limit buckets). Leaked-token reports are written to the database
+// before they are answered.
 package authserver
