@@ -16,17 +16,27 @@ type auditAppender interface {
 // auditQueue writes high-volume audit events (refused exchanges, console
 // sign-ins and refused sign-ins) off the request path, so a flood of bad
 // requests costs no write per request. It is bounded: when full, events
-// are dropped and counted, never blocking a request. Governance events (create, revoke, …) are not queued: they are
-// written in the transaction of the change they record.
+// are dropped and counted, never blocking a request. Governance events
+// (create, revoke, …) are not queued: they are written in the transaction
+// of the change they record.
+//
+// Shutdown: Close closes ch once, under a lock that senders hold
+// (read-locked) while they check closed, so that no send races the close;
+// Run closes done once it has drained ch.
 type auditQueue struct {
-	drainQueue[storage.AuditEvent]
+	ch     chan storage.AuditEvent
+	done   chan struct{}
+	mu     sync.RWMutex // guards closed against senders racing Close
+	closed bool
+
 	store  auditAppender
 	log    *slog.Logger
 	onDrop func()
 }
 
 func newAuditQueue(st auditAppender, size int, log *slog.Logger, onDrop func()) *auditQueue {
-	return &auditQueue{drainQueue: newDrainQueue[storage.AuditEvent](size), store: st, log: log, onDrop: onDrop}
+	return &auditQueue{ch: make(chan storage.AuditEvent, size), done: make(chan struct{}),
+		store: st, log: log, onDrop: onDrop}
 }
 
 // Add queues an event without blocking.
@@ -67,26 +77,9 @@ func (q *auditQueue) Run(ctx context.Context) {
 	}
 }
 
-// drainQueue is the shutdown half shared by the background queues (audit
-// events, leaked-token reports): a buffered channel that Close closes
-// once, under a lock that senders hold (read-locked) while they check
-// closed, so that no send races the close; and done, which the queue's Run
-// closes once it has drained the channel.
-type drainQueue[T any] struct {
-	ch   chan T
-	done chan struct{}
-
-	mu     sync.RWMutex // guards closed against senders racing Close
-	closed bool
-}
-
-func newDrainQueue[T any](size int) drainQueue[T] {
-	return drainQueue[T]{ch: make(chan T, size), done: make(chan struct{})}
-}
-
-// Close stops accepting items and waits for Run to drain the queue or for
+// Close stops accepting events and waits for Run to drain the queue or for
 // ctx to end.
-func (q *drainQueue[T]) Close(ctx context.Context) {
+func (q *auditQueue) Close(ctx context.Context) {
 	q.mu.Lock()
 	if !q.closed {
 		q.closed = true
