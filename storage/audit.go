@@ -33,9 +33,7 @@ func (s *SQLStore) AppendAudit(ctx context.Context, e *AuditEvent) error {
 	if err != nil {
 		return s.writeFailed(err)
 	}
-	if !s.inTx {
-		s.writes.succeeded()
-	}
+	s.wrote()
 	return nil
 }
 

@@ -316,7 +316,7 @@ func (s *SQLStore) touchPostgres(ctx context.Context, ids []string, used map[str
 	if err != nil {
 		return wrapf("touch pats", s.writeFailed(mapErr(err)))
 	}
-	s.writes.succeeded()
+	s.wrote()
 	return nil
 }
 

@@ -275,9 +275,7 @@ func (s *SQLStore) exec(ctx context.Context, op, query string, args ...any) (sql
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", op, s.writeFailed(mapErr(err)))
 	}
-	if !s.inTx {
-		s.writes.succeeded()
-	}
+	s.wrote()
 	return res, nil
 }
 

@@ -20,6 +20,14 @@ func (w *writeHealth) succeeded() {
 	}
 }
 
+// wrote records a write that succeeded. Inside a transaction nothing is
+// written until COMMIT, which WithTx records itself.
+func (s *SQLStore) wrote() {
+	if !s.inTx {
+		s.writes.succeeded()
+	}
+}
+
 // writeFailed records err when it is a database fault, and returns it.
 func (s *SQLStore) writeFailed(err error) error {
 	if errors.Is(err, ErrUnavailable) {
