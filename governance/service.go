@@ -113,6 +113,12 @@ type Tx interface {
 	GetUser(ctx context.Context, orgID, id string) (*storage.User, error)
 	UpdateUser(ctx context.Context, u *storage.User) error
 	DeleteUserSessions(ctx context.Context, userID string) error
+	DeleteOtherUserSessions(ctx context.Context, userID, keep string) error
+
+	CreatePasswordLink(ctx context.Context, l *storage.PasswordLink) error
+	DeletePasswordLink(ctx context.Context, hash []byte) error
+	DeletePasswordLinks(ctx context.Context, userID string) error
+	DeleteExpiredPasswordLinks(ctx context.Context, now time.Time) (int64, error)
 
 	CreatePAT(ctx context.Context, p *storage.PAT) error
 	GetPAT(ctx context.Context, orgID, id string) (*storage.PAT, error)
@@ -141,6 +147,7 @@ type Store interface {
 	GetUser(ctx context.Context, orgID, id string) (*storage.User, error)
 	GetUserByUsername(ctx context.Context, orgID, username string) (*storage.User, error)
 	ListUsers(ctx context.Context, f storage.UserFilter) ([]storage.User, error)
+	GetPasswordLink(ctx context.Context, hash []byte) (*storage.PasswordLink, error)
 	ListRoles(ctx context.Context, orgID string) ([]storage.Role, error)
 	ListRoleAssignments(ctx context.Context, orgID, userID string) ([]storage.RoleAssignment, error)
 	GetPAT(ctx context.Context, orgID, id string) (*storage.PAT, error)

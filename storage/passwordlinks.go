@@ -47,6 +47,12 @@ func (s *SQLStore) GetPasswordLink(ctx context.Context, hash []byte) (*PasswordL
 		CreatedAt: utc(r.CreatedAt), ExpiresAt: utc(r.ExpiresAt)}, nil
 }
 
+// DeletePasswordLink removes one link by the hash of its secret
+// (ErrNotFound when there is none).
+func (s *SQLStore) DeletePasswordLink(ctx context.Context, hash []byte) error {
+	return s.execOne(ctx, "delete password link", `DELETE FROM password_links WHERE token_hash = ?`, hash)
+}
+
 // DeletePasswordLinks removes every set-password link of a user.
 func (s *SQLStore) DeletePasswordLinks(ctx context.Context, userID string) error {
 	_, err := s.exec(ctx, "delete password links", `DELETE FROM password_links WHERE user_id = ?`, userID)

@@ -180,6 +180,8 @@ type Store interface {
 	CreatePasswordLink(ctx context.Context, l *PasswordLink) error
 	// GetPasswordLink reads a link by the hash of its secret.
 	GetPasswordLink(ctx context.Context, hash []byte) (*PasswordLink, error)
+	// DeletePasswordLink removes one link (ErrNotFound when it is gone).
+	DeletePasswordLink(ctx context.Context, hash []byte) error
 	// DeletePasswordLinks removes every link of a user.
 	DeletePasswordLinks(ctx context.Context, userID string) error
 	DeleteExpiredPasswordLinks(ctx context.Context, now time.Time) (int64, error)

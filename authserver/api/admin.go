@@ -182,7 +182,7 @@ func (a *api) createUser(w http.ResponseWriter, r *http.Request, p *principal, _
 	if err != nil {
 		return err
 	}
-	httpx.WriteJSON(w, http.StatusCreated, toUser(u))
+	httpx.WriteJSON(w, http.StatusCreated, toUser(&u.User))
 	return nil
 }
 
