@@ -9,7 +9,9 @@ import (
 	"testing"
 
 	"authserver/exchange"
+	"authserver/governance"
 	"authserver/internal/storetest"
+	"authserver/storage"
 )
 
 // signInWith signs org/user in through the console with a password and
@@ -38,6 +40,18 @@ func (e *env) signsIn(org, user, pw string) bool {
 func (c *consoleClient) signedIn() bool {
 	c.e.t.Helper()
 	return c.get("/console/tokens").StatusCode == http.StatusOK
+}
+
+// passwordLink issues a set-password link for org/user, as the operator's
+// command line does, and returns its secret.
+func (e *env) passwordLink(org, user string) string {
+	e.t.Helper()
+	gov := governance.New(governance.Options{Store: storage.Narrow[governance.Tx](e.store)})
+	l, err := gov.ResetPassword(ctx, governance.CLI(), e.orgIDs[org], e.user(org, user).ID, governance.PasswordReset{Link: true})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return l.Secret
 }
 
 // linkSecret checks that an answer's set-password link is a link to this

@@ -286,6 +286,23 @@ func (s *Service) UserByName(ctx context.Context, a Actor, orgID, username strin
 	return u, nil
 }
 
+// UserByID reads a user of an organization, for its admins (password
+// hash cleared).
+func (s *Service) UserByID(ctx context.Context, a Actor, orgID, userID string) (*storage.User, error) {
+	if err := requireAdmin(a, orgID); err != nil {
+		return nil, err
+	}
+	if !plausibleID(userID) {
+		return nil, notFound("user")
+	}
+	u, err := s.user(ctx, orgID, userID)
+	if err != nil {
+		return nil, err
+	}
+	u.PasswordHash = ""
+	return u, nil
+}
+
 // Me is who the actor is and what it may do.
 type Me struct {
 	User         storage.User

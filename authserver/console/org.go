@@ -121,43 +121,6 @@ func plural(n int, one, many string) string {
 	return fmt.Sprintf("%d %s", n, many)
 }
 
-// orgUsersPage is the data of the users page.
-type orgUsersPage struct {
-	Items  []storage.User
-	Status string
-	Next   string
-	Paged  bool
-	// Self is the signed-in admin, who cannot deactivate themself.
-	Self string
-}
-
-func (c *console) orgUsers(w http.ResponseWriter, r *http.Request, v *visit) error {
-	return c.renderOrgUsers(w, r, v, http.StatusOK, "", "")
-}
-
-func (c *console) renderOrgUsers(w http.ResponseWriter, r *http.Request, v *visit, status int, notice, errMsg string) error {
-	d := &orgUsersPage{Status: r.FormValue("status"), Self: v.actor.UserID}
-	cursor := r.FormValue("cursor")
-	if r.Method != http.MethodGet {
-		cursor = ""
-	}
-	p := v.page("org-users", d)
-	p.Notice, p.Error = notice, errMsg
-	list, err := c.gov.ListUsers(r.Context(), v.actor, v.actor.OrgID,
-		governance.UserFilter{Status: storage.UserStatus(d.Status), Cursor: cursor})
-	if governance.KindOf(err) == governance.Invalid {
-		p.Error = messageOf(err)
-		c.render(w, r, http.StatusBadRequest, "org_users", p)
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	d.Items, d.Next, d.Paged = list.Items, list.Next, cursor != ""
-	c.render(w, r, status, "org_users", p)
-	return nil
-}
-
 func (c *console) orgDeactivate(w http.ResponseWriter, r *http.Request, v *visit) error {
 	return c.setUserStatus(w, r, v, storage.UserDeactivated)
 }
@@ -172,13 +135,13 @@ func (c *console) setUserStatus(w http.ResponseWriter, r *http.Request, v *visit
 		if governance.KindOf(err) == 0 {
 			return err
 		}
-		return c.renderOrgUsers(w, r, v, statusOf(err), "", messageOf(err))
+		return c.renderOrgUsers(w, r, v, statusOf(err), "", messageOf(err), nil)
 	}
 	notice := u.Username + " is active again: their tokens work again unless revoked or expired."
 	if status == storage.UserDeactivated {
 		notice = u.Username + " is deactivated: their tokens stop working now and their console sessions have ended."
 	}
-	return c.renderOrgUsers(w, r, v, http.StatusOK, notice, "")
+	return c.renderOrgUsers(w, r, v, http.StatusOK, notice, "", nil)
 }
 
 // settingsPage is the data of the settings form.
