@@ -111,7 +111,7 @@ type Options struct {
 	// Issuer is the server's public base URL, that set-password links
 	// start with.
 	Issuer string
-	Files    fs.FS  // templates/ and static/; nil: the embedded ones
+	Files  fs.FS // templates/ and static/; nil: the embedded ones
 	// NoLimits turns the sign-in rate limits off (tests and benchmarks).
 	NoLimits bool
 }
