@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"authserver/internal/storetest"
+	"authserver/storage"
 )
 
 // linkRE finds a set-password link on a page.
@@ -115,4 +116,164 @@ func TestConsoleUsersPage(t *testing.T) {
 			}
 		})
 	})
+}
+
+// TestConsoleResetPassword: an admin resets a local user's password to a
+// new one or to a set-password link; either way the user's sessions end
+// and the old password stops working.
+func TestConsoleResetPassword(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	alice := e.consoleClient().signIn("acme", "alice")
+	carol := e.user("acme", "carol")
+	path := "/console/org/users/" + carol.ID + "/password"
+
+	wantPage(t, alice.get(path), http.StatusOK, "Reset the password of carol", `id="reset-form"`)
+	wantPage(t, alice.get("/console/org/users/"+e.user("acme", "dora").ID+"/password"), http.StatusConflict, "only local users have a password here")
+	wantPage(t, alice.get("/console/org/users/00000000-0000-7000-8000-000000000000/password"), http.StatusNotFound, "User not found")
+	wantPage(t, alice.get("/console/org/users/"+e.user("globex", "eve").ID+"/password"), http.StatusNotFound)
+	bob := e.consoleClient().signIn("acme", "bob")
+	wantPage(t, bob.get(path), http.StatusForbidden)
+	wantPage(t, bob.post(path, url.Values{"password_mode": {"link"}}), http.StatusForbidden)
+
+	for _, c := range []struct {
+		form url.Values
+		want string
+	}{
+		{url.Values{"password_mode": {"password"}, "password": {"short"}, "password_confirm": {"short"}}, "Password: must have at least 12 characters."},
+		{url.Values{"password_mode": {"password"}, "password": {"my name is Carol"}, "password_confirm": {"my name is Carol"}}, "Password: must not contain the username."},
+		{url.Values{"password_mode": {"password"}, "password": {"a brand new secret"}, "password_confirm": {"a brand new secrex"}}, "the two passwords differ"},
+		{url.Values{}, "Choose a new password or a set-password link."},
+	} {
+		r := alice.post(path, c.form)
+		wantPage(t, r, http.StatusBadRequest, c.want)
+		if pw := c.form.Get("password"); pw != "" && strings.Contains(string(r.body), pw) {
+			t.Fatal("a refused form shows the password again")
+		}
+	}
+
+	session := e.consoleClient().signIn("acme", "carol")
+	wantPage(t, alice.post(path, url.Values{"password_mode": {"password"}, "password": {"a brand new secret"}, "password_confirm": {"a brand new secret"}}),
+		http.StatusOK, "The password of carol is reset")
+	if session.signedIn() {
+		t.Fatal("carol's session survived the reset")
+	}
+	if e.signsIn("acme", "carol", "carol-password") || !e.signsIn("acme", "carol", "a brand new secret") {
+		t.Fatal("after the reset the old password works or the new one does not")
+	}
+
+	session = e.consoleClient().signInWith("acme", "carol", "a brand new secret")
+	r := alice.post(path, url.Values{"password_mode": {"link"}})
+	wantPage(t, r, http.StatusOK, "New set-password link for carol", "Their old password no longer works")
+	m := linkRE.FindSubmatch(r.body)
+	if m == nil {
+		t.Fatalf("no link on the page: %s", r.body)
+	}
+	if session.signedIn() || e.signsIn("acme", "carol", "a brand new secret") {
+		t.Fatal("a link reset left a session or the password working")
+	}
+	if r := e.redeemLink(string(m[1]), "chosen by me again", "chosen by me again"); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("redeem: %d %s", r.StatusCode, r.body)
+	}
+	if !e.signsIn("acme", "carol", "chosen by me again") {
+		t.Fatal("the password set with the link does not sign in")
+	}
+
+	// An admin who resets their own password is signed out with everyone.
+	r = alice.post("/console/org/users/"+e.user("acme", "alice").ID+"/password",
+		url.Values{"password_mode": {"password"}, "password": {"a new admin secret"}, "password_confirm": {"a new admin secret"}})
+	if r.StatusCode != http.StatusSeeOther || alice.signedIn() {
+		t.Fatalf("own reset: %d, still signed in %t", r.StatusCode, alice.signedIn())
+	}
+}
+
+// TestConsoleChangePassword: every signed-in user changes their own
+// password from the header's link; the current password is required, the
+// session stays (with a new CSRF token) and their other sessions end.
+func TestConsoleChangePassword(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	bob := e.consoleClient().signIn("acme", "bob")
+	elsewhere := e.consoleClient().signIn("acme", "bob")
+	wantPage(t, bob.get("/console/tokens"), http.StatusOK, `href="/console/password"`)
+	wantPage(t, bob.get("/console/password"), http.StatusOK, "Change your password", `autocomplete="current-password"`)
+	for _, c := range []struct {
+		form url.Values
+		want string
+	}{
+		{url.Values{"current_password": {"not bobs pw"}, "password": {"a new secret, one"}, "password_confirm": {"a new secret, one"}}, "Current password: is not your current password."},
+		{url.Values{"current_password": {"bob-password"}, "password": {"a new secret, one"}, "password_confirm": {"a new secret, two"}}, "the two passwords differ"},
+		{url.Values{"current_password": {"bob-password"}, "password": {"short"}, "password_confirm": {"short"}}, "Password: must have at least 12 characters."},
+		{url.Values{"current_password": {"bob-password"}, "password": {"BOB forever and ever"}, "password_confirm": {"BOB forever and ever"}}, "Password: must not contain the username."},
+	} {
+		r := bob.post("/console/password", c.form)
+		wantPage(t, r, http.StatusBadRequest, c.want)
+		for _, pw := range append(c.form["current_password"], c.form["password"]...) {
+			if strings.Contains(string(r.body), `value="`+pw) {
+				t.Fatal("a refused form shows a password again")
+			}
+		}
+	}
+	old := bob.csrf
+	wantPage(t, bob.post("/console/password", url.Values{"current_password": {"bob-password"}, "password": {"a new secret, one"}, "password_confirm": {"a new secret, one"}}),
+		http.StatusOK, "Your password is changed.")
+	if bob.csrf == old || !bob.signedIn() || elsewhere.signedIn() {
+		t.Fatalf("want this session kept with a new CSRF token and the other one ended")
+	}
+	if e.signsIn("acme", "bob", "bob-password") || !e.signsIn("acme", "bob", "a new secret, one") {
+		t.Fatal("after the change the old password works or the new one does not")
+	}
+}
+
+// TestConsoleSetPasswordLink: the public page that redeems a link gives
+// one answer to an unknown, used or expired link; a link works once. The
+// link's code never reaches the logs: not as the browser sends the page's
+// request (the code is in the fragment, never sent), nor when a client
+// puts it in the query or the path, nor from the form's body.
+func TestConsoleSetPasswordLink(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	page := e.consoleClient().get("/console/set-password")
+	wantPage(t, page, http.StatusOK, "Set your password", `data-link-code`, `autocomplete="new-password"`)
+
+	secret := e.passwordLink("acme", "bob")
+	const invalid = "This set-password link does not work: it may have expired or been used already; ask an administrator for a new one."
+	wantPage(t, e.redeemLink(strings.Repeat("A", 43), "a good new password", "a good new password"), http.StatusBadRequest, invalid)
+	wantPage(t, e.redeemLink("", "a good new password", "a good new password"), http.StatusBadRequest, "Code: paste the part of your set-password link")
+	r := e.redeemLink(secret, "short", "short")
+	wantPage(t, r, http.StatusBadRequest, "Password: must have at least 12 characters.", `value="`+secret+`"`)
+	r = e.redeemLink(secret, "a good new password", "a good new password")
+	if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/console/login?password_set=1" {
+		t.Fatalf("redeem: %d %s", r.StatusCode, r.body)
+	}
+	wantPage(t, e.consoleClient().get("/console/login?password_set=1"), http.StatusOK, "Your password is set. Sign in with it.")
+	if !e.signsIn("acme", "bob", "a good new password") {
+		t.Fatal("the password set with the link does not sign in")
+	}
+	r = e.redeemLink(secret, "another good password", "another good password")
+	wantPage(t, r, http.StatusBadRequest, invalid)
+	if strings.Contains(string(r.body), secret) {
+		t.Fatal("the refusal of a used link shows it again")
+	}
+
+	// Clients that send the code in the query or the path.
+	for i, path := range []string{"/console/set-password?code=" + secret, "/console/set-password/" + secret, "/console/set-password#" + secret} {
+		req, _ := http.NewRequest(http.MethodGet, e.url+path, nil)
+		e.withID(req, "link-"+string(rune('a'+i)))
+	}
+	for _, id := range []string{"link-a", "link-b", "link-c"} {
+		lines := e.linesOf(id)
+		if len(lines) != 1 || lines[0]["msg"] != "http request" || lines[0]["route"] != "console" {
+			t.Fatalf("request %s logged %v, want one access line with route console", id, lines)
+		}
+	}
+	if strings.Contains(e.logs.String(), secret) {
+		t.Fatal("a set-password link reached the logs")
+	}
+	audit, err := e.store.ListAudit(ctx, storage.AuditFilter{OrgID: e.orgIDs["acme"]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range audit {
+		if strings.Contains(ev.Detail, secret) || strings.Contains(ev.Detail, "a good new password") {
+			t.Fatalf("the audit log holds a secret: %+v", ev)
+		}
+	}
 }
