@@ -195,6 +195,7 @@ func TestSecurityChecklist(t *testing.T) {
 					"Authorization": {"Bearer " + api}}, status})
 			}
 			targets = append(targets, target{"POST", "/console/login", http.Header{"Content-Type": {form}}, 413})
+			targets = append(targets, target{"POST", "/console/set-password", http.Header{"Content-Type": {form}}, 413})
 			for _, rt := range authserver.ConsoleRoutes() {
 				if rt.Method != "POST" {
 					continue
