@@ -124,6 +124,7 @@ type Tx interface {
 	UpdateRole(ctx context.Context, r *storage.Role) error
 	DeleteRole(ctx context.Context, orgID, id string) error
 	CreateRoleAssignment(ctx context.Context, a *storage.RoleAssignment) error
+	ListRoleAssignments(ctx context.Context, orgID, userID string) ([]storage.RoleAssignment, error)
 	DeleteRoleAssignment(ctx context.Context, orgID, id string) error
 
 	NextLeakReport(ctx context.Context, now time.Time) (*storage.LeakReport, error)
