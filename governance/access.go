@@ -97,3 +97,39 @@ func (s *Service) UserAccess(ctx context.Context, a Actor, orgID, userID string)
 	}
 	return out, nil
 }
+
+// OrganizationSummary is an organization with its number of users.
+type OrganizationSummary struct {
+	storage.Organization
+	Users int
+}
+
+// Organizations lists every organization by name with its number of
+// users, for the operator (the CLI actor) only: a user sees their own
+// organization and no other.
+func (s *Service) Organizations(ctx context.Context, a Actor) ([]OrganizationSummary, error) {
+	if a.Kind != ActorCLI {
+		return nil, forbidden("operator-required", "only the operator lists organizations")
+	}
+	orgs, err := s.store.ListOrganizations(ctx)
+	if err != nil {
+		return nil, storeErr(err, "organization")
+	}
+	out := make([]OrganizationSummary, len(orgs))
+	for i, o := range orgs {
+		out[i].Organization = o
+		f := storage.UserFilter{OrgID: o.ID, Limit: MaxPageSize}
+		for {
+			page, err := s.store.ListUsers(ctx, f)
+			if err != nil {
+				return nil, storeErr(err, "user")
+			}
+			out[i].Users += len(page)
+			if len(page) < f.Limit {
+				break
+			}
+			f.After = page[len(page)-1].Username
+		}
+	}
+	return out, nil
+}

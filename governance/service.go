@@ -139,6 +139,7 @@ type Store interface {
 
 	GetOrganization(ctx context.Context, id string) (*storage.Organization, error)
 	GetOrganizationByName(ctx context.Context, name string) (*storage.Organization, error)
+	ListOrganizations(ctx context.Context) ([]storage.Organization, error)
 	GetUser(ctx context.Context, orgID, id string) (*storage.User, error)
 	GetUserByUsername(ctx context.Context, orgID, username string) (*storage.User, error)
 	ListUsers(ctx context.Context, f storage.UserFilter) ([]storage.User, error)
