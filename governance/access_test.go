@@ -88,3 +88,16 @@ func TestUserAccess(t *testing.T) {
 	_, err = f.gov.UserAccess(ctx, f.aliceA, f.acme.ID, "a\x00b")
 	wantRefusal(t, err, governance.NotFound, "not-found")
 }
+
+// TestOrganizations: the operator lists every organization with its
+// number of users; a user, admin or not, lists none.
+func TestOrganizations(t *testing.T) {
+	f := newFixture(t, storage.DriverSQLite)
+	f.member(t, f.acme, storage.User{Username: "bob"})
+	list, err := f.gov.Organizations(ctx, governance.CLI())
+	if err != nil || len(list) != 2 || list[0].Name != "acme" || list[0].Users != 2 || list[1].Name != "globex" || list[1].Users != 1 {
+		t.Fatalf("organizations %+v %v", list, err)
+	}
+	_, err = f.gov.Organizations(ctx, f.aliceA)
+	wantRefusal(t, err, governance.Forbidden, "operator-required")
+}
