@@ -76,7 +76,8 @@ func TestConsoleRolesPages(t *testing.T) {
 		// Deleting an assigned role needs the confirmation the dialog gives.
 		r = alice.post("/console/org/roles/"+auditors.ID+"/delete", nil)
 		wantPage(t, r, http.StatusConflict, "The role has 2 assignments; deleting it removes them too")
-		wantPage(t, alice.get("/console/org/roles/"+auditors.ID), http.StatusOK, "Its 2 assignments go with it.")
+		wantPage(t, alice.get("/console/org/roles/"+auditors.ID), http.StatusOK, "Its 2 assignments go with it.",
+			`<a href="/console/org/users/`+bob.ID+`">bob</a>, organization-wide`, `<a href="/console/org/users/`+bob.ID+`">bob</a>, at <code>Finance/Tax</code> and below`)
 		// Unassign one; then delete with confirmation.
 		as, err := e.store.ListRoleAssignments(ctx, e.orgIDs["acme"], bob.ID)
 		if err != nil || len(as) != 2 {

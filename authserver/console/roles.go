@@ -1,6 +1,7 @@
 package console
 
 import (
+	"cmp"
 	"context"
 	"net/http"
 	"slices"
@@ -110,10 +111,16 @@ func (c *console) orgCreateRole(w http.ResponseWriter, r *http.Request, v *visit
 
 // rolePage is the data of one role's page.
 type rolePage struct {
-	Role   *governance.RoleSummary
-	Name   string
-	Picker *picker
-	Field  string
+	Role    *governance.RoleSummary
+	Holders []holder
+	Name    string
+	Picker  *picker
+	Field   string
+}
+
+// holder is one assignment of a role: who holds it, and where.
+type holder struct {
+	UserID, Username, Folder string
 }
 
 func (c *console) orgRole(w http.ResponseWriter, r *http.Request, v *visit) error {
@@ -134,6 +141,24 @@ func (c *console) renderRole(w http.ResponseWriter, r *http.Request, v *visit, s
 	d.Role = role
 	if d.Picker, err = c.newPicker(ctx, d.Picker.Checked, role.Permissions); err != nil {
 		return err
+	}
+	if role.Assignments > 0 {
+		all, err := c.gov.ListAssignments(ctx, v.actor, v.actor.OrgID, "")
+		if err != nil {
+			return err
+		}
+		names, err := c.usernames(ctx, v)
+		if err != nil {
+			return err
+		}
+		for _, x := range all {
+			if x.RoleID == role.ID {
+				d.Holders = append(d.Holders, holder{UserID: x.UserID, Username: cmp.Or(names[x.UserID], x.UserID), Folder: x.Folder})
+			}
+		}
+		slices.SortFunc(d.Holders, func(a, b holder) int {
+			return cmp.Or(strings.Compare(a.Username, b.Username), strings.Compare(a.Folder, b.Folder))
+		})
 	}
 	p := v.page("org-roles", d)
 	p.Notice, p.Error = notice, errMsg
