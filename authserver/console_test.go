@@ -363,6 +363,20 @@ func consoleState(t *testing.T, e *env) string {
 	for _, u := range users {
 		b.WriteString(u.Username + " " + string(u.Status) + " " + u.PasswordHash + "\n")
 	}
+	roles, err := e.store.ListRoles(ctx, e.orgIDs["acme"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range roles {
+		b.WriteString("role " + r.ID + " " + r.Name + " " + strings.Join(r.Permissions, " ") + "\n")
+	}
+	as, err := e.store.ListRoleAssignments(ctx, e.orgIDs["acme"], "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range as {
+		b.WriteString("assignment " + a.ID + " " + a.UserID + " " + a.RoleID + " " + a.Folder + "\n")
+	}
 	return b.String()
 }
 
@@ -382,6 +396,16 @@ func TestConsoleCSRF(t *testing.T) {
 			t.Fatal(err)
 		}
 
+		dev, err := e.store.GetRoleByName(ctx, e.orgIDs["acme"], "Dev")
+		if err != nil {
+			t.Fatal(err)
+		}
+		carolRoles, err := e.store.ListRoleAssignments(ctx, e.orgIDs["acme"], e.user("acme", "carol").ID)
+		if err != nil || len(carolRoles) == 0 {
+			t.Fatalf("carol's roles: %v %v", carolRoles, err)
+		}
+		bobID := e.user("acme", "bob").ID
+
 		// One valid form for every state-changing route, by pattern.
 		routes := map[string]struct {
 			path string
@@ -396,6 +420,12 @@ func TestConsoleCSRF(t *testing.T) {
 			"/console/org/users/{id}/deactivate":  {"/console/org/users/" + e.user("acme", "bob").ID + "/deactivate", nil},
 			"/console/org/users/{id}/reactivate":  {"/console/org/users/" + dora.ID + "/reactivate", nil},
 			"/console/org/settings":               {"/console/org/settings", url.Values{"pat_max_lifetime": {"30d"}}},
+			"/console/org/roles":                  {"/console/org/roles", url.Values{"name": {"Forged"}, "permissions": {"OR.Jobs"}}},
+			"/console/org/roles/{id}":             {"/console/org/roles/" + dev.ID, url.Values{"name": {"Forged"}, "permissions": {"OR.Jobs"}}},
+			"/console/org/roles/{id}/delete":      {"/console/org/roles/" + dev.ID + "/delete", url.Values{"confirm": {"yes"}}},
+			"/console/org/users/{id}/assignments": {"/console/org/users/" + bobID + "/assignments", url.Values{"role_id": {dev.ID}}},
+			"/console/org/users/{id}/assignments/{assignment}/delete": {
+				"/console/org/users/" + carolRoles[0].UserID + "/assignments/" + carolRoles[0].ID + "/delete", nil},
 			"/console/password": {"/console/password", url.Values{"current_password": {"alice-password"},
 				"password": {"forged password 1"}, "password_confirm": {"forged password 1"}}},
 			"/console/org/users": {"/console/org/users", url.Values{"username": {"forged"}, "kind": {"local"},
