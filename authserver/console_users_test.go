@@ -221,6 +221,21 @@ func TestConsoleChangePassword(t *testing.T) {
 	if e.signsIn("acme", "bob", "bob-password") || !e.signsIn("acme", "bob", "a new secret, one") {
 		t.Fatal("after the change the old password works or the new one does not")
 	}
+
+	// Guessing the current password spends the account's sign-in budget.
+	var r *response
+	for range 10 {
+		if r = bob.post("/console/password", url.Values{"current_password": {"a guess"}, "password": {"a new secret, two"}, "password_confirm": {"a new secret, two"}}); r.StatusCode == http.StatusTooManyRequests {
+			break
+		}
+	}
+	wantPage(t, r, http.StatusTooManyRequests, "Too many attempts.")
+	if r.Header.Get("Retry-After") == "" {
+		t.Fatal("no Retry-After")
+	}
+	if e.signsIn("acme", "bob", "a new secret, one") {
+		t.Fatal("sign-in is not limited after the guesses")
+	}
 }
 
 // TestConsoleSetPasswordLink: the public page that redeems a link gives

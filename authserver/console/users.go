@@ -11,6 +11,7 @@ import (
 	"authserver/authserver/session"
 	"authserver/governance"
 	"authserver/internal/httpx"
+	"authserver/internal/ratelimit"
 	"authserver/storage"
 )
 
@@ -185,6 +186,15 @@ func fieldMessage(err error) string {
 	return messageOf(err)
 }
 
+// codeOf is the code of a governance refusal ("" for none).
+func codeOf(err error) string {
+	var ge *governance.Error
+	if errors.As(err, &ge) {
+		return ge.Code
+	}
+	return ""
+}
+
 // resetPage is the data of an admin's password reset form.
 type resetPage struct {
 	Target storage.User
@@ -286,7 +296,19 @@ func (c *console) changePassword(w http.ResponseWriter, r *http.Request, v *visi
 	if next != r.PostForm.Get("password_confirm") {
 		return again(http.StatusBadRequest, "password", "New password: the two passwords differ. Type the same password twice.")
 	}
+	// A wrong current password is a guess at the account's password: it
+	// spends the sign-in budget of the account and the address, so that a
+	// stolen session cannot guess faster than sign-in allows.
+	refund, wait := c.limits.take(c.now(), v.me.Organization.Name+"\x00"+v.me.User.Username, httpx.ClientAddrOf(r))
+	if wait > 0 {
+		secs := ratelimit.RetryAfter(wait)
+		w.Header().Set("Retry-After", secs)
+		return again(http.StatusTooManyRequests, "current_password", "Too many attempts. Wait "+secs+" seconds, then try again.")
+	}
 	err := c.gov.ChangePassword(r.Context(), v.actor, r.PostForm.Get("current_password"), next, v.sess.ID)
+	if codeOf(err) != "current-password-wrong" {
+		refund()
+	}
 	if err != nil {
 		if governance.KindOf(err) == 0 {
 			return err
