@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -17,6 +18,8 @@ import (
 	"github.com/pb33f/libopenapi-validator/paths"
 	"github.com/pb33f/libopenapi-validator/responses"
 	v3 "github.com/pb33f/libopenapi/datamodel/high/v3"
+
+	"authserver/exchange"
 )
 
 // The live check of docs/openapi.yaml: every response the end-to-end tests
@@ -255,6 +258,134 @@ func TestOpenAPICheckCanFail(t *testing.T) {
 		resp := &http.Response{StatusCode: 200, Header: http.Header{}, Body: io.NopCloser(strings.NewReader("x"))}
 		if op, _ := m.check(req, resp); op != "" {
 			t.Errorf("%s %s matched %q", r[0], r[1], op)
+		}
+	}
+}
+
+// TestOpenAPIEveryOperation sends every documented operation a request it
+// grants and one it refuses, so that the live check above sees a success
+// and a typical problem of each; it then fails for any documented
+// operation that was not seen to answer both a 2xx and (where the
+// operation documents one) a 4xx. An operation added to docs/openapi.yaml
+// needs its two requests here.
+func TestOpenAPIEveryOperation(t *testing.T) {
+	e := newEnv(t, envOptions{noRateLimits: true})
+	admin := e.apiToken("acme", "alice", exchange.ScopeAdmin, exchange.ScopePATs)
+	self := e.apiToken("acme", "bob", exchange.ScopePATs)
+	unknownID := "00000000-0000-7000-8000-000000000000"
+	bob := e.user("acme", "bob")
+
+	want := func(r *response, status int) map[string]any {
+		t.Helper()
+		if r.StatusCode != status {
+			t.Fatalf("%s %s: status %d, want %d: %s", r.Request.Method, r.Request.URL.Path, r.StatusCode, status, r.body)
+		}
+		if len(r.body) == 0 || !strings.Contains(r.Header.Get("Content-Type"), "json") {
+			return nil
+		}
+		return r.json(t)
+	}
+	id := func(m map[string]any) string {
+		t.Helper()
+		s, _ := m["id"].(string)
+		if s == "" {
+			t.Fatalf("no id in %v", m)
+		}
+		return s
+	}
+
+	// OAuth and discovery.
+	pat, _ := e.pat(patSpec{org: "acme", user: "alice", scopes: []string{"OR.Jobs", "OR.Folders"}})
+	jwt := e.jwtFor(pat)
+	want(e.exchange("pat_not-a-real-one", url.Values{"audience": {"orchestrator"}}), http.StatusBadRequest)
+	want(e.introspect(pat), http.StatusOK)
+	want(e.introspect(jwt), http.StatusOK)
+	want(e.introspect("pat_not-a-real-one"), http.StatusOK)
+	want(e.post("/oauth2/introspect", url.Values{"token": {pat}}, "", ""), http.StatusUnauthorized)
+	want(e.post("/oauth2/introspect", url.Values{"token": {pat}}, "gateway", gatewaySecret), http.StatusForbidden)
+	want(e.post("/oauth2/introspect", url.Values{}, "introspector", introspectorSecret), http.StatusBadRequest)
+	want(e.revoke(jwt), http.StatusBadRequest)
+	want(e.revoke(pat), http.StatusOK)
+	for _, p := range []string{"/.well-known/oauth-authorization-server", "/.well-known/openid-configuration", "/.well-known/jwks.json"} {
+		want(e.call("GET", p, "", nil), http.StatusOK)
+	}
+
+	// Self-service.
+	want(e.call("GET", "/api/v1/me", self, nil), http.StatusOK)
+	want(e.call("GET", "/api/v1/me", "", nil), http.StatusUnauthorized)
+	want(e.call("GET", "/api/v1/scopes", self, nil), http.StatusOK)
+	want(e.call("GET", "/api/v1/scopes", "not-a-token", nil), http.StatusUnauthorized)
+	created := want(e.call("POST", "/api/v1/me/pats", self, map[string]any{"name": "laptop", "scopes": []string{"OR.Jobs"}}), http.StatusCreated)
+	want(e.call("POST", "/api/v1/me/pats", self, map[string]any{"name": "", "scopes": []string{"OR.Jobs"}}), http.StatusBadRequest)
+	want(e.call("GET", "/api/v1/me/pats?status=active", self, nil), http.StatusOK)
+	want(e.call("GET", "/api/v1/me/pats?limit=0", self, nil), http.StatusBadRequest)
+	mine := id(created)
+	want(e.call("GET", "/api/v1/me/pats/"+mine, self, nil), http.StatusOK)
+	want(e.call("GET", "/api/v1/me/pats/"+unknownID, self, nil), http.StatusNotFound)
+	want(e.call("GET", "/api/v1/me/pats/"+mine+"/effective?audience=orchestrator", self, nil), http.StatusOK)
+	want(e.call("GET", "/api/v1/me/pats/"+mine+"/effective", self, nil), http.StatusBadRequest)
+	regenerated := want(e.call("POST", "/api/v1/me/pats/"+mine+"/regenerate", self, nil), http.StatusOK)
+	want(e.call("POST", "/api/v1/me/pats/"+mine+"/regenerate", self, nil), http.StatusConflict) // now revoked
+	want(e.call("DELETE", "/api/v1/me/pats/"+id(regenerated), self, nil), http.StatusOK)
+	want(e.call("DELETE", "/api/v1/me/pats/"+unknownID, self, nil), http.StatusNotFound)
+
+	// Admin.
+	want(e.call("GET", "/api/v1/admin/settings", admin, nil), http.StatusOK)
+	want(e.call("GET", "/api/v1/admin/settings", self, nil), http.StatusForbidden)
+	want(e.call("PUT", "/api/v1/admin/settings", admin, map[string]any{"pats_enabled": true, "pat_max_lifetime": "0"}), http.StatusOK)
+	want(e.call("PUT", "/api/v1/admin/settings", admin, map[string]any{"pats_enabled": true}), http.StatusBadRequest)
+	want(e.call("GET", "/api/v1/admin/pats?owner="+bob.ID, admin, nil), http.StatusOK)
+	want(e.call("GET", "/api/v1/admin/pats?owner="+unknownID, admin, nil), http.StatusNotFound)
+	_, victimRec := e.pat(patSpec{org: "acme", user: "bob", scopes: []string{"OR.Jobs"}})
+	want(e.call("POST", "/api/v1/admin/pats/revoke", admin, map[string]any{"ids": []string{victimRec.ID, unknownID}}), http.StatusOK)
+	want(e.call("POST", "/api/v1/admin/pats/revoke", admin, map[string]any{"ids": []string{}}), http.StatusBadRequest)
+	leaked, _ := e.pat(patSpec{org: "acme", user: "bob", scopes: []string{"OR.Jobs"}})
+	want(e.call("POST", "/api/v1/admin/pats/revoke-by-value", admin, map[string]any{"token": leaked}), http.StatusOK)
+	want(e.call("POST", "/api/v1/admin/pats/revoke-by-value", admin, map[string]any{"token": "pat_not-a-real-one"}), http.StatusNotFound)
+
+	want(e.call("GET", "/api/v1/admin/users?status=active", admin, nil), http.StatusOK)
+	want(e.call("GET", "/api/v1/admin/users?status=sleeping", admin, nil), http.StatusBadRequest)
+	user := want(e.call("POST", "/api/v1/admin/users", admin, map[string]any{"username": "frank", "password": "frank-password"}), http.StatusCreated)
+	want(e.call("POST", "/api/v1/admin/users", admin, map[string]any{"username": "frank"}), http.StatusConflict)
+	frank := id(user)
+	want(e.call("POST", "/api/v1/admin/users/"+frank+"/deactivate", admin, nil), http.StatusOK)
+	want(e.call("POST", "/api/v1/admin/users/"+unknownID+"/deactivate", admin, nil), http.StatusNotFound)
+	want(e.call("POST", "/api/v1/admin/users/"+frank+"/reactivate", admin, nil), http.StatusOK)
+	want(e.call("POST", "/api/v1/admin/users/"+unknownID+"/reactivate", admin, nil), http.StatusNotFound)
+
+	want(e.call("GET", "/api/v1/admin/roles", admin, nil), http.StatusOK)
+	want(e.call("GET", "/api/v1/admin/roles", self, nil), http.StatusForbidden)
+	role := want(e.call("POST", "/api/v1/admin/roles", admin, map[string]any{"name": "Ops", "permissions": []string{"OR.Jobs"}}), http.StatusCreated)
+	want(e.call("POST", "/api/v1/admin/roles", admin, map[string]any{"name": "Ops", "permissions": []string{"OR.Jobs"}}), http.StatusConflict)
+	ops := id(role)
+	want(e.call("PUT", "/api/v1/admin/roles/"+ops, admin, map[string]any{"name": "Operations", "permissions": []string{"OR.Jobs", "OR.Execution"}}), http.StatusOK)
+	want(e.call("PUT", "/api/v1/admin/roles/"+unknownID, admin, map[string]any{"name": "X", "permissions": []string{"OR.Jobs"}}), http.StatusNotFound)
+
+	assignment := want(e.call("POST", "/api/v1/admin/assignments", admin, map[string]any{"user_id": frank, "role_id": ops, "folder": "Finance"}), http.StatusCreated)
+	want(e.call("POST", "/api/v1/admin/assignments", admin, map[string]any{"user_id": unknownID, "role_id": ops}), http.StatusNotFound)
+	want(e.call("GET", "/api/v1/admin/assignments?user_id="+frank, admin, nil), http.StatusOK)
+	want(e.call("GET", "/api/v1/admin/assignments?user_id="+unknownID, admin, nil), http.StatusNotFound)
+	want(e.call("DELETE", "/api/v1/admin/assignments/"+id(assignment), admin, nil), http.StatusNoContent)
+	want(e.call("DELETE", "/api/v1/admin/assignments/"+unknownID, admin, nil), http.StatusNotFound)
+	want(e.call("DELETE", "/api/v1/admin/roles/"+ops, admin, nil), http.StatusNoContent)
+	want(e.call("DELETE", "/api/v1/admin/roles/"+unknownID, admin, nil), http.StatusNotFound)
+
+	want(e.call("GET", "/api/v1/admin/audit?action=pat.create", admin, nil), http.StatusOK)
+	want(e.call("GET", "/api/v1/admin/audit?since=yesterday", admin, nil), http.StatusBadRequest)
+
+	// Leaked-token reports.
+	want(e.call("POST", "/api/v1/leaked-tokens", "", map[string]any{"tokens": []string{"pat_not-a-real-one"}}), http.StatusAccepted)
+	want(e.call("POST", "/api/v1/leaked-tokens", "", map[string]any{"tokens": "pat_not-a-real-one"}), http.StatusBadRequest)
+
+	// Every documented operation was seen to succeed and to refuse.
+	for _, op := range e.openAPI.model.operations() {
+		documents4xx := slices.ContainsFunc(e.openAPI.model.documentedStatuses(op), func(c string) bool { return c[0] == '4' })
+		seen := e.openAPI.statuses(op)
+		if !slices.ContainsFunc(seen, func(s int) bool { return s/100 == 2 }) {
+			t.Errorf("%s: no successful response checked (seen %v); add a request to this test", op, seen)
+		}
+		if documents4xx && !slices.ContainsFunc(seen, func(s int) bool { return s/100 == 4 }) {
+			t.Errorf("%s: no refusal checked (seen %v); add a request to this test", op, seen)
 		}
 	}
 }
