@@ -359,6 +359,20 @@ func consoleState(t *testing.T, e *env) string {
 	for _, name := range []string{"alice", "bob", "carol", "dora"} {
 		b.WriteString(name + " " + string(e.user("acme", name).Status) + "\n")
 	}
+	roles, err := e.store.ListRoles(ctx, e.orgIDs["acme"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range roles {
+		b.WriteString("role " + r.ID + " " + r.Name + " " + strings.Join(r.Permissions, " ") + "\n")
+	}
+	as, err := e.store.ListRoleAssignments(ctx, e.orgIDs["acme"], "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range as {
+		b.WriteString("assignment " + a.ID + " " + a.UserID + " " + a.RoleID + " " + a.Folder + "\n")
+	}
 	return b.String()
 }
 
@@ -378,6 +392,16 @@ func TestConsoleCSRF(t *testing.T) {
 			t.Fatal(err)
 		}
 
+		dev, err := e.store.GetRoleByName(ctx, e.orgIDs["acme"], "Dev")
+		if err != nil {
+			t.Fatal(err)
+		}
+		carolRoles, err := e.store.ListRoleAssignments(ctx, e.orgIDs["acme"], e.user("acme", "carol").ID)
+		if err != nil || len(carolRoles) == 0 {
+			t.Fatalf("carol's roles: %v %v", carolRoles, err)
+		}
+		bobID := e.user("acme", "bob").ID
+
 		// One valid form for every state-changing route, by pattern.
 		routes := map[string]struct {
 			path string
@@ -392,6 +416,12 @@ func TestConsoleCSRF(t *testing.T) {
 			"/console/org/users/{id}/deactivate":  {"/console/org/users/" + e.user("acme", "bob").ID + "/deactivate", nil},
 			"/console/org/users/{id}/reactivate":  {"/console/org/users/" + dora.ID + "/reactivate", nil},
 			"/console/org/settings":               {"/console/org/settings", url.Values{"pat_max_lifetime": {"30d"}}},
+			"/console/org/roles":                  {"/console/org/roles", url.Values{"name": {"Forged"}, "permissions": {"OR.Jobs"}}},
+			"/console/org/roles/{id}":             {"/console/org/roles/" + dev.ID, url.Values{"name": {"Forged"}, "permissions": {"OR.Jobs"}}},
+			"/console/org/roles/{id}/delete":      {"/console/org/roles/" + dev.ID + "/delete", url.Values{"confirm": {"yes"}}},
+			"/console/org/users/{id}/assignments": {"/console/org/users/" + bobID + "/assignments", url.Values{"role_id": {dev.ID}}},
+			"/console/org/users/{id}/assignments/{assignment}/delete": {
+				"/console/org/users/" + carolRoles[0].UserID + "/assignments/" + carolRoles[0].ID + "/delete", nil},
 		}
 		for _, rt := range authserver.ConsoleRoutes() {
 			if _, ok := routes[rt.Path]; rt.Method == http.MethodPost && !ok {

@@ -124,6 +124,7 @@ type Tx interface {
 	UpdateRole(ctx context.Context, r *storage.Role) error
 	DeleteRole(ctx context.Context, orgID, id string) error
 	CreateRoleAssignment(ctx context.Context, a *storage.RoleAssignment) error
+	ListRoleAssignments(ctx context.Context, orgID, userID string) ([]storage.RoleAssignment, error)
 	DeleteRoleAssignment(ctx context.Context, orgID, id string) error
 
 	NextLeakReport(ctx context.Context, now time.Time) (*storage.LeakReport, error)
@@ -138,6 +139,7 @@ type Store interface {
 
 	GetOrganization(ctx context.Context, id string) (*storage.Organization, error)
 	GetOrganizationByName(ctx context.Context, name string) (*storage.Organization, error)
+	ListOrganizations(ctx context.Context) ([]storage.Organization, error)
 	GetUser(ctx context.Context, orgID, id string) (*storage.User, error)
 	GetUserByUsername(ctx context.Context, orgID, username string) (*storage.User, error)
 	ListUsers(ctx context.Context, f storage.UserFilter) ([]storage.User, error)

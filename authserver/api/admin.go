@@ -263,9 +263,21 @@ func (a *api) updateRole(w http.ResponseWriter, r *http.Request, p *principal, _
 	return nil
 }
 
-// deleteRole deletes a role and its assignments; 204.
-func (a *api) deleteRole(w http.ResponseWriter, r *http.Request, p *principal, _ map[string]string) error {
-	if err := a.gov.DeleteRole(r.Context(), p.actor, p.actor.OrgID, r.PathValue("id")); err != nil {
+// deleteRole deletes a role; 204. A role that is assigned needs
+// ?confirm=true, and its assignments go with it; without it the answer is a
+// 409 problem saying how many assignments it has.
+func (a *api) deleteRole(w http.ResponseWriter, r *http.Request, p *principal, q map[string]string) error {
+	confirmed := false
+	if v, ok := q["confirm"]; ok {
+		switch v {
+		case "true":
+			confirmed = true
+		case "false":
+		default:
+			return fieldProblem(codeInvalidParameter, "confirm", "must be true or false")
+		}
+	}
+	if err := a.gov.DeleteRole(r.Context(), p.actor, p.actor.OrgID, r.PathValue("id"), confirmed); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

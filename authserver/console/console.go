@@ -63,6 +63,7 @@ var consolePages = []string{
 	"login", "error",
 	"tokens", "token_new", "token_reveal", "token",
 	"org_tokens", "org_users", "org_settings", "org_audit",
+	"org_roles", "org_role", "org_user",
 }
 
 // consoleStatic are the static files the pages link to.
@@ -327,6 +328,15 @@ var consoleRoutes = []consoleRoute{
 	{http.MethodGet, "/console/org/settings", true, (*console).orgSettings},
 	{http.MethodPost, "/console/org/settings", true, (*console).orgUpdateSettings},
 	{http.MethodGet, "/console/org/audit", true, (*console).orgAudit},
+
+	{http.MethodGet, "/console/org/roles", true, (*console).orgRoles},
+	{http.MethodPost, "/console/org/roles", true, (*console).orgCreateRole},
+	{http.MethodGet, "/console/org/roles/{id}", true, (*console).orgRole},
+	{http.MethodPost, "/console/org/roles/{id}", true, (*console).orgUpdateRole},
+	{http.MethodPost, "/console/org/roles/{id}/delete", true, (*console).orgDeleteRole},
+	{http.MethodGet, "/console/org/users/{id}", true, (*console).orgUser},
+	{http.MethodPost, "/console/org/users/{id}/assignments", true, (*console).orgAssign},
+	{http.MethodPost, "/console/org/users/{id}/assignments/{assignment}/delete", true, (*console).orgUnassign},
 }
 
 // routes mounts the console on mux. Every console answer carries the
