@@ -352,6 +352,8 @@ func TestOpenAPIEveryOperation(t *testing.T) {
 	want(e.call("POST", "/api/v1/admin/users/"+unknownID+"/deactivate", admin, nil), http.StatusNotFound)
 	want(e.call("POST", "/api/v1/admin/users/"+frank+"/reactivate", admin, nil), http.StatusOK)
 	want(e.call("POST", "/api/v1/admin/users/"+unknownID+"/reactivate", admin, nil), http.StatusNotFound)
+	want(e.call("GET", "/api/v1/admin/users/"+bob.ID+"/access", admin, nil), http.StatusOK)
+	want(e.call("GET", "/api/v1/admin/users/"+unknownID+"/access", admin, nil), http.StatusNotFound)
 
 	want(e.call("GET", "/api/v1/admin/roles", admin, nil), http.StatusOK)
 	want(e.call("GET", "/api/v1/admin/roles", self, nil), http.StatusForbidden)
@@ -367,7 +369,9 @@ func TestOpenAPIEveryOperation(t *testing.T) {
 	want(e.call("GET", "/api/v1/admin/assignments?user_id="+unknownID, admin, nil), http.StatusNotFound)
 	want(e.call("DELETE", "/api/v1/admin/assignments/"+id(assignment), admin, nil), http.StatusNoContent)
 	want(e.call("DELETE", "/api/v1/admin/assignments/"+unknownID, admin, nil), http.StatusNotFound)
-	want(e.call("DELETE", "/api/v1/admin/roles/"+ops, admin, nil), http.StatusNoContent)
+	want(e.call("POST", "/api/v1/admin/assignments", admin, map[string]any{"user_id": frank, "role_id": ops}), http.StatusCreated)
+	want(e.call("DELETE", "/api/v1/admin/roles/"+ops, admin, nil), http.StatusConflict) // assigned, not confirmed
+	want(e.call("DELETE", "/api/v1/admin/roles/"+ops+"?confirm=true", admin, nil), http.StatusNoContent)
 	want(e.call("DELETE", "/api/v1/admin/roles/"+unknownID, admin, nil), http.StatusNotFound)
 
 	want(e.call("GET", "/api/v1/admin/audit?action=pat.create", admin, nil), http.StatusOK)
