@@ -126,17 +126,21 @@ type envOptions struct {
 // env is a real server on a real database behind httptest, with the
 // helpers an end-to-end test needs.
 type env struct {
-	t      testing.TB
-	url    string // the issuer
-	cfg    *config.Config
-	store  *storage.SQLStore
-	keys   *signing.Keyring
-	srv    *authserver.Server
-	reg    *prometheus.Registry
-	logs   *syncBuffer
-	http   *http.Client
-	now    func() time.Time
-	orgIDs map[string]string
+	t     testing.TB
+	url   string // the issuer
+	cfg   *config.Config
+	store *storage.SQLStore
+	keys  *signing.Keyring
+	srv   *authserver.Server
+	reg   *prometheus.Registry
+	logs  *syncBuffer
+	// http is the client of every request the tests send; its transport
+	// validates each response to a documented operation against
+	// docs/openapi.yaml (openapi_check_test.go).
+	http    *http.Client
+	openAPI *openAPITransport
+	now     func() time.Time
+	orgIDs  map[string]string
 	// storeClosed is set by tests that take the database away: shutdown
 	// cannot flush then.
 	storeClosed bool
@@ -213,8 +217,11 @@ func newEnv(t testing.TB, o envOptions) *env {
 	srv.Start(context.Background())
 	ts.Config.Handler = srv.Handler()
 	ts.Start()
+	client := ts.Client()
+	checked := newOpenAPITransport(t, client.Transport)
+	client.Transport = checked
 	e := &env{t: t, url: issuer, cfg: cfg, store: st, keys: keys, srv: srv, reg: reg, logs: logs,
-		http: ts.Client(), now: o.now, orgIDs: map[string]string{}}
+		http: client, openAPI: checked, now: o.now, orgIDs: map[string]string{}}
 	t.Cleanup(func() {
 		ts.Close()
 		if err := srv.Shutdown(context.Background()); err != nil && !e.storeClosed {

@@ -216,3 +216,167 @@ func replace(s, old, new string) string {
 	}
 	return strings.Replace(s, old, new, 1)
 }
+
+// TestApplyAfterRuntimeChanges pins what a start with an unchanged file
+// does to what the console, the API or the CLI changed since (the rules
+// docs/configuration.md states): a role's permissions, a user's password
+// and declared assignments follow the file again; a renamed or deleted
+// role of the file is created again under its name, with the file's
+// users assigned to it, while the renamed one stays as it is; a user's
+// status, assignments and roles the file does not declare, and objects it
+// does not name are left alone.
+func TestApplyAfterRuntimeChanges(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, driver string) {
+		st := storetest.Open(t, driver)
+		b := load(t, file)
+		apply := func() bootstrap.Result {
+			t.Helper()
+			res, err := bootstrap.Apply(ctx, storage.Narrow[bootstrap.Tx](st), b, cheap)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return res
+		}
+		apply()
+		org, err := st.GetOrganizationByName(ctx, "acme")
+		if err != nil {
+			t.Fatal(err)
+		}
+		alice, _ := st.GetUserByUsername(ctx, org.ID, "alice")
+		dora, _ := st.GetUserByUsername(ctx, org.ID, "dora")
+		dev, _ := st.GetRoleByName(ctx, org.ID, "Automation Developer")
+		reader, _ := st.GetRoleByName(ctx, org.ID, "Reader")
+
+		// What an administrator does at run time.
+		reader.Name, reader.Permissions = "Invoice Readers", []string{"OR.Folders"}
+		if err := st.UpdateRole(ctx, reader); err != nil {
+			t.Fatal(err)
+		}
+		dev.Permissions = []string{"OR.Jobs"}
+		if err := st.UpdateRole(ctx, dev); err != nil {
+			t.Fatal(err)
+		}
+		ras, _ := st.ListRoleAssignments(ctx, org.ID, alice.ID)
+		for _, ra := range ras {
+			if ra.RoleID == dev.ID {
+				if err := st.DeleteRoleAssignment(ctx, org.ID, ra.ID); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if err := st.CreateRoleAssignment(ctx, &storage.RoleAssignment{OrgID: org.ID, UserID: dora.ID, RoleID: dev.ID, Folder: "Ops"}); err != nil {
+			t.Fatal(err)
+		}
+		auditors := &storage.Role{OrgID: org.ID, Name: "Auditors", Permissions: []string{"OR.Folders.Read"}}
+		if err := st.CreateRole(ctx, auditors); err != nil {
+			t.Fatal(err)
+		}
+		zed := &storage.User{OrgID: org.ID, Username: "zed", Kind: storage.UserLocal, Status: storage.UserActive}
+		if err := st.CreateUser(ctx, zed); err != nil {
+			t.Fatal(err)
+		}
+		alice.Status = storage.UserDeactivated
+		if alice.PasswordHash, err = password.Hash("set-at-run-time", *cheap.PasswordParams); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.UpdateUser(ctx, alice); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.UpdateAudience(ctx, &storage.Audience{ID: "orchestrator", Name: "Renamed", Scopes: []string{"OR.Jobs"}}); err != nil {
+			t.Fatal(err)
+		}
+
+		// A restart with the same file.
+		apply()
+
+		t.Run("a renamed role of the file is created again; the renamed one stays", func(t *testing.T) {
+			again, err := st.GetRoleByName(ctx, org.ID, "Reader")
+			if err != nil || again.ID == reader.ID || !slices.Equal(again.Permissions, []string{"OR.Folders.Read"}) {
+				t.Fatalf("Reader after the restart: %+v, %v; want a new role with the file's permissions", again, err)
+			}
+			renamed, err := st.GetRole(ctx, org.ID, reader.ID)
+			if err != nil || renamed.Name != "Invoice Readers" || !slices.Equal(renamed.Permissions, []string{"OR.Folders"}) {
+				t.Fatalf("the renamed role: %+v, %v; want it left as the administrator made it", renamed, err)
+			}
+			ras, _ := st.ListRoleAssignments(ctx, org.ID, alice.ID)
+			var readerFolders, renamedFolders []string
+			for _, ra := range ras {
+				switch ra.RoleID {
+				case again.ID:
+					readerFolders = append(readerFolders, ra.Folder)
+				case renamed.ID:
+					renamedFolders = append(renamedFolders, ra.Folder)
+				}
+			}
+			if !slices.Equal(readerFolders, []string{"Finance/Invoices"}) || !slices.Equal(renamedFolders, []string{"Finance/Invoices"}) {
+				t.Fatalf("alice holds Reader at %v and the renamed role at %v; want both at Finance/Invoices", readerFolders, renamedFolders)
+			}
+		})
+
+		t.Run("a role's permissions follow the file", func(t *testing.T) {
+			r, err := st.GetRole(ctx, org.ID, dev.ID)
+			if err != nil || !slices.Equal(r.Permissions, []string{"OR.Jobs", "OR.Execution", "OR.Folders.Read"}) {
+				t.Fatalf("Automation Developer: %+v, %v", r, err)
+			}
+		})
+
+		t.Run("a removed declared assignment is made again; others stay", func(t *testing.T) {
+			ras, _ := st.ListRoleAssignments(ctx, org.ID, alice.ID)
+			if !slices.ContainsFunc(ras, func(ra storage.RoleAssignment) bool { return ra.RoleID == dev.ID && ra.Folder == "" }) {
+				t.Fatalf("alice's organization-wide Automation Developer assignment was not made again: %+v", ras)
+			}
+			ras, _ = st.ListRoleAssignments(ctx, org.ID, dora.ID)
+			if len(ras) != 1 || ras[0].RoleID != dev.ID || ras[0].Folder != "Ops" {
+				t.Fatalf("dora's assignment made at run time: %+v", ras)
+			}
+		})
+
+		t.Run("a password follows the file; the status is left alone", func(t *testing.T) {
+			a, _ := st.GetUserByUsername(ctx, org.ID, "alice")
+			if ok, _ := password.Verify("wonderland", a.PasswordHash); !ok {
+				t.Fatal("alice's password is not the file's again")
+			}
+			if a.Status != storage.UserDeactivated {
+				t.Fatalf("alice's status %q: the restart reactivated her", a.Status)
+			}
+		})
+
+		t.Run("objects the file does not name are left alone", func(t *testing.T) {
+			if r, err := st.GetRoleByName(ctx, org.ID, "Auditors"); err != nil || r.ID != auditors.ID {
+				t.Fatalf("Auditors: %+v, %v", r, err)
+			}
+			if u, err := st.GetUserByUsername(ctx, org.ID, "zed"); err != nil || u.ID != zed.ID {
+				t.Fatalf("zed: %+v, %v", u, err)
+			}
+		})
+
+		t.Run("an audience follows the file", func(t *testing.T) {
+			au, err := st.GetAudience(ctx, "orchestrator")
+			if err != nil || au.Name != "Orchestrator" || len(au.Scopes) != 3 {
+				t.Fatalf("audience: %+v, %v", au, err)
+			}
+		})
+
+		t.Run("a deleted role of the file is created again with its assignments", func(t *testing.T) {
+			if err := st.DeleteRole(ctx, org.ID, dev.ID); err != nil {
+				t.Fatal(err)
+			}
+			apply()
+			r, err := st.GetRoleByName(ctx, org.ID, "Automation Developer")
+			if err != nil || r.ID == dev.ID || !slices.Equal(r.Permissions, []string{"OR.Jobs", "OR.Execution", "OR.Folders.Read"}) {
+				t.Fatalf("Automation Developer after deletion and restart: %+v, %v", r, err)
+			}
+			ras, _ := st.ListRoleAssignments(ctx, org.ID, alice.ID)
+			if !slices.ContainsFunc(ras, func(ra storage.RoleAssignment) bool { return ra.RoleID == r.ID && ra.Folder == "" }) {
+				t.Fatalf("alice was not assigned the recreated role: %+v", ras)
+			}
+			ras, _ = st.ListRoleAssignments(ctx, org.ID, dora.ID)
+			if len(ras) != 0 {
+				t.Fatalf("dora's run-time assignment to the deleted role came back: %+v", ras)
+			}
+			if res := apply(); res.Changed() {
+				t.Fatalf("a further restart changed %+v", res)
+			}
+		})
+	})
+}

@@ -10,4 +10,9 @@
 // applied when the organization is created, and a user's status is never
 // changed. Bootstrap never deletes anything: removing an entry from the file
 // leaves the installation's copy alone.
+//
+// Entries are found by their key in the file (an id, a name, a username),
+// so a role renamed or deleted at run time is created again under the
+// file's name, with the file's assignments, at the next start; the renamed
+// role is left alone. docs/configuration.md lists every case.
 package bootstrap

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as README.md states it and .ci/run runs it:
-#   1. go mod verify and go vet;
+#   1. go mod verify and go vet, and Redocly CLI's lint of docs/openapi.yaml
+#      (the version pinned in scripts/lint, installed there with npm ci);
 #   2. every test, race-enabled (PostgreSQL conformance included: see README);
 #   3. every benchmark once with a short -benchtime, so they cannot rot;
 #   4. every fuzz target for a short time (FUZZTIME, default 10s), on top of
@@ -33,6 +34,18 @@ stage() {
 stage "go mod verify, go vet"
 go mod verify
 go vet ./...
+
+stage "openapi lint"
+# Any error fails the suite (its report is printed); warnings pass. The rules are in
+# scripts/lint/redocly.yaml. Telemetry and the update check stay off: the
+# lint needs no network.
+redocly=scripts/lint/node_modules/.bin/redocly
+if [ ! -x "$redocly" ]; then
+  echo "$redocly is missing: run 'npm ci' in scripts/lint (see scripts/lint/README.md)" >&2
+  exit 1
+fi
+REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true REDOCLY_SUPPRESS_NOTIFICATIONS=true \
+  quiet "$redocly" lint --config scripts/lint/redocly.yaml docs/openapi.yaml
 
 stage "tests (race)"
 go test -race -count=1 ./...

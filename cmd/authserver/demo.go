@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -23,8 +24,11 @@ const (
 	demoRole     = "Demo"
 	demoAudience = "demo-api"
 	demoClient   = "demo-cli"
-	demoPATName  = "demo"
-	demoPATScope = "demo.read"
+	// demoIntrospector is the confidential client allowed to introspect;
+	// it may not exchange PATs (no grant types).
+	demoIntrospector = "demo-introspector"
+	demoPATName      = "demo"
+	demoPATScope     = "demo.read"
 	// demoPATLifetime keeps a token printed on a terminal from living for
 	// ever.
 	demoPATLifetime = 30 * 24 * time.Hour
@@ -40,21 +44,24 @@ var demoScopes = []string{"demo.read", "demo.write"}
 var errDemoNotEmpty = errors.New("--demo needs an empty database, and this one already has organizations, audiences or clients " +
 	"(from bootstrap: or an earlier run): serve without --demo, or point database.dsn at a new database")
 
-// demoInstall is what createDemo made, with the two secrets that are shown
-// once: the console password and the PAT.
+// demoInstall is what createDemo made, with the three secrets that are
+// shown once: the console password, the PAT and the introspecting client's
+// secret (stored, like every client secret, only as its SHA-256).
 type demoInstall struct {
-	Password  string
-	PAT       string
-	ExpiresAt *time.Time
+	Password     string
+	PAT          string
+	ExpiresAt    *time.Time
+	ClientSecret string
 }
 
 // createDemo creates, in one transaction on an empty database, the demo
 // organization with an admin user, a role granting the demo scopes, the
-// audience demo-api, the public client demo-cli and a PAT for the user.
+// audience demo-api, the public client demo-cli, the confidential client
+// demo-introspector allowed to introspect, and a PAT for the user.
 // Users, roles and the PAT go through governance, so the PAT obeys every
 // rule an API-created one does.
 func createDemo(ctx context.Context, cfg *config.Config, st storage.Store) (*demoInstall, error) {
-	d := &demoInstall{Password: rand.Text()}
+	d := &demoInstall{Password: rand.Text(), ClientSecret: rand.Text()}
 	err := st.WithTx(ctx, func(tx storage.Store) error {
 		// The bootstrap lock: replicas starting together with --demo create
 		// the demo once, and the others see a database that is not empty.
@@ -82,6 +89,11 @@ func createDemo(ctx context.Context, cfg *config.Config, st storage.Store) (*dem
 		}
 		if err := tx.CreateClient(ctx, &storage.Client{ID: demoClient, Public: true, Audiences: []string{demoAudience},
 			GrantTypes: []string{rfc8693.GrantType}}); err != nil {
+			return err
+		}
+		secretHash := sha256.Sum256([]byte(d.ClientSecret))
+		if err := tx.CreateClient(ctx, &storage.Client{ID: demoIntrospector, SecretHash: secretHash[:], Audiences: []string{},
+			GrantTypes: []string{}, Introspection: true}); err != nil {
 			return err
 		}
 		gov := newGovernance(cfg, tx)
@@ -132,17 +144,19 @@ func isEmpty(ctx context.Context, st storage.Store) (bool, error) {
 	return len(orgs)+len(auds)+len(clients) == 0, nil
 }
 
-// printDemo writes the demo's secrets and the curl line that exchanges the
-// PAT. This is the only place they are ever written: never to the log.
+// printDemo writes the demo's secrets, the curl line that exchanges the PAT
+// and the one that introspects the JWT it answers. This is the only place
+// they are ever written: never to the log.
 func printDemo(w io.Writer, cfg *config.Config, d *demoInstall) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "\nDemo installation created. The password and the PAT below are shown only this once.\n\n")
+	fmt.Fprintf(&b, "\nDemo installation created. The password, the PAT and the client secret below are shown only this once.\n\n")
 	for _, row := range [][2]string{
 		{"organization", demoOrg},
 		{"user", demoUser + " (local, admin; role " + demoRole + ": " + strings.Join(demoScopes, " ") + ")"},
 		{"console password", d.Password},
 		{"PAT (" + demoPATScope + ")", d.PAT},
 		{"PAT expires", formatExpiry(d.ExpiresAt)},
+		{"client secret", d.ClientSecret + " (client " + demoIntrospector + ": confidential, may introspect)"},
 	} {
 		fmt.Fprintf(&b, "  %-18s%s\n", row[0], row[1])
 	}
@@ -150,6 +164,9 @@ func printDemo(w io.Writer, cfg *config.Config, d *demoInstall) error {
 	fmt.Fprintf(&b, "Exchange the PAT (client %s) for a %s JWT access token for the audience %s:\n\n",
 		demoClient, duration.Format(cfg.Tokens.AccessTokenTTL.D()), demoAudience)
 	fmt.Fprintf(&b, "  %s\n\n", demoCurl(cfg.Issuer, d.PAT))
+	fmt.Fprintf(&b, "Introspect that JWT (set ACCESS_TOKEN to the answer's access_token) as the confidential client %s:\n\n",
+		demoIntrospector)
+	fmt.Fprintf(&b, "  %s\n\n", demoIntrospectCurl(cfg.Issuer, d.ClientSecret))
 	_, err := io.WriteString(w, b.String())
 	return err
 }
@@ -164,4 +181,14 @@ func demoCurl(issuer, pat string) string {
 		" -d client_id=" + demoClient +
 		" -d audience=" + demoAudience +
 		" --data-urlencode subject_token=" + pat
+}
+
+// demoIntrospectCurl is the curl command line that introspects the token
+// in $ACCESS_TOKEN as demo-introspector, with HTTP Basic. The secret is
+// base32 (crypto/rand.Text): safe unquoted in a shell and unchanged by the
+// form-encoding Basic credentials take.
+func demoIntrospectCurl(issuer, secret string) string {
+	return "curl -s -X POST " + strings.TrimSuffix(issuer, "/") + "/oauth2/introspect" +
+		" -u " + demoIntrospector + ":" + secret +
+		` --data-urlencode "token=$ACCESS_TOKEN"`
 }

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -15,13 +18,13 @@ import (
 	"authserver/internal/password"
 )
 
-// parseCurl reads the curl line serve --demo prints into the URL and the
-// form it posts.
+// parseCurl reads the exchange's curl line serve --demo prints into the
+// URL and the form it posts.
 func parseCurl(t *testing.T, out string) (string, url.Values) {
 	t.Helper()
 	var line string
 	for l := range strings.SplitSeq(out, "\n") {
-		if strings.HasPrefix(strings.TrimSpace(l), "curl ") {
+		if strings.HasPrefix(strings.TrimSpace(l), "curl ") && strings.Contains(l, "/oauth2/token ") {
 			line = strings.TrimSpace(l)
 		}
 	}
@@ -41,6 +44,33 @@ func parseCurl(t *testing.T, out string) (string, url.Values) {
 		form.Add(k, v)
 	}
 	return f[4], form
+}
+
+// introspectCurl matches the introspection's curl line serve --demo
+// prints: the endpoint, the client's secret, and the token from the
+// shell variable ACCESS_TOKEN.
+var introspectCurl = regexp.MustCompile(`(?m)^  curl -s -X POST (\S+) -u demo-introspector:(\S+) --data-urlencode "token=\$ACCESS_TOKEN"$`)
+
+// introspect posts the request the introspection's curl line sends, with
+// token in place of $ACCESS_TOKEN, and returns the status and the answer.
+func introspect(t *testing.T, endpoint, secret, token string) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, endpoint, strings.NewReader(url.Values{"token": {token}}.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth("demo-introspector", secret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatalf("introspection answered %s with no JSON: %v", resp.Status, err)
+	}
+	return resp.StatusCode, body
 }
 
 func TestServeDemo(t *testing.T) {
@@ -84,6 +114,42 @@ func TestServeDemo(t *testing.T) {
 	if code != http.StatusOK || body["scope"] != "demo.read" || body["access_token"] == nil {
 		t.Fatalf("demo exchange: %d %v", code, body)
 	}
+	jwt, _ := body["access_token"].(string)
+
+	// The printed client secret introspects that JWT as active, with the
+	// printed curl line; a wrong secret is refused.
+	im := introspectCurl.FindStringSubmatch(out)
+	if im == nil {
+		t.Fatalf("no introspection curl line in:\n%s", out)
+	}
+	introspectURL, secret := im[1], im[2]
+	if introspectURL != srv.base+"/oauth2/introspect" {
+		t.Errorf("the introspection curl line posts to %s, want %s/oauth2/introspect", introspectURL, srv.base)
+	}
+	if !regexp.MustCompile(`client secret\s+` + regexp.QuoteMeta(secret) + ` \(client demo-introspector: `).MatchString(out) {
+		t.Errorf("the client secret is not printed on its own row:\n%s", out)
+	}
+	if strings.Count(out, secret) != 2 {
+		t.Errorf("the client secret is printed %d times, want twice (its row and the curl line)", strings.Count(out, secret))
+	}
+	code, body = introspect(t, introspectURL, secret, jwt)
+	if code != http.StatusOK || body["active"] != true || body["aud"] != "demo-api" || body["scope"] != "demo.read" ||
+		body["client_id"] != "demo-cli" || body["token_type"] != "Bearer" {
+		t.Fatalf("introspection of the demo JWT with the printed secret: %d %v", code, body)
+	}
+	if code, body = introspect(t, introspectURL, secret+"x", jwt); code != http.StatusUnauthorized || body["error"] != "invalid_client" {
+		t.Fatalf("introspection with a wrong secret: %d %v", code, body)
+	}
+	// The introspecting client may not exchange PATs.
+	asIntrospector := url.Values{}
+	for k, v := range form {
+		asIntrospector[k] = v
+	}
+	asIntrospector.Set("client_id", "demo-introspector")
+	asIntrospector.Set("client_secret", secret)
+	if code, body = postToken(t, srv.base, asIntrospector); code != http.StatusBadRequest || body["error"] != "unauthorized_client" {
+		t.Errorf("exchange as demo-introspector: %d %v, want 400 unauthorized_client", code, body)
+	}
 
 	// The printed password is the demo user's.
 	cfg, err := config.Load(path, config.MapEnv{})
@@ -99,9 +165,17 @@ func TestServeDemo(t *testing.T) {
 		t.Fatal(err)
 	}
 	u, err := st.GetUserByUsername(context.Background(), o.ID, "demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The client secret is stored as its SHA-256 only.
+	c, err := st.GetClient(context.Background(), "demo-introspector")
 	st.Close()
 	if err != nil {
 		t.Fatal(err)
+	}
+	if h := sha256.Sum256([]byte(secret)); !bytes.Equal(c.SecretHash, h[:]) || c.Public || !c.Introspection || len(c.GrantTypes) != 0 {
+		t.Errorf("demo-introspector is stored as %+v, want confidential, introspection only, the secret's SHA-256", c)
 	}
 	if ok, err := password.Verify(pw, u.PasswordHash); !ok || err != nil || !u.Admin {
 		t.Errorf("the printed password does not sign the demo admin in (ok %t, err %v, admin %t)", ok, err, u.Admin)
@@ -115,7 +189,7 @@ func TestServeDemo(t *testing.T) {
 
 	srv.stop()
 	logs := srv.stderr.String()
-	if strings.Contains(logs, pat) || strings.Contains(logs, pw) {
+	if strings.Contains(logs, pat) || strings.Contains(logs, pw) || strings.Contains(logs, secret) {
 		t.Fatal("a demo secret reached the log")
 	}
 	if !strings.Contains(logs, "demo installation created") {
@@ -127,6 +201,23 @@ func TestServeDemo(t *testing.T) {
 	oneErrorLine(t, "serve --demo on a database with the demo", code, out, stderr)
 	if !strings.Contains(stderr, "--demo needs an empty database") {
 		t.Errorf("second --demo: %q", stderr)
+	}
+	if strings.Contains(out+stderr, secret) || introspectCurl.MatchString(out) {
+		t.Errorf("the second --demo printed a client secret: %q %q", out, stderr)
+	}
+
+	// A later start without --demo prints no secret, and the first secret
+	// still introspects: it was not rotated.
+	srv = startServer(t, path, httpAddr, telemetryAddr)
+	if out := srv.stdout.String(); strings.Contains(out, secret) || strings.Contains(out, "secret") {
+		t.Errorf("a second start printed a secret: %q", out)
+	}
+	if code, body := introspect(t, introspectURL, secret, jwt); code != http.StatusOK || body["active"] != true {
+		t.Errorf("after a restart the printed secret introspects the demo JWT as %d %v, want active", code, body)
+	}
+	srv.stop()
+	if logs := srv.stderr.String(); strings.Contains(logs, secret) {
+		t.Error("the client secret reached the log")
 	}
 }
 

@@ -36,9 +36,10 @@ func (a *app) serveCommand() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&noMigrate, "no-migrate", false, "do not apply pending migrations; refuse to start if any are pending")
-	cmd.Flags().BoolVar(&demo, "demo", false, "on an empty database, create a demo organization, user, audience, client and PAT and print,\n"+
-		"once, the PAT, a console password and the curl line that exchanges it; refused (exit 1) when the database\n"+
-		"already has organizations, audiences or clients, bootstrap: included")
+	cmd.Flags().BoolVar(&demo, "demo", false, "on an empty database, create a demo organization, user, audience, clients and PAT and print,\n"+
+		"once, the PAT, a console password, an introspecting client's secret and the curl lines that exchange the PAT\n"+
+		"and introspect the JWT; refused (exit 1) when the database already has organizations, audiences or clients,\n"+
+		"bootstrap: included")
 	return cmd
 }
 
@@ -201,7 +202,8 @@ func (a *app) demo(ctx context.Context, cfg *config.Config, st storage.Store, lo
 	if err != nil {
 		return err
 	}
-	log.Info("demo installation created", "organization", demoOrg, "user", demoUser, "audience", demoAudience, "client", demoClient)
+	log.Info("demo installation created", "organization", demoOrg, "user", demoUser, "audience", demoAudience, "client", demoClient,
+		"introspection_client", demoIntrospector)
 	return printDemo(a.stdout, cfg, d)
 }
 
