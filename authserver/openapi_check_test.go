@@ -329,6 +329,9 @@ func TestOpenAPIEveryOperation(t *testing.T) {
 	want(e.call("DELETE", "/api/v1/me/pats/"+id(regenerated), self, nil), http.StatusOK)
 	want(e.call("DELETE", "/api/v1/me/pats/"+unknownID, self, nil), http.StatusNotFound)
 
+	want(e.call("PUT", "/api/v1/me/password", self, map[string]any{"current_password": "bob-password", "password": "a new and long passphrase"}), http.StatusNoContent)
+	want(e.call("PUT", "/api/v1/me/password", self, map[string]any{"current_password": "wrong", "password": "another long passphrase"}), http.StatusBadRequest)
+
 	// Admin.
 	want(e.call("GET", "/api/v1/admin/settings", admin, nil), http.StatusOK)
 	want(e.call("GET", "/api/v1/admin/settings", self, nil), http.StatusForbidden)
@@ -345,13 +348,15 @@ func TestOpenAPIEveryOperation(t *testing.T) {
 
 	want(e.call("GET", "/api/v1/admin/users?status=active", admin, nil), http.StatusOK)
 	want(e.call("GET", "/api/v1/admin/users?status=sleeping", admin, nil), http.StatusBadRequest)
-	user := want(e.call("POST", "/api/v1/admin/users", admin, map[string]any{"username": "frank", "password": "frank-password"}), http.StatusCreated)
+	user := want(e.call("POST", "/api/v1/admin/users", admin, map[string]any{"username": "frank", "password": "a long enough passphrase"}), http.StatusCreated)
 	want(e.call("POST", "/api/v1/admin/users", admin, map[string]any{"username": "frank"}), http.StatusConflict)
 	frank := id(user)
 	want(e.call("POST", "/api/v1/admin/users/"+frank+"/deactivate", admin, nil), http.StatusOK)
 	want(e.call("POST", "/api/v1/admin/users/"+unknownID+"/deactivate", admin, nil), http.StatusNotFound)
 	want(e.call("POST", "/api/v1/admin/users/"+frank+"/reactivate", admin, nil), http.StatusOK)
 	want(e.call("POST", "/api/v1/admin/users/"+unknownID+"/reactivate", admin, nil), http.StatusNotFound)
+	want(e.call("POST", "/api/v1/admin/users/"+frank+"/password", admin, map[string]any{"set_password_link": true}), http.StatusOK)
+	want(e.call("POST", "/api/v1/admin/users/"+frank+"/password", admin, map[string]any{"password": "short"}), http.StatusBadRequest)
 	want(e.call("GET", "/api/v1/admin/users/"+bob.ID+"/access", admin, nil), http.StatusOK)
 	want(e.call("GET", "/api/v1/admin/users/"+unknownID+"/access", admin, nil), http.StatusNotFound)
 
