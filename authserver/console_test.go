@@ -700,6 +700,39 @@ func TestConsoleRateLimit(t *testing.T) {
 		e.consoleClient().signIn("acme", "bob")
 	})
 
+	t.Run("a wrong current password in the API spends the same budget as a sign-in", func(t *testing.T) {
+		clock := &fakeClock{t: time.Now()}
+		e := newEnv(t, envOptions{now: clock.now})
+		bob := e.apiToken("acme", "bob", exchange.ScopePATs)
+		change := func(current string) *response {
+			return e.call("PUT", "/api/v1/me/password", bob, map[string]string{"current_password": current, "password": "a long new passphrase"})
+		}
+		// Two wrong guesses in the console, three in the API: five in all.
+		for i := range 2 {
+			if r := e.consoleClient().tryLogin("acme", "bob", "wrong"); r.StatusCode != http.StatusForbidden {
+				t.Fatalf("sign-in %d: %d", i+1, r.StatusCode)
+			}
+		}
+		for range 3 {
+			wantProblem(t, change("wrong"), http.StatusBadRequest, "current-password-wrong", "current_password")
+		}
+		r := change("bob-password")
+		p := wantProblem(t, r, http.StatusTooManyRequests, "rate-limited", "")
+		retry, err := strconv.Atoi(r.Header.Get("Retry-After"))
+		if err != nil || retry < 1 || retry > 60 {
+			t.Fatalf("Retry-After %q (%v)", r.Header.Get("Retry-After"), p)
+		}
+		if r := e.consoleClient().tryLogin("acme", "bob", "bob-password"); r.StatusCode != http.StatusTooManyRequests {
+			t.Fatalf("a sign-in after the API's guesses: %d", r.StatusCode)
+		}
+		// A right password gives its guess back: after the wait, the change
+		// goes through and the budget is as it was.
+		clock.advance(time.Duration(retry) * time.Second)
+		if r := change("bob-password"); r.StatusCode != http.StatusNoContent {
+			t.Fatalf("after the wait: %d %s", r.StatusCode, r.body)
+		}
+	})
+
 	t.Run("per address: twenty attempts, then one every six seconds, whichever accounts", func(t *testing.T) {
 		clock := &fakeClock{t: time.Now()}
 		e := newEnv(t, envOptions{now: clock.now})

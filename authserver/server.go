@@ -26,6 +26,7 @@ import (
 	"authserver/exchange"
 	"authserver/governance"
 	"authserver/internal/httpx"
+	"authserver/internal/ratelimit"
 	"authserver/signing"
 	"authserver/storage"
 )
@@ -200,10 +201,15 @@ func (s *Server) mountPublic(o Options, sh *sharedParts) error {
 	if err != nil {
 		return err
 	}
+	// One budget of password guesses for the console and the API.
+	var passwords *ratelimit.Passwords
+	if !o.InsecureNoRateLimits {
+		passwords = ratelimit.NewPasswords()
+	}
 	s.api = api.New(api.Options{Gov: sh.gov, Catalog: s.catalog, Tokens: sh.tokens, Store: o.Store, Sessions: s.sessions,
-		Issuer: o.Issuer, Now: s.now, Log: s.log, Metrics: s.reg, NoRateLimits: o.InsecureNoRateLimits})
+		Issuer: o.Issuer, Now: s.now, Log: s.log, Metrics: s.reg, NoRateLimits: o.InsecureNoRateLimits, Passwords: passwords})
 	s.console, err = console.New(console.Options{Gov: sh.gov, Catalog: s.catalog, Sessions: s.sessions, Log: s.log, Audit: s.audit,
-		Now: s.now, Prefix: o.PATPrefix, Issuer: o.Issuer, Files: o.ConsoleFiles, NoLimits: o.InsecureNoRateLimits})
+		Now: s.now, Prefix: o.PATPrefix, Issuer: o.Issuer, Files: o.ConsoleFiles, Passwords: passwords})
 	if err != nil {
 		return err
 	}

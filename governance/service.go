@@ -82,6 +82,15 @@ func storeErr(err error, what string) error {
 	return err
 }
 
+// CodeOf returns the Code of a refusal, or "" for any other error.
+func CodeOf(err error) string {
+	var ge *Error
+	if errors.As(err, &ge) {
+		return ge.Code
+	}
+	return ""
+}
+
 // KindOf returns the Kind of err, or 0 for an unexpected failure.
 func KindOf(err error) Kind {
 	var ge *Error

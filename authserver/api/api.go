@@ -36,6 +36,9 @@ type api struct {
 	// public limits requests to public routes per client address; nil
 	// limits nothing (Options.NoRateLimits).
 	public *ratelimit.Limiter
+	// passwords is the budget of password guesses shared with the
+	// console; nil limits nothing.
+	passwords *ratelimit.Passwords
 }
 
 // Options are the dependencies and settings of the management API; all
@@ -59,6 +62,10 @@ type Options struct {
 	// NoRateLimits turns the leaked-token budget off (tests and
 	// benchmarks).
 	NoRateLimits bool
+	// Passwords is the budget of password guesses, shared with the
+	// console: a change of one's own password spends it when the current
+	// password is wrong. Nil limits nothing.
+	Passwords *ratelimit.Passwords
 }
 
 // Handler serves the management API under /api/v1 and runs the worker
@@ -69,7 +76,7 @@ type Handler struct {
 
 // New wires the management API.
 func New(o Options) *Handler {
-	a := &api{gov: o.Gov, catalog: o.Catalog, log: o.Log, now: o.Now,
+	a := &api{gov: o.Gov, catalog: o.Catalog, log: o.Log, now: o.Now, passwords: o.Passwords,
 		auth:  &authenticator{issuer: o.Issuer, tokens: o.Tokens, store: o.Store, sessions: o.Sessions, now: o.Now},
 		leaks: newLeakWorker(o.Gov, o.Log, o.Metrics, o.Now)}
 	if !o.NoRateLimits {

@@ -8,6 +8,7 @@ import (
 	"authserver/governance"
 	"authserver/internal/duration"
 	"authserver/internal/httpx"
+	"authserver/internal/ratelimit"
 	"authserver/storage"
 )
 
@@ -267,7 +268,25 @@ func (a *api) changeMyPassword(w http.ResponseWriter, r *http.Request, p *princi
 	if err := decodeBody(w, r, &body, false); err != nil {
 		return err
 	}
-	if err := a.gov.ChangePassword(r.Context(), p.actor, body.CurrentPassword, body.Password, p.sessionID); err != nil {
+	// A wrong current password is a guess at the account's password: it
+	// spends the same budget as a console sign-in, so that a stolen token
+	// cannot guess faster than sign-in allows.
+	me, err := a.gov.Me(r.Context(), p.actor)
+	if err != nil {
+		return err
+	}
+	refund, wait := a.passwords.Take(a.now(), ratelimit.Account(me.Organization.Name, me.User.Username), httpx.ClientAddrOf(r))
+	if wait > 0 {
+		w.Header().Set("Retry-After", ratelimit.RetryAfter(wait))
+		writeProblem(w, newProblem(http.StatusTooManyRequests, codeRateLimited,
+			"too many wrong passwords for this account; retry after the number of seconds in Retry-After"))
+		return nil
+	}
+	err = a.gov.ChangePassword(r.Context(), p.actor, body.CurrentPassword, body.Password, p.sessionID)
+	if governance.CodeOf(err) != "current-password-wrong" {
+		refund()
+	}
+	if err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -27,6 +27,7 @@ import (
 	"authserver/governance"
 	"authserver/internal/duration"
 	"authserver/internal/httpx"
+	"authserver/internal/ratelimit"
 	"authserver/internal/refusal"
 	"authserver/storage"
 )
@@ -99,8 +100,8 @@ type Auditor interface {
 	Add(e storage.AuditEvent)
 }
 
-// Options are the dependencies of the console; all but Files and NoLimits
-// are required.
+// Options are the dependencies of the console; all but Files and
+// Passwords are required.
 type Options struct {
 	Gov      *governance.Service
 	Catalog  *governance.Catalog
@@ -113,8 +114,9 @@ type Options struct {
 	// start with.
 	Issuer string
 	Files  fs.FS // templates/ and static/; nil: the embedded ones
-	// NoLimits turns the sign-in rate limits off (tests and benchmarks).
-	NoLimits bool
+	// Passwords is the budget of password guesses (sign-in, and the change
+	// of one's own password), shared with the API; nil limits nothing.
+	Passwords *ratelimit.Passwords
 }
 
 // Handler serves /console/ (and redirects / to it).
@@ -167,7 +169,7 @@ type console struct {
 	pages    map[string]*template.Template
 	static   map[string]staticFile
 	cop      *http.CrossOriginProtection
-	limits   *loginLimits
+	limits   *ratelimit.Passwords
 }
 
 // refill is a submitted field's value as a refused form shows it again:
@@ -195,12 +197,9 @@ type staticFile struct {
 func newConsole(o Options) (*console, error) {
 	c := &console{
 		gov: o.Gov, catalog: o.Catalog, sessions: o.Sessions, log: o.Log, audit: o.Audit, now: o.Now,
-		prefix: o.Prefix, issuer: o.Issuer,
+		prefix: o.Prefix, issuer: o.Issuer, limits: o.Passwords,
 		static: map[string]staticFile{},
 		cop:    http.NewCrossOriginProtection(),
-	}
-	if !o.NoLimits {
-		c.limits = newLoginLimits()
 	}
 	files := o.Files
 	if files == nil {

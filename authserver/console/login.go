@@ -95,7 +95,7 @@ func (c *console) login(w http.ResponseWriter, r *http.Request) {
 // and starts a session. A refusal shows the form again with its message.
 func (c *console) signIn(w http.ResponseWriter, r *http.Request, org, username, password string, again func(status int, msg string)) {
 	addr := httpx.ClientAddrOf(r)
-	refund, wait := c.limits.take(c.now(), org+"\x00"+username, addr)
+	refund, wait := c.limits.Take(c.now(), ratelimit.Account(org, username), addr)
 	if wait > 0 {
 		// Logged, not audited: an audit event needs the organization's
 		// id, and a caller out of budget is refused before any database

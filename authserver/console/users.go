@@ -186,15 +186,6 @@ func fieldMessage(err error) string {
 	return messageOf(err)
 }
 
-// codeOf is the code of a governance refusal ("" for none).
-func codeOf(err error) string {
-	var ge *governance.Error
-	if errors.As(err, &ge) {
-		return ge.Code
-	}
-	return ""
-}
-
 // resetPage is the data of an admin's password reset form.
 type resetPage struct {
 	Target storage.User
@@ -299,14 +290,14 @@ func (c *console) changePassword(w http.ResponseWriter, r *http.Request, v *visi
 	// A wrong current password is a guess at the account's password: it
 	// spends the sign-in budget of the account and the address, so that a
 	// stolen session cannot guess faster than sign-in allows.
-	refund, wait := c.limits.take(c.now(), v.me.Organization.Name+"\x00"+v.me.User.Username, httpx.ClientAddrOf(r))
+	refund, wait := c.limits.Take(c.now(), ratelimit.Account(v.me.Organization.Name, v.me.User.Username), httpx.ClientAddrOf(r))
 	if wait > 0 {
 		secs := ratelimit.RetryAfter(wait)
 		w.Header().Set("Retry-After", secs)
 		return again(http.StatusTooManyRequests, "current_password", "Too many attempts. Wait "+secs+" seconds, then try again.")
 	}
 	err := c.gov.ChangePassword(r.Context(), v.actor, r.PostForm.Get("current_password"), next, v.sess.ID)
-	if codeOf(err) != "current-password-wrong" {
+	if governance.CodeOf(err) != "current-password-wrong" {
 		refund()
 	}
 	if err != nil {

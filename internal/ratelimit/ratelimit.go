@@ -15,10 +15,11 @@
 //     names, has no token left is refused with 429 and Retry-After before
 //     anything else is done: no database read, no fosite. A 5xx (database
 //     down) is not the client's failure and spends nothing.
-//   - Console sign-in (loginLimits): one token of the account's and the
-//     address's buckets is taken before the password is checked, and given
-//     back when the sign-in succeeds. Taking it first bounds how many
-//     argon2id verifications one address can have running at once.
+//   - Password guesses (Passwords: a console sign-in, and a change of
+//     one's own password in the console or the API): one token of the
+//     account's and the address's buckets is taken before the password is
+//     checked, and given back when it was right. Taking it first bounds how
+//     many argon2id verifications one address can have running at once.
 //   - POST /api/v1/leaked-tokens: unauthenticated, and its answer never
 //     says whether anything was found, so every request spends one token of
 //     its address.
