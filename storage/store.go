@@ -182,6 +182,9 @@ type Store interface {
 
 	AppendAudit(ctx context.Context, e *AuditEvent) error
 	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
+	// NamesOf maps ids of an organization's users, PATs or roles to their
+	// names; ids that name nothing of the organization are absent.
+	NamesOf(ctx context.Context, orgID string, kind NameKind, ids []string) (map[string]string, error)
 
 	CreateSession(ctx context.Context, s *Session) error
 	GetSession(ctx context.Context, id string) (*Session, error)

@@ -47,6 +47,7 @@ func Run(t *testing.T, open Opener) {
 		{"PAT counts by status honour max lifetime", testCountPATs},
 		{"signing keys CRUD", testSigningKeys},
 		{"audit events filter and page newest first", testAudit},
+		{"names of users, PATs and roles, never crossing organizations", testNamesOf},
 		{"sessions CRUD and expiry", testSessions},
 		{"a failed transaction leaves nothing behind", testTxRollback},
 		{"a transaction commits every write", testTxCommit},
@@ -1021,5 +1022,42 @@ func testLock(t *testing.T, s storage.Store) {
 	must(t, err)
 	if got.PATMaxLifetime != workers*time.Second {
 		t.Fatalf("got %v after %d locked increments, want %v", got.PATMaxLifetime, workers, workers*time.Second)
+	}
+}
+
+func testNamesOf(t *testing.T, s storage.Store) {
+	a, b := org(t, s, "a"), org(t, s, "b")
+	alice, carol := user(t, s, a, "alice"), user(t, s, b, "carol")
+	p := pat(t, s, alice, "deploy", "pat_names_0001", base, nil)
+	r := role(t, s, a, "Viewer", "OR.Jobs")
+	cases := []struct {
+		kind storage.NameKind
+		ids  []string
+		want map[string]string
+	}{
+		{storage.NamesOfUsers, []string{alice.ID, carol.ID, "gone"}, map[string]string{alice.ID: "alice"}},
+		{storage.NamesOfPATs, []string{p.ID, alice.ID}, map[string]string{p.ID: "deploy"}},
+		{storage.NamesOfRoles, []string{r.ID}, map[string]string{r.ID: "Viewer"}},
+		{storage.NamesOfRoles, nil, map[string]string{}},
+	}
+	for _, c := range cases {
+		got, err := s.NamesOf(ctx, a.ID, c.kind, c.ids)
+		must(t, err)
+		if !maps.Equal(got, c.want) {
+			t.Errorf("names of %s: got %v, want %v", c.kind, got, c.want)
+		}
+	}
+	many := make([]string, 0, 1201)
+	for i := range 1200 {
+		many = append(many, fmt.Sprintf("missing-%d", i))
+	}
+	many = append(many, alice.ID)
+	got, err := s.NamesOf(ctx, a.ID, storage.NamesOfUsers, many)
+	must(t, err)
+	if !maps.Equal(got, map[string]string{alice.ID: "alice"}) {
+		t.Errorf("names of 1201 ids: got %v", got)
+	}
+	if _, err := s.NamesOf(ctx, a.ID, "sessions", []string{"x"}); err == nil {
+		t.Error("an unknown kind was accepted")
 	}
 }
