@@ -997,15 +997,15 @@ func TestConsoleOrgTokensFiltersAndPages(t *testing.T) {
 
 	first := alice.get("/console/org/tokens")
 	wantPage(t, first, http.StatusOK, `rel="next"`)
-	if n := len(owners(first)); n != 50 {
-		t.Fatalf("first page: %d rows, want 50", n)
+	if got := owners(first); len(got) != 50 || got[0] != "bob" {
+		t.Fatalf("first page: %d rows starting with %v, want 50 newest first (bob's)", len(got), got[:min(1, len(got))])
 	}
 	next := regexp.MustCompile(`href="(/console/org/tokens\?[^"]*cursor=[^"]+)" rel="next"`).FindSubmatch(first.body)
 	if next == nil {
 		t.Fatal("no next page link")
 	}
 	second := alice.get(strings.ReplaceAll(string(next[1]), "&amp;", "&"))
-	if got := owners(second); len(got) != 1 || got[0] != "bob" || strings.Contains(string(second.body), `rel="next"`) {
+	if got := owners(second); len(got) != 1 || got[0] != "carol" || strings.Contains(string(second.body), `rel="next"`) {
 		t.Fatalf("second page: %v", got)
 	}
 
