@@ -528,6 +528,38 @@ func (s *Service) RegenerateMyPAT(ctx context.Context, a Actor, id string, req P
 	if err != nil {
 		return nil, err
 	}
+	return s.regenerate(ctx, a, old, o, u, req)
+}
+
+// RegeneratePAT is RegenerateMyPAT for the operator (the CLI), who may
+// regenerate any PAT of any organization; the new token goes to whoever
+// runs the command. No other actor may: an admin would otherwise hold a
+// token that acts as someone else.
+func (s *Service) RegeneratePAT(ctx context.Context, a Actor, orgID, id string, req PATRequest) (*NewToken, error) {
+	if a.Kind != ActorCLI {
+		return nil, forbidden("cli-required", "only the operator's command line regenerates another user's personal access token")
+	}
+	if !plausibleID(id) {
+		return nil, notFound("personal access token")
+	}
+	old, err := s.store.GetPAT(ctx, orgID, id)
+	if err != nil {
+		return nil, storeErr(err, "personal access token")
+	}
+	o, err := s.org(ctx, orgID)
+	if err != nil {
+		return nil, err
+	}
+	u, err := s.user(ctx, orgID, old.UserID)
+	if err != nil {
+		return nil, err
+	}
+	return s.regenerate(ctx, a, old, o, u, req)
+}
+
+// regenerate replaces old (of o, owned by u) by a new PAT with the same
+// name and scopes, acting as a.
+func (s *Service) regenerate(ctx context.Context, a Actor, old *storage.PAT, o *storage.Organization, u *storage.User, req PATRequest) (*NewToken, error) {
 	now := s.now().UTC()
 	switch old.Status(now, o.PATMaxLifetime) {
 	case storage.PATRevoked:
@@ -616,6 +648,7 @@ func (s *Service) RevokePATs(ctx context.Context, a Actor, orgID string, ids []s
 			}
 			res.Revoked = append(res.Revoked, id)
 			if p.RevokedAt != nil {
+				res.AlreadyRevoked = append(res.AlreadyRevoked, id)
 				continue
 			}
 			if _, err := tx.RevokePAT(ctx, orgID, id, s.now(), "admin"); err != nil {

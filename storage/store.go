@@ -73,8 +73,12 @@ type AuditFilter struct {
 
 // RevokeResult answers a bulk revoke.
 type RevokeResult struct {
+	// Revoked are the ids now revoked, by this call or before it.
 	Revoked  []string
 	NotFound []string
+	// AlreadyRevoked are the ids of Revoked that were revoked before this
+	// call (filled by governance; the store leaves it empty).
+	AlreadyRevoked []string
 }
 
 // PATCounts is the number of PATs by status.
