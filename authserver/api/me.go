@@ -15,13 +15,13 @@ import (
 
 // patJSON is a PAT as the API shows it: never its token or hash.
 type patJSON struct {
-	ID         string    `json:"id"`
-	Name       string    `json:"name"`
-	Scopes     []string  `json:"scopes"`
-	Status     string    `json:"status"`
-	CreatedAt  string    `json:"created_at"`
-	ExpiresAt  *string   `json:"expires_at"`
-	LastUsedAt *string   `json:"last_used_at"`
+	ID         string   `json:"id"`
+	Name       string   `json:"name"`
+	Scopes     []string `json:"scopes"`
+	Status     string   `json:"status"`
+	CreatedAt  string   `json:"created_at"`
+	ExpiresAt  *string  `json:"expires_at"`
+	LastUsedAt *string  `json:"last_used_at"`
 	// LastUsedAddr and LastUsedClient are the client address and the
 	// OAuth client id of the last exchange; "" before the first.
 	LastUsedAddr   string    `json:"last_used_addr"`
