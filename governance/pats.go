@@ -96,6 +96,9 @@ type PATRequest struct {
 	Scopes    []string
 	ExpiresAt *time.Time
 	NoExpiry  bool
+	// AtMaximum asks for the organization's maximum lifetime from now
+	// (refused when it has none).
+	AtMaximum bool
 }
 
 // PATFilter lists PATs, newest first.
@@ -155,6 +158,11 @@ func expiry(req PATRequest, now time.Time, maxLifetime time.Duration, fallback *
 				duration.Format(maxLifetime), now.Add(maxLifetime).UTC().Format(time.RFC3339))
 		}
 		return &at, nil
+	case req.AtMaximum:
+		if maxLifetime == 0 {
+			return nil, invalid("expires_at", "no-maximum", "cannot be the organization's maximum lifetime: it has none")
+		}
+		return ptr(now.Add(maxLifetime)), nil
 	case req.NoExpiry:
 		if maxLifetime > 0 {
 			return nil, invalid("expires_at", "expiry-required",
