@@ -267,7 +267,9 @@ type auditRow struct {
 }
 
 // Any reports whether a filter is set.
-func (d *auditPage) Any() bool { return d.Action != "" || d.Actor != "" || d.Since != "" || d.Until != "" }
+func (d *auditPage) Any() bool {
+	return d.Action != "" || d.Actor != "" || d.Since != "" || d.Until != ""
+}
 
 func (c *console) orgAudit(w http.ResponseWriter, r *http.Request, v *visit) error {
 	ctx := r.Context()
