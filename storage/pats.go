@@ -380,10 +380,11 @@ func (s *SQLStore) touchEach(ctx context.Context, ids []string, used map[string]
 		ctx, cancel := s.bound(ctx)
 		defer cancel()
 		stmt, err := ts.x.(*sqlx.Tx).PreparexContext(ctx,
-			`UPDATE pats SET last_used_at = ?,
-			   last_used_addr = CASE WHEN ? = '' AND ? = '' THEN last_used_addr ELSE ? END,
-			   last_used_client = CASE WHEN ? = '' AND ? = '' THEN last_used_client ELSE ? END
-			 WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)`)
+			// Numbered parameters: each value is bound once.
+			`UPDATE pats SET last_used_at = ?1,
+			   last_used_addr = CASE WHEN ?2 = '' AND ?3 = '' THEN last_used_addr ELSE ?2 END,
+			   last_used_client = CASE WHEN ?2 = '' AND ?3 = '' THEN last_used_client ELSE ?3 END
+			 WHERE id = ?4 AND (last_used_at IS NULL OR last_used_at < ?1)`)
 		if err != nil {
 			return wrapf("touch pats", mapErr(err))
 		}
@@ -391,7 +392,7 @@ func (s *SQLStore) touchEach(ctx context.Context, ids []string, used map[string]
 		for _, id := range ids {
 			u := used[id]
 			t := ts.t(u.At)
-			if _, err := stmt.ExecContext(ctx, t, u.Addr, u.Client, u.Addr, u.Addr, u.Client, u.Client, id, t); err != nil {
+			if _, err := stmt.ExecContext(ctx, t, u.Addr, u.Client, id); err != nil {
 				return wrapf("touch pats", mapErr(err))
 			}
 		}
