@@ -173,3 +173,43 @@ func TestAuditNames(t *testing.T) {
 		t.Errorf("another organization's admin: got %v", err)
 	}
 }
+
+// TestRegeneratePATByOperator: only the CLI regenerates another user's
+// PAT; the rules of RegenerateMyPAT apply; AtMaximum asks for the
+// organization's maximum and is refused without one.
+func TestRegeneratePATByOperator(t *testing.T) {
+	f := newFixture(t, storage.DriverSQLite)
+	_, bobA := f.member(t, f.acme, storage.User{Username: "bob"})
+	nt, err := f.gov.CreatePAT(ctx, bobA, f.acme.ID, bobA.UserID, governance.PATRequest{Name: "ci", Scopes: []string{"OR.Jobs"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range []governance.Actor{f.aliceA, bobA} {
+		if _, err := f.gov.RegeneratePAT(ctx, a, f.acme.ID, nt.ID, governance.PATRequest{}); governance.KindOf(err) != governance.Forbidden {
+			t.Errorf("%s regenerating as the operator: got %v, want forbidden", a.Kind, err)
+		}
+	}
+	for _, id := range []string{"no-such-id", f.evePAT.ID} {
+		if _, err := f.gov.RegeneratePAT(ctx, governance.CLI(), f.acme.ID, id, governance.PATRequest{}); governance.KindOf(err) != governance.NotFound {
+			t.Errorf("regenerating %s: got %v, want not found", id, err)
+		}
+	}
+	if _, err := f.gov.RegeneratePAT(ctx, governance.CLI(), f.acme.ID, nt.ID, governance.PATRequest{AtMaximum: true}); governance.KindOf(err) != governance.Invalid {
+		t.Errorf("the maximum without one: got %v, want invalid", err)
+	}
+	f.setOrg(t, f.acme, true, 20*day)
+	again, err := f.gov.RegeneratePAT(ctx, governance.CLI(), f.acme.ID, nt.ID, governance.PATRequest{AtMaximum: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.ExpiresAt == nil || !again.ExpiresAt.Equal(f.clock.Now().Add(20*day)) || again.Owner != "bob" || again.Token == "" {
+		t.Fatalf("regenerated: %+v", again.PATView)
+	}
+	if _, err := f.gov.RegeneratePAT(ctx, governance.CLI(), f.acme.ID, nt.ID, governance.PATRequest{}); governance.KindOf(err) != governance.Conflict {
+		t.Errorf("regenerating the replaced PAT: got %v, want conflict", err)
+	}
+	events, err := f.st.ListAudit(ctx, storage.AuditFilter{OrgID: f.acme.ID, Action: "pat.regenerate"})
+	if err != nil || len(events) != 1 || events[0].Actor != "cli" || events[0].Target != again.ID {
+		t.Fatalf("audit: %+v %v", events, err)
+	}
+}
