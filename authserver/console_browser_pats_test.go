@@ -473,6 +473,16 @@ func TestConsoleBrowserAuditNames(t *testing.T) {
 			b.docsScreenshot("console-audit-phone")
 		} else {
 			b.docsScreenshot("console-audit")
+			// Between phone and desktop the table is a table, and narrow:
+			// where words used to break ("pat.creat/e").
+			mid := screen{name: "tablet", width: 700, height: 900}
+			b.do("narrow the viewport", chromedp.EmulateViewport(mid.width, mid.height))
+			b.open("/console/org/audit")
+			if got := b.eval(brokenWordsJS); got != "" {
+				t.Errorf("words wrap inside themselves at %dpx: %s", mid.width, got)
+			}
+			b.wantFits(mid, "the audit log")
+			b.do("widen the viewport again", chromedp.EmulateViewport(s.width, s.height))
 		}
 
 		// Filters: action, actor, days.
