@@ -356,8 +356,26 @@ func consoleState(t *testing.T, e *env) string {
 		t.Fatal(err)
 	}
 	b.WriteString(strconv.FormatBool(o.PATsEnabled) + " " + o.PATMaxLifetime.String() + "\n")
-	for _, name := range []string{"alice", "bob", "carol", "dora"} {
-		b.WriteString(name + " " + string(e.user("acme", name).Status) + "\n")
+	users, err := e.store.ListUsers(ctx, storage.UserFilter{OrgID: e.orgIDs["acme"]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range users {
+		b.WriteString(u.Username + " " + string(u.Status) + " " + u.PasswordHash + "\n")
+	}
+	roles, err := e.store.ListRoles(ctx, e.orgIDs["acme"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range roles {
+		b.WriteString("role " + r.ID + " " + r.Name + " " + strings.Join(r.Permissions, " ") + "\n")
+	}
+	as, err := e.store.ListRoleAssignments(ctx, e.orgIDs["acme"], "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range as {
+		b.WriteString("assignment " + a.ID + " " + a.UserID + " " + a.RoleID + " " + a.Folder + "\n")
 	}
 	return b.String()
 }
@@ -378,6 +396,16 @@ func TestConsoleCSRF(t *testing.T) {
 			t.Fatal(err)
 		}
 
+		dev, err := e.store.GetRoleByName(ctx, e.orgIDs["acme"], "Dev")
+		if err != nil {
+			t.Fatal(err)
+		}
+		carolRoles, err := e.store.ListRoleAssignments(ctx, e.orgIDs["acme"], e.user("acme", "carol").ID)
+		if err != nil || len(carolRoles) == 0 {
+			t.Fatalf("carol's roles: %v %v", carolRoles, err)
+		}
+		bobID := e.user("acme", "bob").ID
+
 		// One valid form for every state-changing route, by pattern.
 		routes := map[string]struct {
 			path string
@@ -392,6 +420,18 @@ func TestConsoleCSRF(t *testing.T) {
 			"/console/org/users/{id}/deactivate":  {"/console/org/users/" + e.user("acme", "bob").ID + "/deactivate", nil},
 			"/console/org/users/{id}/reactivate":  {"/console/org/users/" + dora.ID + "/reactivate", nil},
 			"/console/org/settings":               {"/console/org/settings", url.Values{"pat_max_lifetime": {"30d"}}},
+			"/console/org/roles":                  {"/console/org/roles", url.Values{"name": {"Forged"}, "permissions": {"OR.Jobs"}}},
+			"/console/org/roles/{id}":             {"/console/org/roles/" + dev.ID, url.Values{"name": {"Forged"}, "permissions": {"OR.Jobs"}}},
+			"/console/org/roles/{id}/delete":      {"/console/org/roles/" + dev.ID + "/delete", url.Values{"confirm": {"yes"}}},
+			"/console/org/users/{id}/assignments": {"/console/org/users/" + bobID + "/assignments", url.Values{"role_id": {dev.ID}}},
+			"/console/org/users/{id}/assignments/{assignment}/delete": {
+				"/console/org/users/" + carolRoles[0].UserID + "/assignments/" + carolRoles[0].ID + "/delete", nil},
+			"/console/password": {"/console/password", url.Values{"current_password": {"alice-password"},
+				"password": {"forged password 1"}, "password_confirm": {"forged password 1"}}},
+			"/console/org/users": {"/console/org/users", url.Values{"username": {"forged"}, "kind": {"local"},
+				"password_mode": {"password"}, "password": {"forged password 1"}, "password_confirm": {"forged password 1"}}},
+			"/console/org/users/{id}/password": {"/console/org/users/" + e.user("acme", "bob").ID + "/password",
+				url.Values{"password_mode": {"password"}, "password": {"forged password 1"}, "password_confirm": {"forged password 1"}}},
 		}
 		for _, rt := range authserver.ConsoleRoutes() {
 			if _, ok := routes[rt.Path]; rt.Method == http.MethodPost && !ok {
@@ -449,6 +489,37 @@ func TestConsoleCSRF(t *testing.T) {
 			wantPage(t, r, http.StatusOK, "1 token is revoked.")
 			if consoleState(t, e) == before {
 				t.Fatal("nothing changed")
+			}
+		})
+
+		t.Run("the set-password form needs its own token and the same origin", func(t *testing.T) {
+			secret := e.passwordLink("acme", "bob")
+			before := consoleState(t, e)
+			for _, c := range []struct {
+				name   string
+				token  func(cl *consoleClient) string
+				header []string
+			}{
+				{"cross-origin", nil, []string{"Origin", "http://evil.example", "Sec-Fetch-Site", "cross-site"}},
+				{"no token", func(*consoleClient) string { return "" }, nil},
+				{"a token not matching the cookie", func(*consoleClient) string { return newCookieValue() }, nil},
+			} {
+				t.Run(c.name, func(t *testing.T) {
+					cl := e.consoleClient()
+					page := cl.get("/console/set-password")
+					token := string(csrfInput.FindSubmatch(page.body)[1])
+					if c.token != nil {
+						token = c.token(cl)
+					}
+					r := cl.post("/console/set-password", url.Values{"csrf_token": {token}, "code": {secret},
+						"password": {"forged password 1"}, "password_confirm": {"forged password 1"}}, c.header...)
+					if r.StatusCode != http.StatusForbidden {
+						t.Fatalf("status %d, want 403: %s", r.StatusCode, r.body)
+					}
+					if after := consoleState(t, e); after != before {
+						t.Fatalf("a refused request changed the state:\n%s\nwant\n%s", after, before)
+					}
+				})
 			}
 		})
 

@@ -195,6 +195,7 @@ func TestSecurityChecklist(t *testing.T) {
 					"Authorization": {"Bearer " + api}}, status})
 			}
 			targets = append(targets, target{"POST", "/console/login", http.Header{"Content-Type": {form}}, 413})
+			targets = append(targets, target{"POST", "/console/set-password", http.Header{"Content-Type": {form}}, 413})
 			for _, rt := range authserver.ConsoleRoutes() {
 				if rt.Method != "POST" {
 					continue
@@ -285,6 +286,8 @@ func TestSecurityChecklist(t *testing.T) {
 				{Method: "GET", Path: "/api/v1/me/pats/{id}/effective"}:       {[]string{bob, alice, eve}, carolPAT.ID, nil},
 				{Method: "POST", Path: "/api/v1/admin/users/{id}/deactivate"}: {[]string{eve}, carol.ID, nil},
 				{Method: "POST", Path: "/api/v1/admin/users/{id}/reactivate"}: {[]string{eve}, carol.ID, nil},
+				{Method: "GET", Path: "/api/v1/admin/users/{id}/access"}:      {[]string{eve}, carol.ID, nil},
+				{Method: "POST", Path: "/api/v1/admin/users/{id}/password"}:   {[]string{eve}, carol.ID, map[string]any{"set_password_link": true}},
 				{Method: "PUT", Path: "/api/v1/admin/roles/{id}"}:             {[]string{eve}, dev.ID, role},
 				{Method: "DELETE", Path: "/api/v1/admin/roles/{id}"}:          {[]string{eve}, dev.ID, nil},
 				{Method: "DELETE", Path: "/api/v1/admin/assignments/{id}"}:    {[]string{eve}, as[0].ID, nil},
@@ -302,6 +305,9 @@ func TestSecurityChecklist(t *testing.T) {
 				path := strings.ReplaceAll(rt.Path, "{id}", c.id)
 				if strings.HasSuffix(path, "/effective") {
 					path += "?audience=orchestrator"
+				}
+				if rt.Method == "DELETE" && strings.HasPrefix(rt.Path, "/api/v1/admin/roles/") {
+					path += "?confirm=true" // the role is assigned: confirmed, it would go
 				}
 				for _, tok := range c.tokens {
 					wantProblem(t, e.call(rt.Method, path, tok, c.body), http.StatusNotFound, "not-found", "")

@@ -203,7 +203,7 @@ func (s *Server) mountPublic(o Options, sh *sharedParts) error {
 	s.api = api.New(api.Options{Gov: sh.gov, Catalog: s.catalog, Tokens: sh.tokens, Store: o.Store, Sessions: s.sessions,
 		Issuer: o.Issuer, Now: s.now, Log: s.log, Metrics: s.reg, NoRateLimits: o.InsecureNoRateLimits})
 	s.console, err = console.New(console.Options{Gov: sh.gov, Catalog: s.catalog, Sessions: s.sessions, Log: s.log, Audit: s.audit,
-		Now: s.now, Prefix: o.PATPrefix, Files: o.ConsoleFiles, NoLimits: o.InsecureNoRateLimits})
+		Now: s.now, Prefix: o.PATPrefix, Issuer: o.Issuer, Files: o.ConsoleFiles, NoLimits: o.InsecureNoRateLimits})
 	if err != nil {
 		return err
 	}

@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"authserver/exchange"
 	"authserver/internal/duration"
 	"authserver/internal/names"
-	"authserver/internal/password"
 	"authserver/internal/patpolicy"
 	"authserver/storage"
 )
@@ -76,9 +76,13 @@ func (s *Service) UpdateSettings(ctx context.Context, a Actor, orgID string, in 
 	return &in, nil
 }
 
-// UserFilter lists users.
+// UserFilter lists users. Zero fields do not filter.
 type UserFilter struct {
 	Status storage.UserStatus
+	Kind   storage.UserKind
+	// Search keeps the usernames that contain it, ignoring case; it is
+	// matched literally (no wildcards).
+	Search string
 	Cursor string
 	Limit  int
 }
@@ -100,6 +104,14 @@ func (s *Service) ListUsers(ctx context.Context, a Actor, orgID string, f UserFi
 	default:
 		return nil, invalid("status", "status-invalid", "must be active or deactivated")
 	}
+	switch f.Kind {
+	case "", storage.UserLocal, storage.UserDirectory, storage.UserSAML:
+	default:
+		return nil, invalid("kind", "kind-invalid", "must be local, directory or saml")
+	}
+	if utf8.RuneCountInString(f.Search) > names.MaxLen || !names.PlainText(f.Search) {
+		return nil, invalid("q", "q-invalid", "must be plain text of at most %d characters", names.MaxLen)
+	}
 	limit, err := pageSize(f.Limit)
 	if err != nil {
 		return nil, err
@@ -108,7 +120,8 @@ func (s *Service) ListUsers(ctx context.Context, a Actor, orgID string, f UserFi
 	if err != nil {
 		return nil, err
 	}
-	list, err := s.store.ListUsers(ctx, storage.UserFilter{OrgID: orgID, Status: f.Status, After: after, Limit: limit + 1})
+	list, err := s.store.ListUsers(ctx, storage.UserFilter{OrgID: orgID, Status: f.Status, Kind: f.Kind,
+		Search: f.Search, After: after, Limit: limit + 1})
 	if err != nil {
 		return nil, storeErr(err, "user")
 	}
@@ -130,13 +143,23 @@ type UserRequest struct {
 	Admin    bool
 	// Password is the console password of a local user; empty for none.
 	Password string
+	// Link asks for a set-password link instead of a password (local
+	// users only; not with Password).
+	Link bool
 }
 
-// MinPasswordLen is the shortest console password accepted.
-const MinPasswordLen = 8
+// NewUser is a user just created, with its set-password link when one was
+// asked for (shown once, never stored).
+type NewUser struct {
+	storage.User
+	Link *SetPasswordLink
+}
 
-// CreateUser creates a user in an organization, for its admins.
-func (s *Service) CreateUser(ctx context.Context, a Actor, orgID string, req UserRequest) (*storage.User, error) {
+// CreateUser creates a user in an organization, for its admins. A local
+// user gets a console password (CheckPassword), a set-password link, or
+// neither (then it cannot sign in to the console until an admin resets
+// its password).
+func (s *Service) CreateUser(ctx context.Context, a Actor, orgID string, req UserRequest) (*NewUser, error) {
 	if err := requireAdmin(a, orgID); err != nil {
 		return nil, err
 	}
@@ -152,24 +175,41 @@ func (s *Service) CreateUser(ctx context.Context, a Actor, orgID string, req Use
 		return nil, invalid("kind", "kind-invalid", "must be local, directory or saml")
 	}
 	u := &storage.User{OrgID: orgID, Username: req.Username, Kind: req.Kind, Status: storage.UserActive, Admin: req.Admin}
-	if req.Password != "" {
+	if req.Password != "" || req.Link {
 		if req.Kind != storage.UserLocal {
 			return nil, invalid("password", "password-not-local", "only local users have a password")
 		}
-		if len([]rune(req.Password)) < MinPasswordLen {
-			return nil, invalid("password", "password-too-short", "must have at least %d characters", MinPasswordLen)
+		if req.Password != "" && req.Link {
+			return nil, invalid("password", "password-or-link", "give either a password or ask for a set-password link, not both")
 		}
-		h, err := password.Hash(req.Password, s.pw)
+	}
+	if req.Password != "" {
+		h, err := s.hashPassword(req.Username, req.Password)
 		if err != nil {
 			return nil, err
 		}
 		u.PasswordHash = h
 	}
+	out := &NewUser{}
 	err := s.store.Update(ctx, func(tx Tx) error {
 		if err := tx.CreateUser(ctx, u); err != nil {
 			return err
 		}
-		return s.audit(ctx, tx, a, orgID, "user.create", u.ID, "username "+quote(u.Username))
+		detail := "username " + quote(u.Username)
+		switch {
+		case req.Link:
+			l, err := s.newPasswordLink(ctx, tx, u)
+			if err != nil {
+				return err
+			}
+			out.Link = l
+			detail += ", set-password link until " + l.ExpiresAt.Format(time.RFC3339)
+		case req.Password != "":
+			detail += ", with a password"
+		case req.Kind == storage.UserLocal:
+			detail += ", no password"
+		}
+		return s.audit(ctx, tx, a, orgID, "user.create", u.ID, detail)
 	})
 	if errors.Is(err, storage.ErrAlreadyExists) {
 		return nil, conflict("username-taken", "a user with this username exists in the organization")
@@ -178,12 +218,13 @@ func (s *Service) CreateUser(ctx context.Context, a Actor, orgID string, req Use
 		return nil, storeErr(err, "organization")
 	}
 	u.PasswordHash = ""
-	return u, nil
+	out.User = *u
+	return out, nil
 }
 
 // SetUserStatus deactivates or reactivates a user, for admins. A
-// deactivated user's PATs stop working at their next use and their console
-// sessions end; reactivation restores PATs that are otherwise valid. Admins
+// deactivated user's PATs stop working at their next use, their console
+// sessions end and their set-password link stops working; reactivation restores PATs that are otherwise valid. Admins
 // cannot deactivate themselves (that could leave an organization with no
 // one to undo it).
 func (s *Service) SetUserStatus(ctx context.Context, a Actor, orgID, userID string, status storage.UserStatus) (*storage.User, error) {
@@ -219,6 +260,9 @@ func (s *Service) SetUserStatus(ctx context.Context, a Actor, orgID, userID stri
 			if err := tx.DeleteUserSessions(ctx, u.ID); err != nil {
 				return err
 			}
+			if err := tx.DeletePasswordLinks(ctx, u.ID); err != nil {
+				return err
+			}
 		}
 		return s.audit(ctx, tx, a, orgID, action, u.ID, "username "+quote(u.Username))
 	})
@@ -237,6 +281,23 @@ func (s *Service) UserByName(ctx context.Context, a Actor, orgID, username strin
 	u, err := s.store.GetUserByUsername(ctx, orgID, username)
 	if err != nil {
 		return nil, storeErr(err, "user")
+	}
+	u.PasswordHash = ""
+	return u, nil
+}
+
+// UserByID reads a user of an organization, for its admins (password
+// hash cleared).
+func (s *Service) UserByID(ctx context.Context, a Actor, orgID, userID string) (*storage.User, error) {
+	if err := requireAdmin(a, orgID); err != nil {
+		return nil, err
+	}
+	if !plausibleID(userID) {
+		return nil, notFound("user")
+	}
+	u, err := s.user(ctx, orgID, userID)
+	if err != nil {
+		return nil, err
 	}
 	u.PasswordHash = ""
 	return u, nil

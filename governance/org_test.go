@@ -98,7 +98,7 @@ func TestDisablingPATsStopsCreationAndRegeneration(t *testing.T) {
 
 // TestCreateUserRules: usernames follow the name rule and are unique in
 // their organization; only local users have a password, of at least
-// MinPasswordLen characters, stored as argon2id and never returned.
+// MinPasswordLen characters (CheckPassword), stored as argon2id and never returned.
 func TestCreateUserRules(t *testing.T) {
 	f := newFixture(t, storage.DriverSQLite)
 	_, bobA := f.member(t, f.acme, storage.User{Username: "bob"})
@@ -116,8 +116,14 @@ func TestCreateUserRules(t *testing.T) {
 		{"an unknown kind", f.aliceA, governance.UserRequest{Username: "x", Kind: "ldap"}, governance.Invalid, "kind-invalid"},
 		{"a password for a directory user", f.aliceA, governance.UserRequest{Username: "x", Kind: storage.UserDirectory, Password: "long enough"},
 			governance.Invalid, "password-not-local"},
-		{"a password under eight characters", f.aliceA, governance.UserRequest{Username: "x", Password: "seven77"},
+		{"a password under twelve characters", f.aliceA, governance.UserRequest{Username: "x", Password: "eleven-char"},
 			governance.Invalid, "password-too-short"},
+		{"a password that contains the username", f.aliceA, governance.UserRequest{Username: "Carol", Password: "my name is carol!"},
+			governance.Invalid, "password-contains-username"},
+		{"a password and a link", f.aliceA, governance.UserRequest{Username: "x", Password: "long enough pass", Link: true},
+			governance.Invalid, "password-or-link"},
+		{"a link for a SAML user", f.aliceA, governance.UserRequest{Username: "x", Kind: storage.UserSAML, Link: true},
+			governance.Invalid, "password-not-local"},
 		{"a username taken in the organization", f.aliceA, governance.UserRequest{Username: "bob"}, governance.Conflict, "username-taken"},
 	} {
 		t.Run(c.rule, func(t *testing.T) {
@@ -133,7 +139,7 @@ func TestCreateUserRules(t *testing.T) {
 	if _, err := f.gov.CreateUser(ctx, f.eveA, f.globex.ID, governance.UserRequest{Username: "bob"}); err != nil {
 		t.Fatalf("bob in globex: %v", err)
 	}
-	u, err := f.gov.CreateUser(ctx, f.aliceA, f.acme.ID, governance.UserRequest{Username: "carol", Password: "eight888"})
+	u, err := f.gov.CreateUser(ctx, f.aliceA, f.acme.ID, governance.UserRequest{Username: "carol", Password: "twelve-chars"})
 	if err != nil || u.PasswordHash != "" || u.Kind != storage.UserLocal || u.Status != storage.UserActive {
 		t.Fatalf("carol: %+v %v", u, err)
 	}
@@ -141,7 +147,7 @@ func TestCreateUserRules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ok, err := password.Verify("eight888", stored.PasswordHash); !ok || err != nil || strings.Contains(stored.PasswordHash, "eight888") {
+	if ok, err := password.Verify("twelve-chars", stored.PasswordHash); !ok || err != nil || strings.Contains(stored.PasswordHash, "twelve-chars") {
 		t.Fatalf("stored hash %q does not verify (%v)", stored.PasswordHash, err)
 	}
 	if got := actions(f.audit(t, f.acme.ID)); got[len(got)-1] != "user.create" {

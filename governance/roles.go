@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"authserver/exchange"
 	"authserver/internal/names"
 	"authserver/storage"
 )
@@ -40,6 +41,62 @@ func checkRole(req RoleRequest) error {
 	return nil
 }
 
+// checkPermissions refuses permissions that no audience understands. A
+// permission is known when it shares something with a scope of the
+// catalogue: it is one, lies under one (OR.Jobs.Read under OR.Jobs, a
+// narrower right) or covers one (OR covering OR.Jobs). The management
+// audience's scopes come from a user's admin flag and from being a local
+// user, never from a role, so a permission touching them is refused.
+// held are the permissions the role holds already: they stay allowed,
+// so that a role the configuration file declared, or whose audience was
+// removed since, can still be renamed. Unknown permissions are named by
+// position, never quoted.
+func (s *Service) checkPermissions(ctx context.Context, perms, held []string) error {
+	audiences, err := s.catalog.List(ctx)
+	if err != nil {
+		return storeErr(err, "catalogue")
+	}
+	mgmt := s.catalog.ManagementAudience()
+	var known, reserved []string
+	for _, a := range audiences {
+		if a.ID == mgmt {
+			reserved = append(reserved, a.Scopes...)
+		} else {
+			known = append(known, a.Scopes...)
+		}
+	}
+	var unknown []string
+	for i, p := range perms {
+		switch {
+		case overlaps(p, reserved):
+			return invalid("permissions", "permission-reserved",
+				"permission %d (counting from 1) is a management scope: Identity.Admin comes from the admin flag and Identity.PATs from being a local user, never from a role", i+1)
+		case slices.Contains(held, p):
+		case !overlaps(p, known):
+			if len(unknown) < 5 {
+				unknown = append(unknown, strconv.Itoa(i+1))
+			}
+		}
+	}
+	switch {
+	case len(unknown) == 1:
+		return invalid("permissions", "permission-unknown", "no audience understands permission %s (counting from 1): choose permissions from the scope catalogue", unknown[0])
+	case len(unknown) > 1:
+		return invalid("permissions", "permission-unknown", "no audience understands permissions %s (counting from 1): choose permissions from the scope catalogue", strings.Join(unknown, ", "))
+	}
+	return nil
+}
+
+// overlaps reports whether p covers or lies under some scope of set.
+func overlaps(p string, set []string) bool {
+	for _, s := range set {
+		if exchange.Covers(p, s) || exchange.Covers(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
 // ListRoles lists an organization's roles, for its admins.
 func (s *Service) ListRoles(ctx context.Context, a Actor, orgID string) ([]storage.Role, error) {
 	if err := requireAdmin(a, orgID); err != nil {
@@ -55,6 +112,9 @@ func (s *Service) CreateRole(ctx context.Context, a Actor, orgID string, req Rol
 		return nil, err
 	}
 	if err := checkRole(req); err != nil {
+		return nil, err
+	}
+	if err := s.checkPermissions(ctx, req.Permissions, nil); err != nil {
 		return nil, err
 	}
 	r := &storage.Role{OrgID: orgID, Name: req.Name, Permissions: dedupe(req.Permissions)}
@@ -91,6 +151,9 @@ func (s *Service) UpdateRole(ctx context.Context, a Actor, orgID, roleID string,
 		if err != nil {
 			return err
 		}
+		if err := s.checkPermissions(ctx, req.Permissions, r.Permissions); err != nil {
+			return err
+		}
 		r.Name, r.Permissions = req.Name, dedupe(req.Permissions)
 		if err := tx.UpdateRole(ctx, r); err != nil {
 			return err
@@ -107,8 +170,11 @@ func (s *Service) UpdateRole(ctx context.Context, a Actor, orgID, roleID string,
 	return out, nil
 }
 
-// DeleteRole deletes a role and its assignments, for admins.
-func (s *Service) DeleteRole(ctx context.Context, a Actor, orgID, roleID string) error {
+// DeleteRole deletes a role, for admins. A role that is assigned is
+// deleted, with all its assignments, only when confirmed is set; otherwise
+// the refusal is a Conflict with code "role-assigned" that says how many
+// assignments would go, so that every surface can ask first.
+func (s *Service) DeleteRole(ctx context.Context, a Actor, orgID, roleID string, confirmed bool) error {
 	if err := requireAdmin(a, orgID); err != nil {
 		return err
 	}
@@ -120,12 +186,105 @@ func (s *Service) DeleteRole(ctx context.Context, a Actor, orgID, roleID string)
 		if err != nil {
 			return err
 		}
+		all, err := tx.ListRoleAssignments(ctx, orgID, "")
+		if err != nil {
+			return err
+		}
+		n := 0
+		for _, x := range all {
+			if x.RoleID == roleID {
+				n++
+			}
+		}
+		if n > 0 && !confirmed {
+			return &Error{Kind: Conflict, Code: "role-assigned", Message: "the role has " + assignments(n) +
+				"; deleting it removes them too, so confirm the deletion"}
+		}
 		if err := tx.DeleteRole(ctx, orgID, roleID); err != nil {
 			return err
 		}
-		return s.audit(ctx, tx, a, orgID, "role.delete", roleID, "name "+quote(r.Name))
+		detail := "name " + quote(r.Name)
+		if n > 0 {
+			detail += " with " + assignments(n)
+		}
+		return s.audit(ctx, tx, a, orgID, "role.delete", roleID, detail)
 	})
 	return storeErr(err, "role")
+}
+
+// assignments is "1 assignment" or "n assignments".
+func assignments(n int) string {
+	if n == 1 {
+		return "1 assignment"
+	}
+	return strconv.Itoa(n) + " assignments"
+}
+
+// RoleSummary is a role with the number of its assignments.
+type RoleSummary struct {
+	storage.Role
+	Assignments int
+}
+
+// RoleSummaries lists an organization's roles, by name, each with how many
+// assignments it has, for admins.
+func (s *Service) RoleSummaries(ctx context.Context, a Actor, orgID string) ([]RoleSummary, error) {
+	roles, err := s.ListRoles(ctx, a, orgID)
+	if err != nil {
+		return nil, err
+	}
+	all, err := s.store.ListRoleAssignments(ctx, orgID, "")
+	if err != nil {
+		return nil, storeErr(err, "role assignment")
+	}
+	count := map[string]int{}
+	for _, x := range all {
+		count[x.RoleID]++
+	}
+	out := make([]RoleSummary, len(roles))
+	for i, r := range roles {
+		out[i] = RoleSummary{Role: r, Assignments: count[r.ID]}
+	}
+	slices.SortFunc(out, func(x, y RoleSummary) int { return strings.Compare(x.Name, y.Name) })
+	return out, nil
+}
+
+// Role reads one role of the organization with its assignment count, for
+// admins.
+func (s *Service) Role(ctx context.Context, a Actor, orgID, roleID string) (*RoleSummary, error) {
+	if err := requireAdmin(a, orgID); err != nil {
+		return nil, err
+	}
+	if !plausibleID(roleID) {
+		return nil, notFound("role")
+	}
+	list, err := s.RoleSummaries(ctx, a, orgID)
+	if err != nil {
+		return nil, err
+	}
+	for i := range list {
+		if list[i].ID == roleID {
+			return &list[i], nil
+		}
+	}
+	return nil, notFound("role")
+}
+
+// RoleByName finds a role of the organization by name (CLI).
+func (s *Service) RoleByName(ctx context.Context, a Actor, orgID, name string) (*RoleSummary, error) {
+	if err := requireAdmin(a, orgID); err != nil {
+		return nil, err
+	}
+	list, err := s.RoleSummaries(ctx, a, orgID)
+	if err != nil {
+		return nil, err
+	}
+	for i := range list {
+		if list[i].Name == name {
+			return &list[i], nil
+		}
+	}
+	return nil, notFound("role")
 }
 
 // ListAssignments lists an organization's role assignments, of one user

@@ -33,6 +33,14 @@ func TestRoleRules(t *testing.T) {
 			governance.Invalid, "permission-invalid", "OR..Jobs"},
 		{"markup in a permission is not echoed", f.aliceA, governance.RoleRequest{Name: "Ops", Permissions: []string{"<script>"}},
 			governance.Invalid, "permission-invalid", "<script>"},
+		{"a permission no audience understands", f.aliceA, governance.RoleRequest{Name: "Ops", Permissions: []string{"OR.Jobs", "Nope.Read"}},
+			governance.Invalid, "permission-unknown", "Nope.Read"},
+		{"a permission beside the catalogue's", f.aliceA, governance.RoleRequest{Name: "Ops", Permissions: []string{"OR.Jbos"}},
+			governance.Invalid, "permission-unknown", "OR.Jbos"},
+		{"a management scope", f.aliceA, governance.RoleRequest{Name: "Ops", Permissions: []string{"Identity.Admin"}},
+			governance.Invalid, "permission-reserved", ""},
+		{"a permission covering a management scope", f.aliceA, governance.RoleRequest{Name: "Ops", Permissions: []string{"OR.Jobs", "Identity"}},
+			governance.Invalid, "permission-reserved", ""},
 		{"a name another role of the organization has", f.aliceA, governance.RoleRequest{Name: "Dev", Permissions: []string{"OR.Jobs"}},
 			governance.Conflict, "role-name-taken", ""},
 	} {
@@ -78,7 +86,7 @@ func TestUpdateAndDeleteRole(t *testing.T) {
 	}
 	_, err = f.gov.UpdateRole(ctx, f.aliceA, f.acme.ID, globexRole.ID, governance.RoleRequest{Name: "Mine", Permissions: []string{"OR"}})
 	wantRefusal(t, err, governance.NotFound, "not-found")
-	wantRefusal(t, f.gov.DeleteRole(ctx, f.aliceA, f.acme.ID, globexRole.ID), governance.NotFound, "not-found")
+	wantRefusal(t, f.gov.DeleteRole(ctx, f.aliceA, f.acme.ID, globexRole.ID, true), governance.NotFound, "not-found")
 	if r, err := f.st.GetRole(ctx, f.globex.ID, globexRole.ID); err != nil || r.Name != "G" {
 		t.Fatalf("globex's role: %+v %v", r, err)
 	}
@@ -90,14 +98,38 @@ func TestUpdateAndDeleteRole(t *testing.T) {
 	if _, err := f.gov.CreateAssignment(ctx, f.aliceA, f.acme.ID, governance.AssignmentRequest{UserID: f.alice.ID, RoleID: ops.ID, Folder: "Finance"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.gov.DeleteRole(ctx, f.aliceA, f.acme.ID, ops.ID); err != nil {
+	err = f.gov.DeleteRole(ctx, f.aliceA, f.acme.ID, ops.ID, false)
+	wantRefusal(t, err, governance.Conflict, "role-assigned")
+	if !strings.Contains(err.Error(), "1 assignment") {
+		t.Fatalf("the refusal does not say how many assignments go: %v", err)
+	}
+	if as, err := f.st.ListRoleAssignments(ctx, f.acme.ID, f.alice.ID); err != nil || len(as) != 1 {
+		t.Fatalf("an unconfirmed delete removed assignments: %+v %v", as, err)
+	}
+	if err := f.gov.DeleteRole(ctx, f.aliceA, f.acme.ID, ops.ID, true); err != nil {
 		t.Fatal(err)
 	}
 	if as, err := f.st.ListRoleAssignments(ctx, f.acme.ID, f.alice.ID); err != nil || len(as) != 0 {
 		t.Fatalf("the deleted role's assignments remain: %+v %v", as, err)
 	}
-	if got := actions(f.audit(t, f.acme.ID)); !slices.Equal(got[len(got)-4:], []string{"role.create", "role.update", "role.assign", "role.delete"}) {
+	events := f.audit(t, f.acme.ID)
+	if got := actions(events); !slices.Equal(got[len(got)-4:], []string{"role.create", "role.update", "role.assign", "role.delete"}) {
 		t.Fatalf("audit %q", got)
+	}
+	if d := events[len(events)-1].Detail; d != `name "Operators" with 1 assignment` {
+		t.Fatalf("role.delete detail %q", d)
+	}
+
+	// A role nobody holds goes without confirmation.
+	idle, err := f.gov.CreateRole(ctx, f.aliceA, f.acme.ID, governance.RoleRequest{Name: "Idle", Permissions: []string{"OR"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.gov.DeleteRole(ctx, f.aliceA, f.acme.ID, idle.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	if d := f.audit(t, f.acme.ID); d[len(d)-1].Action != "role.delete" || d[len(d)-1].Detail != `name "Idle"` {
+		t.Fatalf("audit %+v", d[len(d)-1])
 	}
 }
 
@@ -195,7 +227,7 @@ func TestAnotherOrganizationsIDsAreNotFound(t *testing.T) {
 			_, err := f.gov.UpdateRole(ctx, f.aliceA, f.acme.ID, gRole.ID, governance.RoleRequest{Name: "X", Permissions: []string{"OR"}})
 			return err
 		}},
-		{"deleting a role", func() error { return f.gov.DeleteRole(ctx, f.aliceA, f.acme.ID, gRole.ID) }},
+		{"deleting a role", func() error { return f.gov.DeleteRole(ctx, f.aliceA, f.acme.ID, gRole.ID, true) }},
 		{"assigning a role", func() error {
 			_, err := f.gov.CreateAssignment(ctx, f.aliceA, f.acme.ID, governance.AssignmentRequest{UserID: f.alice.ID, RoleID: gRole.ID})
 			return err
@@ -226,4 +258,63 @@ func TestAnotherOrganizationsIDsAreNotFound(t *testing.T) {
 	if u, err := f.st.GetUser(ctx, f.globex.ID, f.eve.ID); err != nil || u.Status != storage.UserActive {
 		t.Fatalf("globex's admin: %+v %v", u, err)
 	}
+}
+
+// TestRolePermissionsFromTheCatalogue: a permission must share something
+// with a scope of the catalogue; the ones a role holds already (from the
+// configuration file, say) survive a rename even when no audience
+// understands them any more.
+func TestRolePermissionsFromTheCatalogue(t *testing.T) {
+	f := newFixture(t, storage.DriverSQLite)
+	for _, perms := range [][]string{{"OR.Jobs"}, {"OR.Jobs.Read"}, {"OR"}, {"OR.Folders", "OR.Jobs.Run"}} {
+		if _, err := f.gov.CreateRole(ctx, f.aliceA, f.acme.ID, governance.RoleRequest{Name: "R-" + strings.Join(perms, "-"), Permissions: perms}); err != nil {
+			t.Fatalf("%v: %v", perms, err)
+		}
+	}
+	legacy := &storage.Role{OrgID: f.acme.ID, Name: "Legacy", Permissions: []string{"Gone.Read", "OR.Jobs"}}
+	if err := f.st.CreateRole(ctx, legacy); err != nil {
+		t.Fatal(err)
+	}
+	up, err := f.gov.UpdateRole(ctx, f.aliceA, f.acme.ID, legacy.ID, governance.RoleRequest{Name: "Old", Permissions: []string{"Gone.Read", "OR.Folders"}})
+	if err != nil || !slices.Equal(up.Permissions, []string{"Gone.Read", "OR.Folders"}) {
+		t.Fatalf("renaming a role with a permission outside the catalogue: %+v %v", up, err)
+	}
+	_, err = f.gov.UpdateRole(ctx, f.aliceA, f.acme.ID, legacy.ID, governance.RoleRequest{Name: "Old", Permissions: []string{"Gone.Read", "Gone.Write", "Also.Gone"}})
+	wantRefusal(t, err, governance.Invalid, "permission-unknown")
+	if !strings.Contains(err.Error(), "permissions 2, 3 (counting from 1)") || strings.Contains(err.Error(), "Gone.Write") {
+		t.Fatalf("the refusal does not name the permissions by position: %v", err)
+	}
+}
+
+// TestRoleSummaries counts each role's assignments and finds roles by name.
+func TestRoleSummaries(t *testing.T) {
+	f := newFixture(t, storage.DriverSQLite)
+	ops, err := f.gov.CreateRole(ctx, f.aliceA, f.acme.ID, governance.RoleRequest{Name: "Ops", Permissions: []string{"OR.Folders"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob, _ := f.member(t, f.acme, storage.User{Username: "bob"})
+	for _, req := range []governance.AssignmentRequest{
+		{UserID: f.alice.ID, RoleID: ops.ID}, {UserID: bob.ID, RoleID: ops.ID, Folder: "A"}, {UserID: bob.ID, RoleID: f.acmeRole.ID},
+	} {
+		if _, err := f.gov.CreateAssignment(ctx, f.aliceA, f.acme.ID, req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list, err := f.gov.RoleSummaries(ctx, f.aliceA, f.acme.ID)
+	if err != nil || len(list) != 2 || list[0].Name != "Dev" || list[0].Assignments != 1 || list[1].Name != "Ops" || list[1].Assignments != 2 {
+		t.Fatalf("summaries %+v %v", list, err)
+	}
+	r, err := f.gov.RoleByName(ctx, f.aliceA, f.acme.ID, "Ops")
+	if err != nil || r.ID != ops.ID || r.Assignments != 2 {
+		t.Fatalf("by name: %+v %v", r, err)
+	}
+	_, err = f.gov.RoleByName(ctx, f.aliceA, f.acme.ID, "Nope")
+	wantRefusal(t, err, governance.NotFound, "not-found")
+	_, err = f.gov.RoleByName(ctx, f.eveA, f.globex.ID, "Ops")
+	wantRefusal(t, err, governance.NotFound, "not-found")
+	_, err = f.gov.Role(ctx, f.eveA, f.globex.ID, ops.ID)
+	wantRefusal(t, err, governance.NotFound, "not-found")
+	_, err = f.gov.RoleSummaries(ctx, f.aliceA, f.globex.ID)
+	wantRefusal(t, err, governance.NotFound, "not-found")
 }

@@ -113,6 +113,12 @@ type Tx interface {
 	GetUser(ctx context.Context, orgID, id string) (*storage.User, error)
 	UpdateUser(ctx context.Context, u *storage.User) error
 	DeleteUserSessions(ctx context.Context, userID string) error
+	DeleteOtherUserSessions(ctx context.Context, userID, keep string) error
+
+	CreatePasswordLink(ctx context.Context, l *storage.PasswordLink) error
+	DeletePasswordLink(ctx context.Context, hash []byte) error
+	DeletePasswordLinks(ctx context.Context, userID string) error
+	DeleteExpiredPasswordLinks(ctx context.Context, now time.Time) (int64, error)
 
 	CreatePAT(ctx context.Context, p *storage.PAT) error
 	GetPAT(ctx context.Context, orgID, id string) (*storage.PAT, error)
@@ -124,6 +130,7 @@ type Tx interface {
 	UpdateRole(ctx context.Context, r *storage.Role) error
 	DeleteRole(ctx context.Context, orgID, id string) error
 	CreateRoleAssignment(ctx context.Context, a *storage.RoleAssignment) error
+	ListRoleAssignments(ctx context.Context, orgID, userID string) ([]storage.RoleAssignment, error)
 	DeleteRoleAssignment(ctx context.Context, orgID, id string) error
 
 	NextLeakReport(ctx context.Context, now time.Time) (*storage.LeakReport, error)
@@ -138,9 +145,11 @@ type Store interface {
 
 	GetOrganization(ctx context.Context, id string) (*storage.Organization, error)
 	GetOrganizationByName(ctx context.Context, name string) (*storage.Organization, error)
+	ListOrganizations(ctx context.Context) ([]storage.Organization, error)
 	GetUser(ctx context.Context, orgID, id string) (*storage.User, error)
 	GetUserByUsername(ctx context.Context, orgID, username string) (*storage.User, error)
 	ListUsers(ctx context.Context, f storage.UserFilter) ([]storage.User, error)
+	GetPasswordLink(ctx context.Context, hash []byte) (*storage.PasswordLink, error)
 	ListRoles(ctx context.Context, orgID string) ([]storage.Role, error)
 	ListRoleAssignments(ctx context.Context, orgID, userID string) ([]storage.RoleAssignment, error)
 	GetPAT(ctx context.Context, orgID, id string) (*storage.PAT, error)

@@ -90,7 +90,7 @@ func TestIDsTheDatabaseCannotHoldAreNotFound(t *testing.T) {
 			wantKind(t, err, governance.NotFound)
 			_, err = f.gov.UpdateRole(ctx, f.aliceA, f.acme.ID, id, governance.RoleRequest{Name: "x", Permissions: []string{"OR.Jobs"}})
 			wantKind(t, err, governance.NotFound)
-			wantKind(t, f.gov.DeleteRole(ctx, f.aliceA, f.acme.ID, id), governance.NotFound)
+			wantKind(t, f.gov.DeleteRole(ctx, f.aliceA, f.acme.ID, id, true), governance.NotFound)
 			wantKind(t, f.gov.DeleteAssignment(ctx, f.aliceA, f.acme.ID, id), governance.NotFound)
 			_, err = f.gov.ListPATs(ctx, f.aliceA, f.acme.ID, governance.PATFilter{OwnerID: id})
 			wantKind(t, err, governance.NotFound)

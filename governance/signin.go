@@ -10,10 +10,6 @@ import (
 	"authserver/storage"
 )
 
-// MaxPasswordLen bounds a password offered at sign-in. Longer input is
-// refused without hashing, so a huge body cannot buy extra work.
-const MaxPasswordLen = 1024
-
 // errSignInFailed is the one answer to every credential failure, whichever
 // part was wrong.
 var errSignInFailed = &Error{Kind: Forbidden, Code: "sign-in-failed",

@@ -16,11 +16,11 @@ import (
 func signInUsers(t *testing.T, f *fixture) {
 	t.Helper()
 	for _, u := range []governance.UserRequest{
-		{Username: "bob", Password: "bob-password"},
+		{Username: "bob", Password: "b-o-b-password"},
 		{Username: "dora", Kind: storage.UserDirectory},
 		{Username: "sam", Kind: storage.UserSAML},
 		{Username: "nopass"},
-		{Username: "gone", Password: "gone-password"},
+		{Username: "gone", Password: "g-o-n-e-password"},
 	} {
 		if _, err := f.gov.CreateUser(ctx, f.aliceA, f.acme.ID, u); err != nil {
 			t.Fatal(err)
@@ -42,20 +42,20 @@ func TestSignIn(t *testing.T) {
 	f := newFixture(t, storage.DriverSQLite)
 	signInUsers(t, f)
 
-	u, err := f.gov.SignIn(ctx, "acme", "bob", "bob-password")
+	u, err := f.gov.SignIn(ctx, "acme", "bob", "b-o-b-password")
 	if err != nil || u.Username != "bob" || u.OrgID != f.acme.ID || u.PasswordHash != "" {
 		t.Fatalf("bob signs in: %+v %v", u, err)
 	}
 	for _, c := range []struct{ name, org, user, pw string }{
-		{"wrong password", "acme", "bob", "bob-passwore"},
-		{"unknown user", "acme", "nobody", "bob-password"},
-		{"unknown organization", "nowhere", "bob", "bob-password"},
-		{"user of another organization", "globex", "bob", "bob-password"},
+		{"wrong password", "acme", "bob", "b-o-b-passwore"},
+		{"unknown user", "acme", "nobody", "b-o-b-password"},
+		{"unknown organization", "nowhere", "bob", "b-o-b-password"},
+		{"user of another organization", "globex", "bob", "b-o-b-password"},
 		{"directory user", "acme", "dora", "anything"},
 		{"SAML user", "acme", "sam", "anything"},
 		{"local user without a password", "acme", "nopass", ""},
 		{"deactivated user with a wrong password", "acme", "gone", "wrong"},
-		{"control characters", "acme\x00", "bob", "bob-password"},
+		{"control characters", "acme\x00", "bob", "b-o-b-password"},
 		{"an oversized password", "acme", "bob", strings.Repeat("x", governance.MaxPasswordLen+1)},
 	} {
 		t.Run(c.name+" gets the generic refusal", func(t *testing.T) {
@@ -65,7 +65,7 @@ func TestSignIn(t *testing.T) {
 			}
 		})
 	}
-	_, err = f.gov.SignIn(ctx, "acme", "gone", "gone-password")
+	_, err = f.gov.SignIn(ctx, "acme", "gone", "g-o-n-e-password")
 	var ge *governance.Error
 	if !errors.As(err, &ge) || ge.Code != "user-deactivated" || governance.IsSignInFailed(err) {
 		t.Fatalf("deactivated user with the right password: %v", err)
@@ -95,18 +95,18 @@ func TestSignInRefusalIsAudited(t *testing.T) {
 		orgID, actor  string
 		username      string
 	}{
-		{"a wrong password names the user", "acme", "bob", "bob-passwore", governance.SignInWrongPassword, f.acme.ID, id("bob"), "bob"},
-		{"an unknown user is not named", "acme", "bob-password", "x", governance.SignInUnknownUser, f.acme.ID, unknown, ""},
-		{"a name no user can have is unknown", "acme", "bob\x00", "bob-password", governance.SignInUnknownUser, f.acme.ID, unknown, ""},
-		{"a user of another organization is unknown there", "globex", "bob", "bob-password", governance.SignInUnknownUser, f.globex.ID, unknown, ""},
-		{"an unknown organization has no audit event", "nowhere", "bob", "bob-password", governance.SignInUnknownOrganization, "", "", ""},
-		{"a name no organization can have is unknown", "acme\x00", "bob", "bob-password", governance.SignInUnknownOrganization, "", "", ""},
+		{"a wrong password names the user", "acme", "bob", "b-o-b-passwore", governance.SignInWrongPassword, f.acme.ID, id("bob"), "bob"},
+		{"an unknown user is not named", "acme", "b-o-b-password", "x", governance.SignInUnknownUser, f.acme.ID, unknown, ""},
+		{"a name no user can have is unknown", "acme", "bob\x00", "b-o-b-password", governance.SignInUnknownUser, f.acme.ID, unknown, ""},
+		{"a user of another organization is unknown there", "globex", "bob", "b-o-b-password", governance.SignInUnknownUser, f.globex.ID, unknown, ""},
+		{"an unknown organization has no audit event", "nowhere", "bob", "b-o-b-password", governance.SignInUnknownOrganization, "", "", ""},
+		{"a name no organization can have is unknown", "acme\x00", "bob", "b-o-b-password", governance.SignInUnknownOrganization, "", "", ""},
 		{"a directory user has no password here", "acme", "dora", "dora-password", governance.SignInNonLocal, f.acme.ID, id("dora"), "dora"},
 		{"a SAML user has no password here", "acme", "sam", "sam-password", governance.SignInNonLocal, f.acme.ID, id("sam"), "sam"},
 		{"a local user without a password", "acme", "nopass", "nopass-password", governance.SignInNoPassword, f.acme.ID, id("nopass"), "nopass"},
 		{"an oversized password is not checked", "acme", "bob", strings.Repeat("x", governance.MaxPasswordLen+1), governance.SignInPasswordTooLong, f.acme.ID, id("bob"), "bob"},
-		{"a deactivated user with a wrong password", "acme", "gone", "gone-passwore", governance.SignInWrongPassword, f.acme.ID, id("gone"), "gone"},
-		{"a deactivated user with the right password", "acme", "gone", "gone-password", governance.SignInDeactivated, f.acme.ID, id("gone"), "gone"},
+		{"a deactivated user with a wrong password", "acme", "gone", "g-o-n-e-passwore", governance.SignInWrongPassword, f.acme.ID, id("gone"), "gone"},
+		{"a deactivated user with the right password", "acme", "gone", "g-o-n-e-password", governance.SignInDeactivated, f.acme.ID, id("gone"), "gone"},
 	} {
 		t.Run(c.rule, func(t *testing.T) {
 			_, err := f.gov.SignIn(ctx, c.org, c.user, c.pw)

@@ -200,6 +200,16 @@ type AuditEvent struct {
 	Detail     string // short free text, never a secret
 }
 
+// PasswordLink is a one-time set-password link of a local user. The link's
+// secret is never stored: Hash is its SHA-256.
+type PasswordLink struct {
+	Hash      []byte
+	UserID    string
+	OrgID     string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
 // Session is a console session. ID is the SHA-256 (hex) of the cookie value.
 type Session struct {
 	ID         string

@@ -267,12 +267,10 @@ func (s *SQLStore) ListPATs(ctx context.Context, f PATFilter) ([]PAT, error) {
 }
 
 // escapeLike escapes the LIKE wildcards of v (and the escape character
-// itself), so that v matches only itself.
+// itself), so that v matches only itself (likeEscaper).
 func escapeLike(v string) string {
 	return likeEscaper.Replace(v)
 }
-
-var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 
 // RevokePAT revokes one PAT of an organization. A PAT that is already
 // revoked keeps its first revocation time and reason.

@@ -69,6 +69,12 @@ func (s *SQLStore) DeleteUserSessions(ctx context.Context, userID string) error 
 	return err
 }
 
+// DeleteOtherUserSessions ends every session of a user but keep.
+func (s *SQLStore) DeleteOtherUserSessions(ctx context.Context, userID, keep string) error {
+	_, err := s.exec(ctx, "delete other user sessions", `DELETE FROM sessions WHERE user_id = ? AND id <> ?`, userID, keep)
+	return err
+}
+
 // DeleteExpiredSessions removes sessions past their absolute expiry or idle
 // for longer than idle.
 func (s *SQLStore) DeleteExpiredSessions(ctx context.Context, now time.Time, idle time.Duration) (int64, error) {

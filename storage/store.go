@@ -45,10 +45,16 @@ type PATFilter struct {
 	Limit int
 }
 
-// UserFilter selects users of one organization for listing.
+// UserFilter selects users of one organization for listing. Zero fields
+// do not filter.
 type UserFilter struct {
 	OrgID  string
 	Status UserStatus
+	Kind   UserKind
+	// Search keeps usernames that contain it, ignoring case (on SQLite,
+	// the case of ASCII letters only). It is matched literally: % and _
+	// are not wildcards.
+	Search string
 	After  string // exclusive cursor on username
 	Limit  int
 }
@@ -184,6 +190,17 @@ type Store interface {
 	DeferLeakReport(ctx context.Context, id int64, next time.Time) error
 	LeakReportStats(ctx context.Context) (LeakStats, error)
 
+	// CreatePasswordLink stores a set-password link (ErrInvalidReference
+	// when the user is not the organization's).
+	CreatePasswordLink(ctx context.Context, l *PasswordLink) error
+	// GetPasswordLink reads a link by the hash of its secret.
+	GetPasswordLink(ctx context.Context, hash []byte) (*PasswordLink, error)
+	// DeletePasswordLink removes one link (ErrNotFound when it is gone).
+	DeletePasswordLink(ctx context.Context, hash []byte) error
+	// DeletePasswordLinks removes every link of a user.
+	DeletePasswordLinks(ctx context.Context, userID string) error
+	DeleteExpiredPasswordLinks(ctx context.Context, now time.Time) (int64, error)
+
 	AppendAudit(ctx context.Context, e *AuditEvent) error
 	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
 	// NamesOf maps ids of an organization's users, PATs or roles to their
@@ -197,5 +214,8 @@ type Store interface {
 	// DeleteUserSessions ends every session of a user (sign-out everywhere,
 	// deactivation).
 	DeleteUserSessions(ctx context.Context, userID string) error
+	// DeleteOtherUserSessions ends every session of a user but keep (a
+	// password change keeps the session it was made in).
+	DeleteOtherUserSessions(ctx context.Context, userID, keep string) error
 	DeleteExpiredSessions(ctx context.Context, now time.Time, idle time.Duration) (int64, error)
 }

@@ -2,8 +2,12 @@ package storage
 
 import (
 	"context"
+	"strings"
 	"time"
 )
+
+// likeEscaper makes text match itself in a LIKE pattern with ESCAPE '\'.
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 
 type userRow struct {
 	ID           string    `db:"id"`
@@ -75,6 +79,14 @@ func (s *SQLStore) ListUsers(ctx context.Context, f UserFilter) ([]User, error) 
 	if f.Status != "" {
 		q += ` AND status = ?`
 		args = append(args, string(f.Status))
+	}
+	if f.Kind != "" {
+		q += ` AND kind = ?`
+		args = append(args, string(f.Kind))
+	}
+	if f.Search != "" {
+		q += ` AND lower(username) LIKE ? ESCAPE '\'`
+		args = append(args, "%"+likeEscaper.Replace(strings.ToLower(f.Search))+"%")
 	}
 	if f.After != "" {
 		q += ` AND username > ?`

@@ -148,7 +148,8 @@ func (a *api) listUsers(w http.ResponseWriter, r *http.Request, p *principal, q 
 		return err
 	}
 	page, err := a.gov.ListUsers(r.Context(), p.actor, p.actor.OrgID, governance.UserFilter{
-		Status: storage.UserStatus(q["status"]), Limit: limit, Cursor: cursor,
+		Status: storage.UserStatus(q["status"]), Kind: storage.UserKind(q["kind"]), Search: q["q"],
+		Limit: limit, Cursor: cursor,
 	})
 	if err != nil {
 		return err
@@ -162,12 +163,35 @@ func (a *api) listUsers(w http.ResponseWriter, r *http.Request, p *principal, q 
 }
 
 // createUserRequest is the body of POST /api/v1/admin/users. kind defaults
-// to local; password (local users only) is the console password.
+// to local; a local user gets a console password, or a set-password link
+// (SetPasswordLink), or neither.
 type createUserRequest struct {
-	Username string `json:"username"`
-	Kind     string `json:"kind"`
-	Admin    bool   `json:"admin"`
-	Password string `json:"password"`
+	Username        string `json:"username"`
+	Kind            string `json:"kind"`
+	Admin           bool   `json:"admin"`
+	Password        string `json:"password"`
+	SetPasswordLink bool   `json:"set_password_link"`
+}
+
+// passwordLinkJSON is a set-password link just issued: the only answer
+// that ever holds one.
+type passwordLinkJSON struct {
+	URL       string `json:"url"`
+	ExpiresAt string `json:"expires_at"`
+}
+
+// newUserJSON is a user just created, with its set-password link when one
+// was asked for.
+type newUserJSON struct {
+	userJSON
+	SetPasswordLink *passwordLinkJSON `json:"set_password_link,omitempty"`
+}
+
+func (a *api) linkJSON(l *governance.SetPasswordLink) *passwordLinkJSON {
+	if l == nil {
+		return nil
+	}
+	return &passwordLinkJSON{URL: governance.PasswordLinkURL(a.auth.issuer, l.Secret), ExpiresAt: stamp(l.ExpiresAt)}
 }
 
 func (a *api) createUser(w http.ResponseWriter, r *http.Request, p *principal, _ map[string]string) error {
@@ -177,11 +201,44 @@ func (a *api) createUser(w http.ResponseWriter, r *http.Request, p *principal, _
 	}
 	u, err := a.gov.CreateUser(r.Context(), p.actor, p.actor.OrgID, governance.UserRequest{
 		Username: body.Username, Kind: storage.UserKind(body.Kind), Admin: body.Admin, Password: body.Password,
+		Link: body.SetPasswordLink,
 	})
 	if err != nil {
 		return err
 	}
-	httpx.WriteJSON(w, http.StatusCreated, toUser(u))
+	httpx.WriteJSON(w, http.StatusCreated, newUserJSON{userJSON: toUser(&u.User), SetPasswordLink: a.linkJSON(u.Link)})
+	return nil
+}
+
+// resetPasswordRequest is the body of POST …/users/{id}/password: a new
+// password, or set_password_link true, exactly one.
+type resetPasswordRequest struct {
+	Password        string `json:"password"`
+	SetPasswordLink bool   `json:"set_password_link"`
+}
+
+// passwordResetJSON answers a reset: the user's sessions have ended; the
+// link is there when one was asked for.
+type passwordResetJSON struct {
+	UserID          string            `json:"user_id"`
+	SetPasswordLink *passwordLinkJSON `json:"set_password_link,omitempty"`
+}
+
+// resetPassword sets a local user's password, or issues a set-password
+// link (which clears the password). Either way the user's console
+// sessions end.
+func (a *api) resetPassword(w http.ResponseWriter, r *http.Request, p *principal, _ map[string]string) error {
+	var body resetPasswordRequest
+	if err := decodeBody(w, r, &body, false); err != nil {
+		return err
+	}
+	id := r.PathValue("id")
+	l, err := a.gov.ResetPassword(r.Context(), p.actor, p.actor.OrgID, id,
+		governance.PasswordReset{Password: body.Password, Link: body.SetPasswordLink})
+	if err != nil {
+		return err
+	}
+	httpx.WriteJSON(w, http.StatusOK, passwordResetJSON{UserID: id, SetPasswordLink: a.linkJSON(l)})
 	return nil
 }
 
@@ -262,9 +319,21 @@ func (a *api) updateRole(w http.ResponseWriter, r *http.Request, p *principal, _
 	return nil
 }
 
-// deleteRole deletes a role and its assignments; 204.
-func (a *api) deleteRole(w http.ResponseWriter, r *http.Request, p *principal, _ map[string]string) error {
-	if err := a.gov.DeleteRole(r.Context(), p.actor, p.actor.OrgID, r.PathValue("id")); err != nil {
+// deleteRole deletes a role; 204. A role that is assigned needs
+// ?confirm=true, and its assignments go with it; without it the answer is a
+// 409 problem saying how many assignments it has.
+func (a *api) deleteRole(w http.ResponseWriter, r *http.Request, p *principal, q map[string]string) error {
+	confirmed := false
+	if v, ok := q["confirm"]; ok {
+		switch v {
+		case "true":
+			confirmed = true
+		case "false":
+		default:
+			return fieldProblem(codeInvalidParameter, "confirm", "must be true or false")
+		}
+	}
+	if err := a.gov.DeleteRole(r.Context(), p.actor, p.actor.OrgID, r.PathValue("id"), confirmed); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -71,6 +71,8 @@ type principal struct {
 	// patID and expiresAt describe a bearer token.
 	patID     string
 	expiresAt time.Time
+	// sessionID is the console session of a "session" principal.
+	sessionID string
 }
 
 func (p *principal) has(scope string) bool { return slices.Contains(p.scopes, scope) }
@@ -159,7 +161,7 @@ func (a *authenticator) fromSession(r *http.Request, s *session.User) (*principa
 	}
 	p := &principal{
 		actor:  governance.UserActor(u.OrgID, u.ID, false, httpx.ClientAddrOf(r)),
-		method: "session",
+		method: "session", sessionID: s.SessionID,
 	}
 	if u.Kind == storage.UserLocal {
 		p.scopes = append(p.scopes, exchange.ScopePATs)

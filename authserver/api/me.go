@@ -282,6 +282,27 @@ func (a *api) explainMyPAT(w http.ResponseWriter, r *http.Request, p *principal,
 	return nil
 }
 
+// changePasswordRequest is the body of PUT /api/v1/me/password.
+type changePasswordRequest struct {
+	CurrentPassword string `json:"current_password"`
+	Password        string `json:"password"`
+}
+
+// changeMyPassword changes the caller's own console password and answers
+// 204. The caller's other console sessions end; a request made with the
+// console's cookie keeps its own session.
+func (a *api) changeMyPassword(w http.ResponseWriter, r *http.Request, p *principal, _ map[string]string) error {
+	var body changePasswordRequest
+	if err := decodeBody(w, r, &body, false); err != nil {
+		return err
+	}
+	if err := a.gov.ChangePassword(r.Context(), p.actor, body.CurrentPassword, body.Password, p.sessionID); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
 // nonNil renders a nil slice as [] rather than null.
 func nonNil[T any](s []T) []T {
 	if s == nil {

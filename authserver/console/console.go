@@ -63,6 +63,8 @@ var consolePages = []string{
 	"login", "error",
 	"tokens", "token_new", "token_reveal", "token", "token_regenerate",
 	"org_tokens", "org_users", "org_settings", "org_audit",
+	"org_roles", "org_role", "org_user",
+	"user_link", "user_password", "password", "set_password",
 }
 
 // consoleStatic are the static files the pages link to.
@@ -107,7 +109,10 @@ type Options struct {
 	Audit    Auditor
 	Now      func() time.Time
 	Prefix   string // the PAT prefix, for the revoke-by-value placeholder
-	Files    fs.FS  // templates/ and static/; nil: the embedded ones
+	// Issuer is the server's public base URL, that set-password links
+	// start with.
+	Issuer string
+	Files  fs.FS // templates/ and static/; nil: the embedded ones
 	// NoLimits turns the sign-in rate limits off (tests and benchmarks).
 	NoLimits bool
 }
@@ -158,6 +163,7 @@ type console struct {
 	audit    Auditor
 	now      func() time.Time
 	prefix   string
+	issuer   string
 	pages    map[string]*template.Template
 	static   map[string]staticFile
 	cop      *http.CrossOriginProtection
@@ -189,7 +195,7 @@ type staticFile struct {
 func newConsole(o Options) (*console, error) {
 	c := &console{
 		gov: o.Gov, catalog: o.Catalog, sessions: o.Sessions, log: o.Log, audit: o.Audit, now: o.Now,
-		prefix: o.Prefix,
+		prefix: o.Prefix, issuer: o.Issuer,
 		static: map[string]staticFile{},
 		cop:    http.NewCrossOriginProtection(),
 	}
@@ -317,17 +323,31 @@ var consoleRoutes = []consoleRoute{
 	{http.MethodPost, "/console/tokens/{id}/revoke", false, (*console).revokeToken},
 	{http.MethodPost, "/console/tokens/{id}/regenerate", false, (*console).regenerateToken},
 	{http.MethodPost, "/console/logout", false, (*console).logout},
+	{http.MethodGet, "/console/password", false, (*console).password},
+	{http.MethodPost, "/console/password", false, (*console).changePassword},
 
 	{http.MethodGet, "/console/org/{$}", true, (*console).orgHome},
 	{http.MethodGet, "/console/org/tokens", true, (*console).orgTokens},
 	{http.MethodPost, "/console/org/tokens/revoke", true, (*console).orgRevoke},
 	{http.MethodPost, "/console/org/tokens/revoke-by-value", true, (*console).orgRevokeByValue},
 	{http.MethodGet, "/console/org/users", true, (*console).orgUsers},
+	{http.MethodPost, "/console/org/users", true, (*console).orgCreateUser},
+	{http.MethodGet, "/console/org/users/{id}/password", true, (*console).orgUserPassword},
+	{http.MethodPost, "/console/org/users/{id}/password", true, (*console).orgResetPassword},
 	{http.MethodPost, "/console/org/users/{id}/deactivate", true, (*console).orgDeactivate},
 	{http.MethodPost, "/console/org/users/{id}/reactivate", true, (*console).orgReactivate},
 	{http.MethodGet, "/console/org/settings", true, (*console).orgSettings},
 	{http.MethodPost, "/console/org/settings", true, (*console).orgUpdateSettings},
 	{http.MethodGet, "/console/org/audit", true, (*console).orgAudit},
+
+	{http.MethodGet, "/console/org/roles", true, (*console).orgRoles},
+	{http.MethodPost, "/console/org/roles", true, (*console).orgCreateRole},
+	{http.MethodGet, "/console/org/roles/{id}", true, (*console).orgRole},
+	{http.MethodPost, "/console/org/roles/{id}", true, (*console).orgUpdateRole},
+	{http.MethodPost, "/console/org/roles/{id}/delete", true, (*console).orgDeleteRole},
+	{http.MethodGet, "/console/org/users/{id}", true, (*console).orgUser},
+	{http.MethodPost, "/console/org/users/{id}/assignments", true, (*console).orgAssign},
+	{http.MethodPost, "/console/org/users/{id}/assignments/{assignment}/delete", true, (*console).orgUnassign},
 }
 
 // routes mounts the console on mux. Every console answer carries the
@@ -339,6 +359,10 @@ func (c *console) routes(mux *http.ServeMux) {
 	}
 	mux.Handle("GET /console/login", c.wrap(http.HandlerFunc(c.loginPage)))
 	mux.Handle("POST /console/login", c.wrap(http.HandlerFunc(c.login)))
+	// Redeeming a set-password link needs no session; like sign-in, its
+	// form carries a double-submitted token.
+	mux.Handle("GET "+governance.PasswordLinkPath, c.wrap(http.HandlerFunc(c.setPasswordForm)))
+	mux.Handle("POST "+governance.PasswordLinkPath, c.wrap(http.HandlerFunc(c.setPassword)))
 	mux.Handle("GET /console/static/{name}", c.wrap(http.HandlerFunc(c.serveStatic)))
 	mux.Handle("/console/", c.wrap(http.HandlerFunc(c.notFound)))
 	mux.Handle("GET /console", http.RedirectHandler("/console/", http.StatusMovedPermanently))

@@ -47,6 +47,8 @@ func (c *console) loginPage(w http.ResponseWriter, r *http.Request) {
 		p.Notice = "You have signed out."
 	case r.URL.Query().Has("expired"):
 		p.Notice = "Your session has ended. Sign in again."
+	case r.URL.Query().Has("password_set"):
+		p.Notice = "Your password is set. Sign in with it."
 	}
 	c.render(w, r, http.StatusOK, "login", p)
 }

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"fmt"
 	"html/template"
 	"net/http"
@@ -129,43 +130,6 @@ func plural(n int, one, many string) string {
 	return fmt.Sprintf("%d %s", n, many)
 }
 
-// orgUsersPage is the data of the users page.
-type orgUsersPage struct {
-	Items  []storage.User
-	Status string
-	Next   string
-	Paged  bool
-	// Self is the signed-in admin, who cannot deactivate themself.
-	Self string
-}
-
-func (c *console) orgUsers(w http.ResponseWriter, r *http.Request, v *visit) error {
-	return c.renderOrgUsers(w, r, v, http.StatusOK, "", "")
-}
-
-func (c *console) renderOrgUsers(w http.ResponseWriter, r *http.Request, v *visit, status int, notice, errMsg string) error {
-	d := &orgUsersPage{Status: r.FormValue("status"), Self: v.actor.UserID}
-	cursor := r.FormValue("cursor")
-	if r.Method != http.MethodGet {
-		cursor = ""
-	}
-	p := v.page("org-users", d)
-	p.Notice, p.Error = notice, errMsg
-	list, err := c.gov.ListUsers(r.Context(), v.actor, v.actor.OrgID,
-		governance.UserFilter{Status: storage.UserStatus(d.Status), Cursor: cursor})
-	if governance.KindOf(err) == governance.Invalid {
-		p.Error = messageOf(err)
-		c.render(w, r, http.StatusBadRequest, "org_users", p)
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	d.Items, d.Next, d.Paged = list.Items, list.Next, cursor != ""
-	c.render(w, r, status, "org_users", p)
-	return nil
-}
-
 func (c *console) orgDeactivate(w http.ResponseWriter, r *http.Request, v *visit) error {
 	return c.setUserStatus(w, r, v, storage.UserDeactivated)
 }
@@ -180,13 +144,13 @@ func (c *console) setUserStatus(w http.ResponseWriter, r *http.Request, v *visit
 		if governance.KindOf(err) == 0 {
 			return err
 		}
-		return c.renderOrgUsers(w, r, v, statusOf(err), "", messageOf(err))
+		return c.renderOrgUsers(w, r, v, statusOf(err), "", messageOf(err), nil)
 	}
 	notice := u.Username + " is active again: their tokens work again unless revoked or expired."
 	if status == storage.UserDeactivated {
 		notice = u.Username + " is deactivated: their tokens stop working now and their console sessions have ended."
 	}
-	return c.renderOrgUsers(w, r, v, http.StatusOK, notice, "")
+	return c.renderOrgUsers(w, r, v, http.StatusOK, notice, "", nil)
 }
 
 // settingsPage is the data of the settings form.
@@ -345,4 +309,24 @@ func dayParam(v string, days int) (time.Time, error) {
 		return time.Time{}, err
 	}
 	return d.AddDate(0, 0, days), nil
+}
+
+// usernames maps the ids of the organization's users to their usernames,
+// for the first few thousand users (beyond that, ids are shown).
+func (c *console) usernames(ctx context.Context, v *visit) (map[string]string, error) {
+	names := map[string]string{}
+	cursor := ""
+	for range 10 {
+		page, err := c.gov.ListUsers(ctx, v.actor, v.actor.OrgID, governance.UserFilter{Cursor: cursor, Limit: governance.MaxPageSize})
+		if err != nil {
+			return nil, err
+		}
+		for _, u := range page.Items {
+			names[u.ID] = u.Username
+		}
+		if cursor = page.Next; cursor == "" {
+			break
+		}
+	}
+	return names, nil
 }

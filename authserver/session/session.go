@@ -258,7 +258,7 @@ func (c *Sessions) ForAPI(r *http.Request) (*User, error) {
 	if !SafeMethod(r.Method) && (c.cop.Check(r) != nil || !TokenEqual(r.Header.Get(CSRFHeader), s.CSRFToken)) {
 		return nil, ErrInvalid
 	}
-	return &User{UserID: s.UserID, OrgID: s.OrgID}, nil
+	return &User{UserID: s.UserID, OrgID: s.OrgID, SessionID: s.ID}, nil
 }
 
 // Sweep deletes expired sessions periodically until ctx is done. Sessions
@@ -279,6 +279,8 @@ func (c *Sessions) Sweep(ctx context.Context) {
 type User struct {
 	UserID string
 	OrgID  string
+	// SessionID is the session's id (the hash of its cookie value).
+	SessionID string
 }
 
 // SafeMethod reports a method that changes nothing and so needs no CSRF

@@ -81,6 +81,8 @@ func (a *app) rootCommand() *cobra.Command {
 		a.configCommand(),
 		a.patCommand(),
 		a.userCommand(),
+		a.roleCommand(),
+		a.orgCommand(),
 		a.keysCommand(),
 		a.versionCommand(),
 	)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -13,17 +14,31 @@ import (
 )
 
 func (a *app) userCommand() *cobra.Command {
-	return group("user", "Manage users", a.userCreateCommand(),
+	return group("user", "Manage users", a.userCreateCommand(), a.userListCommand(), a.userSetPasswordCommand(),
 		a.userStatusCommand("deactivate", storage.UserDeactivated), a.userStatusCommand("activate", storage.UserActive))
 }
 
+// passwordFlags map governance's password fields to the command line's
+// words.
+var passwordFlags = map[string]string{"password": "the password"}
+
 func (a *app) userCreateCommand() *cobra.Command {
 	var org, username, kind string
-	var admin, passwordStdin bool
+	var admin, passwordStdin, link, noPassword bool
 	cmd := &cobra.Command{
-		Use:   "create --org ORG --username NAME [--kind local] [--admin] [--password-stdin]",
+		Use:   "create --org ORG --username NAME [--kind local] [--admin] (--password-stdin | --link | --no-password)",
 		Short: "Create a user",
-		Args:  cobra.NoArgs,
+		Long: `Create a user. A local user needs one of:
+
+  --password-stdin  the console password, read from the first line of stdin
+  --link            a one-time set-password link, printed alone on stdout; it works once,
+                    for 72 hours, and is shown only this once
+  --no-password     no console password (for a user who will only use a directory, or
+                    whose password an admin sets later with user set-password)
+
+A password has at least 12 characters, at most 1024 bytes, and does not contain the
+username (ignoring case). Directory and SAML users have no password here.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			// Checked before stdin is read; governance checks them again.
 			k := storage.UserKind(kind)
@@ -32,10 +47,21 @@ func (a *app) userCreateCommand() *cobra.Command {
 			default:
 				return fmt.Errorf("--kind must be local, directory or saml")
 			}
-			if passwordStdin && k != storage.UserLocal {
-				return fmt.Errorf("only local users have a password")
+			n := 0
+			for _, set := range []bool{passwordStdin, link, noPassword} {
+				if set {
+					n++
+				}
 			}
-			req := governance.UserRequest{Username: username, Kind: k, Admin: admin}
+			switch {
+			case n > 1:
+				return fmt.Errorf("give only one of --password-stdin, --link and --no-password")
+			case (passwordStdin || link) && k != storage.UserLocal:
+				return fmt.Errorf("only local users have a password")
+			case n == 0 && k == storage.UserLocal:
+				return fmt.Errorf("a local user needs --password-stdin, --link or --no-password")
+			}
+			req := governance.UserRequest{Username: username, Kind: k, Admin: admin, Link: link}
 			if passwordStdin {
 				pw, err := readSecretLine(a.stdin)
 				if err != nil {
@@ -58,10 +84,14 @@ func (a *app) userCreateCommand() *cobra.Command {
 				return fmt.Errorf("user %q already exists in organization %q", username, org)
 			}
 			if err != nil {
-				return flagError(err, map[string]string{"username": "--username", "kind": "--kind", "password": "the password"})
+				return flagError(err, map[string]string{"username": "--username", "kind": "--kind", "password": passwordFlags["password"]})
 			}
-			fmt.Fprintf(a.stdout, "created user %s (%s)\n", u.Username, u.ID)
-			return nil
+			if u.Link == nil {
+				fmt.Fprintf(a.stdout, "created user %s (%s)\n", u.Username, u.ID)
+				return nil
+			}
+			fmt.Fprintf(a.stderr, "created user %s (%s)\n", u.Username, u.ID)
+			return a.printLink(s, u.Username, u.Link)
 		},
 	}
 	cmd.Flags().StringVar(&org, "org", "", "organization name (required)")
@@ -69,8 +99,127 @@ func (a *app) userCreateCommand() *cobra.Command {
 	cmd.Flags().StringVar(&kind, "kind", "local", "local, directory or saml")
 	cmd.Flags().BoolVar(&admin, "admin", false, "make the user an organization administrator")
 	cmd.Flags().BoolVar(&passwordStdin, "password-stdin", false, "read the console password from the first line of stdin")
+	cmd.Flags().BoolVar(&link, "link", false, "print a one-time set-password link instead")
+	cmd.Flags().BoolVar(&noPassword, "no-password", false, "create a local user without a console password")
 	_ = cmd.MarkFlagRequired("org")
 	_ = cmd.MarkFlagRequired("username")
+	return cmd
+}
+
+// printLink prints a set-password link alone on stdout, and what it is
+// on stderr.
+func (a *app) printLink(s *service, username string, l *governance.SetPasswordLink) error {
+	if _, err := fmt.Fprintln(a.stdout, governance.PasswordLinkURL(s.cfg.Issuer, l.Secret)); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stderr, "the set-password link of %s (on stdout) works once, until %s; it is shown only this once\n",
+		username, formatTime(l.ExpiresAt))
+	return nil
+}
+
+func (a *app) userListCommand() *cobra.Command {
+	var org, status, kind, search string
+	cmd := &cobra.Command{
+		Use:   "list --org ORG [--status active|deactivated] [--kind local|directory|saml] [--search TEXT]",
+		Short: "List the users of an organization",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			s, o, err := a.openOrg(ctx, org)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			f := governance.UserFilter{Status: storage.UserStatus(status), Kind: storage.UserKind(kind), Search: search,
+				Limit: listPageSize}
+			var all []storage.User
+			for {
+				page, err := s.gov.ListUsers(ctx, governance.CLI(), o.ID, f)
+				if err != nil {
+					return flagError(err, map[string]string{"status": "--status", "kind": "--kind", "q": "--search"})
+				}
+				all = append(all, page.Items...)
+				if page.Next == "" {
+					break
+				}
+				f.Cursor = page.Next
+			}
+			if len(all) == 0 {
+				fmt.Fprintf(a.stderr, "no users in organization %s match\n", o.Name)
+				return nil
+			}
+			tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "USERNAME\tKIND\tSTATUS\tADMIN\tCREATED\tID")
+			for _, u := range all {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", u.Username, u.Kind, u.Status, map[bool]string{true: "yes", false: "no"}[u.Admin],
+					formatTime(u.CreatedAt), u.ID)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().StringVar(&org, "org", "", "organization name (required)")
+	cmd.Flags().StringVar(&status, "status", "", "only users with this status: active or deactivated")
+	cmd.Flags().StringVar(&kind, "kind", "", "only users of this kind: local, directory or saml")
+	cmd.Flags().StringVar(&search, "search", "", "only usernames that contain this text, ignoring case")
+	_ = cmd.MarkFlagRequired("org")
+	return cmd
+}
+
+func (a *app) userSetPasswordCommand() *cobra.Command {
+	var org, username string
+	var link bool
+	cmd := &cobra.Command{
+		Use:   "set-password --org ORG --user NAME [--link]",
+		Short: "Set a local user's console password from stdin, or print a set-password link",
+		Long: `Set a local user's console password, read from the first line of stdin:
+
+  printf '%s\n' "$NEW_PASSWORD" | authserver user set-password --org acme --user alice
+
+or, with --link, clear it and print a one-time set-password link alone on stdout (it works
+once, for 72 hours, and is shown only this once). Either way the old password stops working
+and every console session of the user ends. A password has at least 12 characters, at most
+1024 bytes, and does not contain the username (ignoring case).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			r := governance.PasswordReset{Link: link}
+			if !link {
+				pw, err := readSecretLine(a.stdin)
+				if err != nil {
+					return fmt.Errorf("read password: %w", err)
+				}
+				if pw == "" {
+					return fmt.Errorf("the password on stdin is empty")
+				}
+				r.Password = pw
+			}
+			ctx := cmd.Context()
+			s, o, err := a.openOrg(ctx, org)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			u, err := s.user(ctx, o, username)
+			if err != nil {
+				return err
+			}
+			l, err := s.gov.ResetPassword(ctx, governance.CLI(), o.ID, u.ID, r)
+			switch {
+			case governance.KindOf(err) == governance.NotFound:
+				return fmt.Errorf("no user %q in organization %q", username, org)
+			case err != nil:
+				return flagError(err, passwordFlags)
+			case l != nil:
+				return a.printLink(s, u.Username, l)
+			}
+			fmt.Fprintf(a.stdout, "password of %s set; their console sessions have ended\n", u.Username)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&org, "org", "", "organization name (required)")
+	cmd.Flags().StringVar(&username, "user", "", "username (required)")
+	cmd.Flags().BoolVar(&link, "link", false, "print a one-time set-password link instead of reading a password")
+	_ = cmd.MarkFlagRequired("org")
+	_ = cmd.MarkFlagRequired("user")
 	return cmd
 }
 

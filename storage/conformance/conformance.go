@@ -49,6 +49,9 @@ func Run(t *testing.T, open Opener) {
 		{"audit events filter and page newest first", testAudit},
 		{"names of users, PATs and roles, never crossing organizations", testNamesOf},
 		{"sessions CRUD and expiry", testSessions},
+		{"a user's other sessions end, the one kept stays", testOtherSessions},
+		{"users are searched by username and filtered by kind", testSearchUsers},
+		{"set-password links by hash, per user, with expiry", testPasswordLinks},
 		{"a failed transaction leaves nothing behind", testTxRollback},
 		{"a transaction commits every write", testTxCommit},
 		{"concurrent writers all land", testConcurrentWriters},
@@ -815,6 +818,95 @@ func testSessions(t *testing.T, s storage.Store) {
 	must(t, s.DeleteUserSessions(ctx, alice.ID))
 	_, err = s.GetSession(ctx, "h5")
 	wantErr(t, err, storage.ErrNotFound)
+}
+
+func testOtherSessions(t *testing.T, s storage.Store) {
+	a := org(t, s, "a")
+	alice, bob := user(t, s, a, "alice"), user(t, s, a, "bob")
+	for _, se := range []storage.Session{
+		{ID: "a1", UserID: alice.ID}, {ID: "a2", UserID: alice.ID}, {ID: "a3", UserID: alice.ID}, {ID: "b1", UserID: bob.ID},
+	} {
+		se.OrgID, se.CSRFToken, se.ExpiresAt = a.ID, "c", base.Add(time.Hour)
+		must(t, s.CreateSession(ctx, &se))
+	}
+	must(t, s.DeleteOtherUserSessions(ctx, alice.ID, "a2"))
+	for id, want := range map[string]bool{"a1": false, "a2": true, "a3": false, "b1": true} {
+		_, err := s.GetSession(ctx, id)
+		if got := err == nil; got != want {
+			t.Fatalf("session %s: present %t, want %t (err %v)", id, got, want, err)
+		}
+	}
+}
+
+func testSearchUsers(t *testing.T, s storage.Store) {
+	a, b := org(t, s, "a"), org(t, s, "b")
+	for _, u := range []storage.User{
+		{Username: "Alice", Kind: storage.UserLocal}, {Username: "malice", Kind: storage.UserDirectory},
+		{Username: "bob", Kind: storage.UserSAML}, {Username: "al_ice", Kind: storage.UserLocal},
+		{Username: "50%off", Kind: storage.UserLocal}, {Username: `back\slash`, Kind: storage.UserLocal},
+	} {
+		u.OrgID = a.ID
+		must(t, s.CreateUser(ctx, &u))
+	}
+	must(t, s.CreateUser(ctx, &storage.User{OrgID: b.ID, Username: "alice"}))
+	for _, c := range []struct {
+		name string
+		f    storage.UserFilter
+		want []string
+	}{
+		{"a substring, ignoring case", storage.UserFilter{Search: "LIC"}, []string{"Alice", "malice"}},
+		{"an underscore is not a wildcard", storage.UserFilter{Search: "l_i"}, []string{"al_ice"}},
+		{"a percent sign is not a wildcard", storage.UserFilter{Search: "0%o"}, []string{"50%off"}},
+		{"a lone percent sign matches itself only", storage.UserFilter{Search: "%"}, []string{"50%off"}},
+		{"a backslash is not an escape", storage.UserFilter{Search: `k\s`}, []string{`back\slash`}},
+		{"by kind", storage.UserFilter{Kind: storage.UserLocal}, []string{"50%off", "Alice", "al_ice", `back\slash`}},
+		{"search and kind together", storage.UserFilter{Search: "alice", Kind: storage.UserDirectory}, []string{"malice"}},
+		{"search with a cursor and a limit", storage.UserFilter{Search: "ice", After: "Alice", Limit: 1}, []string{"al_ice"}},
+		{"nothing matches", storage.UserFilter{Search: "zed"}, []string{}},
+	} {
+		c.f.OrgID = a.ID
+		got, err := s.ListUsers(ctx, c.f)
+		must(t, err)
+		if names := usernames(got); !slices.Equal(names, c.want) {
+			t.Fatalf("%s: got %q, want %q", c.name, names, c.want)
+		}
+	}
+}
+
+func testPasswordLinks(t *testing.T, s storage.Store) {
+	a, b := org(t, s, "a"), org(t, s, "b")
+	alice, bob := user(t, s, a, "alice"), user(t, s, a, "bob")
+	l := &storage.PasswordLink{Hash: hash("link-1"), UserID: alice.ID, OrgID: a.ID, CreatedAt: base, ExpiresAt: base.Add(72 * time.Hour)}
+	must(t, s.CreatePasswordLink(ctx, l))
+	got, err := s.GetPasswordLink(ctx, hash("link-1"))
+	must(t, err)
+	if got.UserID != alice.ID || got.OrgID != a.ID || string(got.Hash) != string(hash("link-1")) {
+		t.Fatalf("got %+v", got)
+	}
+	sameTime(t, "created_at", got.CreatedAt, base)
+	sameTime(t, "expires_at", got.ExpiresAt, base.Add(72*time.Hour))
+	_, err = s.GetPasswordLink(ctx, hash("link-0"))
+	wantErr(t, err, storage.ErrNotFound)
+	wantErr(t, s.CreatePasswordLink(ctx, &storage.PasswordLink{Hash: hash("link-1"), UserID: bob.ID, OrgID: a.ID, ExpiresAt: base}), storage.ErrAlreadyExists)
+	wantErr(t, s.CreatePasswordLink(ctx, &storage.PasswordLink{Hash: hash("link-x"), UserID: alice.ID, OrgID: b.ID, ExpiresAt: base}), storage.ErrInvalidReference)
+
+	must(t, s.CreatePasswordLink(ctx, &storage.PasswordLink{Hash: hash("link-2"), UserID: alice.ID, OrgID: a.ID, ExpiresAt: base.Add(time.Hour)}))
+	must(t, s.CreatePasswordLink(ctx, &storage.PasswordLink{Hash: hash("link-3"), UserID: bob.ID, OrgID: a.ID, ExpiresAt: base.Add(time.Hour)}))
+	must(t, s.DeletePasswordLinks(ctx, alice.ID))
+	for _, h := range []string{"link-1", "link-2"} {
+		_, err = s.GetPasswordLink(ctx, hash(h))
+		wantErr(t, err, storage.ErrNotFound)
+	}
+	n, err := s.DeleteExpiredPasswordLinks(ctx, base.Add(time.Hour-time.Microsecond))
+	must(t, err)
+	if n != 0 {
+		t.Fatalf("swept %d links before their expiry", n)
+	}
+	n, err = s.DeleteExpiredPasswordLinks(ctx, base.Add(time.Hour))
+	must(t, err)
+	if n != 1 {
+		t.Fatalf("swept %d links at their expiry, want 1", n)
+	}
 }
 
 func testTxRollback(t *testing.T, s storage.Store) {

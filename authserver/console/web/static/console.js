@@ -123,3 +123,19 @@
     }
   });
 })();
+
+// Set-password links carry their code in the URL's fragment, which the
+// browser never sends to the server: copy it into the form, hide the
+// field, and take it out of the address bar and the history entry.
+(function () {
+  'use strict';
+  var code = document.querySelector('[data-link-code]');
+  var fragment = window.location.hash.slice(1);
+  if (!code || !fragment) return;
+  code.value = fragment;
+  var field = document.getElementById('code-field');
+  if (field) field.hidden = true;
+  if (window.history && history.replaceState) {
+    history.replaceState(null, '', window.location.pathname + window.location.search);
+  }
+})();

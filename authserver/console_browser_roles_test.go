@@ -1,0 +1,159 @@
+package authserver_test
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+
+	"authserver/exchange"
+)
+
+// fitsViewport fails unless the page is no wider than the viewport:
+// nothing is cut off or needs scrolling sideways.
+func (b *browserTab) fitsViewport(what string) {
+	b.t.Helper()
+	fits, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth <= window.innerWidth`))
+	if err != nil {
+		b.t.Fatalf("%s: measure the page: %v", what, err)
+	}
+	if !fits {
+		width, _ := chromedp.Run(b.ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`))
+		b.t.Fatalf("%s is %dpx wide, wider than the viewport", what, width)
+	}
+}
+
+// TestConsoleBrowserRoles: on a desktop and on a phone, an admin creates a
+// role with the permission picker and assigns it to a user at a folder;
+// that user signs in, generates a token and exchanges it; deleting the
+// assigned role asks first, by keyboard or touch, and saying how many
+// assignments go with it. No page is wider than the screen.
+func TestConsoleBrowserRoles(t *testing.T) {
+	for _, vp := range []struct {
+		name          string
+		width, height int64
+		phone         bool
+		suffix        string
+	}{
+		{"desktop", 1280, 800, false, ""},
+		{"phone", 390, 844, true, "-phone"},
+	} {
+		t.Run(vp.name, func(t *testing.T) {
+			e := newEnv(t, envOptions{})
+			admin := e.apiToken("acme", "alice", exchange.ScopePATs, exchange.ScopeAdmin)
+			wantStatus(t, e.call("POST", "/api/v1/admin/users", admin, `{"username": "rita", "password": "r1ta-password-1"}`), http.StatusCreated)
+			rita := e.user("acme", "rita")
+
+			emulate := func(b *browserTab) {
+				opts := []chromedp.EmulateViewportOption{}
+				if vp.phone {
+					opts = append(opts, chromedp.EmulateMobile, chromedp.EmulateTouch)
+				}
+				b.do("set the viewport", chromedp.EmulateViewport(vp.width, vp.height, opts...))
+			}
+			// press taps on a phone and clicks on a desktop.
+			press := func(b *browserTab, sel string) chromedp.Action[chromedp.Void] {
+				if vp.phone {
+					return chromedp.Tap(chromedp.CSS(sel), chromedp.NodeVisible)
+				}
+				return chromedp.Click(chromedp.CSS(sel), chromedp.NodeVisible)
+			}
+
+			b := e.browser(t)
+			emulate(b)
+			b.signIn("acme", "alice", "alice-password")
+
+			// Create a role with the picker: no free text, a checkbox per scope.
+			b.open("/console/org/roles")
+			b.fitsViewport("the roles page")
+			b.do("fill the role form",
+				chromedp.SendKeys(chromedp.ID("name"), "Deployers"),
+				press(b, `#new-role-form input[name="permissions"][value="OR.Jobs"]`),
+				press(b, `#new-role-form input[name="permissions"][value="OR.Execution"]`))
+			b.submit("#create-role")
+			b.wantText("#notice", "Role “Deployers” is created.")
+			b.wantText(`tr[data-role="Deployers"]`, "OR.Jobs")
+			b.fitsViewport("the roles page with a new role")
+			b.docsScreenshot("console-roles" + vp.suffix)
+			role, err := e.store.GetRoleByName(ctx, e.orgIDs["acme"], "Deployers")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(role.Permissions) != 2 {
+				t.Fatalf("the role holds %v", role.Permissions)
+			}
+
+			// Assign it to rita at a folder, from her page.
+			b.open("/console/org/users/" + rita.ID)
+			b.fitsViewport("the user page")
+			b.wantText("#no-roles", "rita holds no role")
+			b.do("fill the assign form",
+				chromedp.SetValue(chromedp.ID("role_id"), role.ID),
+				chromedp.SendKeys(chromedp.ID("folder"), "Deploy/Production"))
+			b.submit("#assign")
+			b.wantText("#notice", "The role is assigned at Deploy/Production and below.")
+			b.wantText(`#assignments tr[data-role="Deployers"]`, "Deploy/Production")
+			b.wantText("#folders", "Deploy/Production")
+			b.wantText(`#access tr[data-audience="orchestrator"]`, "Deploy/Production")
+			b.fitsViewport("the user page with a role")
+			b.docsScreenshot("console-user" + vp.suffix)
+
+			// Deleting the assigned role asks first; cancelling keeps it.
+			b.open("/console/org/roles/" + role.ID)
+			b.fitsViewport("the role page")
+			if vp.phone {
+				b.do("tap delete", chromedp.Tap(chromedp.ID("delete-role"), chromedp.NodeVisible),
+					chromedp.WaitVisible(chromedp.ID("confirm-dialog")))
+				b.wantText("#confirm-message", "Its 1 assignment goes with it.")
+				b.fitsViewport("the confirmation dialog")
+				b.do("tap cancel", chromedp.Tap(chromedp.ID("confirm-cancel"), chromedp.NodeVisible),
+					chromedp.WaitNotVisible(chromedp.ID("confirm-dialog")))
+			} else {
+				b.do("delete by keyboard", chromedp.Focus(chromedp.ID("delete-role")), chromedp.KeyEvent(kb.Enter),
+					chromedp.WaitVisible(chromedp.ID("confirm-dialog")))
+				b.wantText("#confirm-message", "Its 1 assignment goes with it.")
+				if focused, _ := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.activeElement.id`)); focused != "confirm-cancel" {
+					t.Fatalf("the dialog opens with %q focused, want Cancel", focused)
+				}
+				b.do("escape", chromedp.KeyEvent(kb.Escape), chromedp.WaitNotVisible(chromedp.ID("confirm-dialog")))
+			}
+			if _, err := e.store.GetRole(ctx, e.orgIDs["acme"], role.ID); err != nil {
+				t.Fatalf("a cancelled deletion deleted the role: %v", err)
+			}
+
+			// Rita signs in, generates a token and exchanges it: the role
+			// at the folder is what it grants.
+			rb := e.browser(t)
+			emulate(rb)
+			rb.signIn("acme", "rita", "r1ta-password-1")
+			rb.open("/console/tokens/new")
+			rb.fitsViewport("the generate page")
+			rb.do("fill the generate form",
+				chromedp.SendKeys(chromedp.ID("name"), "deploy"),
+				chromedp.Click(chromedp.CSS(`input[name="scopes"][value="OR.Jobs"]`)))
+			rb.submit("#generate")
+			token := rb.value("#token-value")
+			if !patRE.MatchString(token) {
+				t.Fatalf("the reveal shows %q, not a PAT", token)
+			}
+			resp := e.exchange(token, map[string][]string{"audience": {"orchestrator"}})
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("rita's token does not exchange: %d %s", resp.StatusCode, resp.body)
+			}
+			if !e.exchangeJWT(t, token) {
+				t.Fatal("rita's token does not give a JWT")
+			}
+
+			// The admin deletes the role, confirming; rita's token then
+			// grants nothing.
+			b.open("/console/org/roles/" + role.ID)
+			b.confirm("#delete-role", "Its 1 assignment goes with it.")
+			b.wantText("#notice", "Role “Deployers” and its 1 assignment are deleted.")
+			b.fitsViewport("the roles page after a deletion")
+			if e.exchangeJWT(t, token) {
+				t.Fatal("a token still exchanges after its owner's only role was deleted")
+			}
+		})
+	}
+}

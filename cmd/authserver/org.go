@@ -1,0 +1,165 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"authserver/governance"
+	"authserver/internal/duration"
+	"authserver/storage"
+)
+
+func (a *app) orgCommand() *cobra.Command {
+	return group("org", "List organizations and change their PAT policy", a.orgListCommand(), a.orgSettingsCommand())
+}
+
+// openNamedOrg opens the service and finds the organization --org names.
+// Unlike openOrg, its refusal does not repeat the name: the role and org
+// commands never echo a value that matched nothing, which may be anything
+// pasted into the wrong flag.
+func (a *app) openNamedOrg(ctx context.Context, name string) (*service, *storage.Organization, error) {
+	s, err := a.openService(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	o, err := s.gov.OrganizationByName(ctx, name)
+	if err != nil {
+		s.Close()
+		if governance.KindOf(err) == governance.NotFound {
+			return nil, nil, errors.New("--org: no organization has this name")
+		}
+		return nil, nil, err
+	}
+	return s, o, nil
+}
+
+func (a *app) orgListCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "list",
+		Short: "List every organization with its PAT policy and number of users",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			s, err := a.openService(ctx)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			orgs, err := s.gov.Organizations(ctx, governance.CLI())
+			if err != nil {
+				return err
+			}
+			if len(orgs) == 0 {
+				fmt.Fprintln(a.stderr, "there are no organizations")
+				return nil
+			}
+			tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tPATS\tMAX LIFETIME\tUSERS")
+			for _, o := range orgs {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", o.Name, enabled(o.PATsEnabled), lifetime(o.PATMaxLifetime), o.Users)
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+func (a *app) orgSettingsCommand() *cobra.Command {
+	var org, pats, maxLifetime string
+	cmd := &cobra.Command{
+		Use:   "settings --org ORG [--pats-enabled=true|false] [--pat-max-lifetime 90d]",
+		Short: "Show an organization's PAT policy, changing it first when asked",
+		Long: `Show an organization's PAT policy: whether personal access tokens are enabled and their
+maximum lifetime. With --pats-enabled or --pat-max-lifetime, change it first, under the
+same rules as the console and the API (the change is audited), then show it.
+
+Disabling PATs stops every PAT of the organization at its next use; a lower maximum
+lifetime also ends existing PATs older than it. --pat-max-lifetime 0 removes the limit.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			// Both flags are read before the database is opened, and their
+			// refusals do not repeat the value.
+			var setPATs *bool
+			if cmd.Flags().Changed("pats-enabled") {
+				v, err := strconv.ParseBool(pats)
+				if err != nil {
+					return errors.New("--pats-enabled: must be true or false")
+				}
+				setPATs = &v
+			}
+			var setMax *string
+			if cmd.Flags().Changed("pat-max-lifetime") {
+				setMax = &maxLifetime
+			}
+			ctx := cmd.Context()
+			s, o, err := a.openNamedOrg(ctx, org)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			cur, err := s.gov.Settings(ctx, governance.CLI(), o.ID)
+			if err != nil {
+				return err
+			}
+			if setPATs != nil || setMax != nil {
+				next := *cur
+				if setPATs != nil {
+					next.PATsEnabled = *setPATs
+				}
+				if setMax != nil {
+					d, err := duration.Parse(*setMax)
+					if err != nil {
+						return errors.New("--pat-max-lifetime: must be a duration such as 90d or 720h, or 0 for no limit")
+					}
+					next.PATMaxLifetime = d
+				}
+				if cur, err = s.gov.UpdateSettings(ctx, governance.CLI(), o.ID, next); err != nil {
+					return flagError(err, map[string]string{"pat_max_lifetime": "--pat-max-lifetime"})
+				}
+			}
+			return writeSettings(a.stdout, o.Name, cur)
+		},
+	}
+	cmd.Flags().StringVar(&org, "org", "", "organization name (required)")
+	cmd.Flags().StringVar(&pats, "pats-enabled", "", "enable (true) or disable (false) personal access tokens")
+	cmd.Flags().Lookup("pats-enabled").NoOptDefVal = "true"
+	cmd.Flags().StringVar(&maxLifetime, "pat-max-lifetime", "", "maximum PAT lifetime, e.g. 90d or 720h; 0 for no limit")
+	_ = cmd.MarkFlagRequired("org")
+	return cmd
+}
+
+// writeSettings prints an organization's policy, one "key: value" a line.
+func writeSettings(w io.Writer, org string, s *governance.Settings) error {
+	_, err := fmt.Fprintf(w, "organization: %s\npats_enabled: %t\npat_max_lifetime: %s\n", org, s.PATsEnabled, maxLifetimeSetting(s.PATMaxLifetime))
+	return err
+}
+
+func enabled(on bool) string {
+	if on {
+		return "enabled"
+	}
+	return "disabled"
+}
+
+// lifetime shows a maximum lifetime; 0 is "none" (no limit).
+func lifetime(d time.Duration) string {
+	if d == 0 {
+		return "none"
+	}
+	return duration.Format(d)
+}
+
+// maxLifetimeSetting shows a maximum lifetime as --pat-max-lifetime takes
+// it, "0" meaning no limit.
+func maxLifetimeSetting(d time.Duration) string {
+	if d == 0 {
+		return "0 (no limit)"
+	}
+	return duration.Format(d)
+}
