@@ -219,6 +219,7 @@ type auditPage struct {
 var auditActions = []string{
 	"pat.create", "pat.regenerate", "pat.revoke", "exchange.refused",
 	"user.create", "user.deactivate", "user.reactivate",
+	"user.password.reset", "user.password.change", "user.password.link",
 	"role.create", "role.update", "role.delete", "role.assign", "role.unassign",
 	"org.settings", "console.login", "console.logout", "console.login.refused",
 }
