@@ -45,7 +45,7 @@ func (c *console) renderOrgTokens(w http.ResponseWriter, r *http.Request, v *vis
 		return err
 	}
 	fs.Owner, fs.ByOwner = strings.TrimSpace(r.FormValue("owner")), true
-	d := &orgTokensPage{patFilters: fs, Placeholder: c.prefix + "…", PagerQuery: fs.query(nil)}
+	d := &orgTokensPage{patFilters: fs, Placeholder: c.prefix + "…", PagerQuery: fs.query()}
 	cursor := r.FormValue("cursor")
 	if r.Method != http.MethodGet {
 		cursor = "" // after an action, start over: the page may have changed

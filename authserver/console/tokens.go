@@ -79,15 +79,10 @@ func (f patFilters) Any() bool {
 	return f.Name != "" || f.Status != "" || f.Audience != "" || f.Expiring || f.Owner != ""
 }
 
-// query is the filters and extra as a query string (without cursor), for
-// the pager's links: encoded here, so the template takes it as is.
-func (f patFilters) query(extra url.Values) template.URL {
+// query is the filters as a query string (without cursor), for the
+// pager's links: encoded here, so the template takes it as is.
+func (f patFilters) query() template.URL {
 	q := url.Values{}
-	for k, v := range extra {
-		if v[0] != "" {
-			q[k] = v
-		}
-	}
 	for k, v := range map[string]string{"name": f.Name, "status": f.Status, "audience": f.Audience, "owner": f.Owner} {
 		if v != "" {
 			q.Set(k, v)
@@ -114,7 +109,7 @@ func (c *console) renderTokens(w http.ResponseWriter, r *http.Request, v *visit,
 	if r.Method != http.MethodGet {
 		fs, cursor = patFilters{Audiences: fs.Audiences}, "" // after an action, the whole list
 	}
-	d := &tokensPage{patFilters: fs, Enabled: v.me.Organization.PATsEnabled, PagerQuery: fs.query(nil)}
+	d := &tokensPage{patFilters: fs, Enabled: v.me.Organization.PATsEnabled, PagerQuery: fs.query()}
 	p := v.page("tokens", d)
 	p.Notice, p.Error = notice, errMsg
 	list, err := c.gov.ListMyPATs(r.Context(), v.actor, fs.filter(cursor))
