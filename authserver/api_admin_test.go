@@ -172,8 +172,8 @@ func TestAPIAdminPATs(t *testing.T) {
 				}
 			}
 			got := items(t, wantStatus(t, e.call("GET", "/api/v1/admin/pats?owner="+bob.ID, admin, nil), http.StatusOK))
-			if !slices.Equal(ids(got), []string{b1.ID, b2.ID}) {
-				t.Fatalf("owner=bob lists %v, want %v", ids(got), []string{b1.ID, b2.ID})
+			if !slices.Equal(ids(got), []string{b2.ID, b1.ID}) {
+				t.Fatalf("owner=bob lists %v, want %v (newest first)", ids(got), []string{b2.ID, b1.ID})
 			}
 			for _, p := range got {
 				owner := p["owner"].(map[string]any)

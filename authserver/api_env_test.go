@@ -196,8 +196,8 @@ func ids(list []map[string]any) []string {
 }
 
 // patsOf lists a user's PATs straight from the store, for "nothing
-// changed" assertions. last_used_at is cleared: exchanges move it behind
-// the request, whatever the API does.
+// changed" assertions. The last use (time, address, client) is cleared:
+// exchanges move it behind the request, whatever the API does.
 func (e *env) patsOf(org, user string) []storage.PAT {
 	e.t.Helper()
 	u := e.user(org, user)
@@ -206,7 +206,7 @@ func (e *env) patsOf(org, user string) []storage.PAT {
 		e.t.Fatal(err)
 	}
 	for i := range list {
-		list[i].LastUsedAt = nil
+		list[i].LastUsedAt, list[i].LastUsedAddr, list[i].LastUsedClient = nil, "", ""
 	}
 	return list
 }

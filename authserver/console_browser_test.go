@@ -232,6 +232,7 @@ func TestConsoleBrowserMyTokens(t *testing.T) {
 		b.do("fill the generate form",
 			chromedp.SendKeys(chromedp.ID("name"), "nightly deploy"),
 			chromedp.Click(chromedp.CSS(`input[name="scopes"][value="OR.Jobs"]`)),
+			chromedp.Click(chromedp.ID("expiry-date")),
 			chromedp.SetValue(chromedp.ID("expires_on"), expires))
 		b.submit("#generate")
 		b.wantText("#reveal-warning", "This token will not be shown again")
@@ -279,7 +280,9 @@ func TestConsoleBrowserMyTokens(t *testing.T) {
 
 		// Regenerate: the old value stops, the new one works.
 		b.open("/console/tokens")
-		b.confirm(`tr[data-name="nightly deploy"] button.regenerate`, "Regenerate “nightly deploy”")
+		b.submit(`tr[data-name="nightly deploy"] a.regenerate`)
+		b.wantText("#regenerate-title", "Regenerate “nightly deploy”")
+		b.submit("#regenerate-ok")
 		b.wantText("h1", "Token regenerated")
 		regenerated := b.value("#token-value")
 		if !patRE.MatchString(regenerated) || regenerated == token {

@@ -969,12 +969,31 @@ func TestConsoleGenerateForm(t *testing.T) {
 		}
 	})
 
+	t.Run("presets of 7, 30, 60 and 90 days, 30 by default", func(t *testing.T) {
+		r := cl.get("/console/tokens/new")
+		wantPage(t, r, http.StatusOK, `id="expiry-7"`, `id="expiry-60"`, `id="expiry-90"`,
+			`value="30" id="expiry-30" checked`, "(until "+date(7)+")")
+	})
+
+	e.setSettings("acme", true, "10d")
+	t.Run("under a maximum shorter than 30 days: the maximum is the default", func(t *testing.T) {
+		r := cl.get("/console/tokens/new")
+		wantPage(t, r, http.StatusOK, `id="expiry-7"`, `value="max" id="expiry-max" checked`, `max="`+date(10)+`"`, "at most 10d")
+		for _, absent := range []string{`id="expiry-30"`, `id="expiry-60"`, `id="expiry-90"`, `id="expiry-never"`} {
+			if strings.Contains(string(r.body), absent) {
+				t.Fatalf("%s is offered under a 10-day maximum", absent)
+			}
+		}
+	})
+
 	e.setSettings("acme", true, "30d")
 	t.Run("with a maximum: the picker stops there and no expiry is not offered", func(t *testing.T) {
 		r := cl.get("/console/tokens/new")
-		wantPage(t, r, http.StatusOK, `min="`+date(1)+`"`, `max="`+date(30)+`"`, `id="expiry-max"`, "at most 30d")
-		if strings.Contains(string(r.body), `id="expiry-never"`) {
-			t.Fatal("no expiry is offered under a maximum")
+		wantPage(t, r, http.StatusOK, `min="`+date(1)+`"`, `max="`+date(30)+`"`, `value="30" id="expiry-30" checked`, "at most 30d")
+		for _, absent := range []string{`id="expiry-never"`, `id="expiry-max"`, `id="expiry-60"`} {
+			if strings.Contains(string(r.body), absent) {
+				t.Fatalf("%s is offered under a 30-day maximum (30 days is a preset)", absent)
+			}
 		}
 	})
 	for _, c := range []struct {
@@ -986,6 +1005,8 @@ func TestConsoleGenerateForm(t *testing.T) {
 		{"a date in the past", url.Values{"expiry": {"date"}, "expires_on": {date(-1)}}, "must be in the future"},
 		{"no date", url.Values{"expiry": {"date"}}, "choose a date"},
 		{"no expiry", url.Values{"expiry": {"never"}}, "must be set"},
+		{"a preset beyond the maximum", url.Values{"expiry": {"60"}}, "beyond the organization&#39;s maximum lifetime"},
+		{"a number of days that is no preset", url.Values{"expiry": {"45"}}, "Expiry: choose one of the options."},
 		{"no scope", url.Values{"expiry": {"max"}, "scopes": {}}, "must name at least one scope"},
 		{"a scope outside the catalogue", url.Values{"expiry": {"max"}, "scopes": {"Nope.Read"}}, "not in the scope catalogue"},
 	} {
@@ -1007,6 +1028,15 @@ func TestConsoleGenerateForm(t *testing.T) {
 		p := e.patsOf("acme", "carol")[0]
 		if p.ExpiresAt == nil || p.ExpiresAt.Sub(p.CreatedAt) != 30*24*time.Hour {
 			t.Fatalf("expires %v", p.ExpiresAt)
+		}
+	})
+	t.Run("a preset sets the expiry that many days ahead", func(t *testing.T) {
+		wantPage(t, cl.post("/console/tokens", url.Values{"name": {"week"}, "scopes": {"OR.Jobs"}, "expiry": {"7"}}),
+			http.StatusOK, "This token will not be shown again")
+		for _, p := range e.patsOf("acme", "carol") {
+			if p.Name == "week" && (p.ExpiresAt == nil || p.ExpiresAt.Sub(p.CreatedAt).Round(time.Minute) != 7*24*time.Hour) {
+				t.Fatalf("expires %v, created %v", p.ExpiresAt, p.CreatedAt)
+			}
 		}
 	})
 	t.Run("the last date of the picker is accepted", func(t *testing.T) {
@@ -1101,15 +1131,15 @@ func TestConsoleOrgTokensFiltersAndPages(t *testing.T) {
 
 	first := alice.get("/console/org/tokens")
 	wantPage(t, first, http.StatusOK, `rel="next"`)
-	if n := len(owners(first)); n != 50 {
-		t.Fatalf("first page: %d rows, want 50", n)
+	if got := owners(first); len(got) != 50 || got[0] != "bob" {
+		t.Fatalf("first page: %d rows starting with %v, want 50 newest first (bob's)", len(got), got[:min(1, len(got))])
 	}
 	next := regexp.MustCompile(`href="(/console/org/tokens\?[^"]*cursor=[^"]+)" rel="next"`).FindSubmatch(first.body)
 	if next == nil {
 		t.Fatal("no next page link")
 	}
 	second := alice.get(strings.ReplaceAll(string(next[1]), "&amp;", "&"))
-	if got := owners(second); len(got) != 1 || got[0] != "bob" || strings.Contains(string(second.body), `rel="next"`) {
+	if got := owners(second); len(got) != 1 || got[0] != "carol" || strings.Contains(string(second.body), `rel="next"`) {
 		t.Fatalf("second page: %v", got)
 	}
 
@@ -1119,7 +1149,7 @@ func TestConsoleOrgTokensFiltersAndPages(t *testing.T) {
 	if got := owners(alice.get("/console/org/tokens?status=revoked")); len(got) != 1 || got[0] != "bob" {
 		t.Fatalf("revoked: %v", got)
 	}
-	wantPage(t, alice.get("/console/org/tokens?owner=eve"), http.StatusNotFound, "there is no user “eve” in this organization")
+	wantPage(t, alice.get("/console/org/tokens?owner=eve"), http.StatusNotFound, "Owner: there is no user with this username in this organization.")
 	wantPage(t, alice.get("/console/org/tokens?status=lost"), http.StatusBadRequest, "must be active, expired or revoked")
 	wantPage(t, alice.get("/console/org/tokens?owner=carol&status=revoked"), http.StatusOK, "No token matches these filters.")
 

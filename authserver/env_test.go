@@ -54,7 +54,10 @@ bootstrap:
   audiences:
     - id: orchestrator
       name: Orchestrator
-      scopes: [OR.Jobs, OR.Execution, OR.Folders]
+      scopes:
+        - OR.Jobs
+        - {name: OR.Execution, description: Start and stop processes}
+        - OR.Folders
     - id: https://api.example.com
       name: Example API
       scopes: [API.Read, API.Write]

@@ -7,11 +7,12 @@ import (
 	"time"
 
 	"authserver/internal/periodic"
+	"authserver/storage"
 )
 
 // toucher is the store method the write-behind needs.
 type toucher interface {
-	TouchPATs(ctx context.Context, used map[string]time.Time) error
+	TouchPATs(ctx context.Context, used map[string]storage.PATUse) error
 }
 
 // maxPendingLastUsed bounds the write-behind map; beyond it new PATs'
@@ -19,7 +20,7 @@ type toucher interface {
 // outage cannot grow memory without bound.
 const maxPendingLastUsed = 1 << 20
 
-// lastUsed coalesces PAT last-use times in memory and writes them in
+// lastUsed coalesces PAT last uses (time, client address, OAuth client) in memory and writes them in
 // batches, off the exchange path: one exchange is one read, never a write.
 // A failed flush keeps its entries for the next attempt, so an outage loses
 // no update; TouchPATs only moves times forward, so replicas never undo
@@ -34,17 +35,20 @@ type lastUsed struct {
 	onDrop func()
 
 	mu      sync.Mutex
-	pending map[string]time.Time
+	pending map[string]storage.PATUse
 }
 
 // newLastUsed returns the write-behind of last-use times; onFlush and
 // onDrop may be nil.
 func newLastUsed(st toucher, interval time.Duration, log *slog.Logger, onFlush func(n int, err error), onDrop func()) *lastUsed {
-	return &lastUsed{store: st, interval: interval, log: log, onFlush: onFlush, onDrop: onDrop, pending: make(map[string]time.Time)}
+	return &lastUsed{store: st, interval: interval, log: log, onFlush: onFlush, onDrop: onDrop, pending: make(map[string]storage.PATUse)}
 }
 
-// Used records that a PAT was used at a time. It never blocks on I/O.
-func (l *lastUsed) Used(patID string, at time.Time) {
+// Used records that a PAT was used at a time, from a client address
+// through an OAuth client (both "" when the use names neither: an
+// introspection). It never blocks on I/O and allocates nothing but a new
+// map entry: the strings are the request's own.
+func (l *lastUsed) Used(patID string, at time.Time, addr, client string) {
 	l.mu.Lock()
 	if prev, ok := l.pending[patID]; !ok {
 		if len(l.pending) >= maxPendingLastUsed {
@@ -54,9 +58,13 @@ func (l *lastUsed) Used(patID string, at time.Time) {
 			}
 			return
 		}
-		l.pending[patID] = at
-	} else if at.After(prev) {
-		l.pending[patID] = at
+		l.pending[patID] = storage.PATUse{At: at, Addr: addr, Client: client}
+	} else if at.After(prev.At) {
+		if addr == "" && client == "" {
+			// Keep the address and client of the pending exchange.
+			addr, client = prev.Addr, prev.Client
+		}
+		l.pending[patID] = storage.PATUse{At: at, Addr: addr, Client: client}
 	}
 	l.mu.Unlock()
 }
@@ -73,7 +81,7 @@ func (l *lastUsed) Len() int {
 func (l *lastUsed) Flush(ctx context.Context) error {
 	l.mu.Lock()
 	batch := l.pending
-	l.pending = make(map[string]time.Time, len(batch))
+	l.pending = make(map[string]storage.PATUse, len(batch))
 	l.mu.Unlock()
 	if len(batch) == 0 {
 		return nil
@@ -81,9 +89,9 @@ func (l *lastUsed) Flush(ctx context.Context) error {
 	err := l.store.TouchPATs(ctx, batch)
 	if err != nil {
 		l.mu.Lock()
-		for id, t := range batch {
-			if cur, ok := l.pending[id]; !ok || t.After(cur) {
-				l.pending[id] = t
+		for id, u := range batch {
+			if cur, ok := l.pending[id]; !ok || u.At.After(cur.At) {
+				l.pending[id] = u
 			}
 		}
 		l.mu.Unlock()

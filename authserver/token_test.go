@@ -423,6 +423,10 @@ func TestExchangeRules(t *testing.T) {
 				t.Fatal(err)
 			}
 			if got.LastUsedAt != nil && got.LastUsedAt.After(start) {
+				// The address and client of the exchange are written with it.
+				if got.LastUsedAddr != "127.0.0.1" || got.LastUsedClient != "cli" {
+					t.Fatalf("last used from %q through %q, want 127.0.0.1 through cli", got.LastUsedAddr, got.LastUsedClient)
+				}
 				return
 			}
 			if time.Now().After(deadline) {

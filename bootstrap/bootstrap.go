@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 
 	"authserver/config"
@@ -106,7 +107,8 @@ type applier struct {
 }
 
 func (a *applier) audience(ctx context.Context, c config.Audience) error {
-	want := storage.Audience{ID: c.ID, Name: c.Name, Scopes: c.Scopes, AccessTokenTTL: c.AccessTokenTTL.D()}
+	want := storage.Audience{ID: c.ID, Name: c.Name, Scopes: c.Scopes.Names(), ScopeDescriptions: c.Scopes.Descriptions(),
+		AccessTokenTTL: c.AccessTokenTTL.D()}
 	cur, err := a.tx.GetAudience(ctx, c.ID)
 	if errors.Is(err, storage.ErrNotFound) {
 		a.res.Created++
@@ -115,7 +117,8 @@ func (a *applier) audience(ctx context.Context, c config.Audience) error {
 	if err != nil {
 		return err
 	}
-	if cur.Name == want.Name && slices.Equal(cur.Scopes, want.Scopes) && cur.AccessTokenTTL == want.AccessTokenTTL {
+	if cur.Name == want.Name && slices.Equal(cur.Scopes, want.Scopes) && cur.AccessTokenTTL == want.AccessTokenTTL &&
+		maps.Equal(cur.ScopeDescriptions, want.ScopeDescriptions) {
 		return nil
 	}
 	a.res.Updated++

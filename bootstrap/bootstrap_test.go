@@ -31,7 +31,10 @@ bootstrap:
   audiences:
     - id: orchestrator
       name: Orchestrator
-      scopes: [OR.Jobs, OR.Execution, OR.Folders]
+      scopes:
+        - OR.Jobs
+        - {name: OR.Execution, description: Start and stop processes}
+        - OR.Folders
       access_token_ttl: 10m
   clients:
     - id: cli
@@ -90,7 +93,8 @@ func TestApply(t *testing.T) {
 
 		t.Run("the file's contents are in the store", func(t *testing.T) {
 			au, err := st.GetAudience(ctx, "orchestrator")
-			if err != nil || au.AccessTokenTTL != 10*time.Minute || len(au.Scopes) != 3 {
+			if err != nil || au.AccessTokenTTL != 10*time.Minute || len(au.Scopes) != 3 ||
+				len(au.ScopeDescriptions) != 1 || au.ScopeDescriptions["OR.Execution"] != "Start and stop processes" {
 				t.Fatalf("audience: %+v, %v", au, err)
 			}
 			cl, err := st.GetClient(ctx, "gateway")
@@ -132,6 +136,24 @@ func TestApply(t *testing.T) {
 			after, _ := st.GetUserByUsername(ctx, org.ID, "alice")
 			if after.PasswordHash != before.PasswordHash || !after.UpdatedAt.Equal(before.UpdatedAt) {
 				t.Fatal("second run rewrote alice")
+			}
+		})
+
+		t.Run("changing a scope description updates the audience, once", func(t *testing.T) {
+			b2 := load(t, replace(file, "{name: OR.Execution, description: Start and stop processes}", "{name: OR.Execution, description: Run processes}"))
+			for i, want := range []int{1, 0} {
+				res, err := bootstrap.Apply(ctx, storage.Narrow[bootstrap.Tx](st), b2, cheap)
+				if err != nil || res.Created != 0 || res.Updated != want {
+					t.Fatalf("run %d: got %+v, %v; want %d updated", i+1, res, err, want)
+				}
+			}
+			au, _ := st.GetAudience(ctx, "orchestrator")
+			if au.ScopeDescriptions["OR.Execution"] != "Run processes" {
+				t.Fatalf("descriptions %v", au.ScopeDescriptions)
+			}
+			// Back to the file as it was, for the tests below.
+			if res, err := bootstrap.Apply(ctx, storage.Narrow[bootstrap.Tx](st), b, cheap); err != nil || res.Updated != 1 {
+				t.Fatalf("restoring: %+v, %v", res, err)
 			}
 		})
 

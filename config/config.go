@@ -99,11 +99,51 @@ type Bootstrap struct {
 
 // Audience is a resource server that tokens can be issued for.
 type Audience struct {
-	ID     string   `yaml:"id"`
-	Name   string   `yaml:"name"`
-	Scopes []string `yaml:"scopes"`
+	ID   string `yaml:"id"`
+	Name string `yaml:"name"`
+	// Scopes are written as bare names or as {name, description}
+	// mappings, mixed in one list.
+	Scopes Scopes `yaml:"scopes"`
 	// AccessTokenTTL overrides tokens.access_token_ttl when non-zero.
 	AccessTokenTTL Duration `yaml:"access_token_ttl"`
+}
+
+// Scope is one scope of an audience: its name and, optionally, what it is
+// for (shown where people pick scopes for a PAT). In the file it is a bare
+// name or a mapping with the keys name and description.
+type Scope struct {
+	Name        string `yaml:"name"`
+	Description string `yaml:"description"`
+}
+
+// scalarField makes a bare scalar fill Name (see decoder.value).
+func (*Scope) scalarField() string { return "Name" }
+
+// Scopes are an audience's scopes in file order.
+type Scopes []Scope
+
+// Names are the scope names in order.
+func (s Scopes) Names() []string {
+	out := make([]string, len(s))
+	for i, sc := range s {
+		out[i] = sc.Name
+	}
+	return out
+}
+
+// Descriptions maps the names of described scopes to their descriptions;
+// nil when none is described.
+func (s Scopes) Descriptions() map[string]string {
+	var out map[string]string
+	for _, sc := range s {
+		if sc.Description != "" {
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[sc.Name] = sc.Description
+		}
+	}
+	return out
 }
 
 // Client is an OAuth client.

@@ -109,6 +109,11 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 		v.Set(tmp.Elem())
 		return
 	}
+	if sf, ok := v.Addr().Interface().(scalarForm); ok && n.Kind == yaml.ScalarNode {
+		// The short form of a struct: a scalar fills one field.
+		d.scalar(n, v.FieldByName(sf.scalarField()), path)
+		return
+	}
 	switch v.Kind() {
 	case reflect.Struct:
 		d.mapping(n, v, path)
@@ -128,6 +133,11 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 		d.scalar(n, v, path)
 	}
 }
+
+// scalarForm is a struct that may also be written as a bare scalar, which
+// fills the field scalarField names (a scope: its name alone, or a mapping
+// with its name and description).
+type scalarForm interface{ scalarField() string }
 
 // resolve follows aliases and charges the node to the budget; it returns
 // nil once the budget is spent.

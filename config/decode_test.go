@@ -2,6 +2,8 @@ package config
 
 import (
 	"fmt"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -194,7 +196,7 @@ func TestDecodeAnchorsAliasesAndMerges(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := c.Bootstrap.Audiences[1]
-	if a.ID != "orchestrator-staging" || strings.Join(a.Scopes, " ") != "OR.Jobs OR.Folders" {
+	if a.ID != "orchestrator-staging" || strings.Join(a.Scopes.Names(), " ") != "OR.Jobs OR.Folders" {
 		t.Errorf("merged audience: got %+v, want id orchestrator-staging with the scopes of orchestrator", a)
 	}
 	bob := c.Bootstrap.Organizations[0].Users[1]
@@ -220,5 +222,58 @@ func TestDecodeStopsAnAliasBomb(t *testing.T) {
 	want := fmt.Sprintf(": the file expands to more than %d values through aliases; stopped reading (line 1)", maxNodes)
 	if len(lines) != 1 || !strings.HasPrefix(lines[0], "bootstrap.organizations[") || !strings.HasSuffix(lines[0], want) {
 		t.Errorf("problems: got %q, want one ending with %q", lines, want)
+	}
+}
+
+// TestDecodeScopesBareOrDescribed: an audience's scopes mix bare names and
+// {name, description} mappings; a mapping's problems are named by key
+// path and line.
+func TestDecodeScopesBareOrDescribed(t *testing.T) {
+	c, err := loadYAML(t, `
+bootstrap:
+  audiences:
+    - id: orchestrator
+      name: Orchestrator
+      scopes:
+        - OR.Jobs
+        - {name: OR.Execution, description: "Start and stop processes"}
+        - name: OR.Folders
+          description: Read folder contents
+`, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := c.Bootstrap.Audiences[0].Scopes
+	want := Scopes{{Name: "OR.Jobs"}, {Name: "OR.Execution", Description: "Start and stop processes"},
+		{Name: "OR.Folders", Description: "Read folder contents"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %+v, want %+v", got, want)
+	}
+	if d := got.Descriptions(); len(d) != 2 || d["OR.Folders"] != "Read folder contents" {
+		t.Errorf("descriptions %v", d)
+	}
+	if d := (Scopes{{Name: "A"}}).Descriptions(); d != nil {
+		t.Errorf("no descriptions: got %v, want nil", d)
+	}
+
+	_, err = loadYAML(t, `
+bootstrap:
+  audiences:
+    - id: orchestrator
+      name: Orchestrator
+      scopes:
+        - {name: OR.Jobs, descripton: "Jobs"}
+        - [OR.Folders]
+        - {description: "no name"}
+`, nil)
+	lines := problemLines(t, err)
+	for _, w := range []string{
+		`bootstrap.audiences[0].scopes[0].descripton: unknown key, did you mean "description"? (line 7)`,
+		"bootstrap.audiences[0].scopes[1]: must be a mapping, not a list (line 8)",
+		"bootstrap.audiences[0].scopes[2]: invalid scope name \"\": use dotted names such as OR.Jobs.Read (line 9)",
+	} {
+		if !slices.Contains(lines, w) {
+			t.Errorf("problems %q lack %q", lines, w)
+		}
 	}
 }

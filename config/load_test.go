@@ -73,7 +73,7 @@ func TestLoadSpecExample(t *testing.T) {
 	want := Bootstrap{
 		Audiences: []Audience{{
 			ID: "orchestrator", Name: "Orchestrator",
-			Scopes:         []string{"OR.Jobs", "OR.Execution", "OR.Folders"},
+			Scopes:         Scopes{{Name: "OR.Jobs"}, {Name: "OR.Execution"}, {Name: "OR.Folders"}},
 			AccessTokenTTL: Duration(5 * time.Minute),
 		}},
 		Clients: []Client{

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"authserver/internal/names"
 	"authserver/internal/patpolicy"
@@ -257,7 +258,10 @@ func (v *validator) bootstrapAudiences() {
 			}
 		}
 		v.name(key(p, "name"), a.Name)
-		v.scopes(key(p, "scopes"), a.Scopes, "scope")
+		v.scopes(key(p, "scopes"), a.Scopes.Names(), "scope")
+		for j, sc := range a.Scopes {
+			v.description(key(index(key(p, "scopes"), j), "description"), sc.Description)
+		}
 		if a.AccessTokenTTL < 0 {
 			v.addf(key(p, "access_token_ttl"), "must not be negative (0 uses tokens.access_token_ttl)")
 		} else if a.AccessTokenTTL.D() > maxTokenTTL {
@@ -421,6 +425,24 @@ func (v *validator) name(path, name string) bool {
 		return false
 	}
 	return true
+}
+
+// maxDescription bounds a scope description, in characters.
+const maxDescription = 200
+
+// description checks an optional description: printable (no control or
+// bidirectional-formatting characters), without surrounding spaces, at most
+// maxDescription characters.
+func (v *validator) description(path, d string) {
+	switch {
+	case d == "":
+	case !names.Printable(d):
+		v.addf(path, "must not contain control or bidirectional-formatting characters")
+	case strings.TrimSpace(d) != d:
+		v.addf(path, "must not start or end with spaces")
+	case utf8.RuneCountInString(d) > maxDescription:
+		v.addf(path, "must be at most %d characters", maxDescription)
+	}
 }
 
 // scopes checks a non-empty list of distinct, well-formed scope names.

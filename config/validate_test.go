@@ -117,7 +117,7 @@ func TestValidateRules(t *testing.T) {
 			`bootstrap.clients[1].audiences[0]: unknown audience "orchestrator": must be the id of a bootstrap audience or the issuer`,
 		}},
 		{"audience id must not be the issuer", func(c *Config) {
-			c.Bootstrap.Audiences = append(c.Bootstrap.Audiences, Audience{ID: c.Issuer, Name: "Me", Scopes: []string{"X"}})
+			c.Bootstrap.Audiences = append(c.Bootstrap.Audiences, Audience{ID: c.Issuer, Name: "Me", Scopes: Scopes{{Name: "X"}}})
 		}, []string{
 			"bootstrap.audiences[1].id: must not be the issuer, which is the id of the built-in management audience",
 		}},
@@ -126,10 +126,20 @@ func TestValidateRules(t *testing.T) {
 		}},
 		{"audience name must not be empty", func(c *Config) { c.Bootstrap.Audiences[0].Name = "" }, []string{"bootstrap.audiences[0].name: must not be empty"}},
 		{"audience scopes must not be empty", func(c *Config) { c.Bootstrap.Audiences[0].Scopes = nil }, []string{"bootstrap.audiences[0].scopes: must list at least one scope"}},
-		{"audience scopes must be dotted names", func(c *Config) { c.Bootstrap.Audiences[0].Scopes[1] = "OR..Execution" }, []string{
+		{"audience scopes must be dotted names", func(c *Config) { c.Bootstrap.Audiences[0].Scopes[1].Name = "OR..Execution" }, []string{
 			`bootstrap.audiences[0].scopes[1]: invalid scope name "OR..Execution": use dotted names such as OR.Jobs.Read`,
 		}},
-		{"audience scopes are unique", func(c *Config) { c.Bootstrap.Audiences[0].Scopes[2] = "OR.Jobs" }, []string{`bootstrap.audiences[0].scopes[2]: duplicate scope "OR.Jobs"`}},
+		{"audience scopes are unique", func(c *Config) { c.Bootstrap.Audiences[0].Scopes[2].Name = "OR.Jobs" }, []string{`bootstrap.audiences[0].scopes[2]: duplicate scope "OR.Jobs"`}},
+		{"scope descriptions are printable", func(c *Config) { c.Bootstrap.Audiences[0].Scopes[1].Description = "Run\u202ejobs" }, []string{
+			"bootstrap.audiences[0].scopes[1].description: must not contain control or bidirectional-formatting characters",
+		}},
+		{"scope descriptions have no surrounding spaces", func(c *Config) { c.Bootstrap.Audiences[0].Scopes[0].Description = "Jobs " }, []string{
+			"bootstrap.audiences[0].scopes[0].description: must not start or end with spaces",
+		}},
+		{"scope descriptions are short", func(c *Config) { c.Bootstrap.Audiences[0].Scopes[2].Description = strings.Repeat("é", 201) }, []string{
+			"bootstrap.audiences[0].scopes[2].description: must be at most 200 characters",
+		}},
+		{"a scope description of 200 characters", func(c *Config) { c.Bootstrap.Audiences[0].Scopes[2].Description = strings.Repeat("é", 200) }, nil},
 		{"audience TTL must not be negative", func(c *Config) { c.Bootstrap.Audiences[0].AccessTokenTTL = -1 }, []string{
 			"bootstrap.audiences[0].access_token_ttl: must not be negative (0 uses tokens.access_token_ttl)",
 		}},

@@ -34,18 +34,50 @@ type PATView struct {
 	CreatedAt  time.Time
 	ExpiresAt  *time.Time
 	LastUsedAt *time.Time
-	RevokedAt  *time.Time
-	Hint       string
-	OwnerID    string
-	Owner      string // username
+	// LastUsedAddr and LastUsedClient are the client address and OAuth
+	// client of the last exchange ("" before the first).
+	LastUsedAddr   string
+	LastUsedClient string
+	RevokedAt      *time.Time
+	// EndsAt is when the PAT stops working unless revoked first: the
+	// earlier of ExpiresAt and CreatedAt + the organization's maximum
+	// lifetime; nil when neither applies.
+	EndsAt  *time.Time
+	Hint    string
+	OwnerID string
+	Owner   string // username
 }
 
-func view(p *storage.PAT, owner string, now time.Time, maxLifetime time.Duration) PATView {
-	return PATView{
-		ID: p.ID, Name: p.Name, Scopes: p.Scopes, Status: p.Status(now, maxLifetime),
-		CreatedAt: p.CreatedAt, ExpiresAt: p.ExpiresAt, LastUsedAt: p.LastUsedAt, RevokedAt: p.RevokedAt,
-		Hint: p.Hint, OwnerID: p.UserID, Owner: owner,
+// ExpiresInDays is the number of whole days, rounded up, until an active
+// PAT stops working, when that is within ExpiringSoon; else -1.
+func (v *PATView) ExpiresInDays(now time.Time) int {
+	if v.Status != storage.PATActive || v.EndsAt == nil {
+		return -1
 	}
+	left := v.EndsAt.Sub(now)
+	if left <= 0 || left > ExpiringSoon {
+		return -1
+	}
+	return int((left + 24*time.Hour - 1) / (24 * time.Hour))
+}
+
+// ExpiringSoon is how close to its end a PAT counts as expiring soon (the
+// "expiring" list filter, the console's badge).
+const ExpiringSoon = 7 * 24 * time.Hour
+
+func view(p *storage.PAT, owner string, now time.Time, maxLifetime time.Duration) PATView {
+	v := PATView{
+		ID: p.ID, Name: p.Name, Scopes: p.Scopes, Status: p.Status(now, maxLifetime),
+		CreatedAt: p.CreatedAt, ExpiresAt: p.ExpiresAt, LastUsedAt: p.LastUsedAt,
+		LastUsedAddr: p.LastUsedAddr, LastUsedClient: p.LastUsedClient, RevokedAt: p.RevokedAt,
+		EndsAt: p.ExpiresAt, Hint: p.Hint, OwnerID: p.UserID, Owner: owner,
+	}
+	if maxLifetime > 0 {
+		if limit := p.CreatedAt.Add(maxLifetime); v.EndsAt == nil || limit.Before(*v.EndsAt) {
+			v.EndsAt = &limit
+		}
+	}
+	return v
 }
 
 // NewToken is a PAT just created or regenerated, with its token: the only
@@ -64,14 +96,24 @@ type PATRequest struct {
 	Scopes    []string
 	ExpiresAt *time.Time
 	NoExpiry  bool
+	// AtMaximum asks for the organization's maximum lifetime from now
+	// (refused when it has none).
+	AtMaximum bool
 }
 
-// PATFilter lists PATs.
+// PATFilter lists PATs, newest first.
 type PATFilter struct {
 	OwnerID string
 	Status  storage.PATStatus
-	Cursor  string
-	Limit   int
+	// Name keeps PATs whose name contains it, ignoring case.
+	Name string
+	// Audience keeps PATs holding at least one of the audience's scopes.
+	Audience string
+	// Expiring keeps active PATs that stop working within ExpiringSoon
+	// (by their expiry or the organization's maximum lifetime).
+	Expiring bool
+	Cursor   string
+	Limit    int
 }
 
 // PATPage is one page of PATs; Next is empty on the last page.
@@ -116,6 +158,11 @@ func expiry(req PATRequest, now time.Time, maxLifetime time.Duration, fallback *
 				duration.Format(maxLifetime), now.Add(maxLifetime).UTC().Format(time.RFC3339))
 		}
 		return &at, nil
+	case req.AtMaximum:
+		if maxLifetime == 0 {
+			return nil, invalid("expires_at", "no-maximum", "cannot be the organization's maximum lifetime: it has none")
+		}
+		return ptr(now.Add(maxLifetime)), nil
 	case req.NoExpiry:
 		if maxLifetime > 0 {
 			return nil, invalid("expires_at", "expiry-required",
@@ -228,7 +275,7 @@ func (s *Service) newPAT(orgID, ownerID, name string, scopes []string, now time.
 	}, nil
 }
 
-// ListMyPATs lists the actor's own PATs, oldest first.
+// ListMyPATs lists the actor's own PATs, newest first.
 func (s *Service) ListMyPATs(ctx context.Context, a Actor, f PATFilter) (*PATPage, error) {
 	if a.Kind != ActorUser {
 		return nil, forbidden("user-required", "only users have personal access tokens")
@@ -262,8 +309,23 @@ func (s *Service) listPATs(ctx context.Context, orgID string, f PATFilter) (*PAT
 	default:
 		return nil, invalid("status", "status-invalid", "must be active, expired or revoked")
 	}
-	if err := checkFilter("owner", f.OwnerID); err != nil {
-		return nil, err
+	for _, c := range []struct{ field, v string }{{"owner", f.OwnerID}, {"name", f.Name}, {"audience", f.Audience}} {
+		if err := checkFilter(c.field, c.v); err != nil {
+			return nil, err
+		}
+	}
+	var anyScope []string
+	if f.Audience != "" {
+		aud, err := s.catalog.Audience(ctx, f.Audience)
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil, invalid("audience", "audience-unknown", "is not an audience of this server")
+		}
+		if err != nil {
+			return nil, storeErr(err, "audience")
+		}
+		if anyScope = aud.Scopes; len(anyScope) == 0 {
+			return &PATPage{Items: []PATView{}}, nil
+		}
 	}
 	limit, err := pageSize(f.Limit)
 	if err != nil {
@@ -278,10 +340,14 @@ func (s *Service) listPATs(ctx context.Context, orgID string, f PATFilter) (*PAT
 		return nil, err
 	}
 	now := s.now().UTC()
-	list, err := s.store.ListPATs(ctx, storage.PATFilter{
+	sf := storage.PATFilter{
 		OrgID: orgID, UserID: f.OwnerID, Status: f.Status, Now: now, MaxLifetime: o.PATMaxLifetime,
-		After: after, Limit: limit + 1,
-	})
+		Name: f.Name, AnyScope: anyScope, After: after, Limit: limit + 1,
+	}
+	if f.Expiring {
+		sf.ExpiringBefore = now.Add(ExpiringSoon)
+	}
+	list, err := s.store.ListPATs(ctx, sf)
 	if err != nil {
 		return nil, storeErr(err, "pat")
 	}
@@ -290,19 +356,20 @@ func (s *Service) listPATs(ctx context.Context, orgID string, f PATFilter) (*PAT
 		list = list[:limit]
 		page.Next = encodeCursor(list[limit-1].ID)
 	}
-	owners := map[string]string{}
+	// The owners' usernames, in one read.
+	ids := make([]string, 0, len(list))
+	for i := range list {
+		if !slices.Contains(ids, list[i].UserID) {
+			ids = append(ids, list[i].UserID)
+		}
+	}
+	owners, err := s.store.NamesOf(ctx, orgID, storage.NamesOfUsers, ids)
+	if err != nil {
+		return nil, storeErr(err, "user")
+	}
 	for i := range list {
 		p := &list[i]
-		name, ok := owners[p.UserID]
-		if !ok {
-			u, err := s.store.GetUser(ctx, orgID, p.UserID)
-			if err != nil {
-				return nil, storeErr(err, "user")
-			}
-			name = u.Username
-			owners[p.UserID] = name
-		}
-		page.Items = append(page.Items, view(p, name, now, o.PATMaxLifetime))
+		page.Items = append(page.Items, view(p, owners[p.UserID], now, o.PATMaxLifetime))
 	}
 	return page, nil
 }
@@ -469,6 +536,38 @@ func (s *Service) RegenerateMyPAT(ctx context.Context, a Actor, id string, req P
 	if err != nil {
 		return nil, err
 	}
+	return s.regenerate(ctx, a, old, o, u, req)
+}
+
+// RegeneratePAT is RegenerateMyPAT for the operator (the CLI), who may
+// regenerate any PAT of any organization; the new token goes to whoever
+// runs the command. No other actor may: an admin would otherwise hold a
+// token that acts as someone else.
+func (s *Service) RegeneratePAT(ctx context.Context, a Actor, orgID, id string, req PATRequest) (*NewToken, error) {
+	if a.Kind != ActorCLI {
+		return nil, forbidden("cli-required", "only the operator's command line regenerates another user's personal access token")
+	}
+	if !plausibleID(id) {
+		return nil, notFound("personal access token")
+	}
+	old, err := s.store.GetPAT(ctx, orgID, id)
+	if err != nil {
+		return nil, storeErr(err, "personal access token")
+	}
+	o, err := s.org(ctx, orgID)
+	if err != nil {
+		return nil, err
+	}
+	u, err := s.user(ctx, orgID, old.UserID)
+	if err != nil {
+		return nil, err
+	}
+	return s.regenerate(ctx, a, old, o, u, req)
+}
+
+// regenerate replaces old (of o, owned by u) by a new PAT with the same
+// name and scopes, acting as a.
+func (s *Service) regenerate(ctx context.Context, a Actor, old *storage.PAT, o *storage.Organization, u *storage.User, req PATRequest) (*NewToken, error) {
 	now := s.now().UTC()
 	switch old.Status(now, o.PATMaxLifetime) {
 	case storage.PATRevoked:
@@ -557,6 +656,7 @@ func (s *Service) RevokePATs(ctx context.Context, a Actor, orgID string, ids []s
 			}
 			res.Revoked = append(res.Revoked, id)
 			if p.RevokedAt != nil {
+				res.AlreadyRevoked = append(res.AlreadyRevoked, id)
 				continue
 			}
 			if _, err := tx.RevokePAT(ctx, orgID, id, s.now(), "admin"); err != nil {

@@ -166,6 +166,7 @@ type Store interface {
 	GetPATGrantByID(ctx context.Context, id string) (*storage.PATGrant, error)
 	ListPATs(ctx context.Context, f storage.PATFilter) ([]storage.PAT, error)
 	ListAudit(ctx context.Context, f storage.AuditFilter) ([]storage.AuditEvent, error)
+	NamesOf(ctx context.Context, orgID string, kind storage.NameKind, ids []string) (map[string]string, error)
 	// Leaked-token reports are recorded, deferred and counted on their
 	// own: a report must be written even when nothing else is.
 	AddLeakReport(ctx context.Context, r *storage.LeakReport) error

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 )
 
@@ -9,6 +10,7 @@ type audienceRow struct {
 	ID             string    `db:"id"`
 	Name           string    `db:"name"`
 	Scopes         string    `db:"scopes"`
+	Descriptions   string    `db:"scope_descriptions"`
 	AccessTokenTTL int64     `db:"access_token_ttl"`
 	CreatedAt      time.Time `db:"created_at"`
 	UpdatedAt      time.Time `db:"updated_at"`
@@ -17,11 +19,35 @@ type audienceRow struct {
 func (r *audienceRow) model() Audience {
 	return Audience{
 		ID: r.ID, Name: r.Name, Scopes: splitList(r.Scopes), AccessTokenTTL: time.Duration(r.AccessTokenTTL),
-		CreatedAt: utc(r.CreatedAt), UpdatedAt: utc(r.UpdatedAt),
+		ScopeDescriptions: decodeDescriptions(r.Descriptions),
+		CreatedAt:         utc(r.CreatedAt), UpdatedAt: utc(r.UpdatedAt),
 	}
 }
 
-const audienceCols = `id, name, scopes, access_token_ttl, created_at, updated_at`
+// encodeDescriptions stores scope descriptions as a JSON object, "" for
+// none.
+func encodeDescriptions(m map[string]string) string {
+	if len(m) == 0 {
+		return ""
+	}
+	b, _ := json.Marshal(m) // a map of strings always marshals
+	return string(b)
+}
+
+// decodeDescriptions reads what encodeDescriptions wrote; anything else
+// reads as no descriptions.
+func decodeDescriptions(s string) map[string]string {
+	if s == "" {
+		return nil
+	}
+	var m map[string]string
+	if json.Unmarshal([]byte(s), &m) != nil || len(m) == 0 {
+		return nil
+	}
+	return m
+}
+
+const audienceCols = `id, name, scopes, scope_descriptions, access_token_ttl, created_at, updated_at`
 
 // CreateAudience inserts a, filling in timestamps when empty.
 func (s *SQLStore) CreateAudience(ctx context.Context, a *Audience) error {
@@ -29,8 +55,8 @@ func (s *SQLStore) CreateAudience(ctx context.Context, a *Audience) error {
 		a.CreatedAt = s.stamp()
 	}
 	a.UpdatedAt = a.CreatedAt
-	_, err := s.exec(ctx, "create audience", `INSERT INTO audiences (`+audienceCols+`) VALUES (?, ?, ?, ?, ?, ?)`,
-		a.ID, a.Name, joinList(a.Scopes), int64(a.AccessTokenTTL), s.t(a.CreatedAt), s.t(a.UpdatedAt))
+	_, err := s.exec(ctx, "create audience", `INSERT INTO audiences (`+audienceCols+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		a.ID, a.Name, joinList(a.Scopes), encodeDescriptions(a.ScopeDescriptions), int64(a.AccessTokenTTL), s.t(a.CreatedAt), s.t(a.UpdatedAt))
 	return err
 }
 
@@ -57,11 +83,12 @@ func (s *SQLStore) ListAudiences(ctx context.Context) ([]Audience, error) {
 	return out, nil
 }
 
-// UpdateAudience changes the name, scopes and TTL of a.ID.
+// UpdateAudience changes the name, scopes, scope descriptions and TTL of
+// a.ID.
 func (s *SQLStore) UpdateAudience(ctx context.Context, a *Audience) error {
 	a.UpdatedAt = s.stamp()
-	return s.execOne(ctx, "update audience", `UPDATE audiences SET name = ?, scopes = ?, access_token_ttl = ?, updated_at = ? WHERE id = ?`,
-		a.Name, joinList(a.Scopes), int64(a.AccessTokenTTL), s.t(a.UpdatedAt), a.ID)
+	return s.execOne(ctx, "update audience", `UPDATE audiences SET name = ?, scopes = ?, scope_descriptions = ?, access_token_ttl = ?, updated_at = ? WHERE id = ?`,
+		a.Name, joinList(a.Scopes), encodeDescriptions(a.ScopeDescriptions), int64(a.AccessTokenTTL), s.t(a.UpdatedAt), a.ID)
 }
 
 // DeleteAudience removes one audience.

@@ -76,6 +76,9 @@ type Audience struct {
 	ID     string
 	Name   string
 	Scopes []string
+	// ScopeDescriptions says what scopes are for, by scope name; a scope
+	// without one is absent.
+	ScopeDescriptions map[string]string
 	// AccessTokenTTL overrides the server default when non-zero.
 	AccessTokenTTL time.Duration
 	CreatedAt      time.Time
@@ -110,10 +113,23 @@ type PAT struct {
 	CreatedAt  time.Time
 	ExpiresAt  *time.Time // nil: never expires
 	LastUsedAt *time.Time
-	RevokedAt  *time.Time
+	// LastUsedAddr and LastUsedClient are the client address and the OAuth
+	// client id of the last exchange ("" before the first).
+	LastUsedAddr   string
+	LastUsedClient string
+	RevokedAt      *time.Time
 	// RevokedReason says who revoked it: owner, admin, value, holder,
 	// leaked, regenerated or cli. Empty while not revoked.
 	RevokedReason string
+}
+
+// PATUse is one use of a PAT as the last-used write-behind records it: when,
+// from which client address, through which OAuth client. An empty Addr and
+// Client (an introspection) leave the recorded ones as they are.
+type PATUse struct {
+	At     time.Time
+	Addr   string
+	Client string
 }
 
 // PATStatus is the status of a PAT at a moment.

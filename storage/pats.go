@@ -23,6 +23,8 @@ type patRow struct {
 	CreatedAt     time.Time    `db:"created_at"`
 	ExpiresAt     sql.NullTime `db:"expires_at"`
 	LastUsedAt    sql.NullTime `db:"last_used_at"`
+	LastUsedAddr  string       `db:"last_used_addr"`
+	LastUsedBy    string       `db:"last_used_client"`
 	RevokedAt     sql.NullTime `db:"revoked_at"`
 	RevokedReason string       `db:"revoked_reason"`
 }
@@ -31,11 +33,16 @@ func (r *patRow) model() PAT {
 	return PAT{
 		ID: r.ID, OrgID: r.OrgID, UserID: r.UserID, Name: r.Name, Scopes: splitList(r.Scopes),
 		Hash: r.Hash, Hint: r.Hint, CreatedAt: utc(r.CreatedAt), ExpiresAt: utcp(r.ExpiresAt),
-		LastUsedAt: utcp(r.LastUsedAt), RevokedAt: utcp(r.RevokedAt), RevokedReason: r.RevokedReason,
+		LastUsedAt: utcp(r.LastUsedAt), LastUsedAddr: r.LastUsedAddr, LastUsedClient: r.LastUsedBy,
+		RevokedAt: utcp(r.RevokedAt), RevokedReason: r.RevokedReason,
 	}
 }
 
 const patCols = `id, org_id, user_id, name, scopes, token_hash, hint, created_at, expires_at, last_used_at, revoked_at, revoked_reason`
+
+// patReadCols are patCols and the last use's address and client, which
+// CreatePAT leaves to their defaults.
+const patReadCols = patCols + `, last_used_addr, last_used_client`
 
 // CreatePAT inserts p, filling in ID and creation time when empty. The owner
 // must belong to p.OrgID.
@@ -67,7 +74,7 @@ func (s *SQLStore) CreatePAT(ctx context.Context, p *PAT) error {
 // GetPAT reads a PAT of an organization by id.
 func (s *SQLStore) GetPAT(ctx context.Context, orgID, id string) (*PAT, error) {
 	var r patRow
-	if err := s.get(ctx, "get pat", &r, `SELECT `+patCols+` FROM pats WHERE org_id = ? AND id = ?`, orgID, id); err != nil {
+	if err := s.get(ctx, "get pat", &r, `SELECT `+patReadCols+` FROM pats WHERE org_id = ? AND id = ?`, orgID, id); err != nil {
 		return nil, err
 	}
 	p := r.model()
@@ -77,7 +84,7 @@ func (s *SQLStore) GetPAT(ctx context.Context, orgID, id string) (*PAT, error) {
 // GetPATByHash reads a PAT by the SHA-256 of its token.
 func (s *SQLStore) GetPATByHash(ctx context.Context, hash []byte) (*PAT, error) {
 	var r patRow
-	if err := s.get(ctx, "get pat", &r, `SELECT `+patCols+` FROM pats WHERE token_hash = ?`, hash); err != nil {
+	if err := s.get(ctx, "get pat", &r, `SELECT `+patReadCols+` FROM pats WHERE token_hash = ?`, hash); err != nil {
 		return nil, err
 	}
 	p := r.model()
@@ -168,9 +175,9 @@ func (s *SQLStore) patGrant(ctx context.Context, query string, arg any) (*PATGra
 	return &g, nil
 }
 
-// ListPATs lists PATs in id (creation) order.
+// ListPATs lists PATs newest first (by id, which is UUIDv7).
 func (s *SQLStore) ListPATs(ctx context.Context, f PATFilter) ([]PAT, error) {
-	q := `SELECT ` + patCols + ` FROM pats WHERE 1 = 1`
+	q := `SELECT ` + patReadCols + ` FROM pats WHERE 1 = 1`
 	var args []any
 	if f.OrgID != "" {
 		q += ` AND org_id = ?`
@@ -180,10 +187,35 @@ func (s *SQLStore) ListPATs(ctx context.Context, f PATFilter) ([]PAT, error) {
 		q += ` AND user_id = ?`
 		args = append(args, f.UserID)
 	}
+	if f.Name != "" {
+		q += ` AND lower(name) LIKE lower(?) ESCAPE '\'`
+		args = append(args, "%"+escapeLike(f.Name)+"%")
+	}
+	if len(f.AnyScope) > 0 {
+		// Scope lists are space-separated: a scope is held when the list,
+		// padded with spaces, holds it padded with spaces.
+		q += ` AND (`
+		for i, sc := range f.AnyScope {
+			if i > 0 {
+				q += ` OR `
+			}
+			q += `(' ' || scopes || ' ') LIKE ? ESCAPE '\'`
+			args = append(args, "% "+escapeLike(sc)+" %")
+		}
+		q += `)`
+	}
 	now := s.t(f.Now)
 	var cutoff any
 	if f.MaxLifetime > 0 {
 		cutoff = s.t(f.Now.Add(-f.MaxLifetime))
+	}
+	active := func() {
+		q += ` AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)`
+		args = append(args, now)
+		if cutoff != nil {
+			q += ` AND created_at > ?`
+			args = append(args, cutoff)
+		}
 	}
 	switch f.Status {
 	case "":
@@ -198,20 +230,27 @@ func (s *SQLStore) ListPATs(ctx context.Context, f PATFilter) ([]PAT, error) {
 		}
 		q += `)`
 	case PATActive:
-		q += ` AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)`
-		args = append(args, now)
-		if cutoff != nil {
-			q += ` AND created_at > ?`
-			args = append(args, cutoff)
-		}
+		active()
 	default:
 		return nil, fmt.Errorf("list pats: unknown status %q", f.Status)
 	}
+	if !f.ExpiringBefore.IsZero() {
+		// Active now, and its end — the earlier of expires_at and
+		// created_at + the maximum lifetime — at or before the bound.
+		active()
+		q += ` AND ((expires_at IS NOT NULL AND expires_at <= ?)`
+		args = append(args, s.t(f.ExpiringBefore))
+		if f.MaxLifetime > 0 {
+			q += ` OR created_at <= ?`
+			args = append(args, s.t(f.ExpiringBefore.Add(-f.MaxLifetime)))
+		}
+		q += `)`
+	}
 	if f.After != "" {
-		q += ` AND id > ?`
+		q += ` AND id < ?`
 		args = append(args, f.After)
 	}
-	q += ` ORDER BY id`
+	q += ` ORDER BY id DESC`
 	if f.Limit > 0 {
 		q += ` LIMIT ?`
 		args = append(args, f.Limit)
@@ -225,6 +264,12 @@ func (s *SQLStore) ListPATs(ctx context.Context, f PATFilter) ([]PAT, error) {
 		out[i] = rows[i].model()
 	}
 	return out, nil
+}
+
+// escapeLike escapes the LIKE wildcards of v (and the escape character
+// itself), so that v matches only itself (likeEscaper).
+func escapeLike(v string) string {
+	return likeEscaper.Replace(v)
 }
 
 // RevokePAT revokes one PAT of an organization. A PAT that is already
@@ -278,7 +323,7 @@ const touchBatch = 500
 // statement over arrays (one round trip for 500 PATs); on SQLite, where a
 // statement costs no round trip, one prepared UPDATE per PAT in one
 // transaction.
-func (s *SQLStore) TouchPATs(ctx context.Context, used map[string]time.Time) error {
+func (s *SQLStore) TouchPATs(ctx context.Context, used map[string]PATUse) error {
 	ids := make([]string, 0, len(used))
 	for id := range used {
 		ids = append(ids, id)
@@ -302,17 +347,24 @@ func (s *SQLStore) TouchPATs(ctx context.Context, used map[string]time.Time) err
 	return nil
 }
 
-func (s *SQLStore) touchPostgres(ctx context.Context, ids []string, used map[string]time.Time) error {
+func (s *SQLStore) touchPostgres(ctx context.Context, ids []string, used map[string]PATUse) error {
 	times := make([]time.Time, len(ids))
+	addrs := make([]string, len(ids))
+	clients := make([]string, len(ids))
 	for i, id := range ids {
-		times[i] = used[id].UTC().Truncate(time.Microsecond)
+		u := used[id]
+		times[i] = u.At.UTC().Truncate(time.Microsecond)
+		addrs[i], clients[i] = u.Addr, u.Client
 	}
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	_, err := s.x.ExecContext(ctx, `UPDATE pats SET last_used_at = v.t
-		FROM (SELECT unnest($1::text[]) AS id, unnest($2::timestamptz[]) AS t) AS v
+	_, err := s.x.ExecContext(ctx, `UPDATE pats SET last_used_at = v.t,
+		  last_used_addr = CASE WHEN v.a = '' AND v.c = '' THEN pats.last_used_addr ELSE v.a END,
+		  last_used_client = CASE WHEN v.a = '' AND v.c = '' THEN pats.last_used_client ELSE v.c END
+		FROM (SELECT unnest($1::text[]) AS id, unnest($2::timestamptz[]) AS t,
+		             unnest($3::text[]) AS a, unnest($4::text[]) AS c) AS v
 		WHERE pats.id = v.id AND (pats.last_used_at IS NULL OR pats.last_used_at < v.t)`,
-		pq.Array(ids), pq.Array(times))
+		pq.Array(ids), pq.Array(times), pq.Array(addrs), pq.Array(clients))
 	if err != nil {
 		return wrapf("touch pats", s.writeFailed(mapErr(err)))
 	}
@@ -320,20 +372,25 @@ func (s *SQLStore) touchPostgres(ctx context.Context, ids []string, used map[str
 	return nil
 }
 
-func (s *SQLStore) touchEach(ctx context.Context, ids []string, used map[string]time.Time) error {
+func (s *SQLStore) touchEach(ctx context.Context, ids []string, used map[string]PATUse) error {
 	return s.WithTx(ctx, func(tx Store) error {
 		ts := tx.(*SQLStore)
 		ctx, cancel := s.bound(ctx)
 		defer cancel()
 		stmt, err := ts.x.(*sqlx.Tx).PreparexContext(ctx,
-			`UPDATE pats SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)`)
+			// Numbered parameters: each value is bound once.
+			`UPDATE pats SET last_used_at = ?1,
+			   last_used_addr = CASE WHEN ?2 = '' AND ?3 = '' THEN last_used_addr ELSE ?2 END,
+			   last_used_client = CASE WHEN ?2 = '' AND ?3 = '' THEN last_used_client ELSE ?3 END
+			 WHERE id = ?4 AND (last_used_at IS NULL OR last_used_at < ?1)`)
 		if err != nil {
 			return wrapf("touch pats", mapErr(err))
 		}
 		defer stmt.Close()
 		for _, id := range ids {
-			t := ts.t(used[id])
-			if _, err := stmt.ExecContext(ctx, t, id, t); err != nil {
+			u := used[id]
+			t := ts.t(u.At)
+			if _, err := stmt.ExecContext(ctx, t, u.Addr, u.Client, id); err != nil {
 				return wrapf("touch pats", mapErr(err))
 			}
 		}

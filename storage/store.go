@@ -27,9 +27,19 @@ type PATFilter struct {
 	Status      PATStatus
 	Now         time.Time
 	MaxLifetime time.Duration
-	// After is an exclusive cursor: only PATs with an id greater than it.
-	// PAT ids are UUIDv7, so this orders by creation and is stable under
-	// concurrent inserts.
+	// Name keeps PATs whose name contains it, ignoring case (ASCII letters
+	// on SQLite, all letters on PostgreSQL).
+	Name string
+	// AnyScope keeps PATs holding at least one of these scopes (an
+	// audience's scopes), when not empty.
+	AnyScope []string
+	// ExpiringBefore keeps PATs that are not revoked and stop working
+	// after Now but before it: by expires_at, or by created_at +
+	// MaxLifetime. Zero: no such filter.
+	ExpiringBefore time.Time
+	// After is an exclusive cursor: only PATs with an id less than it, as
+	// the list is newest first. PAT ids are UUIDv7, so this orders by
+	// creation and is stable under concurrent inserts.
 	After string
 	// Limit caps the number returned (0 = no cap).
 	Limit int
@@ -69,8 +79,12 @@ type AuditFilter struct {
 
 // RevokeResult answers a bulk revoke.
 type RevokeResult struct {
+	// Revoked are the ids now revoked, by this call or before it.
 	Revoked  []string
 	NotFound []string
+	// AlreadyRevoked are the ids of Revoked that were revoked before this
+	// call (filled by governance; the store leaves it empty).
+	AlreadyRevoked []string
 }
 
 // PATCounts is the number of PATs by status.
@@ -151,8 +165,9 @@ type Store interface {
 	RevokePATs(ctx context.Context, orgID string, ids []string, at time.Time, reason string) (*RevokeResult, error)
 	// TouchPATs records last use: each PAT's last_used_at becomes the later
 	// of its current value and the given time, so concurrent writers from
-	// several replicas never move it backwards.
-	TouchPATs(ctx context.Context, used map[string]time.Time) error
+	// several replicas never move it backwards; the address and client
+	// move with the time (when the use names them).
+	TouchPATs(ctx context.Context, used map[string]PATUse) error
 	// CountPATs counts PATs by status at now. Each organization's maximum
 	// lifetime is taken into account.
 	CountPATs(ctx context.Context, now time.Time) (PATCounts, error)
@@ -188,6 +203,9 @@ type Store interface {
 
 	AppendAudit(ctx context.Context, e *AuditEvent) error
 	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
+	// NamesOf maps ids of an organization's users, PATs or roles to their
+	// names; ids that name nothing of the organization are absent.
+	NamesOf(ctx context.Context, orgID string, kind NameKind, ids []string) (map[string]string, error)
 
 	CreateSession(ctx context.Context, s *Session) error
 	GetSession(ctx context.Context, id string) (*Session, error)

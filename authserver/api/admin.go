@@ -65,13 +65,12 @@ func (a *api) putSettings(w http.ResponseWriter, r *http.Request, p *principal, 
 }
 
 func (a *api) listPATs(w http.ResponseWriter, r *http.Request, p *principal, q map[string]string) error {
-	limit, cursor, err := pageQuery(q)
+	f, err := patFilterQuery(q)
 	if err != nil {
 		return err
 	}
-	page, err := a.gov.ListPATs(r.Context(), p.actor, p.actor.OrgID, governance.PATFilter{
-		OwnerID: q["owner"], Status: storage.PATStatus(q["status"]), Limit: limit, Cursor: cursor,
-	})
+	f.OwnerID = q["owner"]
+	page, err := a.gov.ListPATs(r.Context(), p.actor, p.actor.OrgID, f)
 	if err != nil {
 		return err
 	}
@@ -408,6 +407,12 @@ type auditJSON struct {
 	ClientAddr string `json:"client_addr"`
 	Outcome    string `json:"outcome"`
 	Detail     string `json:"detail"`
+	// ActorName and TargetName name the actor (a user's username) and the
+	// target (a PAT's name, a user's username, a role's name, the
+	// organization's name, as the action implies); "" when the actor or
+	// target is none of these or no longer exists.
+	ActorName  string `json:"actor_name"`
+	TargetName string `json:"target_name"`
 }
 
 // listAudit reads the organization's audit log, newest first, filtered by
@@ -432,10 +437,15 @@ func (a *api) listAudit(w http.ResponseWriter, r *http.Request, p *principal, q 
 	if err != nil {
 		return err
 	}
+	names, err := a.gov.AuditNames(r.Context(), p.actor, p.actor.OrgID, page.Items)
+	if err != nil {
+		return err
+	}
 	out := list[auditJSON]{Items: make([]auditJSON, 0, len(page.Items)), NextCursor: page.Next}
-	for _, e := range page.Items {
+	for i, e := range page.Items {
 		out.Items = append(out.Items, auditJSON{ID: strconv.FormatInt(e.ID, 10), Time: stamp(e.Time), Actor: e.Actor,
-			Action: e.Action, Target: e.Target, ClientAddr: e.ClientAddr, Outcome: e.Outcome, Detail: e.Detail})
+			Action: e.Action, Target: e.Target, ClientAddr: e.ClientAddr, Outcome: e.Outcome, Detail: e.Detail,
+			ActorName: names[i].Actor, TargetName: names[i].Target})
 	}
 	httpx.WriteJSON(w, http.StatusOK, out)
 	return nil

@@ -138,7 +138,7 @@ type apiRoute struct {
 var apiRoutes = []apiRoute{
 	{http.MethodGet, "/api/v1/me", accessAny, (*api).getMe, nil},
 	{http.MethodGet, "/api/v1/scopes", accessAny, (*api).listScopes, nil},
-	{http.MethodGet, "/api/v1/me/pats", accessPATs, (*api).listMyPATs, []string{"status", "limit", "cursor"}},
+	{http.MethodGet, "/api/v1/me/pats", accessPATs, (*api).listMyPATs, []string{"status", "name", "audience", "expiring", "limit", "cursor"}},
 	{http.MethodPost, "/api/v1/me/pats", accessPATs, (*api).createMyPAT, nil},
 	{http.MethodGet, "/api/v1/me/pats/{id}", accessPATs, (*api).getMyPAT, nil},
 	{http.MethodDelete, "/api/v1/me/pats/{id}", accessPATs, (*api).revokeMyPAT, nil},
@@ -148,7 +148,7 @@ var apiRoutes = []apiRoute{
 
 	{http.MethodGet, "/api/v1/admin/settings", accessAdmin, (*api).getSettings, nil},
 	{http.MethodPut, "/api/v1/admin/settings", accessAdmin, (*api).putSettings, nil},
-	{http.MethodGet, "/api/v1/admin/pats", accessAdmin, (*api).listPATs, []string{"owner", "status", "limit", "cursor"}},
+	{http.MethodGet, "/api/v1/admin/pats", accessAdmin, (*api).listPATs, []string{"owner", "status", "name", "audience", "expiring", "limit", "cursor"}},
 	{http.MethodPost, "/api/v1/admin/pats/revoke", accessAdmin, (*api).revokePATs, nil},
 	{http.MethodPost, "/api/v1/admin/pats/revoke-by-value", accessAdmin, (*api).revokeByValue, nil},
 	{http.MethodGet, "/api/v1/admin/users", accessAdmin, (*api).listUsers, []string{"q", "status", "kind", "limit", "cursor"}},

@@ -16,16 +16,20 @@ import (
 
 // patJSON is a PAT as the API shows it: never its token or hash.
 type patJSON struct {
-	ID         string    `json:"id"`
-	Name       string    `json:"name"`
-	Scopes     []string  `json:"scopes"`
-	Status     string    `json:"status"`
-	CreatedAt  string    `json:"created_at"`
-	ExpiresAt  *string   `json:"expires_at"`
-	LastUsedAt *string   `json:"last_used_at"`
-	RevokedAt  *string   `json:"revoked_at"`
-	Hint       string    `json:"hint"`
-	Owner      ownerJSON `json:"owner"`
+	ID         string   `json:"id"`
+	Name       string   `json:"name"`
+	Scopes     []string `json:"scopes"`
+	Status     string   `json:"status"`
+	CreatedAt  string   `json:"created_at"`
+	ExpiresAt  *string  `json:"expires_at"`
+	LastUsedAt *string  `json:"last_used_at"`
+	// LastUsedAddr and LastUsedClient are the client address and the
+	// OAuth client id of the last exchange; "" before the first.
+	LastUsedAddr   string    `json:"last_used_addr"`
+	LastUsedClient string    `json:"last_used_client"`
+	RevokedAt      *string   `json:"revoked_at"`
+	Hint           string    `json:"hint"`
+	Owner          ownerJSON `json:"owner"`
 }
 
 type ownerJSON struct {
@@ -48,7 +52,7 @@ func toPAT(v *governance.PATView) patJSON {
 	return patJSON{
 		ID: v.ID, Name: v.Name, Scopes: scopes, Status: string(v.Status),
 		CreatedAt: stamp(v.CreatedAt), ExpiresAt: stampPtr(v.ExpiresAt), LastUsedAt: stampPtr(v.LastUsedAt),
-		RevokedAt: stampPtr(v.RevokedAt), Hint: v.Hint, Owner: ownerJSON{ID: v.OwnerID, Username: v.Owner},
+		LastUsedAddr: v.LastUsedAddr, LastUsedClient: v.LastUsedClient, RevokedAt: stampPtr(v.RevokedAt), Hint: v.Hint, Owner: ownerJSON{ID: v.OwnerID, Username: v.Owner},
 	}
 }
 
@@ -122,6 +126,9 @@ type audienceJSON struct {
 	Audience string   `json:"audience"`
 	Name     string   `json:"name"`
 	Scopes   []string `json:"scopes"`
+	// Descriptions say what scopes are for, by scope name; scopes without
+	// a description are absent.
+	Descriptions map[string]string `json:"descriptions"`
 	// Management marks the built-in audience of this API.
 	Management bool `json:"management"`
 }
@@ -133,26 +140,48 @@ func (a *api) listScopes(w http.ResponseWriter, r *http.Request, _ *principal, _
 	}
 	out := list[audienceJSON]{Items: make([]audienceJSON, 0, len(auds))}
 	for _, aud := range auds {
+		desc := aud.ScopeDescriptions
+		if desc == nil {
+			desc = map[string]string{}
+		}
 		out.Items = append(out.Items, audienceJSON{Audience: aud.ID, Name: aud.Name, Scopes: nonNil(aud.Scopes),
-			Management: aud.ID == a.catalog.ManagementAudience()})
+			Descriptions: desc, Management: aud.ID == a.catalog.ManagementAudience()})
 	}
 	httpx.WriteJSON(w, http.StatusOK, out)
 	return nil
 }
 
 func (a *api) listMyPATs(w http.ResponseWriter, r *http.Request, p *principal, q map[string]string) error {
-	limit, cursor, err := pageQuery(q)
+	f, err := patFilterQuery(q)
 	if err != nil {
 		return err
 	}
-	page, err := a.gov.ListMyPATs(r.Context(), p.actor, governance.PATFilter{
-		Status: storage.PATStatus(q["status"]), Limit: limit, Cursor: cursor,
-	})
+	page, err := a.gov.ListMyPATs(r.Context(), p.actor, f)
 	if err != nil {
 		return err
 	}
 	httpx.WriteJSON(w, http.StatusOK, toPATPage(page))
 	return nil
+}
+
+// patFilterQuery reads the filters every PAT list takes: status, name
+// (a case-insensitive substring), audience, expiring (true: active PATs
+// that stop working within 7 days), limit and cursor.
+func patFilterQuery(q map[string]string) (governance.PATFilter, error) {
+	limit, cursor, err := pageQuery(q)
+	if err != nil {
+		return governance.PATFilter{}, err
+	}
+	f := governance.PATFilter{Status: storage.PATStatus(q["status"]), Name: q["name"], Audience: q["audience"],
+		Limit: limit, Cursor: cursor}
+	switch q["expiring"] {
+	case "", "false":
+	case "true":
+		f.Expiring = true
+	default:
+		return f, fieldProblem(codeInvalidParameter, "expiring", "must be true or false")
+	}
+	return f, nil
 }
 
 // createPATRequest is the body of POST /api/v1/me/pats.

@@ -62,7 +62,7 @@ func consoleWebFS() fs.FS {
 // templates/<name>.html and defines "title" and "content" for the layout.
 var consolePages = []string{
 	"login", "error",
-	"tokens", "token_new", "token_reveal", "token",
+	"tokens", "token_new", "token_reveal", "token", "token_regenerate",
 	"org_tokens", "org_users", "org_settings", "org_audit",
 	"org_roles", "org_role", "org_user",
 	"user_link", "user_password", "password", "set_password",
@@ -318,6 +318,7 @@ var consoleRoutes = []consoleRoute{
 	{http.MethodGet, "/console/tokens/new", false, (*console).newToken},
 	{http.MethodPost, "/console/tokens", false, (*console).createToken},
 	{http.MethodGet, "/console/tokens/{id}", false, (*console).token},
+	{http.MethodGet, "/console/tokens/{id}/regenerate", false, (*console).regenerateForm},
 	{http.MethodPost, "/console/tokens/{id}/revoke", false, (*console).revokeToken},
 	{http.MethodPost, "/console/tokens/{id}/regenerate", false, (*console).regenerateToken},
 	{http.MethodPost, "/console/logout", false, (*console).logout},

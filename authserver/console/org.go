@@ -3,8 +3,11 @@ package console
 import (
 	"context"
 	"fmt"
+	"html/template"
 	"net/http"
+	"net/url"
 	"strings"
+	"time"
 
 	"authserver/governance"
 	"authserver/internal/duration"
@@ -18,11 +21,13 @@ import (
 
 // orgTokensPage is the data of the organization's tokens.
 type orgTokensPage struct {
-	Items []governance.PATView
-	// The filters: owner is a username, status a PAT status.
-	Owner, Status string
-	Next          string
-	Paged         bool
+	Items []tokenRow
+	// The filters, the owner's username among them.
+	patFilters
+	Next  string
+	Paged bool
+	// PagerQuery is the filters as the pager's links carry them.
+	PagerQuery template.URL
 	// Placeholder shows what a token value looks like.
 	Placeholder string
 }
@@ -35,19 +40,23 @@ func (c *console) orgTokens(w http.ResponseWriter, r *http.Request, v *visit) er
 // request (its query, or the hidden fields of the form that led here).
 func (c *console) renderOrgTokens(w http.ResponseWriter, r *http.Request, v *visit, status int, notice, errMsg string) error {
 	ctx := r.Context()
-	d := &orgTokensPage{Owner: strings.TrimSpace(r.FormValue("owner")), Status: r.FormValue("status"),
-		Placeholder: c.prefix + "…"}
+	fs, err := c.readPATFilters(r)
+	if err != nil {
+		return err
+	}
+	fs.Owner, fs.ByOwner = strings.TrimSpace(r.FormValue("owner")), true
+	d := &orgTokensPage{patFilters: fs, Placeholder: c.prefix + "…", PagerQuery: fs.query()}
 	cursor := r.FormValue("cursor")
 	if r.Method != http.MethodGet {
 		cursor = "" // after an action, start over: the page may have changed
 	}
 	p := v.page("org-tokens", d)
 	p.Notice, p.Error = notice, errMsg
-	f := governance.PATFilter{Status: storage.PATStatus(d.Status), Cursor: cursor}
+	f := fs.filter(cursor)
 	if d.Owner != "" {
 		u, err := c.gov.UserByName(ctx, v.actor, v.actor.OrgID, d.Owner)
 		if governance.KindOf(err) == governance.NotFound {
-			p.Error = "Owner: there is no user “" + d.Owner + "” in this organization."
+			p.Error = "Owner: there is no user with this username in this organization."
 			c.render(w, r, http.StatusNotFound, "org_tokens", p)
 			return nil
 		}
@@ -65,7 +74,7 @@ func (c *console) renderOrgTokens(w http.ResponseWriter, r *http.Request, v *vis
 	if err != nil {
 		return err
 	}
-	d.Items, d.Next, d.Paged = list.Items, list.Next, cursor != ""
+	d.Items, d.Next, d.Paged = tokenRows(list.Items, c.now().UTC()), list.Next, cursor != ""
 	c.render(w, r, status, "org_tokens", p)
 	return nil
 }
@@ -194,46 +203,117 @@ func (c *console) orgUpdateSettings(w http.ResponseWriter, r *http.Request, v *v
 
 // auditPage is the data of the audit log.
 type auditPage struct {
-	Items  []auditRow
-	Action string
-	Next   string
-	Paged  bool
+	Items []auditRow
+	// The filters: an action, an actor (a username, or cli, anonymous,
+	// unknown-user, client:<id>), and a range of days (UTC, both
+	// included).
+	Action, Actor, Since, Until string
+	Next                        string
+	Paged                       bool
+	PagerQuery                  template.URL
+	// Actions are the choices of the action filter.
+	Actions []string
 }
 
-// auditRow is an audit event with user ids shown as usernames.
+// auditActions are the actions the filter offers.
+var auditActions = []string{
+	"pat.create", "pat.regenerate", "pat.revoke", "exchange.refused",
+	"user.create", "user.deactivate", "user.reactivate",
+	"user.password.reset", "user.password.change", "user.password.link",
+	"role.create", "role.update", "role.delete", "role.assign", "role.unassign",
+	"org.settings", "console.login", "console.logout", "console.login.refused",
+}
+
+// auditRow is an audit event with its actor and target named as people
+// read them ("" where there is no name: the id is shown).
 type auditRow struct {
 	storage.AuditEvent
 	ActorName, TargetName string
 }
 
+// Any reports whether a filter is set.
+func (d *auditPage) Any() bool {
+	return d.Action != "" || d.Actor != "" || d.Since != "" || d.Until != ""
+}
+
 func (c *console) orgAudit(w http.ResponseWriter, r *http.Request, v *visit) error {
 	ctx := r.Context()
-	d := &auditPage{Action: strings.TrimSpace(r.FormValue("action"))}
+	d := &auditPage{Action: strings.TrimSpace(r.FormValue("action")), Actor: strings.TrimSpace(r.FormValue("actor")),
+		Since: r.FormValue("since"), Until: r.FormValue("until"), Actions: auditActions}
 	cursor := r.FormValue("cursor")
 	p := v.page("org-audit", d)
-	list, err := c.gov.ListAudit(ctx, v.actor, v.actor.OrgID, governance.AuditFilter{Action: d.Action, Cursor: cursor})
-	if governance.KindOf(err) == governance.Invalid {
-		p.Error = messageOf(err)
+	q := url.Values{"action": {d.Action}, "actor": {d.Actor}, "since": {d.Since}, "until": {d.Until}}
+	for k, val := range q {
+		if val[0] == "" {
+			delete(q, k)
+		}
+	}
+	d.PagerQuery = template.URL(q.Encode())
+	refuse := func(msg string) error {
+		d.Actor = c.refill(d.Actor)
+		p.Error = msg
 		c.render(w, r, http.StatusBadRequest, "org_audit", p)
 		return nil
 	}
+	f := governance.AuditFilter{Action: d.Action, Cursor: cursor}
+	var err error
+	if f.Since, err = dayParam(d.Since, 0); err != nil {
+		return refuse("From: choose a date.")
+	}
+	if f.Until, err = dayParam(d.Until, 1); err != nil {
+		return refuse("To: choose a date.")
+	}
+	switch a := d.Actor; {
+	case a == "":
+	case a == "cli" || a == string(governance.ActorAnon) || a == string(governance.ActorUnknownUser) || strings.HasPrefix(a, "client:"):
+		f.Actor = a
+	default:
+		u, err := c.gov.UserByName(ctx, v.actor, v.actor.OrgID, a)
+		if governance.KindOf(err) == governance.NotFound {
+			return refuse("Actor: there is no user with this username in this organization.")
+		}
+		if err != nil {
+			return err
+		}
+		f.Actor = u.ID
+	}
+	list, err := c.gov.ListAudit(ctx, v.actor, v.actor.OrgID, f)
+	if governance.KindOf(err) == governance.Invalid {
+		if fieldOf(err) == "until" {
+			return refuse("To: must not be before From.")
+		}
+		return refuse(messageOf(err))
+	}
 	if err != nil {
 		return err
 	}
-	names, err := c.usernames(ctx, v)
+	names, err := c.gov.AuditNames(ctx, v.actor, v.actor.OrgID, list.Items)
 	if err != nil {
 		return err
 	}
-	for _, e := range list.Items {
-		d.Items = append(d.Items, auditRow{AuditEvent: e, ActorName: names[e.Actor], TargetName: names[e.Target]})
+	for i, e := range list.Items {
+		d.Items = append(d.Items, auditRow{AuditEvent: e, ActorName: names[i].Actor, TargetName: names[i].Target})
 	}
 	d.Next, d.Paged = list.Next, cursor != ""
 	c.render(w, r, http.StatusOK, "org_audit", p)
 	return nil
 }
 
+// dayParam reads an optional date of a date input as the start of that day
+// plus days, in UTC; zero when empty.
+func dayParam(v string, days int) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	d, err := time.Parse(dateLayout, v)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return d.AddDate(0, 0, days), nil
+}
+
 // usernames maps the ids of the organization's users to their usernames,
-// for the first few thousand users (beyond that the audit log shows ids).
+// for the first few thousand users (beyond that, ids are shown).
 func (c *console) usernames(ctx context.Context, v *visit) (map[string]string, error) {
 	names := map[string]string{}
 	cursor := ""

@@ -2,7 +2,11 @@ package console
 
 import (
 	"errors"
+	"html/template"
 	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,89 +19,243 @@ import (
 
 // tokensPage is the data of the list of my tokens.
 type tokensPage struct {
-	Items []governance.PATView
+	Items []tokenRow
+	patFilters
 	// Next is the cursor of the next page ("" on the last); Paged is set
 	// when this is not the first page.
 	Next  string
 	Paged bool
+	// PagerQuery is the filters as the pager's links carry them.
+	PagerQuery template.URL
 	// Enabled is the organization's pats_enabled.
 	Enabled bool
+}
+
+// tokenRow is a PAT in a list, with the days left when it ends within a
+// week (-1 otherwise).
+type tokenRow struct {
+	governance.PATView
+	DaysLeft int
+}
+
+func tokenRows(items []governance.PATView, now time.Time) []tokenRow {
+	out := make([]tokenRow, len(items))
+	for i := range items {
+		out[i] = tokenRow{PATView: items[i], DaysLeft: items[i].ExpiresInDays(now)}
+	}
+	return out
+}
+
+// patFilters are the filters both token lists take, as the query (or the
+// hidden fields of a form) gives them.
+type patFilters struct {
+	Name, Status, Audience string
+	Expiring               bool
+	// Owner is a username, on the organization's list (ByOwner).
+	Owner   string
+	ByOwner bool
+	// Audiences are the choices of the audience filter.
+	Audiences []storage.Audience
+}
+
+// readPATFilters reads the filters of r.
+func (c *console) readPATFilters(r *http.Request) (patFilters, error) {
+	auds, err := c.catalog.List(r.Context())
+	if err != nil {
+		return patFilters{}, err
+	}
+	return patFilters{Name: strings.TrimSpace(r.FormValue("name")), Status: r.FormValue("status"),
+		Audience: r.FormValue("audience"), Expiring: r.FormValue("expiring") == "true", Audiences: auds}, nil
+}
+
+// filter is f as governance takes it.
+func (f patFilters) filter(cursor string) governance.PATFilter {
+	return governance.PATFilter{Name: f.Name, Status: storage.PATStatus(f.Status), Audience: f.Audience,
+		Expiring: f.Expiring, Cursor: cursor}
+}
+
+// Any reports whether a filter is set.
+func (f patFilters) Any() bool {
+	return f.Name != "" || f.Status != "" || f.Audience != "" || f.Expiring || f.Owner != ""
+}
+
+// query is the filters as a query string (without cursor), for the
+// pager's links: encoded here, so the template takes it as is.
+func (f patFilters) query() template.URL {
+	q := url.Values{}
+	for k, v := range map[string]string{"name": f.Name, "status": f.Status, "audience": f.Audience, "owner": f.Owner} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	if f.Expiring {
+		q.Set("expiring", "true")
+	}
+	return template.URL(q.Encode())
 }
 
 func (c *console) tokens(w http.ResponseWriter, r *http.Request, v *visit) error {
 	return c.renderTokens(w, r, v, http.StatusOK, "", "")
 }
 
-// renderTokens renders my tokens, with a notice or an error from the
-// action that led here.
+// renderTokens renders my tokens under the filters of the request, with a
+// notice or an error from the action that led here.
 func (c *console) renderTokens(w http.ResponseWriter, r *http.Request, v *visit, status int, notice, errMsg string) error {
-	cursor := r.URL.Query().Get("cursor")
-	list, err := c.gov.ListMyPATs(r.Context(), v.actor, governance.PATFilter{Cursor: cursor})
+	fs, err := c.readPATFilters(r)
 	if err != nil {
 		return err
 	}
-	p := v.page("tokens", tokensPage{Items: list.Items, Next: list.Next, Paged: cursor != "",
-		Enabled: v.me.Organization.PATsEnabled})
+	cursor := r.FormValue("cursor")
+	if r.Method != http.MethodGet {
+		fs, cursor = patFilters{Audiences: fs.Audiences}, "" // after an action, the whole list
+	}
+	d := &tokensPage{patFilters: fs, Enabled: v.me.Organization.PATsEnabled, PagerQuery: fs.query()}
+	p := v.page("tokens", d)
 	p.Notice, p.Error = notice, errMsg
+	list, err := c.gov.ListMyPATs(r.Context(), v.actor, fs.filter(cursor))
+	if governance.KindOf(err) == governance.Invalid {
+		p.Error = messageOf(err)
+		c.render(w, r, http.StatusBadRequest, "tokens", p)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	d.Items, d.Next, d.Paged = tokenRows(list.Items, c.now().UTC()), list.Next, cursor != ""
 	c.render(w, r, status, "tokens", p)
 	return nil
 }
 
-// Expiry choices of the generate form.
+// Expiry choices of the generate and regenerate forms: a preset number
+// of days ("7", "30", "60", "90"), or one of these.
 const (
 	expiryDate  = "date"  // on a chosen date
-	expiryMax   = "max"   // the organization's maximum (the default)
+	expiryMax   = "max"   // the organization's maximum
 	expiryNever = "never" // no expiry, where the organization allows it
 )
 
+// expiryPresets are the lifetimes offered, in days, where the
+// organization's maximum allows them.
+var expiryPresets = []int{7, 30, 60, 90}
+
+// defaultPresetDays is the preset chosen by default, when the maximum
+// allows it (else the maximum is).
+const defaultPresetDays = 30
+
 // dateLayout is the value format of <input type=date>.
 const dateLayout = "2006-01-02"
+
+// expiryPreset is one preset lifetime with the day it ends on.
+type expiryPreset struct {
+	Days int
+	On   string
+}
+
+// expiryForm is the expiry picker of the generate and regenerate forms.
+type expiryForm struct {
+	Presets []expiryPreset
+	// Choice is the chosen option, ExpiresOn the chosen date.
+	Choice    string
+	ExpiresOn string
+	// The date bounds: dates are UTC; a token expires at 00:00 UTC of its
+	// date. DateAllowed is false when the organization's maximum is
+	// shorter than a day.
+	MinDate, MaxDate string
+	DateAllowed      bool
+	// MaxLifetime is the organization's maximum (0: none). MaxOption
+	// offers it as a choice of its own, when no preset is exactly it;
+	// MaxOn is the day it ends on.
+	MaxLifetime time.Duration
+	MaxOption   bool
+	MaxOn       string
+	// Never offers no expiry: only without a maximum.
+	Never bool
+}
+
+// newExpiryForm is the picker for an organization with the maximum
+// lifetime maxLife, at now, with its default choice: 30 days, or the
+// maximum when that is shorter.
+func newExpiryForm(now time.Time, maxLife time.Duration) *expiryForm {
+	today := dayStart(now)
+	f := &expiryForm{MaxLifetime: maxLife, MinDate: today.AddDate(0, 0, 1).Format(dateLayout), DateAllowed: true,
+		Never: maxLife == 0}
+	for _, d := range expiryPresets {
+		if maxLife == 0 || time.Duration(d)*24*time.Hour <= maxLife {
+			f.Presets = append(f.Presets, expiryPreset{Days: d, On: now.AddDate(0, 0, d).Format(dateLayout)})
+		}
+	}
+	if maxLife > 0 {
+		last := dayStart(now.Add(maxLife))
+		f.MaxDate = last.Format(dateLayout)
+		f.DateAllowed = last.After(today)
+		f.MaxOn = now.Add(maxLife).Format(dateLayout)
+		f.MaxOption = maxLife%(24*time.Hour) != 0 || !slices.Contains(expiryPresets, int(maxLife/(24*time.Hour)))
+	}
+	f.Choice = expiryMax
+	if maxLife == 0 || defaultPresetDays*24*time.Hour <= maxLife {
+		f.Choice = strconv.Itoa(defaultPresetDays)
+	}
+	def := today.AddDate(0, 0, defaultPresetDays)
+	if maxLife > 0 && def.After(dayStart(now.Add(maxLife))) {
+		def = dayStart(now.Add(maxLife))
+	}
+	if f.DateAllowed {
+		f.ExpiresOn = def.Format(dateLayout)
+	}
+	return f
+}
+
+// read takes the choice of a submitted form into f and req. It returns a
+// message for the person when the choice cannot be read; governance judges
+// the expiry itself. A form without a choice leaves req's expiry unset
+// (governance's default).
+func (f *expiryForm) read(form url.Values, now time.Time, req *governance.PATRequest) string {
+	f.Choice, f.ExpiresOn = form.Get("expiry"), form.Get("expires_on")
+	switch f.Choice {
+	case "":
+	case expiryDate:
+		d, err := time.Parse(dateLayout, f.ExpiresOn)
+		if err != nil {
+			return "Expiry date: choose a date."
+		}
+		req.ExpiresAt = &d
+	case expiryNever:
+		req.NoExpiry = true
+	case expiryMax:
+		req.AtMaximum = true
+	default:
+		days, err := strconv.Atoi(f.Choice)
+		if err != nil || !slices.Contains(expiryPresets, days) {
+			return "Expiry: choose one of the options."
+		}
+		req.ExpiresAt = ptr(now.AddDate(0, 0, days))
+	}
+	return ""
+}
+
+func ptr[T any](v T) *T { return &v }
 
 // newTokenPage is the data of the generate form.
 type newTokenPage struct {
 	Enabled   bool
 	Audiences []storage.Audience
 	// The form's values.
-	Name      string
-	Scopes    []string
-	Expiry    string
-	ExpiresOn string
-	// The expiry bounds: dates are UTC; a token expires at 00:00 UTC of
-	// its date. DateAllowed is false when the organization's maximum is
-	// shorter than a day (then only its maximum can be chosen).
-	MinDate, MaxDate string
-	DateAllowed      bool
-	MaxLifetime      time.Duration
+	Name   string
+	Scopes []string
+	Expiry *expiryForm
 	// Field names the field an error is about.
 	Field string
 }
 
-// newTokenForm fills the generate form's choices for v's organization, and
-// its defaults: a date 30 days ahead, within the maximum.
+// newTokenForm fills the generate form's choices for v's organization,
+// and its defaults.
 func (c *console) newTokenForm(r *http.Request, v *visit) (*newTokenPage, error) {
 	auds, err := c.catalog.List(r.Context())
 	if err != nil {
 		return nil, err
 	}
-	now := c.now().UTC()
-	today := dayStart(now)
-	maxLife := v.me.Organization.PATMaxLifetime
-	f := &newTokenPage{Enabled: v.me.Organization.PATsEnabled, Audiences: auds, MaxLifetime: maxLife,
-		MinDate: today.AddDate(0, 0, 1).Format(dateLayout), DateAllowed: true}
-	def := today.AddDate(0, 0, 30)
-	if maxLife > 0 {
-		last := dayStart(now.Add(maxLife))
-		f.MaxDate = last.Format(dateLayout)
-		f.DateAllowed = last.After(today)
-		if def.After(last) {
-			def = last
-		}
-	}
-	f.Expiry, f.ExpiresOn = expiryDate, def.Format(dateLayout)
-	if !f.DateAllowed {
-		f.Expiry, f.ExpiresOn = expiryMax, ""
-	}
-	return f, nil
+	return &newTokenPage{Enabled: v.me.Organization.PATsEnabled, Audiences: auds,
+		Expiry: newExpiryForm(c.now().UTC(), v.me.Organization.PATMaxLifetime)}, nil
 }
 
 func (c *console) newToken(w http.ResponseWriter, r *http.Request, v *visit) error {
@@ -124,28 +282,18 @@ func (c *console) createToken(w http.ResponseWriter, r *http.Request, v *visit) 
 		return err
 	}
 	form := r.PostForm
-	f.Name, f.Scopes, f.Expiry, f.ExpiresOn = form.Get("name"), form["scopes"], form.Get("expiry"), form.Get("expires_on")
+	f.Name, f.Scopes = form.Get("name"), form["scopes"]
 	req := governance.PATRequest{Name: f.Name, Scopes: f.Scopes}
 	again := func(status int, field, msg string) error {
 		f.Field = field
-		f.Name, f.ExpiresOn = c.refill(f.Name), c.refill(f.ExpiresOn)
+		f.Name, f.Expiry.ExpiresOn = c.refill(f.Name), c.refill(f.Expiry.ExpiresOn)
 		p := v.page("tokens", f)
 		p.Error = msg
 		c.render(w, r, status, "token_new", p)
 		return nil
 	}
-	switch f.Expiry {
-	case expiryDate:
-		d, err := time.Parse(dateLayout, f.ExpiresOn)
-		if err != nil {
-			return again(http.StatusBadRequest, "expires_at", "Expiry date: choose a date.")
-		}
-		req.ExpiresAt = &d
-	case expiryNever:
-		req.NoExpiry = true
-	case expiryMax, "":
-	default:
-		return again(http.StatusBadRequest, "expires_at", "Expiry: choose one of the options.")
+	if msg := f.Expiry.read(form, c.now().UTC(), &req); msg != "" {
+		return again(http.StatusBadRequest, "expires_at", msg)
 	}
 	nt, err := c.gov.CreatePAT(r.Context(), v.actor, v.actor.OrgID, v.actor.UserID, req)
 	if err != nil {
@@ -192,6 +340,9 @@ type tokenPage struct {
 	Reason string
 	// ExplainError is a refusal of the query itself.
 	ExplainError string
+	// Expiry is the expiry picker of the regenerate dialog.
+	Expiry   *expiryForm
+	DaysLeft int
 }
 
 // causeText says in words why a PAT cannot be exchanged now. Its owner may
@@ -218,7 +369,9 @@ func (c *console) token(w http.ResponseWriter, r *http.Request, v *visit) error 
 		return err
 	}
 	q := r.URL.Query()
-	tp := &tokenPage{PAT: pat, Audiences: auds, Audience: q.Get("audience"), Scope: q.Get("scope")}
+	now := c.now().UTC()
+	tp := &tokenPage{PAT: pat, Audiences: auds, Audience: q.Get("audience"), Scope: q.Get("scope"),
+		Expiry: newExpiryForm(now, v.me.Organization.PATMaxLifetime), DaysLeft: pat.ExpiresInDays(now)}
 	status := http.StatusOK
 	if tp.Audience != "" {
 		ex, err := c.gov.Explain(ctx, v.actor, pat.ID, tp.Audience, strings.Fields(tp.Scope)...)
@@ -254,13 +407,60 @@ func (c *console) revokeToken(w http.ResponseWriter, r *http.Request, v *visit) 
 		"Token “"+pat.Name+"” is revoked: anything using it stops working now.", "")
 }
 
-// regenerateToken issues a new secret for one of my tokens and reveals it.
-func (c *console) regenerateToken(w http.ResponseWriter, r *http.Request, v *visit) error {
-	nt, err := c.gov.RegenerateMyPAT(r.Context(), v.actor, r.PathValue("id"), governance.PATRequest{})
+// regeneratePage is the data of the regenerate form, a page of its own
+// where the token page's dialog is not available (no script) and for the
+// lists' links.
+type regeneratePage struct {
+	PAT    *governance.PATView
+	Expiry *expiryForm
+}
+
+// regenerateForm shows the regenerate form of one of my tokens.
+func (c *console) regenerateForm(w http.ResponseWriter, r *http.Request, v *visit) error {
+	pat, err := c.gov.GetMyPAT(r.Context(), v.actor, r.PathValue("id"))
 	if err != nil {
-		if governance.KindOf(err) == 0 {
+		return err
+	}
+	d := &regeneratePage{PAT: pat, Expiry: newExpiryForm(c.now().UTC(), v.me.Organization.PATMaxLifetime)}
+	c.render(w, r, http.StatusOK, "token_regenerate", v.page("tokens", d))
+	return nil
+}
+
+// regenerateToken issues a new secret for one of my tokens, with the
+// expiry the form chose (without a choice, governance's default: the old
+// lifetime from now), and reveals it. A refusal of the expiry shows the
+// form again.
+func (c *console) regenerateToken(w http.ResponseWriter, r *http.Request, v *visit) error {
+	ctx := r.Context()
+	now := c.now().UTC()
+	ef := newExpiryForm(now, v.me.Organization.PATMaxLifetime)
+	var req governance.PATRequest
+	msg := ef.read(r.PostForm, now, &req)
+	var (
+		nt  *governance.NewToken
+		err error
+	)
+	if msg == "" {
+		nt, err = c.gov.RegenerateMyPAT(ctx, v.actor, r.PathValue("id"), req)
+		if governance.KindOf(err) == 0 && err != nil {
 			return err
 		}
+	}
+	if msg != "" || fieldOf(err) == "expires_at" {
+		pat, gerr := c.gov.GetMyPAT(ctx, v.actor, r.PathValue("id"))
+		if gerr != nil {
+			return gerr
+		}
+		if msg == "" {
+			msg = messageOf(err)
+		}
+		ef.ExpiresOn = c.refill(ef.ExpiresOn)
+		p := v.page("tokens", &regeneratePage{PAT: pat, Expiry: ef})
+		p.Error = msg
+		c.render(w, r, http.StatusBadRequest, "token_regenerate", p)
+		return nil
+	}
+	if err != nil {
 		return c.renderTokens(w, r, v, statusOf(err), "", messageOf(err))
 	}
 	c.reveal(w, r, v, &revealPage{NewToken: nt, Regenerated: true})

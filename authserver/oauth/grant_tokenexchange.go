@@ -10,6 +10,7 @@ import (
 	"github.com/ory/fosite"
 
 	"authserver/exchange"
+	"authserver/internal/httpx"
 	"authserver/internal/rfc8693"
 	"authserver/storage"
 )
@@ -77,8 +78,9 @@ type TokenExchangeGrant struct {
 	Audiences AudienceResolver
 	Signer    TokenSigner
 	Now       func() time.Time
-	// Used records a PAT's use, behind the hot path. Optional.
-	Used func(patID string, at time.Time)
+	// Used records a PAT's use (time, client address, OAuth client id),
+	// behind the hot path. Optional.
+	Used func(patID string, at time.Time, addr, client string)
 }
 
 var _ fosite.TokenEndpointHandler = (*TokenExchangeGrant)(nil)
@@ -154,7 +156,7 @@ func (h *TokenExchangeGrant) HandleTokenEndpointRequest(ctx context.Context, r f
 		return err
 	}
 	if h.Used != nil {
-		h.Used(d.Claims.PATID, now)
+		h.Used(d.Claims.PATID, now, httpx.ClientAddrFrom(ctx), client.GetID())
 	}
 	return nil
 }

@@ -289,8 +289,9 @@ type tokenIntrospector struct {
 	prefix string
 	now    func() time.Time
 	// used records a PAT's use, behind the hot path (introspection
-	// updates last_used_at). May be nil.
-	used func(patID string, at time.Time)
+	// updates last_used_at, not the address and client of the last
+	// exchange: the caller is the resource server). May be nil.
+	used func(patID string, at time.Time, addr, client string)
 }
 
 var _ fosite.TokenIntrospector = (*tokenIntrospector)(nil)
@@ -351,7 +352,7 @@ func (t *tokenIntrospector) pat(ctx context.Context, token string) (*introspecti
 		return nil, errInactive(string(cause), g.PAT.ID)
 	}
 	if t.used != nil {
-		t.used(g.PAT.ID, now)
+		t.used(g.PAT.ID, now, "", "")
 	}
 	res := &introspection{
 		Active: true, Scope: strings.Join(g.PAT.Scopes, " "), Subject: g.Owner.ID,

@@ -59,7 +59,7 @@ type Options struct {
 	Audit       Auditor
 	// Used records that a PAT was used (exchanges and introspections);
 	// nil records nothing.
-	Used func(patID string, at time.Time)
+	Used func(patID string, at time.Time, addr, client string)
 	// Metrics receives the endpoints' metrics.
 	Metrics prometheus.Registerer
 	Log     *slog.Logger

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -20,7 +21,7 @@ import (
 
 func (a *app) patCommand() *cobra.Command {
 	return group("pat", "Manage personal access tokens (as an operator, in any organization)",
-		a.patCreateCommand(), a.patListCommand(), a.patRevokeCommand())
+		a.patCreateCommand(), a.patListCommand(), a.patRevokeCommand(), a.patRegenerateCommand())
 }
 
 // patCreateFlags are the flags of pat create.
@@ -259,17 +260,28 @@ func (a *app) revokeByID(ctx context.Context, s *service, o *storage.Organizatio
 		return flagError(err, map[string]string{"ids": "--id"})
 	}
 	for _, id := range res.Revoked {
-		fmt.Fprintf(a.stdout, "revoked %s\n", id)
+		if !slices.Contains(res.AlreadyRevoked, id) {
+			fmt.Fprintf(a.stdout, "revoked %s\n", id)
+		}
+	}
+	var problems []string
+	if n := len(res.AlreadyRevoked); n > 0 {
+		problems = append(problems, fmt.Sprintf("%d of %d PATs were already revoked, nothing changed for them: %s",
+			n, len(res.NotFound)+len(res.Revoked), strings.Join(res.AlreadyRevoked, ", ")))
 	}
 	if len(res.NotFound) == 0 {
+		if problems != nil {
+			return errors.New(problems[0])
+		}
 		return nil
 	}
 	shown := make([]string, len(res.NotFound))
 	for i, id := range res.NotFound {
 		shown[i] = redactID(s.cfg.Tokens.PATPrefix, id)
 	}
-	return fmt.Errorf("%d of %d ids match no PAT of organization %q: %s", len(res.NotFound), len(res.NotFound)+len(res.Revoked),
-		o.Name, strings.Join(shown, ", "))
+	problems = append(problems, fmt.Sprintf("%d of %d ids match no PAT of organization %q: %s", len(res.NotFound), len(res.NotFound)+len(res.Revoked),
+		o.Name, strings.Join(shown, ", ")))
+	return errors.New(strings.Join(problems, "; "))
 }
 
 // plainID is what an unknown id may look like to be echoed back.
@@ -294,10 +306,81 @@ func (a *app) revokeByValue(ctx context.Context, s *service, o *storage.Organiza
 		return err
 	}
 	if v.RevokedAt != nil && v.RevokedAt.Before(start) {
-		fmt.Fprintf(a.stdout, "PAT %s %q of user %s was already revoked at %s\n", v.ID, v.Name, v.Owner, formatTime(*v.RevokedAt))
-		return nil
+		return fmt.Errorf("PAT %s %q of user %s was already revoked at %s; nothing changed", v.ID, v.Name, v.Owner, formatTime(*v.RevokedAt))
 	}
 	fmt.Fprintf(a.stdout, "revoked PAT %s %q of user %s\n", v.ID, v.Name, v.Owner)
+	return nil
+}
+
+// patRegenerateFlags are the flags of pat regenerate.
+type patRegenerateFlags struct {
+	org, id, expiresIn string
+}
+
+func (a *app) patRegenerateCommand() *cobra.Command {
+	var f patRegenerateFlags
+	cmd := &cobra.Command{
+		Use:   "regenerate --org ORG --id ID [--expires-in 30d]",
+		Short: "Issue a new token for a PAT, same name and scopes; the token alone goes to stdout",
+		Long: `Replace a PAT by a new one with the same owner, name and scopes, and a new token: the old
+token stops working at once, and the old PAT stays listed as revoked. Only a PAT that is neither
+expired nor revoked can be regenerated.
+
+Without --expires-in the new PAT lives as long as the old one was meant to, counted from now,
+and never beyond the organization's maximum lifetime. With it, the new PAT expires that long
+from now, which must respect the maximum.
+
+The new token is printed alone on stdout, followed by a newline; everything else goes to
+stderr. The token is shown this once and never again.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return a.regeneratePAT(cmd.Context(), f) },
+	}
+	cmd.Flags().StringVar(&f.org, "org", "", "organization name (required)")
+	cmd.Flags().StringVar(&f.id, "id", "", "id of the PAT to regenerate (required; see pat list)")
+	cmd.Flags().StringVar(&f.expiresIn, "expires-in", "", "expire this long from now, e.g. 30d or 12h")
+	for _, name := range []string{"org", "id"} {
+		_ = cmd.MarkFlagRequired(name)
+	}
+	return cmd
+}
+
+// regeneratePAT regenerates the PAT f names and prints the new token.
+func (a *app) regeneratePAT(ctx context.Context, f patRegenerateFlags) error {
+	var req governance.PATRequest
+	if f.expiresIn != "" {
+		d, err := duration.Parse(f.expiresIn)
+		if err != nil {
+			return fmt.Errorf("--expires-in: %w", err)
+		}
+		if d <= 0 {
+			return errors.New("--expires-in: must be positive")
+		}
+		req.ExpiresAt = ptr(time.Now().Add(d))
+	}
+	s, o, err := a.openOrg(ctx, f.org)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	nt, err := s.gov.RegeneratePAT(ctx, governance.CLI(), o.ID, f.id, req)
+	var ge *governance.Error
+	switch {
+	case governance.KindOf(err) == governance.NotFound:
+		return fmt.Errorf("cannot regenerate: %s matches no PAT of organization %q", redactID(s.cfg.Tokens.PATPrefix, f.id), o.Name)
+	case errors.As(err, &ge) && ge.Code == "pat-revoked":
+		return fmt.Errorf("cannot regenerate PAT %s: it is revoked; create a new one with pat create", f.id)
+	case errors.As(err, &ge) && ge.Code == "pat-expired":
+		return fmt.Errorf("cannot regenerate PAT %s: it has expired; create a new one with pat create", f.id)
+	case err != nil:
+		return fmt.Errorf("cannot regenerate: %w", flagError(err, map[string]string{"expires_at": "--expires-in"}))
+	}
+	if _, err := fmt.Fprintln(a.stdout, nt.Token); err != nil {
+		return fmt.Errorf("write the token: %w", err)
+	}
+	fmt.Fprintf(a.stderr, "regenerated PAT %s %q of user %s in organization %s as %s; the old token no longer works\n",
+		f.id, nt.Name, nt.Owner, o.Name, nt.ID)
+	fmt.Fprintf(a.stderr, "scopes: %s; expires: %s\n", strings.Join(nt.Scopes, " "), formatExpiry(nt.ExpiresAt))
+	fmt.Fprintln(a.stderr, "the token (on stdout) is shown only this once: store it now, it cannot be retrieved again")
 	return nil
 }
 

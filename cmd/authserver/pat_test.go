@@ -170,9 +170,16 @@ func TestPATCommands(t *testing.T) {
 			if code, body := exchangeStatus(token2); code != http.StatusBadRequest {
 				t.Fatalf("a PAT revoked by value still exchanges: %d %v", code, body)
 			}
-			code, out, _ = cli(t, nil, token2+"\n", "pat", "revoke", "--config", path, "--org", "acme", "--token-stdin")
-			if code != 0 || !strings.Contains(out, "already revoked") {
-				t.Errorf("revoking a revoked PAT by value: exit %d %q", code, out)
+			code, out, stderr = cli(t, nil, token2+"\n", "pat", "revoke", "--config", path, "--org", "acme", "--token-stdin")
+			oneErrorLine(t, "revoking a revoked PAT by value", code, out, stderr)
+			if !strings.Contains(stderr, id2) || !strings.Contains(stderr, "was already revoked at") || strings.Contains(stderr, token2) {
+				t.Errorf("revoking a revoked PAT by value: stderr %q", stderr)
+			}
+			// By id: said so, exit 1, and the revocation is the first one.
+			code, out, stderr = cli(t, nil, "", "pat", "revoke", "--config", path, "--org", "acme", "--id", id2)
+			oneErrorLine(t, "revoking a revoked PAT by id", code, out, stderr)
+			if !strings.Contains(stderr, "1 of 1 PATs were already revoked, nothing changed for them: "+id2) {
+				t.Errorf("revoking a revoked PAT by id: stderr %q", stderr)
 			}
 
 			// Unknown ids are reported, the others revoked, exit 1.
@@ -303,9 +310,9 @@ func TestPATListFollowsCursor(t *testing.T) {
 	if len(rows) != len(ids) {
 		t.Fatalf("got %d rows, want %d:\n%s", len(rows), len(ids), out)
 	}
-	for i, id := range ids {
-		if rows[i][0] != id {
-			t.Errorf("row %d: got id %s, want %s", i, rows[i][0], id)
+	for i, id := range ids { // newest first
+		if got := rows[len(ids)-1-i][0]; got != id {
+			t.Errorf("row %d: got id %s, want %s", len(ids)-1-i, got, id)
 		}
 	}
 	code, out, stderr = cli(t, nil, "", "pat", "list", "--config", path, "--org", "acme", "--status", "bogus")
@@ -337,6 +344,77 @@ func TestPATRevokeUsage(t *testing.T) {
 			oneErrorLine(t, c.name, code, out, stderr)
 			if !strings.Contains(stderr, c.want) {
 				t.Errorf("got %q, want %q", stderr, c.want)
+			}
+		})
+	}
+}
+
+// TestPATRegenerate: the operator regenerates a PAT with the default or a
+// new expiry; the new token alone is on stdout and exchanges, the old one
+// stops; expired, revoked and unknown PATs and bad expiries are one clear
+// error line each, exit 1.
+func TestPATRegenerate(t *testing.T) {
+	path, httpAddr, telemetryAddr := patConfig(t, sqliteDB(t))
+	srv := startServer(t, path, httpAddr, telemetryAddr)
+	exchangeStatus := func(pat string) int {
+		code, _ := postToken(t, srv.base, exchangeForm("cli", "orchestrator", pat))
+		return code
+	}
+	old, id := createPAT(t, path, "--org", "acme", "--user", "alice", "--name", "ci", "--scopes", "OR.Jobs", "--expires-in", "10d")
+
+	code, out, stderr := cli(t, nil, "", "pat", "regenerate", "--config", path, "--org", "acme", "--id", id, "--expires-in", "45d")
+	if code != 0 {
+		t.Fatalf("regenerate: exit %d stderr %q", code, stderr)
+	}
+	token, ok := strings.CutSuffix(out, "\n")
+	if !ok || exchange.CheckPAT("pat_", token) != nil || strings.Contains(stderr, token) {
+		t.Fatalf("stdout is not the new token alone: %q (stderr %q)", out, stderr)
+	}
+	if !strings.Contains(stderr, "regenerated PAT "+id) || !strings.Contains(stderr, "shown only this once") {
+		t.Errorf("stderr %q", stderr)
+	}
+	if exchangeStatus(token) != http.StatusOK || exchangeStatus(old) == http.StatusOK {
+		t.Fatal("the new token must exchange and the old one not")
+	}
+	code, out, _ = cli(t, nil, "", "pat", "list", "--config", path, "--org", "acme", "--status", "active")
+	if want := time.Now().Add(45 * 24 * time.Hour).UTC().Format("2006-01-02"); code != 0 || !strings.Contains(out, want) || strings.Contains(out, id) {
+		t.Errorf("the regenerated PAT expires on %s and the old one is not active: %q", want, out)
+	}
+	newID := regexp.MustCompile(`as ([0-9a-f-]{36});`).FindStringSubmatch(stderr)
+	if newID == nil {
+		t.Fatalf("stderr does not name the new PAT: %q", stderr)
+	}
+
+	// Without --expires-in: the old lifetime (45 days) from now.
+	code, _, stderr = cli(t, nil, "", "pat", "regenerate", "--config", path, "--org", "acme", "--id", newID[1])
+	if code != 0 || !strings.Contains(stderr, "expires: "+time.Now().Add(45*24*time.Hour).UTC().Format("2006-01-02")) {
+		t.Fatalf("default expiry: exit %d stderr %q", code, stderr)
+	}
+
+	_, expiredID := createPAT(t, path, "--org", "acme", "--user", "alice", "--name", "short", "--scopes", "OR.Jobs", "--expires-in", "1s")
+	time.Sleep(1100 * time.Millisecond)
+	_, limitedID := createPAT(t, path, "--org", "limited", "--user", "lee", "--name", "l", "--scopes", "OR.Jobs")
+	for _, c := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"a revoked PAT", []string{"--org", "acme", "--id", id}, "cannot regenerate PAT " + id + ": it is revoked"},
+		{"an expired PAT", []string{"--org", "acme", "--id", expiredID}, "cannot regenerate PAT " + expiredID + ": it has expired"},
+		{"an unknown id", []string{"--org", "acme", "--id", "no-such-id"}, `cannot regenerate: no-such-id matches no PAT of organization "acme"`},
+		{"another organization's PAT", []string{"--org", "acme", "--id", limitedID}, `matches no PAT of organization "acme"`},
+		{"a token given as the id", []string{"--org", "acme", "--id", old}, "(a value that is not an id"},
+		{"beyond the maximum lifetime", []string{"--org", "limited", "--id", limitedID, "--expires-in", "31d"},
+			"--expires-in: is beyond the organization's maximum lifetime of 30d"},
+		{"a malformed duration", []string{"--org", "acme", "--id", id, "--expires-in", "soon"}, "--expires-in: invalid duration"},
+		{"a zero duration", []string{"--org", "acme", "--id", id, "--expires-in", "0"}, "--expires-in: must be positive"},
+		{"a missing id", []string{"--org", "acme"}, `required flag(s) "id" not set`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			code, out, stderr := cli(t, nil, "", append([]string{"pat", "regenerate", "--config", path}, c.args...)...)
+			oneErrorLine(t, c.name, code, out, stderr)
+			if !strings.Contains(stderr, c.want) || strings.Contains(stderr, old) {
+				t.Errorf("stderr %q, want %q", stderr, c.want)
 			}
 		})
 	}

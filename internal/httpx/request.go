@@ -51,6 +51,14 @@ func ClientAddrOf(r *http.Request) string {
 	return AddrString(ClientAddr{}.Of(r))
 }
 
+// ClientAddrFrom is the client address ctx carries (WithClientAddr), or ""
+// when it carries none. Handlers that see only the request's context (the
+// token-exchange grant) read it here.
+func ClientAddrFrom(ctx context.Context) string {
+	s, _ := ctx.Value(clientAddrKey{}).(string)
+	return s
+}
+
 // AddrString is a client address as logged and stored: "" for none.
 func AddrString(a netip.Addr) string {
 	if !a.IsValid() {

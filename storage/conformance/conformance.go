@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"sync"
@@ -46,6 +47,7 @@ func Run(t *testing.T, open Opener) {
 		{"PAT counts by status honour max lifetime", testCountPATs},
 		{"signing keys CRUD", testSigningKeys},
 		{"audit events filter and page newest first", testAudit},
+		{"names of users, PATs and roles, never crossing organizations", testNamesOf},
 		{"sessions CRUD and expiry", testSessions},
 		{"a user's other sessions end, the one kept stays", testOtherSessions},
 		{"users are searched by username and filtered by kind", testSearchUsers},
@@ -323,21 +325,25 @@ func testDeleteRoleCascades(t *testing.T, s storage.Store) {
 }
 
 func testAudiences(t *testing.T, s storage.Store) {
-	au := &storage.Audience{ID: "orchestrator", Name: "Orchestrator", Scopes: []string{"OR.Jobs", "OR.Folders"}, AccessTokenTTL: 10 * time.Minute}
+	au := &storage.Audience{ID: "orchestrator", Name: "Orchestrator", Scopes: []string{"OR.Jobs", "OR.Folders"}, AccessTokenTTL: 10 * time.Minute,
+		ScopeDescriptions: map[string]string{"OR.Jobs": "Start and stop jobs “now”"}}
 	must(t, s.CreateAudience(ctx, au))
 	got, err := s.GetAudience(ctx, "orchestrator")
 	must(t, err)
-	if got.Name != "Orchestrator" || !slices.Equal(got.Scopes, au.Scopes) || got.AccessTokenTTL != 10*time.Minute {
+	if got.Name != "Orchestrator" || !slices.Equal(got.Scopes, au.Scopes) || got.AccessTokenTTL != 10*time.Minute ||
+		!maps.Equal(got.ScopeDescriptions, au.ScopeDescriptions) {
 		t.Fatalf("got %+v", got)
 	}
 	wantErr(t, s.CreateAudience(ctx, &storage.Audience{ID: "orchestrator", Name: "x", Scopes: []string{"A"}}), storage.ErrAlreadyExists)
 	got.Scopes = []string{"OR.Jobs"}
 	got.AccessTokenTTL = 0
+	got.ScopeDescriptions = nil
 	must(t, s.UpdateAudience(ctx, got))
 	must(t, s.CreateAudience(ctx, &storage.Audience{ID: "https://api.example.com", Name: "API", Scopes: []string{"API.Read"}}))
 	list, err := s.ListAudiences(ctx)
 	must(t, err)
-	if len(list) != 2 || list[1].ID != "orchestrator" || !slices.Equal(list[1].Scopes, []string{"OR.Jobs"}) || list[1].AccessTokenTTL != 0 {
+	if len(list) != 2 || list[1].ID != "orchestrator" || !slices.Equal(list[1].Scopes, []string{"OR.Jobs"}) || list[1].AccessTokenTTL != 0 ||
+		list[1].ScopeDescriptions != nil {
 		t.Fatalf("list: got %+v", list)
 	}
 	must(t, s.DeleteAudience(ctx, "orchestrator"))
@@ -505,18 +511,33 @@ func testListPATs(t *testing.T, s storage.Store) {
 	_, err := s.RevokePAT(ctx, a.ID, revoked.ID, now, "admin")
 	must(t, err)
 
-	sorted := func(ids ...string) []string { slices.Sort(ids); return ids }
+	// Newest first: ids are UUIDv7, descending.
+	sorted := func(ids ...string) []string { slices.Sort(ids); slices.Reverse(ids); return ids }
+	odd := pat(t, s, bob, `Deploy 50%_off\x`, "pat_list_0006", now.Add(-time.Hour), ptr(now.Add(6*24*time.Hour)))
+	other := &storage.PAT{OrgID: a.ID, UserID: alice.ID, Name: "deploy-other", Scopes: []string{"API.Read", "OR.Jobs.Extra"},
+		Hash: hash("pat_list_0007"), Hint: "pat_…0007", CreatedAt: now.Add(-25 * 24 * time.Hour)}
+	must(t, s.CreatePAT(ctx, other))
+	week := now.Add(7 * 24 * time.Hour)
 	cases := []struct {
 		name string
 		f    storage.PATFilter
 		want []string
 	}{
-		{"whole organization", storage.PATFilter{OrgID: a.ID}, sorted(active.ID, expired.ID, revoked.ID, old.ID)},
-		{"one owner", storage.PATFilter{OrgID: a.ID, UserID: bob.ID}, sorted(revoked.ID, old.ID)},
-		{"active", storage.PATFilter{OrgID: a.ID, Status: storage.PATActive, Now: now}, sorted(active.ID, old.ID)},
+		{"whole organization", storage.PATFilter{OrgID: a.ID}, sorted(active.ID, expired.ID, revoked.ID, old.ID, odd.ID, other.ID)},
+		{"one owner", storage.PATFilter{OrgID: a.ID, UserID: bob.ID}, sorted(revoked.ID, old.ID, odd.ID)},
+		{"active", storage.PATFilter{OrgID: a.ID, Status: storage.PATActive, Now: now}, sorted(active.ID, old.ID, odd.ID, other.ID)},
 		{"expired", storage.PATFilter{OrgID: a.ID, Status: storage.PATExpired, Now: now}, sorted(expired.ID)},
 		{"revoked", storage.PATFilter{OrgID: a.ID, Status: storage.PATRevoked, Now: now}, sorted(revoked.ID)},
-		{"active under a 30-day maximum", storage.PATFilter{OrgID: a.ID, Status: storage.PATActive, Now: now, MaxLifetime: 30 * 24 * time.Hour}, sorted(active.ID)},
+		{"active under a 30-day maximum", storage.PATFilter{OrgID: a.ID, Status: storage.PATActive, Now: now, MaxLifetime: 30 * 24 * time.Hour}, sorted(active.ID, odd.ID, other.ID)},
+		{"name, any case", storage.PATFilter{OrgID: a.ID, Name: "DEPLOY"}, sorted(odd.ID, other.ID)},
+		{"name with LIKE wildcards matches them literally", storage.PATFilter{OrgID: a.ID, Name: `50%_off\`}, sorted(odd.ID)},
+		{"a wildcard alone is no wildcard", storage.PATFilter{OrgID: a.ID, Name: "%"}, sorted(odd.ID)},
+		{"underscore alone", storage.PATFilter{OrgID: a.ID, Name: "_"}, sorted(odd.ID)},
+		{"any of an audience's scopes, whole names only", storage.PATFilter{OrgID: a.ID, AnyScope: []string{"API.Read", "OR.Job"}}, sorted(other.ID)},
+		{"scope with a wildcard", storage.PATFilter{OrgID: a.ID, AnyScope: []string{"OR.Jobs%"}}, nil},
+		{"expiring within a week", storage.PATFilter{OrgID: a.ID, Now: now, ExpiringBefore: week}, sorted(active.ID, odd.ID)},
+		{"expiring within a week, counting a 30-day maximum", storage.PATFilter{OrgID: a.ID, Now: now, MaxLifetime: 30 * 24 * time.Hour, ExpiringBefore: week}, sorted(active.ID, odd.ID, other.ID)},
+		{"expiring and a status", storage.PATFilter{OrgID: a.ID, Now: now, Status: storage.PATActive, ExpiringBefore: week, UserID: bob.ID}, sorted(odd.ID)},
 		{"expired under a 30-day maximum", storage.PATFilter{OrgID: a.ID, Status: storage.PATExpired, Now: now, MaxLifetime: 30 * 24 * time.Hour}, sorted(expired.ID, old.ID)},
 	}
 	for _, c := range cases {
@@ -625,14 +646,35 @@ func testTouchPATs(t *testing.T, s storage.Store) {
 	alice := user(t, s, a, "alice")
 	p1 := pat(t, s, alice, "one", "pat_touch_0001", base, nil)
 	p2 := pat(t, s, alice, "two", "pat_touch_0002", base, nil)
-	must(t, s.TouchPATs(ctx, map[string]time.Time{p1.ID: base.Add(2 * time.Minute), p2.ID: base.Add(time.Minute), "gone": base}))
-	must(t, s.TouchPATs(ctx, map[string]time.Time{p1.ID: base.Add(time.Minute)}))
+	must(t, s.TouchPATs(ctx, map[string]storage.PATUse{
+		p1.ID:  {At: base.Add(2 * time.Minute), Addr: "203.0.113.7", Client: "ci"},
+		p2.ID:  {At: base.Add(time.Minute), Addr: "2001:db8::1", Client: "cli"},
+		"gone": {At: base}}))
+	must(t, s.TouchPATs(ctx, map[string]storage.PATUse{p1.ID: {At: base.Add(time.Minute), Addr: "198.51.100.1", Client: "old"}}))
 	got, err := s.GetPAT(ctx, a.ID, p1.ID)
 	must(t, err)
 	sameTime(t, "last_used_at after an older touch", *got.LastUsedAt, base.Add(2*time.Minute))
+	if got.LastUsedAddr != "203.0.113.7" || got.LastUsedClient != "ci" {
+		t.Errorf("after an older touch: last used from %q by %q, want the newer use's", got.LastUsedAddr, got.LastUsedClient)
+	}
 	got, err = s.GetPAT(ctx, a.ID, p2.ID)
 	must(t, err)
 	sameTime(t, "last_used_at", *got.LastUsedAt, base.Add(time.Minute))
+	if got.LastUsedAddr != "2001:db8::1" || got.LastUsedClient != "cli" {
+		t.Errorf("last used from %q by %q", got.LastUsedAddr, got.LastUsedClient)
+	}
+	// A use that names no address or client (an introspection) moves the
+	// time and keeps the last exchange's address and client.
+	must(t, s.TouchPATs(ctx, map[string]storage.PATUse{p2.ID: {At: base.Add(3 * time.Minute)}}))
+	list, err := s.ListPATs(ctx, storage.PATFilter{OrgID: a.ID, UserID: alice.ID})
+	must(t, err)
+	if len(list) != 2 || list[0].ID != p2.ID {
+		t.Fatalf("list: got %v", patIDs(list))
+	}
+	sameTime(t, "last_used_at after an anonymous use", *list[0].LastUsedAt, base.Add(3*time.Minute))
+	if list[0].LastUsedAddr != "2001:db8::1" || list[0].LastUsedClient != "cli" {
+		t.Errorf("after an anonymous use: last used from %q by %q", list[0].LastUsedAddr, list[0].LastUsedClient)
+	}
 }
 
 func testCountPATs(t *testing.T, s storage.Store) {
@@ -948,7 +990,7 @@ func testConcurrentWriters(t *testing.T, s storage.Store) {
 				if err != nil {
 					errs <- err
 				}
-				if err := s.TouchPATs(ctx, map[string]time.Time{p.ID: base.Add(time.Duration(w*each+i) * time.Second)}); err != nil {
+				if err := s.TouchPATs(ctx, map[string]storage.PATUse{p.ID: {At: base.Add(time.Duration(w*each+i) * time.Second)}}); err != nil {
 					errs <- err
 				}
 			}
@@ -1072,5 +1114,42 @@ func testLock(t *testing.T, s storage.Store) {
 	must(t, err)
 	if got.PATMaxLifetime != workers*time.Second {
 		t.Fatalf("got %v after %d locked increments, want %v", got.PATMaxLifetime, workers, workers*time.Second)
+	}
+}
+
+func testNamesOf(t *testing.T, s storage.Store) {
+	a, b := org(t, s, "a"), org(t, s, "b")
+	alice, carol := user(t, s, a, "alice"), user(t, s, b, "carol")
+	p := pat(t, s, alice, "deploy", "pat_names_0001", base, nil)
+	r := role(t, s, a, "Viewer", "OR.Jobs")
+	cases := []struct {
+		kind storage.NameKind
+		ids  []string
+		want map[string]string
+	}{
+		{storage.NamesOfUsers, []string{alice.ID, carol.ID, "gone"}, map[string]string{alice.ID: "alice"}},
+		{storage.NamesOfPATs, []string{p.ID, alice.ID}, map[string]string{p.ID: "deploy"}},
+		{storage.NamesOfRoles, []string{r.ID}, map[string]string{r.ID: "Viewer"}},
+		{storage.NamesOfRoles, nil, map[string]string{}},
+	}
+	for _, c := range cases {
+		got, err := s.NamesOf(ctx, a.ID, c.kind, c.ids)
+		must(t, err)
+		if !maps.Equal(got, c.want) {
+			t.Errorf("names of %s: got %v, want %v", c.kind, got, c.want)
+		}
+	}
+	many := make([]string, 0, 1201)
+	for i := range 1200 {
+		many = append(many, fmt.Sprintf("missing-%d", i))
+	}
+	many = append(many, alice.ID)
+	got, err := s.NamesOf(ctx, a.ID, storage.NamesOfUsers, many)
+	must(t, err)
+	if !maps.Equal(got, map[string]string{alice.ID: "alice"}) {
+		t.Errorf("names of 1201 ids: got %v", got)
+	}
+	if _, err := s.NamesOf(ctx, a.ID, "sessions", []string{"x"}); err == nil {
+		t.Error("an unknown kind was accepted")
 	}
 }

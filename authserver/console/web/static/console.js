@@ -1,6 +1,7 @@
 // authserver console: the only script of the console, and optional — every
 // form works without it. It copies a revealed token, asks for confirmation
-// in a keyboard-usable <dialog>, and toggles select-all checkboxes.
+// in a keyboard-usable <dialog>, opens form dialogs in place of the pages
+// their links lead to, and toggles select-all checkboxes.
 (function () {
   'use strict';
 
@@ -65,6 +66,34 @@
     };
     dialog.showModal();
     document.getElementById('confirm-cancel').focus();
+  });
+
+  // Form dialogs: <a href="PAGE" data-dialog="ID"> opens <dialog id=ID>,
+  // which holds the form PAGE shows, instead of leaving the page. Focus
+  // goes to its title ([data-dialog-title], read out first), so that the
+  // Enter that opened it cannot also submit it; Tab reaches the choices.
+  // Escape and any [data-close-dialog] close it and give focus back to
+  // the link.
+  document.addEventListener('click', function (e) {
+    var opener = e.target.closest('a[data-dialog]');
+    if (opener) {
+      var dlg = document.getElementById(opener.getAttribute('data-dialog'));
+      if (!dlg || typeof dlg.showModal !== 'function') return; // follow the link
+      e.preventDefault();
+      dlg.onclose = function () { dlg.onclose = null; opener.focus(); };
+      dlg.showModal();
+      var title = dlg.querySelector('[data-dialog-title]');
+      if (title) title.focus();
+      return;
+    }
+    var closer = e.target.closest('[data-close-dialog]');
+    if (closer) {
+      var open = closer.closest('dialog');
+      if (open) {
+        e.preventDefault();
+        open.close();
+      }
+    }
   });
 
   // Select-all: <input type=checkbox data-select-all="NAME"> toggles every
