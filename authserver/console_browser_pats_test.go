@@ -2,7 +2,6 @@ package authserver_test
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"regexp"
 	"strings"
@@ -22,30 +21,6 @@ import (
 // Browser tests of the PAT pages, the audit log and phone widths. Each runs
 // at a desktop and a phone size; on the phone, buttons are tapped (touch
 // events), not clicked.
-
-// screen is a viewport the tests run at.
-type screen struct {
-	name          string
-	width, height int64
-	phone         bool
-}
-
-var screens = []screen{{"desktop", 1280, 800, false}, {"phone", 390, 844, true}}
-
-// eachScreen runs fn at every screen size, in one browser each.
-func eachScreen(t *testing.T, e *env, fn func(t *testing.T, b *browserTab, s screen)) {
-	for _, s := range screens {
-		t.Run(s.name, func(t *testing.T) {
-			b := e.browser(t)
-			opts := []chromedp.EmulateViewportOption{}
-			if s.phone {
-				opts = append(opts, chromedp.EmulateTouch)
-			}
-			b.do("set the viewport", chromedp.EmulateViewport(s.width, s.height, opts...))
-			fn(t, b, s)
-		})
-	}
-}
 
 // press clicks (desktop) or taps (phone) what sel finds.
 func (b *browserTab) press(s screen, sel string) {
@@ -79,29 +54,6 @@ func (b *browserTab) eval(expr string) string {
 		b.t.Fatalf("evaluate %s: %v", expr, err)
 	}
 	return s
-}
-
-// overflowJS describes what sticks out of the viewport on the right
-// ("" when the page fits): the document's width and the widest elements.
-const overflowJS = `(() => {
-  const vw = window.innerWidth, de = document.documentElement;
-  if (de.scrollWidth <= vw && de.scrollWidth <= ` + "%d" + `) return '';
-  const wide = [];
-  for (const el of document.body.querySelectorAll('*')) {
-    const r = el.getBoundingClientRect();
-    if (r.right > vw + 0.5 && r.width > 0) {
-      wide.push(el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') + (el.className && typeof el.className === 'string' ? '.' + el.className.split(' ').join('.') : '') + ' right=' + Math.round(r.right));
-    }
-  }
-  return 'scrollWidth ' + de.scrollWidth + ' > innerWidth ' + vw + ': ' + wide.slice(0, 8).join(', ');
-})()`
-
-// wantFits fails when the page is wider than the viewport.
-func (b *browserTab) wantFits(s screen, what string) {
-	b.t.Helper()
-	if got := b.eval(fmt.Sprintf(overflowJS, s.width)); got != "" {
-		b.t.Errorf("%s at %dpx: %s", what, s.width, got)
-	}
 }
 
 // dialogFitsJS checks the open dialog: inside the viewport, and each of
@@ -229,7 +181,7 @@ func TestConsoleBrowserEveryPageFits(t *testing.T) {
 				t.Errorf("%s: status %d at %s, want 200", p, resp.Status, resp.URL)
 				continue
 			}
-			b.wantFits(s, p)
+			b.wantFits(p)
 			b.wantDialogsFit(s, p)
 		}
 		if s.phone {
@@ -254,7 +206,7 @@ func TestConsoleBrowserExpiryPresets(t *testing.T) {
 		if b.eval(`String(!!document.getElementById('expiry-never'))`) != "true" {
 			t.Fatal("no expiry is not offered without a maximum")
 		}
-		b.wantFits(s, "the generate form")
+		b.wantFits("the generate form")
 		name := "week " + s.name
 		b.do("name the token", chromedp.SendKeys(chromedp.ID("name"), name))
 		b.press(s, `input[name="scopes"][value="OR.Execution"]`)
@@ -311,7 +263,7 @@ func TestConsoleBrowserExpiringSoon(t *testing.T) {
 		if got := b.eval(`[...document.querySelectorAll('#tokens tbody tr')].map(r => r.dataset.name).join(',')`); got != "soon" {
 			t.Fatalf("expiring within 7 days lists %q, want soon", got)
 		}
-		b.wantFits(s, "my tokens, filtered")
+		b.wantFits("my tokens, filtered")
 
 		// Under a 60-day maximum, the 55-day-old token ends in 5 days.
 		e.setSettings("acme", true, "60d")
@@ -320,7 +272,7 @@ func TestConsoleBrowserExpiringSoon(t *testing.T) {
 			t.Fatalf("the organization's tokens expiring within 7 days: %q, want old,soon", got)
 		}
 		b.wantText(`tr[data-name="old"] .badge-expiring`, "expires in 5 days")
-		b.wantFits(s, "organization tokens, filtered")
+		b.wantFits("organization tokens, filtered")
 		if s.phone {
 			b.docsScreenshot("console-organization-phone")
 		} else {
@@ -340,7 +292,7 @@ func TestConsoleBrowserRegenerateDialog(t *testing.T) {
 		tok, p := e.pat(patSpec{org: "acme", user: "carol", name: "agent " + s.name, scopes: []string{"OR.Jobs"}, expires: ptr(time.Now().Add(24 * time.Hour))})
 		b.signIn("acme", "carol", "carol-password")
 		b.open("/console/tokens/" + p.ID)
-		b.wantFits(s, "the token page")
+		b.wantFits("the token page")
 
 		b.press(s, "#regenerate")
 		b.do("wait for the dialog", chromedp.WaitVisible(chromedp.ID("regenerate-dialog")))
@@ -389,7 +341,7 @@ func TestConsoleBrowserRegenerateDialog(t *testing.T) {
 			t.Fatal("the regenerated token does not replace the old one")
 		}
 		b.wantText(".details", time.Now().UTC().AddDate(0, 0, 60).Format("2006-01-02"))
-		b.wantFits(s, "the reveal")
+		b.wantFits("the reveal")
 	})
 }
 
@@ -468,7 +420,7 @@ func TestConsoleBrowserAuditNames(t *testing.T) {
 		if got := b.eval(brokenWordsJS); got != "" {
 			t.Errorf("words wrap inside themselves at %dpx: %s", s.width, got)
 		}
-		b.wantFits(s, "the audit log")
+		b.wantFits("the audit log")
 		if s.phone {
 			b.docsScreenshot("console-audit-phone")
 		} else {
@@ -476,13 +428,13 @@ func TestConsoleBrowserAuditNames(t *testing.T) {
 			// Between phone and desktop the table is a table, and narrow:
 			// where words used to break ("pat.creat/e").
 			mid := screen{name: "tablet", width: 700, height: 900}
-			b.do("narrow the viewport", chromedp.EmulateViewport(mid.width, mid.height))
+			b.emulate(mid)
 			b.open("/console/org/audit")
 			if got := b.eval(brokenWordsJS); got != "" {
 				t.Errorf("words wrap inside themselves at %dpx: %s", mid.width, got)
 			}
-			b.wantFits(mid, "the audit log")
-			b.do("widen the viewport again", chromedp.EmulateViewport(s.width, s.height))
+			b.wantFits("the audit log at 700px")
+			b.emulate(s)
 		}
 
 		// Filters: action, actor, days.

@@ -6,23 +6,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
-
-	"authserver/exchange"
 )
-
-// fitsViewport fails unless the page is no wider than the viewport:
-// nothing is cut off or needs scrolling sideways.
-func (b *browserTab) fitsViewport(what string) {
-	b.t.Helper()
-	fits, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth <= window.innerWidth`))
-	if err != nil {
-		b.t.Fatalf("%s: measure the page: %v", what, err)
-	}
-	if !fits {
-		width, _ := chromedp.Run(b.ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`))
-		b.t.Fatalf("%s is %dpx wide, wider than the viewport", what, width)
-	}
-}
 
 // TestConsoleBrowserRoles: on a desktop and on a phone, an admin creates a
 // role with the permission picker and assigns it to a user at a folder;
@@ -41,17 +25,8 @@ func TestConsoleBrowserRoles(t *testing.T) {
 	} {
 		t.Run(vp.name, func(t *testing.T) {
 			e := newEnv(t, envOptions{})
-			admin := e.apiToken("acme", "alice", exchange.ScopePATs, exchange.ScopeAdmin)
-			wantStatus(t, e.call("POST", "/api/v1/admin/users", admin, `{"username": "rita", "password": "r1ta-password-1"}`), http.StatusCreated)
-			rita := e.user("acme", "rita")
 
-			emulate := func(b *browserTab) {
-				opts := []chromedp.EmulateViewportOption{}
-				if vp.phone {
-					opts = append(opts, chromedp.EmulateMobile, chromedp.EmulateTouch)
-				}
-				b.do("set the viewport", chromedp.EmulateViewport(vp.width, vp.height, opts...))
-			}
+			emulate := func(b *browserTab) { b.emulate(screen{vp.name, vp.width, vp.height, vp.phone}) }
 			// press taps on a phone and clicks on a desktop.
 			press := func(b *browserTab, sel string) chromedp.Action[chromedp.Void] {
 				if vp.phone {
@@ -64,9 +39,16 @@ func TestConsoleBrowserRoles(t *testing.T) {
 			emulate(b)
 			b.signIn("acme", "alice", "alice-password")
 
+			// Create the user rita with a password, in the console.
+			b.open("/console/org/users")
+			b.fill("new-username", "rita", "new-password", "r1ta-password-1", "new-password-confirm", "r1ta-password-1")
+			b.submit("#create-user")
+			b.wantText("#notice", "User rita is created.")
+			rita := e.user("acme", "rita")
+
 			// Create a role with the picker: no free text, a checkbox per scope.
 			b.open("/console/org/roles")
-			b.fitsViewport("the roles page")
+			b.wantFits("the roles page")
 			b.do("fill the role form",
 				chromedp.SendKeys(chromedp.ID("name"), "Deployers"),
 				press(b, `#new-role-form input[name="permissions"][value="OR.Jobs"]`),
@@ -74,7 +56,7 @@ func TestConsoleBrowserRoles(t *testing.T) {
 			b.submit("#create-role")
 			b.wantText("#notice", "Role “Deployers” is created.")
 			b.wantText(`tr[data-role="Deployers"]`, "OR.Jobs")
-			b.fitsViewport("the roles page with a new role")
+			b.wantFits("the roles page with a new role")
 			b.docsScreenshot("console-roles" + vp.suffix)
 			role, err := e.store.GetRoleByName(ctx, e.orgIDs["acme"], "Deployers")
 			if err != nil {
@@ -86,7 +68,7 @@ func TestConsoleBrowserRoles(t *testing.T) {
 
 			// Assign it to rita at a folder, from her page.
 			b.open("/console/org/users/" + rita.ID)
-			b.fitsViewport("the user page")
+			b.wantFits("the user page")
 			b.wantText("#no-roles", "rita holds no role")
 			b.do("fill the assign form",
 				chromedp.SetValue(chromedp.ID("role_id"), role.ID),
@@ -96,17 +78,17 @@ func TestConsoleBrowserRoles(t *testing.T) {
 			b.wantText(`#assignments tr[data-role="Deployers"]`, "Deploy/Production")
 			b.wantText("#folders", "Deploy/Production")
 			b.wantText(`#access tr[data-audience="orchestrator"]`, "Deploy/Production")
-			b.fitsViewport("the user page with a role")
+			b.wantFits("the user page with a role")
 			b.docsScreenshot("console-user" + vp.suffix)
 
 			// Deleting the assigned role asks first; cancelling keeps it.
 			b.open("/console/org/roles/" + role.ID)
-			b.fitsViewport("the role page")
+			b.wantFits("the role page")
 			if vp.phone {
 				b.do("tap delete", chromedp.Tap(chromedp.ID("delete-role"), chromedp.NodeVisible),
 					chromedp.WaitVisible(chromedp.ID("confirm-dialog")))
 				b.wantText("#confirm-message", "Its 1 assignment goes with it.")
-				b.fitsViewport("the confirmation dialog")
+				b.wantFits("the confirmation dialog")
 				b.do("tap cancel", chromedp.Tap(chromedp.ID("confirm-cancel"), chromedp.NodeVisible),
 					chromedp.WaitNotVisible(chromedp.ID("confirm-dialog")))
 			} else {
@@ -128,7 +110,7 @@ func TestConsoleBrowserRoles(t *testing.T) {
 			emulate(rb)
 			rb.signIn("acme", "rita", "r1ta-password-1")
 			rb.open("/console/tokens/new")
-			rb.fitsViewport("the generate page")
+			rb.wantFits("the generate page")
 			rb.do("fill the generate form",
 				chromedp.SendKeys(chromedp.ID("name"), "deploy"),
 				chromedp.Click(chromedp.CSS(`input[name="scopes"][value="OR.Jobs"]`)))
@@ -150,7 +132,7 @@ func TestConsoleBrowserRoles(t *testing.T) {
 			b.open("/console/org/roles/" + role.ID)
 			b.confirm("#delete-role", "Its 1 assignment goes with it.")
 			b.wantText("#notice", "Role “Deployers” and its 1 assignment are deleted.")
-			b.fitsViewport("the roles page after a deletion")
+			b.wantFits("the roles page after a deletion")
 			if e.exchangeJWT(t, token) {
 				t.Fatal("a token still exchanges after its owner's only role was deleted")
 			}

@@ -2,6 +2,7 @@ package authserver_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"os"
@@ -199,6 +200,72 @@ func (b *browserTab) signIn(org, user, password string) {
 		chromedp.SendKeys(chromedp.ID("username"), user),
 		chromedp.SendKeys(chromedp.ID("password"), password))
 	b.submit("#sign-in")
+}
+
+// screen is a viewport the tests run at.
+type screen struct {
+	name          string
+	width, height int64
+	phone         bool
+}
+
+var screens = []screen{{"desktop", 1280, 800, false}, {"phone", 390, 844, true}}
+
+// eachScreen runs fn at every screen size, in one browser each.
+func eachScreen(t *testing.T, e *env, fn func(t *testing.T, b *browserTab, s screen)) {
+	for _, s := range screens {
+		t.Run(s.name, func(t *testing.T) {
+			b := e.browser(t)
+			opts := []chromedp.EmulateViewportOption{}
+			if s.phone {
+				opts = append(opts, chromedp.EmulateTouch)
+			}
+			b.do("set the viewport", chromedp.EmulateViewport(s.width, s.height, opts...))
+			fn(t, b, s)
+		})
+	}
+}
+
+// emulate sizes the tab to s: a desktop window, or a phone (mobile
+// emulation, so that the page's viewport meta applies, with touch events).
+func (b *browserTab) emulate(s screen) {
+	b.t.Helper()
+	opts := []chromedp.EmulateViewportOption{chromedp.EmulateScale(1)}
+	if s.phone {
+		opts = append(opts, chromedp.EmulateMobile, chromedp.EmulateTouch)
+	}
+	b.do(fmt.Sprintf("viewport %dx%d", s.width, s.height), chromedp.EmulateViewport(s.width, s.height, opts...))
+	if w, err := chromedp.Run(b.ctx, chromedp.Evaluate[int64](`window.innerWidth`)); err != nil || w != s.width {
+		b.t.Fatalf("the page is %d wide, want %d (%v)", w, s.width, err)
+	}
+}
+
+// overflowJS describes what sticks out of the viewport on the right
+// ("" when the page fits): the document's width and the widest elements.
+const overflowJS = `(() => {
+  const vw = window.innerWidth, de = document.documentElement;
+  if (de.scrollWidth <= vw) return '';
+  const wide = [];
+  for (const el of document.body.querySelectorAll('*')) {
+    const r = el.getBoundingClientRect();
+    if (r.right > vw + 0.5 && r.width > 0) {
+      wide.push(el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') + (el.className && typeof el.className === 'string' ? '.' + el.className.split(' ').join('.') : '') + ' right=' + Math.round(r.right));
+    }
+  }
+  return 'scrollWidth ' + de.scrollWidth + ' > innerWidth ' + vw + ': ' + wide.slice(0, 8).join(', ');
+})()`
+
+// wantFits fails when the page is wider than the viewport: something is
+// cut off or needs sideways scrolling.
+func (b *browserTab) wantFits(what string) {
+	b.t.Helper()
+	got, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](overflowJS))
+	if err != nil {
+		b.t.Fatalf("measure %s: %v", what, err)
+	}
+	if got != "" {
+		b.t.Errorf("%s: %s", what, got)
+	}
 }
 
 // exchangeJWT reports whether a PAT can be exchanged for an Orchestrator

@@ -1,36 +1,11 @@
 package authserver_test
 
 import (
-	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/chromedp/chromedp"
 )
-
-// usersViewport sizes the tab: a desktop window, or a phone (mobile
-// emulation, so that the page's viewport meta applies).
-func (b *browserTab) usersViewport(width, height int64, phone bool) {
-	b.t.Helper()
-	opts := []chromedp.EmulateViewportOption{chromedp.EmulateScale(1)}
-	if phone {
-		opts = append(opts, chromedp.EmulateMobile)
-	}
-	b.do(fmt.Sprintf("viewport %dx%d", width, height), chromedp.EmulateViewport(width, height, opts...))
-}
-
-// fitsWidth fails when the page is wider than the viewport: something is
-// cut off or needs sideways scrolling.
-func (b *browserTab) fitsWidth(what string) {
-	b.t.Helper()
-	dims, err := chromedp.Run(b.ctx, chromedp.Evaluate[[]int](`[document.documentElement.scrollWidth, window.innerWidth]`))
-	if err != nil {
-		b.t.Fatalf("measure %s: %v", what, err)
-	}
-	if len(dims) != 2 || dims[0] > dims[1] {
-		b.t.Fatalf("%s is wider than the viewport: scrollWidth %v > innerWidth", what, dims)
-	}
-}
 
 // fill types into form fields by id.
 func (b *browserTab) fill(fields ...string) {
@@ -61,31 +36,28 @@ func TestConsoleBrowserUsers(t *testing.T) {
 			e := newEnv(t, envOptions{})
 			admin, user := e.browser(t), e.browser(t)
 			for _, b := range []*browserTab{admin, user} {
-				b.usersViewport(vp.width, vp.height, vp.phone)
+				b.emulate(screen{vp.name, vp.width, vp.height, vp.phone})
 			}
 			admin.signIn("acme", "alice", "alice-password")
-			if w, err := chromedp.Run(admin.ctx, chromedp.Evaluate[int64](`window.innerWidth`)); err != nil || w != vp.width {
-				t.Fatalf("the page is %d wide, want %d (%v)", w, vp.width, err)
-			}
-			admin.fitsWidth("my tokens")
+			admin.wantFits("my tokens")
 
 			// Create a user with a password; they sign in.
 			admin.open("/console/org/users")
-			admin.fitsWidth("the users page")
+			admin.wantFits("the users page")
 			admin.fill("new-username", "frank", "new-password", "frank's first pw is long", "new-password-confirm", "frank's first pw is long")
 			admin.submit("#create-user")
 			admin.wantText("#error", "Password: must not contain the username.")
 			if strings.Contains(admin.html(), "first pw is long") {
 				t.Fatal("the refused form shows the password again")
 			}
-			admin.fitsWidth("the users page with an error")
+			admin.wantFits("the users page with an error")
 			admin.fill("new-password", "correct horse battery", "new-password-confirm", "correct horse battery")
 			admin.submit("#create-user")
 			admin.wantText("#notice", "User frank is created.")
 			admin.wantText(`tr[data-username="frank"] a.username`, "frank")
 			user.signIn("acme", "frank", "correct horse battery")
 			user.wantText(".who", "frank")
-			user.fitsWidth("the new user's tokens")
+			user.wantFits("the new user's tokens")
 
 			// Search and filters.
 			admin.fill("q", "FRA")
@@ -101,7 +73,7 @@ func TestConsoleBrowserUsers(t *testing.T) {
 			admin.open("/console/org/users")
 			admin.submit(`tr[data-username="frank"] a.reset-password`)
 			admin.wantText("h1", "Reset the password of frank")
-			admin.fitsWidth("the reset page")
+			admin.wantFits("the reset page")
 			admin.fill("password", "a second good one", "password-confirm", "a second good one")
 			admin.submit("#reset-password")
 			admin.wantText("#notice", "The password of frank is reset")
@@ -115,7 +87,7 @@ func TestConsoleBrowserUsers(t *testing.T) {
 			// The user changes their own password from the header.
 			user.submit("#change-password-link")
 			user.wantText("h1", "Change your password")
-			user.fitsWidth("the change-password page")
+			user.wantFits("the change-password page")
 			user.fill("current-password", "a second good one", "password", "my very own secret", "password-confirm", "my very own secret")
 			user.submit("#change-password")
 			user.wantText("#notice", "Your password is changed.")
@@ -127,7 +99,7 @@ func TestConsoleBrowserUsers(t *testing.T) {
 			admin.do("choose a link", chromedp.Click(chromedp.ID("mode-link")))
 			admin.submit("#create-user")
 			admin.wantText("#link-warning", "This link will not be shown again.")
-			admin.fitsWidth("the link page")
+			admin.wantFits("the link page")
 			link := admin.value("#link-value")
 			if !strings.HasPrefix(link, e.url+"/console/set-password#") {
 				t.Fatalf("the page shows %q, not a set-password link", link)
@@ -144,7 +116,7 @@ func TestConsoleBrowserUsers(t *testing.T) {
 
 			user.do("open the link", chromedp.Navigate(link))
 			user.wantText("h1", "Set your password")
-			user.fitsWidth("the set-password page")
+			user.wantFits("the set-password page")
 			if loc, _ := chromedp.Run(user.ctx, chromedp.Location()); strings.Contains(loc, "#") {
 				t.Fatalf("the code stays in the address bar: %s", loc)
 			}
@@ -163,7 +135,7 @@ func TestConsoleBrowserUsers(t *testing.T) {
 			user.fill("password", "someone else's try", "password-confirm", "someone else's try")
 			user.submit("#set-password")
 			user.wantText("#error", "This set-password link does not work")
-			user.fitsWidth("the set-password page with an error")
+			user.wantFits("the set-password page with an error")
 		})
 	}
 }
