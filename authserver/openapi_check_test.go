@@ -1,3 +1,5 @@
+//go:build !nolivecheck
+
 package authserver_test
 
 import (
