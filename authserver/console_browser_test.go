@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -47,7 +48,59 @@ type browserTab struct {
 	width int64
 }
 
-// browser starts a headless browser with a fresh profile for this test.
+// The browser tests share one headless Chromium per test binary, started
+// by the first of them: starting one takes a second or two, and there are
+// dozens of tabs. Each tab lives in a browser context of its own (like a
+// private window: its own cookies and storage), so no test sees another's
+// session.
+var chromium struct {
+	once sync.Once
+	ctx  context.Context // the browser; its first tab stays blank
+	stop context.CancelFunc
+	err  error
+}
+
+// startChromium starts the shared browser at path, once.
+func startChromium(path string) (context.Context, error) {
+	chromium.once.Do(func() {
+		profile, err := os.MkdirTemp("", "authserver-chromium-")
+		if err != nil {
+			chromium.err = err
+			return
+		}
+		allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+			chromedp.ExecPath(path), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
+			chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
+			chromedp.Flag("disable-background-networking", true),
+			chromedp.Flag("disable-component-update", true),
+			chromedp.Flag("disable-sync", true),
+			chromedp.Flag("disable-quic", true),
+			chromedp.Flag("disable-dev-shm-usage", true),
+			chromedp.UserDataDir(profile),
+			chromedp.WindowSize(1280, 900),
+		)
+		ctx, cancel := chromedp.NewContext(allocCtx)
+		chromium.ctx = ctx
+		chromium.stop = func() {
+			cancel()
+			cancelAlloc() // waits for the browser to exit
+			os.RemoveAll(profile)
+		}
+		if err := chromedp.Do(ctx); err != nil { // starts the browser
+			chromium.err = fmt.Errorf("start %s: %w", path, err)
+		}
+	})
+	return chromium.ctx, chromium.err
+}
+
+// stopChromium stops the shared browser, if one was started (TestMain).
+func stopChromium() {
+	if chromium.stop != nil {
+		chromium.stop()
+	}
+}
+
+// browser opens a tab, in a fresh browser context, for this test.
 func (e *env) browser(t *testing.T) *browserTab {
 	t.Helper()
 	path := chromiumPath()
@@ -57,23 +110,14 @@ func (e *env) browser(t *testing.T) *browserTab {
 		}
 		t.Skip("no Chromium or Chrome on PATH: the browser tests skip (install Debian's chromium to run them)")
 	}
-	profile := t.TempDir() // removed after the browser has exited: cleanups run in reverse
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(path), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(profile),
-		chromedp.WindowSize(1280, 900),
-	)
-	t.Cleanup(cancelAlloc)
-	ctx, cancel := chromedp.NewContext(allocCtx)
-	t.Cleanup(cancel)
-	if err := chromedp.Do(ctx); err != nil { // starts the browser, with no deadline
-		t.Fatalf("start %s: %v", path, err)
+	shared, err := startChromium(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := chromedp.NewContext(shared, chromedp.WithNewBrowserContext())
+	t.Cleanup(cancel) // closes the tab and disposes of its browser context
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("open a tab: %v", err)
 	}
 	tctx, tcancel := context.WithTimeout(ctx, 2*time.Minute)
 	t.Cleanup(tcancel)

@@ -33,7 +33,11 @@ import (
 	"authserver/storage"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
+func TestMain(m *testing.M) {
+	code := pgtest.Run(m)
+	stopChromium()
+	os.Exit(code)
+}
 
 var ctx = context.Background()
 
