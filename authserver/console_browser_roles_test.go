@@ -14,19 +14,14 @@ import (
 // assigned role asks first, by keyboard or touch, and saying how many
 // assignments go with it. No page is wider than the screen.
 func TestConsoleBrowserRoles(t *testing.T) {
-	for _, vp := range []struct {
-		name          string
-		width, height int64
-		phone         bool
-		suffix        string
-	}{
-		{"desktop", 1280, 800, false, ""},
-		{"phone", 390, 844, true, "-phone"},
-	} {
+	for _, vp := range screens {
+		suffix := "" // of the docs screenshots
+		if vp.phone {
+			suffix = "-phone"
+		}
 		t.Run(vp.name, func(t *testing.T) {
 			e := newEnv(t, envOptions{})
 
-			emulate := func(b *browserTab) { b.emulate(screen{vp.name, vp.width, vp.height, vp.phone}) }
 			// press taps on a phone and clicks on a desktop.
 			press := func(b *browserTab, sel string) chromedp.Action[chromedp.Void] {
 				if vp.phone {
@@ -36,7 +31,7 @@ func TestConsoleBrowserRoles(t *testing.T) {
 			}
 
 			b := e.browser(t)
-			emulate(b)
+			b.emulate(vp)
 			b.signIn("acme", "alice", "alice-password")
 
 			// Create the user rita with a password, in the console.
@@ -57,7 +52,7 @@ func TestConsoleBrowserRoles(t *testing.T) {
 			b.wantText("#notice", "Role “Deployers” is created.")
 			b.wantText(`tr[data-role="Deployers"]`, "OR.Jobs")
 			b.wantFits("the roles page with a new role")
-			b.docsScreenshot("console-roles" + vp.suffix)
+			b.docsScreenshot("console-roles" + suffix)
 			role, err := e.store.GetRoleByName(ctx, e.orgIDs["acme"], "Deployers")
 			if err != nil {
 				t.Fatal(err)
@@ -79,7 +74,7 @@ func TestConsoleBrowserRoles(t *testing.T) {
 			b.wantText("#folders", "Deploy/Production")
 			b.wantText(`#access tr[data-audience="orchestrator"]`, "Deploy/Production")
 			b.wantFits("the user page with a role")
-			b.docsScreenshot("console-user" + vp.suffix)
+			b.docsScreenshot("console-user" + suffix)
 
 			// Deleting the assigned role asks first; cancelling keeps it.
 			b.open("/console/org/roles/" + role.ID)
@@ -107,7 +102,7 @@ func TestConsoleBrowserRoles(t *testing.T) {
 			// Rita signs in, generates a token and exchanges it: the role
 			// at the folder is what it grants.
 			rb := e.browser(t)
-			emulate(rb)
+			rb.emulate(vp)
 			rb.signIn("acme", "rita", "r1ta-password-1")
 			rb.open("/console/tokens/new")
 			rb.wantFits("the generate page")

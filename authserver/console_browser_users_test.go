@@ -23,20 +23,16 @@ func (b *browserTab) fill(fields ...string) {
 // works; a set-password link is created, shown once, and redeemed. No
 // page is wider than the viewport.
 func TestConsoleBrowserUsers(t *testing.T) {
-	for _, vp := range []struct {
-		name          string
-		width, height int64
-		phone         bool
-		shot          string
-	}{
-		{"desktop", 1280, 800, false, "console-users"},
-		{"phone", 390, 844, true, "console-users-phone"},
-	} {
+	for _, vp := range screens {
+		shot := "console-users" // the docs screenshot
+		if vp.phone {
+			shot += "-phone"
+		}
 		t.Run(vp.name, func(t *testing.T) {
 			e := newEnv(t, envOptions{})
 			admin, user := e.browser(t), e.browser(t)
 			for _, b := range []*browserTab{admin, user} {
-				b.emulate(screen{vp.name, vp.width, vp.height, vp.phone})
+				b.emulate(vp)
 			}
 			admin.signIn("acme", "alice", "alice-password")
 			admin.wantFits("my tokens")
@@ -109,7 +105,7 @@ func TestConsoleBrowserUsers(t *testing.T) {
 				t.Fatalf("the copy button says nothing: %v", err)
 			}
 			admin.open("/console/org/users")
-			admin.docsScreenshot(vp.shot)
+			admin.docsScreenshot(shot)
 			if strings.Contains(admin.html(), link) {
 				t.Fatal("the users page shows the link again")
 			}
