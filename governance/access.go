@@ -40,13 +40,7 @@ type AudienceAccess struct {
 // meeting the user's current roles per folder. The management audience
 // comes last.
 func (s *Service) UserAccess(ctx context.Context, a Actor, orgID, userID string) (*UserAccess, error) {
-	if err := requireAdmin(a, orgID); err != nil {
-		return nil, err
-	}
-	if !plausibleID(userID) {
-		return nil, notFound("user")
-	}
-	u, err := s.user(ctx, orgID, userID)
+	u, err := s.UserByID(ctx, a, orgID, userID)
 	if err != nil {
 		return nil, err
 	}
@@ -62,7 +56,6 @@ func (s *Service) UserAccess(ctx context.Context, a Actor, orgID, userID string)
 	if err != nil {
 		return nil, storeErr(err, "catalogue")
 	}
-	u.PasswordHash = ""
 	out := &UserAccess{User: *u, Roles: roles}
 	// The grant an exchange would read: a PAT created now, never
 	// revoked or expired, so that only the organization and the user can
