@@ -236,7 +236,7 @@ bootstrap:
 		t.Fatalf("serve --demo with bootstrap: exit %d stdout %q stderr %q", code, out, stderr)
 	}
 	code, _, stderr = cli(t, nil, "", "pat", "list", "--config", path, "--org", "demo")
-	if code != 1 || !strings.Contains(stderr, `no organization "demo"`) {
+	if code != 1 || !strings.Contains(stderr, "--org: no organization has this name") {
 		t.Errorf("a refused --demo created the demo organization: exit %d %q", code, stderr)
 	}
 }

@@ -165,7 +165,7 @@ func TestUserCommands(t *testing.T) {
 		{"a directory user has no link", "", []string{"user", "create", "--org", "acme", "--username", "dora", "--kind", "directory", "--link"}, 1, "only local users have a password"},
 		{"a directory user needs no password flag", "", []string{"user", "create", "--org", "acme", "--username", "dora", "--kind", "directory"}, 0, "created user dora"},
 		{"an unknown kind is refused", "", []string{"user", "create", "--org", "acme", "--username", "x", "--kind", "robot"}, 1, "--kind must be"},
-		{"an unknown organization is refused", "", []string{"user", "create", "--org", "nope", "--username", "x", "--no-password"}, 1, `no organization "nope"`},
+		{"an unknown organization is refused", "", []string{"user", "create", "--org", "nope", "--username", "x", "--no-password"}, 1, "--org: no organization has this name"},
 		{"a zero-width character in a username is refused", "", []string{"user", "create", "--org", "acme", "--username", "bo\u200bb", "--no-password"}, 1, "--username: must not contain"},
 		{"deactivate", "", []string{"user", "deactivate", "--org", "acme", "--user", "bob"}, 0, "user bob is now deactivated"},
 		{"activate", "", []string{"user", "activate", "--org", "acme", "--user", "bob"}, 0, "user bob is now active"},

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -13,31 +12,10 @@ import (
 
 	"authserver/governance"
 	"authserver/internal/duration"
-	"authserver/storage"
 )
 
 func (a *app) orgCommand() *cobra.Command {
 	return group("org", "List organizations and change their PAT policy", a.orgListCommand(), a.orgSettingsCommand())
-}
-
-// openNamedOrg opens the service and finds the organization --org names.
-// Unlike openOrg, its refusal does not repeat the name: the role and org
-// commands never echo a value that matched nothing, which may be anything
-// pasted into the wrong flag.
-func (a *app) openNamedOrg(ctx context.Context, name string) (*service, *storage.Organization, error) {
-	s, err := a.openService(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	o, err := s.gov.OrganizationByName(ctx, name)
-	if err != nil {
-		s.Close()
-		if governance.KindOf(err) == governance.NotFound {
-			return nil, nil, errors.New("--org: no organization has this name")
-		}
-		return nil, nil, err
-	}
-	return s, o, nil
 }
 
 func (a *app) orgListCommand() *cobra.Command {
@@ -98,7 +76,7 @@ lifetime also ends existing PATs older than it. --pat-max-lifetime 0 removes the
 				setMax = &maxLifetime
 			}
 			ctx := cmd.Context()
-			s, o, err := a.openNamedOrg(ctx, org)
+			s, o, err := a.openOrg(ctx, org)
 			if err != nil {
 				return err
 			}

@@ -248,7 +248,7 @@ func TestPATCreateRefusals(t *testing.T) {
 			"--name: must not contain"},
 		{"an unknown user is refused", []string{"--org", "acme", "--user", "zed", "--scopes", "OR.Jobs"}, `no user "zed" in organization "acme"`},
 		{"a user of another organization is unknown", []string{"--org", "acme", "--user", "olga", "--scopes", "OR.Jobs"}, `no user "olga" in organization "acme"`},
-		{"an unknown organization is refused", []string{"--org", "nope", "--user", "alice", "--scopes", "OR.Jobs"}, `no organization "nope"`},
+		{"an unknown organization is refused", []string{"--org", "nope", "--user", "alice", "--scopes", "OR.Jobs"}, "--org: no organization has this name"},
 		{"a missing flag is an error", []string{"--org", "acme", "--user", "alice"}, `required flag(s) "scopes" not set`},
 	} {
 		t.Run(c.name, func(t *testing.T) {

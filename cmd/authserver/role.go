@@ -67,7 +67,7 @@ func (a *app) roleListCommand() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			s, o, err := a.openNamedOrg(ctx, org)
+			s, o, err := a.openOrg(ctx, org)
 			if err != nil {
 				return err
 			}
@@ -104,7 +104,7 @@ narrower rights under them (OR.Jobs.Read under OR.Jobs) or broader ones covering
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			s, o, err := a.openNamedOrg(ctx, org)
+			s, o, err := a.openOrg(ctx, org)
 			if err != nil {
 				return err
 			}
@@ -135,7 +135,7 @@ func (a *app) roleDeleteCommand() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			s, o, err := a.openNamedOrg(ctx, org)
+			s, o, err := a.openOrg(ctx, org)
 			if err != nil {
 				return err
 			}
@@ -182,7 +182,7 @@ func (a *app) resolve(ctx context.Context, f assignmentFlags) (*service, *storag
 	if err := checkFolder(f.folder); err != nil {
 		return nil, nil, nil, nil, err
 	}
-	s, o, err := a.openNamedOrg(ctx, f.org)
+	s, o, err := a.openOrg(ctx, f.org)
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}

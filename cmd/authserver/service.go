@@ -62,11 +62,13 @@ func newGovernance(cfg *config.Config, st storage.Store) *governance.Service {
 	})
 }
 
-// org finds an organization by name.
+// org finds an organization by the name --org gives. Its refusal does not
+// repeat the name: a value that matched nothing may be anything pasted
+// into the wrong flag.
 func (s *service) org(ctx context.Context, name string) (*storage.Organization, error) {
 	o, err := s.gov.OrganizationByName(ctx, name)
 	if governance.KindOf(err) == governance.NotFound {
-		return nil, fmt.Errorf("no organization %q", name)
+		return nil, errors.New("--org: no organization has this name")
 	}
 	return o, err
 }

@@ -103,7 +103,7 @@ func TestUserListCommand(t *testing.T) {
 		{[]string{"user", "list", "--org", "acme", "--kind", "robot"}, "authserver: --kind: must be local, directory or saml\n"},
 		{[]string{"user", "list", "--org", "acme", "--status", "gone"}, "authserver: --status: must be active or deactivated\n"},
 		{[]string{"user", "list", "--org", "acme", "--search", strings.Repeat("a", 101)}, "authserver: --search: must be plain text of at most 100 characters\n"},
-		{[]string{"user", "list", "--org", "nope"}, "authserver: no organization \"nope\"\n"},
+		{[]string{"user", "list", "--org", "nope"}, "authserver: --org: no organization has this name\n"},
 	} {
 		code, out, stderr := cli(t, nil, "", append(c.args, "--config", path)...)
 		oneErrorLine(t, strings.Join(c.args, " "), code, out, stderr)
@@ -162,7 +162,7 @@ func TestUserSetPasswordCommand(t *testing.T) {
 		{"an empty password", "\n", []string{"--org", "acme", "--user", "alice"}, "authserver: the password on stdin is empty\n"},
 		{"nothing on stdin", "", []string{"--org", "acme", "--user", "alice"}, "authserver: read password: nothing on stdin\n"},
 		{"an unknown user", "a fine new password\n", []string{"--org", "acme", "--user", "zed"}, "authserver: no user \"zed\" in organization \"acme\"\n"},
-		{"an unknown organization", "a fine new password\n", []string{"--org", "nope", "--user", "alice"}, "authserver: no organization \"nope\"\n"},
+		{"an unknown organization", "a fine new password\n", []string{"--org", "nope", "--user", "alice"}, "authserver: --org: no organization has this name\n"},
 		{"a directory user", "a fine new password\n", []string{"--org", "acme", "--user", "dora"}, "authserver: only local users have a password\n"},
 		{"a user of another organization", "", []string{"--org", "other", "--user", "alice", "--link"}, "authserver: no user \"alice\" in organization \"other\"\n"},
 	} {
