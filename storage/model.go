@@ -96,8 +96,11 @@ type Client struct {
 	GrantTypes []string
 	// Introspection allows the client to call the introspection endpoint.
 	Introspection bool
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
+	// OnBehalfOf are the audiences whose access tokens the client may
+	// present as subject_token in a chained exchange (empty: PATs only).
+	OnBehalfOf []string
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
 }
 
 // PAT is a personal access token. The token itself is never stored: Hash is
@@ -121,6 +124,9 @@ type PAT struct {
 	// RevokedReason says who revoked it: owner, admin, value, holder,
 	// leaked, regenerated or cli. Empty while not revoked.
 	RevokedReason string
+	// Delegates are the clients the owner allows to exchange the PAT's
+	// access tokens on their behalf (chained exchange); empty allows none.
+	Delegates []string
 }
 
 // PATUse is one use of a PAT as the last-used write-behind records it: when,

@@ -27,6 +27,7 @@ type patRow struct {
 	LastUsedBy    string       `db:"last_used_client"`
 	RevokedAt     sql.NullTime `db:"revoked_at"`
 	RevokedReason string       `db:"revoked_reason"`
+	Delegates     string       `db:"delegates"`
 }
 
 func (r *patRow) model() PAT {
@@ -34,11 +35,11 @@ func (r *patRow) model() PAT {
 		ID: r.ID, OrgID: r.OrgID, UserID: r.UserID, Name: r.Name, Scopes: splitList(r.Scopes),
 		Hash: r.Hash, Hint: r.Hint, CreatedAt: utc(r.CreatedAt), ExpiresAt: utcp(r.ExpiresAt),
 		LastUsedAt: utcp(r.LastUsedAt), LastUsedAddr: r.LastUsedAddr, LastUsedClient: r.LastUsedBy,
-		RevokedAt: utcp(r.RevokedAt), RevokedReason: r.RevokedReason,
+		RevokedAt: utcp(r.RevokedAt), RevokedReason: r.RevokedReason, Delegates: splitList(r.Delegates),
 	}
 }
 
-const patCols = `id, org_id, user_id, name, scopes, token_hash, hint, created_at, expires_at, last_used_at, revoked_at, revoked_reason`
+const patCols = `id, org_id, user_id, name, scopes, token_hash, hint, created_at, expires_at, last_used_at, revoked_at, revoked_reason, delegates`
 
 // patReadCols are patCols and the last use's address and client, which
 // CreatePAT leaves to their defaults.
@@ -55,10 +56,10 @@ func (s *SQLStore) CreatePAT(ctx context.Context, p *PAT) error {
 	}
 	res, err := s.exec(ctx, "create pat",
 		`INSERT INTO pats (`+patCols+`)
-		 SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
+		 SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
 		 WHERE EXISTS (SELECT 1 FROM users WHERE id = ? AND org_id = ?)`,
 		p.ID, p.OrgID, p.UserID, p.Name, joinList(p.Scopes), p.Hash, p.Hint, s.t(p.CreatedAt),
-		s.tp(p.ExpiresAt), s.tp(p.LastUsedAt), s.tp(p.RevokedAt), p.RevokedReason,
+		s.tp(p.ExpiresAt), s.tp(p.LastUsedAt), s.tp(p.RevokedAt), p.RevokedReason, joinList(p.Delegates),
 		p.UserID, p.OrgID)
 	if err != nil {
 		return err
@@ -98,7 +99,7 @@ func (s *SQLStore) GetPATByHash(ctx context.Context, hash []byte) (*PAT, error) 
 // the unique index on token_hash. {agg} is the dialect's string
 // aggregation.
 const grantSelect = `SELECT p.id, p.org_id, p.user_id, p.name, p.scopes, p.token_hash, p.created_at,
-	p.expires_at, p.revoked_at,
+	p.expires_at, p.revoked_at, p.delegates,
 	u.username, u.kind, u.status, u.admin,
 	o.name, o.pats_enabled, o.pat_max_lifetime,
 	(SELECT {agg} FROM role_assignments ra JOIN roles r ON r.id = ra.role_id WHERE ra.user_id = p.user_id) AS grants
@@ -123,7 +124,8 @@ var grantQueries = map[string]struct{ byHash, byID string }{
 }
 
 // GetPATGrant reads everything an exchange needs in one round trip. Of the
-// PAT it fills every field but Hint, LastUsedAt and RevokedReason; of the
+// PAT it fills every field but Hint, LastUsedAt and RevokedReason (its
+// Delegates included, which a chained exchange checks); of the
 // owner and the organization, everything but timestamps and the password
 // hash.
 func (s *SQLStore) GetPATGrant(ctx context.Context, hash []byte) (*PATGrant, error) {
@@ -149,6 +151,7 @@ func (s *SQLStore) patGrant(ctx context.Context, query string, arg any) (*PATGra
 	var (
 		g            PATGrant
 		scopes, kind string
+		delegates    string
 		stat         string
 		maxLt        int64
 		created      time.Time
@@ -157,11 +160,12 @@ func (s *SQLStore) patGrant(ctx context.Context, query string, arg any) (*PATGra
 	)
 	p, u, o := &g.PAT, &g.Owner, &g.Org
 	err = stmt.QueryRowContext(ctx, arg).Scan(&p.ID, &p.OrgID, &p.UserID, &p.Name, &scopes, &p.Hash, &created,
-		&exp, &rev, &u.Username, &kind, &stat, &u.Admin, &o.Name, &o.PATsEnabled, &maxLt, &grants)
+		&exp, &rev, &delegates, &u.Username, &kind, &stat, &u.Admin, &o.Name, &o.PATsEnabled, &maxLt, &grants)
 	if err != nil {
 		return nil, wrapf("get pat grant", mapErr(err))
 	}
 	p.Scopes, p.CreatedAt, p.ExpiresAt, p.RevokedAt = splitList(scopes), utc(created), utcp(exp), utcp(rev)
+	p.Delegates = splitList(delegates)
 	u.ID, u.OrgID, u.Kind, u.Status = p.UserID, p.OrgID, UserKind(kind), UserStatus(stat)
 	o.ID, o.PATMaxLifetime = p.OrgID, time.Duration(maxLt)
 	if grants.Valid && grants.String != "" {

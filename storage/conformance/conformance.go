@@ -357,26 +357,29 @@ func testClients(t *testing.T, s storage.Store) {
 	grant := []string{"urn:ietf:params:oauth:grant-type:token-exchange"}
 	pub := &storage.Client{ID: "cli", Public: true, Audiences: []string{"orchestrator"}, GrantTypes: grant}
 	must(t, s.CreateClient(ctx, pub))
-	conf := &storage.Client{ID: "gateway", SecretHash: hash("secret"), Audiences: []string{"orchestrator", "api"}, GrantTypes: []string{}, Introspection: true}
+	conf := &storage.Client{ID: "gateway", SecretHash: hash("secret"), Audiences: []string{"orchestrator", "api"}, GrantTypes: []string{},
+		Introspection: true, OnBehalfOf: []string{"mcp"}}
 	must(t, s.CreateClient(ctx, conf))
 	got, err := s.GetClient(ctx, "cli")
 	must(t, err)
-	if !got.Public || len(got.SecretHash) != 0 || !slices.Equal(got.GrantTypes, grant) {
+	if !got.Public || len(got.SecretHash) != 0 || !slices.Equal(got.GrantTypes, grant) || got.OnBehalfOf == nil || len(got.OnBehalfOf) != 0 {
 		t.Fatalf("public client: got %+v", got)
 	}
 	got, err = s.GetClient(ctx, "gateway")
 	must(t, err)
 	if got.Public || !slices.Equal(got.SecretHash, hash("secret")) || !got.Introspection ||
-		len(got.GrantTypes) != 0 || !slices.Equal(got.Audiences, []string{"orchestrator", "api"}) {
+		len(got.GrantTypes) != 0 || !slices.Equal(got.Audiences, []string{"orchestrator", "api"}) ||
+		!slices.Equal(got.OnBehalfOf, []string{"mcp"}) {
 		t.Fatalf("confidential client: got %+v", got)
 	}
 	wantErr(t, s.CreateClient(ctx, &storage.Client{ID: "cli", Public: true}), storage.ErrAlreadyExists)
 	got.Introspection = false
 	got.SecretHash = hash("rotated")
+	got.OnBehalfOf = []string{"mcp", "api"}
 	must(t, s.UpdateClient(ctx, got))
 	again, err := s.GetClient(ctx, "gateway")
 	must(t, err)
-	if again.Introspection || !slices.Equal(again.SecretHash, hash("rotated")) {
+	if again.Introspection || !slices.Equal(again.SecretHash, hash("rotated")) || !slices.Equal(again.OnBehalfOf, []string{"mcp", "api"}) {
 		t.Fatalf("update: got %+v", again)
 	}
 	list, err := s.ListClients(ctx)
@@ -400,7 +403,7 @@ func testPATs(t *testing.T, s storage.Store) {
 	must(t, err)
 	if got.Name != "ci" || got.UserID != alice.ID || !slices.Equal(got.Scopes, p.Scopes) ||
 		!slices.Equal(got.Hash, hash("pat_token_one_0001")) || got.Hint != "pat_…0001" ||
-		got.LastUsedAt != nil || got.RevokedAt != nil || got.RevokedReason != "" {
+		got.LastUsedAt != nil || got.RevokedAt != nil || got.RevokedReason != "" || len(got.Delegates) != 0 {
 		t.Fatalf("got %+v", got)
 	}
 	sameTime(t, "created_at", got.CreatedAt, base)
@@ -420,6 +423,30 @@ func testPATs(t *testing.T, s storage.Store) {
 	must(t, err)
 	if got.ExpiresAt != nil {
 		t.Fatalf("no-expiry PAT got expires_at %v", got.ExpiresAt)
+	}
+
+	delegated := &storage.PAT{OrgID: a.ID, UserID: alice.ID, Name: "agent", Scopes: []string{"OR.Jobs"},
+		Hash: hash("pat_token_three_0003"), Hint: "h", CreatedAt: base, Delegates: []string{"gateway", "mcp"}}
+	must(t, s.CreatePAT(ctx, delegated))
+	got, err = s.GetPAT(ctx, a.ID, delegated.ID)
+	must(t, err)
+	if !slices.Equal(got.Delegates, []string{"gateway", "mcp"}) {
+		t.Fatalf("delegates: got %q", got.Delegates)
+	}
+	listed, err := s.ListPATs(ctx, storage.PATFilter{OrgID: a.ID, Name: "agent", Now: base})
+	must(t, err)
+	if len(listed) != 1 || !slices.Equal(listed[0].Delegates, []string{"gateway", "mcp"}) {
+		t.Fatalf("delegates in a list: got %+v", listed)
+	}
+	g, err := s.GetPATGrant(ctx, hash("pat_token_three_0003"))
+	must(t, err)
+	if !slices.Equal(g.PAT.Delegates, []string{"gateway", "mcp"}) {
+		t.Fatalf("delegates in the grant: got %q", g.PAT.Delegates)
+	}
+	g, err = s.GetPATGrantByID(ctx, never.ID)
+	must(t, err)
+	if g.PAT.Delegates == nil || len(g.PAT.Delegates) != 0 {
+		t.Fatalf("a PAT without delegates: got %#v in the grant", g.PAT.Delegates)
 	}
 }
 
