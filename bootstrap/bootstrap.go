@@ -126,9 +126,13 @@ func (a *applier) audience(ctx context.Context, c config.Audience) error {
 }
 
 func (a *applier) client(ctx context.Context, c config.Client) error {
-	want := storage.Client{ID: c.ID, Public: c.Public, Audiences: c.Audiences, GrantTypes: c.GrantTypes, Introspection: c.Introspection}
+	want := storage.Client{ID: c.ID, Public: c.Public, Audiences: c.Audiences, GrantTypes: c.GrantTypes, Introspection: c.Introspection,
+		OnBehalfOf: c.OnBehalfOf}
 	if want.Audiences == nil {
 		want.Audiences = []string{}
+	}
+	if want.OnBehalfOf == nil {
+		want.OnBehalfOf = []string{}
 	}
 	if !c.Public {
 		h, err := hex.DecodeString(c.SecretSHA256)
@@ -146,7 +150,7 @@ func (a *applier) client(ctx context.Context, c config.Client) error {
 		return err
 	}
 	if cur.Public == want.Public && slices.Equal(cur.SecretHash, want.SecretHash) && slices.Equal(cur.Audiences, want.Audiences) &&
-		slices.Equal(cur.GrantTypes, want.GrantTypes) && cur.Introspection == want.Introspection {
+		slices.Equal(cur.GrantTypes, want.GrantTypes) && cur.Introspection == want.Introspection && slices.Equal(cur.OnBehalfOf, want.OnBehalfOf) {
 		return nil
 	}
 	a.res.Updated++

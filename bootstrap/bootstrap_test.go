@@ -157,6 +157,26 @@ func TestApply(t *testing.T) {
 			}
 		})
 
+		t.Run("on_behalf_of is applied, and removed with the file's line", func(t *testing.T) {
+			b2 := load(t, replace(file, "      introspection: true\n", "      introspection: true\n      on_behalf_of: [orchestrator]\n"))
+			for i, want := range []int{1, 0} {
+				res, err := bootstrap.Apply(ctx, storage.Narrow[bootstrap.Tx](st), b2, cheap)
+				if err != nil || res.Created != 0 || res.Updated != want {
+					t.Fatalf("run %d: got %+v, %v; want %d updated", i+1, res, err, want)
+				}
+			}
+			cl, err := st.GetClient(ctx, "gateway")
+			if err != nil || !slices.Equal(cl.OnBehalfOf, []string{"orchestrator"}) {
+				t.Fatalf("client: %+v, %v", cl, err)
+			}
+			if res, err := bootstrap.Apply(ctx, storage.Narrow[bootstrap.Tx](st), b, cheap); err != nil || res.Updated != 1 {
+				t.Fatalf("restoring: %+v, %v", res, err)
+			}
+			if cl, err := st.GetClient(ctx, "gateway"); err != nil || len(cl.OnBehalfOf) != 0 {
+				t.Fatalf("client after the line was removed: %+v, %v", cl, err)
+			}
+		})
+
 		t.Run("changing a role's permissions in the file updates it", func(t *testing.T) {
 			b2 := load(t, replace(file, "permissions: [OR.Folders.Read]", "permissions: [OR.Folders]"))
 			res, err := bootstrap.Apply(ctx, storage.Narrow[bootstrap.Tx](st), b2, cheap)

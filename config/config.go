@@ -74,6 +74,10 @@ type Tokens struct {
 	PATPrefix       string   `yaml:"pat_prefix"`
 	AccessTokenTTL  Duration `yaml:"access_token_ttl"`
 	DefaultAudience string   `yaml:"default_audience"`
+	// MaxDelegationDepth is how many chained exchanges may follow a PAT's
+	// exchange: the deepest nesting of act claims a token may carry. 0
+	// turns chained exchange off.
+	MaxDelegationDepth int `yaml:"max_delegation_depth"`
 }
 
 // Log configures the process log.
@@ -158,6 +162,11 @@ type Client struct {
 	GrantTypes []string `yaml:"grant_types"`
 	// Introspection allows the client to call /oauth2/introspect.
 	Introspection bool `yaml:"introspection"`
+	// OnBehalfOf are the audiences whose access tokens the client may
+	// present as subject_token (a chained exchange, as an MCP gateway
+	// does): each a bootstrap audience. Only a confidential client
+	// allowed the token-exchange grant may have them.
+	OnBehalfOf []string `yaml:"on_behalf_of"`
 }
 
 // Organization is a tenant with its settings, roles and users.

@@ -23,8 +23,9 @@ func Defaults() Config {
 			PublishAhead:   Duration(time.Hour),
 		},
 		Tokens: Tokens{
-			PATPrefix:      "pat_",
-			AccessTokenTTL: Duration(5 * time.Minute),
+			PATPrefix:          "pat_",
+			AccessTokenTTL:     Duration(5 * time.Minute),
+			MaxDelegationDepth: 2,
 		},
 		Log: Log{Level: "info", Format: "auto"},
 		Console: Console{

@@ -21,6 +21,7 @@ func TestEnvOverridesEachScalarType(t *testing.T) {
 		{"duration with days", MapEnv{"AUTHSERVER_KEYS_ROTATION_PERIOD": "7d"}, func(c *Config) any { return c.Keys.RotationPeriod.D() }, 7 * 24 * time.Hour},
 		{"duration in Go syntax", MapEnv{"AUTHSERVER_TOKENS_ACCESS_TOKEN_TTL": "90s"}, func(c *Config) any { return c.Tokens.AccessTokenTTL.D() }, 90 * time.Second},
 		{"empty value clears a string", MapEnv{"AUTHSERVER_TOKENS_DEFAULT_AUDIENCE": ""}, func(c *Config) any { return c.Tokens.DefaultAudience }, ""},
+		{"delegation depth", MapEnv{"AUTHSERVER_TOKENS_MAX_DELEGATION_DEPTH": "1"}, func(c *Config) any { return c.Tokens.MaxDelegationDepth }, 1},
 		{"the config file variable is not a key", MapEnv{"AUTHSERVER_CONFIG": "/etc/authserver.yaml"}, func(c *Config) any { return c.Issuer }, "http://127.0.0.1:8080"},
 		{
 			"Kubernetes service links are ignored",
@@ -94,6 +95,7 @@ func TestEnvVariablesAreDerivedFromTheKeys(t *testing.T) {
 		"AUTHSERVER_KEYS_ALGORITHM", "AUTHSERVER_KEYS_ENCRYPTION_KEY", "AUTHSERVER_KEYS_ENCRYPTION_KEY_FILE",
 		"AUTHSERVER_KEYS_ROTATION_PERIOD", "AUTHSERVER_KEYS_PUBLISH_AHEAD",
 		"AUTHSERVER_TOKENS_PAT_PREFIX", "AUTHSERVER_TOKENS_ACCESS_TOKEN_TTL", "AUTHSERVER_TOKENS_DEFAULT_AUDIENCE",
+		"AUTHSERVER_TOKENS_MAX_DELEGATION_DEPTH",
 		"AUTHSERVER_LOG_LEVEL", "AUTHSERVER_LOG_FORMAT",
 		"AUTHSERVER_CONSOLE_SESSION_IDLE_TIMEOUT", "AUTHSERVER_CONSOLE_SESSION_ABSOLUTE_TIMEOUT",
 	}

@@ -26,7 +26,7 @@ func TestLoadWithNothingConfiguredIsTheDefaults(t *testing.T) {
 			RotationPeriod: Duration(30 * 24 * time.Hour),
 			PublishAhead:   Duration(time.Hour),
 		},
-		Tokens:  Tokens{PATPrefix: "pat_", AccessTokenTTL: Duration(5 * time.Minute)},
+		Tokens:  Tokens{PATPrefix: "pat_", AccessTokenTTL: Duration(5 * time.Minute), MaxDelegationDepth: 2},
 		Log:     Log{Level: "info", Format: "auto"},
 		Console: Console{SessionIdleTimeout: Duration(30 * time.Minute), SessionAbsoluteTimeout: Duration(12 * time.Hour)},
 	}

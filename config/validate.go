@@ -45,6 +45,11 @@ const (
 	// maxTokenTTL caps access-token lifetimes: the JWTs are verified offline
 	// and cannot be revoked, so a long TTL defeats revocation.
 	maxTokenTTL = 24 * time.Hour
+
+	// maxDelegationDepth caps tokens.max_delegation_depth: every hop nests
+	// one more act claim in the token, and a chain longer than a few
+	// gateways is a loop or a design nobody can audit.
+	maxDelegationDepth = 5
 )
 
 // Validate checks c and returns a *Errors listing every problem, or nil.
@@ -225,6 +230,9 @@ func (v *validator) tokens() {
 	if a := t.DefaultAudience; a != "" && a != v.c.Issuer && !v.audiences[a] {
 		v.addf("tokens.default_audience", "unknown audience %q: must be empty, the issuer or the id of a bootstrap audience", a)
 	}
+	if d := t.MaxDelegationDepth; d < 0 || d > maxDelegationDepth {
+		v.addf("tokens.max_delegation_depth", "must be from 0 (no chained exchange) to %d", maxDelegationDepth)
+	}
 }
 
 func (v *validator) log() {
@@ -319,6 +327,38 @@ func (v *validator) bootstrapClients() {
 		if len(cl.GrantTypes) == 0 && !cl.Introspection {
 			v.addf(key(p, "grant_types"), "is empty and introspection is off, so the client could do nothing")
 		}
+		v.onBehalfOf(p, cl)
+	}
+}
+
+// onBehalfOf: the audiences whose tokens a client may exchange further
+// are bootstrap audiences. The issuer is not one of them: a token for the
+// management API is presented to this server alone, so no gateway holds
+// one to pass on. A public client cannot have any: it proves nothing about
+// who presents the token, and the chain names the presenting client in
+// every act claim.
+func (v *validator) onBehalfOf(p string, cl Client) {
+	if len(cl.OnBehalfOf) == 0 {
+		return
+	}
+	switch {
+	case cl.Public:
+		v.addf(key(p, "on_behalf_of"), "not allowed for a public client: a chained exchange requires client authentication")
+	case !slices.Contains(cl.GrantTypes, rfc8693.GrantType):
+		v.addf(key(p, "on_behalf_of"), "needs the token-exchange grant in grant_types")
+	}
+	seen := map[string]bool{}
+	for j, a := range cl.OnBehalfOf {
+		ap := index(key(p, "on_behalf_of"), j)
+		switch {
+		case seen[a]:
+			v.addf(ap, "duplicate audience %q", a)
+		case a == v.c.Issuer:
+			v.addf(ap, "must not be the issuer: tokens for the management API are never passed on")
+		case !v.audiences[a]:
+			v.addf(ap, "unknown audience %q: must be the id of a bootstrap audience", a)
+		}
+		seen[a] = true
 	}
 }
 

@@ -94,6 +94,14 @@ func TestValidateRules(t *testing.T) {
 		{"default audience must exist", func(c *Config) { c.Tokens.DefaultAudience = "billing" }, []string{
 			`tokens.default_audience: unknown audience "billing": must be empty, the issuer or the id of a bootstrap audience`,
 		}},
+		{"delegation depth of 0 turns chains off", func(c *Config) { c.Tokens.MaxDelegationDepth = 0 }, nil},
+		{"delegation depth of 5 is the limit", func(c *Config) { c.Tokens.MaxDelegationDepth = 5 }, nil},
+		{"delegation depth over the limit", func(c *Config) { c.Tokens.MaxDelegationDepth = 6 }, []string{
+			"tokens.max_delegation_depth: must be from 0 (no chained exchange) to 5",
+		}},
+		{"delegation depth must not be negative", func(c *Config) { c.Tokens.MaxDelegationDepth = -1 }, []string{
+			"tokens.max_delegation_depth: must be from 0 (no chained exchange) to 5",
+		}},
 
 		// log and console
 		{"unknown log level", func(c *Config) { c.Log.Level = "trace" }, []string{`log.level: must be debug, info, warn or error, got "trace"`}},
@@ -182,6 +190,23 @@ func TestValidateRules(t *testing.T) {
 		{"introspection-only client is valid", func(c *Config) { c.Bootstrap.Clients[1].GrantTypes = []string{} }, nil},
 		{"client that can do nothing", func(c *Config) { c.Bootstrap.Clients[0].GrantTypes = []string{} }, []string{
 			"bootstrap.clients[0].grant_types: is empty and introspection is off, so the client could do nothing",
+		}},
+		{"confidential client may act on behalf of an audience", func(c *Config) { c.Bootstrap.Clients[1].OnBehalfOf = []string{"orchestrator"} }, nil},
+		{"public client cannot act on behalf", func(c *Config) { c.Bootstrap.Clients[0].OnBehalfOf = []string{"orchestrator"} }, []string{
+			"bootstrap.clients[0].on_behalf_of: not allowed for a public client: a chained exchange requires client authentication",
+		}},
+		{"acting on behalf needs the grant", func(c *Config) {
+			c.Bootstrap.Clients[1].GrantTypes = []string{}
+			c.Bootstrap.Clients[1].OnBehalfOf = []string{"orchestrator"}
+		}, []string{"bootstrap.clients[1].on_behalf_of: needs the token-exchange grant in grant_types"}},
+		{"on_behalf_of audience must exist", func(c *Config) { c.Bootstrap.Clients[1].OnBehalfOf = []string{"billing"} }, []string{
+			`bootstrap.clients[1].on_behalf_of[0]: unknown audience "billing": must be the id of a bootstrap audience`,
+		}},
+		{"on_behalf_of is never the management audience", func(c *Config) { c.Bootstrap.Clients[1].OnBehalfOf = []string{c.Issuer} }, []string{
+			"bootstrap.clients[1].on_behalf_of[0]: must not be the issuer: tokens for the management API are never passed on",
+		}},
+		{"on_behalf_of audiences are unique", func(c *Config) { c.Bootstrap.Clients[1].OnBehalfOf = []string{"orchestrator", "orchestrator"} }, []string{
+			`bootstrap.clients[1].on_behalf_of[1]: duplicate audience "orchestrator"`,
 		}},
 
 		// organizations and roles
