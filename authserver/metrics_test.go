@@ -83,7 +83,7 @@ func promtoolCheck(t *testing.T, scrape string) {
 
 // allowedLabels are the only label names an authserver_ series may have:
 // each has a bounded set of values.
-var allowedLabels = []string{"result", "cause", "event", "handler", "code", "status", "le", "version", "goversion"}
+var allowedLabels = []string{"result", "cause", "subject", "event", "handler", "code", "status", "le", "version", "goversion"}
 
 // TestMetricsAfterAFullFlow scrapes /metrics after exchanges, introspection,
 // revocation and API calls: promtool accepts the scrape, every series
@@ -136,9 +136,9 @@ func TestMetricsAfterAFullFlow(t *testing.T) {
 			series  string
 			atLeast float64
 		}{
-			{series("authserver_token_exchanges_total", "result", "granted"), 2},
-			{series("authserver_token_exchanges_total", "result", "invalid_request"), 1},
-			{series("authserver_token_exchange_refusals_total", "cause", "unknown"), 1},
+			{series("authserver_token_exchanges_total", "result", "granted", "subject", "pat"), 2},
+			{series("authserver_token_exchanges_total", "result", "invalid_request", "subject", "pat"), 1},
+			{series("authserver_token_exchange_refusals_total", "cause", "unknown", "subject", "pat"), 1},
 			{"authserver_token_exchange_duration_seconds_count", 3},
 			{series("authserver_introspections_total", "result", "active"), 2},
 			{series("authserver_revocations_total", "result", "revoked"), 1},
@@ -173,7 +173,9 @@ func TestMetricsAfterAFullFlow(t *testing.T) {
 
 	t.Run("every series exists", func(t *testing.T) {
 		for _, s := range []string{
-			series("authserver_token_exchange_refusals_total", "cause", "max-lifetime"),
+			series("authserver_token_exchange_refusals_total", "cause", "max-lifetime", "subject", "pat"),
+			series("authserver_token_exchange_refusals_total", "cause", "depth", "subject", "jwt"),
+			series("authserver_token_exchanges_total", "result", "granted", "subject", "jwt"),
 			series("authserver_pat_events_total", "event", "revoked_leaked"),
 			series("authserver_pats", "status", "active"),
 			series("authserver_pats", "status", "expired"),

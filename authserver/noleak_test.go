@@ -175,7 +175,7 @@ func TestNoSecretInLogsOrMetrics(t *testing.T) {
 			{carolTok, url.Values{"scope": {"OR.Folders"}}, 400, exchange.CauseScope},
 			{carolTok, url.Values{"audience": {"https://nowhere.example.com"}}, 400, exchange.CauseTarget},
 		} {
-			before := metricValue(t, e, `authserver_token_exchange_refusals_total{cause="`+string(c.cause)+`"}`)
+			before := metricValue(t, e, `authserver_token_exchange_refusals_total{cause="`+string(c.cause)+`",subject="pat"}`)
 			form := url.Values{"audience": {"orchestrator"}}
 			for k, v := range c.form {
 				form[k] = v
@@ -183,7 +183,7 @@ func TestNoSecretInLogsOrMetrics(t *testing.T) {
 			if r := e.exchange(c.token, form); r.StatusCode != c.status {
 				t.Fatalf("cause %s: status %d: %s", c.cause, r.StatusCode, r.body)
 			}
-			if after := metricValue(t, e, `authserver_token_exchange_refusals_total{cause="`+string(c.cause)+`"}`); after != before+1 {
+			if after := metricValue(t, e, `authserver_token_exchange_refusals_total{cause="`+string(c.cause)+`",subject="pat"}`); after != before+1 {
 				t.Fatalf("cause %s not produced (%v → %v)", c.cause, before, after)
 			}
 		}
@@ -198,7 +198,7 @@ func TestNoSecretInLogsOrMetrics(t *testing.T) {
 		wantError(t, e.post("/oauth2/token", withSecret, "", ""), http.StatusUnauthorized, "invalid_client")
 		wantError(t, e.post("/oauth2/introspect", url.Values{"token": {carolTok}}, "introspector", wrongSecret), http.StatusUnauthorized, "invalid_client")
 		wantError(t, e.post("/oauth2/revoke", url.Values{"token": {carolTok}}, "gateway", wrongSecret), http.StatusUnauthorized, "invalid_client")
-		if v := metricValue(t, e, `authserver_token_exchange_refusals_total{cause="client"}`); v < 2 {
+		if v := metricValue(t, e, `authserver_token_exchange_refusals_total{cause="client",subject="pat"}`); v < 2 {
 			t.Fatalf("client refusals counted %v, want 2", v)
 		}
 		// A confidential client that authenticates.
@@ -220,9 +220,9 @@ func TestNoSecretInLogsOrMetrics(t *testing.T) {
 
 		// PATs disabled in an organization.
 		wantStatus(t, e.call("PUT", "/api/v1/admin/settings", eveAdmin, map[string]any{"pats_enabled": false, "pat_max_lifetime": "0"}), http.StatusOK)
-		before := metricValue(t, e, `authserver_token_exchange_refusals_total{cause="org-disabled"}`)
+		before := metricValue(t, e, `authserver_token_exchange_refusals_total{cause="org-disabled",subject="pat"}`)
 		refused(t, e.exchange(eveTok, url.Values{"audience": {"orchestrator"}}), 400, "invalid_request")
-		if after := metricValue(t, e, `authserver_token_exchange_refusals_total{cause="org-disabled"}`); after != before+1 {
+		if after := metricValue(t, e, `authserver_token_exchange_refusals_total{cause="org-disabled",subject="pat"}`); after != before+1 {
 			t.Fatal("cause org-disabled not produced")
 		}
 		// Let the last-use times be written before the database goes.
@@ -252,7 +252,7 @@ func TestNoSecretInLogsOrMetrics(t *testing.T) {
 				t.Fatalf("the logs do not hold %q: the search below would prove nothing", safe)
 			}
 		}
-		for _, safe := range []string{`authserver_token_exchanges_total{result="granted"}`, `authserver_pat_events_total{event="regenerated"} 1`,
+		for _, safe := range []string{`authserver_token_exchanges_total{result="granted",subject="pat"}`, `authserver_pat_events_total{event="regenerated"} 1`,
 			`authserver_pat_events_total{event="revoked_value"} 1`, `authserver_pat_events_total{event="revoked_holder"} 1`,
 			`authserver_pat_events_total{event="revoked_admin"} 1`, `authserver_pat_events_total{event="revoked_owner"} 1`,
 			`authserver_pat_events_total{event="created"} 4`} {

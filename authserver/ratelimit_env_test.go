@@ -44,7 +44,7 @@ func TestRateLimits(t *testing.T) {
 		e := newEnv(t, envOptions{now: clock.now})
 		good, _ := e.pat(patSpec{org: "acme", user: "alice", scopes: []string{"OR.Jobs"}})
 		unknown, _ := exchange.NewPAT("pat_", nil)
-		before := metricValue(t, e, `authserver_token_exchanges_total{result="rate_limited"}`)
+		before := metricValue(t, e, `authserver_token_exchanges_total{result="rate_limited",subject="pat"}`)
 		for i := range 29 {
 			refused(t, e.exchange(unknown, url.Values{"audience": {"orchestrator"}}), 400, "invalid_request")
 			if i%10 == 0 {
@@ -60,7 +60,7 @@ func TestRateLimits(t *testing.T) {
 		refused(t, e.post("/oauth2/token", url.Values{"grant_type": {"password"}}, "", ""), 400, "unsupported_grant_type")
 		wantRateLimited(t, e.exchange(good, url.Values{"audience": {"orchestrator"}}), 2)
 		wantRateLimited(t, e.post("/oauth2/token", url.Values{"grant_type": {"password"}}, "", ""), 2)
-		if after := metricValue(t, e, `authserver_token_exchanges_total{result="rate_limited"}`); after != before+2 {
+		if after := metricValue(t, e, `authserver_token_exchanges_total{result="rate_limited",subject="pat"}`); after != before+2 {
 			t.Fatalf("rate_limited counted %v → %v, want +2", before, after)
 		}
 		// The revocation endpoint shares the budget.

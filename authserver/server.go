@@ -46,6 +46,9 @@ type Options struct {
 	// AccessTokenTTL is the lifetime of access tokens for audiences that do
 	// not set their own.
 	AccessTokenTTL time.Duration
+	// MaxDelegationDepth is how many chained exchanges may follow a PAT's
+	// exchange (tokens.max_delegation_depth); 0 allows none.
+	MaxDelegationDepth int
 	// DefaultAudience is the audience of an exchange that names none; ""
 	// requires every exchange to name one.
 	DefaultAudience string
@@ -194,7 +197,7 @@ func (s *Server) shared(o Options) (*sharedParts, error) {
 func (s *Server) mountPublic(o Options, sh *sharedParts) error {
 	oauthEndpoints, err := oauth.New(oauth.Options{
 		Rules: exchange.Rules{Issuer: o.Issuer, PATPrefix: o.PATPrefix,
-			AccessTokenTTL: o.AccessTokenTTL, DefaultAudience: o.DefaultAudience},
+			AccessTokenTTL: o.AccessTokenTTL, DefaultAudience: o.DefaultAudience, MaxDelegationDepth: o.MaxDelegationDepth},
 		Store: o.Store, Audiences: s.catalog, Signer: o.Keys, Tokens: sh.tokens, Revocations: sh.gov, Audit: s.audit,
 		Used: s.lastUsed.Used, Metrics: s.reg, Log: s.log, Now: s.now, NoRateLimits: o.InsecureNoRateLimits,
 	})

@@ -267,7 +267,7 @@ func TestUnusablePATs(t *testing.T) {
 		var description string
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {
-				before := metricValue(t, e, `authserver_token_exchange_refusals_total{cause="`+string(c.cause)+`"}`)
+				before := metricValue(t, e, `authserver_token_exchange_refusals_total{cause="`+string(c.cause)+`",subject="pat"}`)
 				body := refused(t, e.exchange(c.token, url.Values{"audience": {"orchestrator"}}), 400, "invalid_request")
 				d := body["error_description"].(string)
 				if description == "" {
@@ -276,7 +276,7 @@ func TestUnusablePATs(t *testing.T) {
 				if d != description {
 					t.Fatalf("description %q differs from %q: an oracle", d, description)
 				}
-				after := metricValue(t, e, `authserver_token_exchange_refusals_total{cause="`+string(c.cause)+`"}`)
+				after := metricValue(t, e, `authserver_token_exchange_refusals_total{cause="`+string(c.cause)+`",subject="pat"}`)
 				if after != before+1 {
 					t.Fatalf("cause %s counted %v → %v, want +1", c.cause, before, after)
 				}

@@ -31,8 +31,8 @@ var knownMetrics = []struct {
 	name string
 	typ  metricType
 }{
-	{"authserver_token_exchanges_total", counter},         // result
-	{"authserver_token_exchange_refusals_total", counter}, // cause
+	{"authserver_token_exchanges_total", counter},         // subject, result
+	{"authserver_token_exchange_refusals_total", counter}, // subject, cause
 	{"authserver_token_exchange_duration_seconds", histogram},
 	{"authserver_introspections_total", counter},            // result
 	{"authserver_revocations_total", counter},               // result

@@ -57,6 +57,11 @@ type Refusal struct {
 	OrgID       string
 	UserID      string
 	PATID       string
+	// Chained: the subject_token was an access token, not a PAT.
+	Chained bool
+	// Depth is the hop a chained exchange asked for (1 for the first
+	// exchange of a PAT's token); 0 when the subject was not verified.
+	Depth int
 }
 
 func (r *Refusal) Error() string { return "exchange refused: " + string(r.Cause) }
@@ -81,6 +86,10 @@ type Rules struct {
 	// AccessTokenTTL is the lifetime of tokens for audiences without their own.
 	AccessTokenTTL  time.Duration
 	DefaultAudience string
+	// MaxDelegationDepth is how many chained exchanges may follow a PAT's
+	// exchange (the deepest act nesting a token may carry); 0 refuses every
+	// chained exchange.
+	MaxDelegationDepth int
 }
 
 // Client is the authenticated client as the exchange sees it.
@@ -90,13 +99,20 @@ type Client struct {
 	Grant bool
 	// Audiences are the audiences configured for the client.
 	Audiences []string
+	// Public: the client has no secret (it proved nothing by
+	// authenticating).
+	Public bool
+	// OnBehalfOf are the audiences whose access tokens the client may
+	// present as subject_token (chained exchange).
+	OnBehalfOf []string
 }
 
 // allows reports whether c may request the audience id: its configured
-// audiences, plus the management audience for every client allowed the
-// grant, so that any such client can obtain an API token.
-func (c *Client) allows(id, issuer string) bool {
-	if id == issuer {
+// audiences, plus, for a PAT's exchange, the management audience for every
+// client allowed the grant, so that any such client can obtain an API
+// token. A chained exchange is for the client's configured audiences only.
+func (c *Client) allows(id, issuer string, chained bool) bool {
+	if id == issuer && !chained {
 		return c.Grant
 	}
 	return slices.Contains(c.Audiences, id)
@@ -120,10 +136,13 @@ type Params struct {
 type Request struct {
 	// Target is the id of the one audience asked for.
 	Target string
-	client Client
-	token  string
-	issued string
-	scope  string
+	// Chained: the subject_token is an access token (a JWT), not a PAT.
+	// Its verification (Rules.Chain) comes between Admit and Decide.
+	Chained bool
+	client  Client
+	token   string
+	issued  string
+	scope   string
 }
 
 // Admitted is an exchange that passed every check made before the
@@ -132,15 +151,39 @@ type Admitted struct {
 	req       *Request
 	audience  *storage.Audience
 	requested []string
+	// subject is the verified subject JWT of a chained exchange, set by
+	// Chain; nil for a PAT's exchange.
+	subject *Subject
 }
 
 // refuse is a refusal of r with a cause, recorded against its client.
 func (r *Request) refuse(kind Kind, description string, cause Cause) *Refusal {
-	return &Refusal{Kind: kind, Description: description, Cause: cause, ClientID: r.client.ID}
+	return &Refusal{Kind: kind, Description: description, Cause: cause, ClientID: r.client.ID, Chained: r.Chained}
 }
 
-// PATHash is the hash to read the PAT's grant by.
+// PATHash is the hash to read the PAT's grant by, for a PAT's exchange.
 func (a *Admitted) PATHash() []byte { return HashPAT(a.req.token) }
+
+// Chained reports a chained exchange: its PAT is read by SubjectPATID,
+// once Chain has admitted the subject.
+func (a *Admitted) Chained() bool { return a.req.Chained }
+
+// SubjectToken is the subject_token of a chained exchange, for the one
+// verifier of this server's access tokens.
+func (a *Admitted) SubjectToken() string { return a.req.token }
+
+// SubjectPATID is the id of the PAT at the root of a chained exchange
+// (the subject JWT's pat_id); "" before Chain admitted the subject.
+func (a *Admitted) SubjectPATID() string {
+	if a.subject == nil {
+		return ""
+	}
+	return a.subject.PATID
+}
+
+// OnBehalfOf are the audiences the client acts for: those a chained
+// exchange's subject JWT may be for.
+func (a *Admitted) OnBehalfOf() []string { return a.req.client.OnBehalfOf }
 
 // Decision is a granted exchange: the claims to sign and the answer's
 // members.
@@ -168,6 +211,8 @@ type Claims struct {
 	Scope                string                `json:"scope"`
 	OrgID                string                `json:"org_id"`
 	PATID                string                `json:"pat_id"`
+	Act                  *Actor                `json:"act,omitempty"`
+	MayAct               *Actor                `json:"may_act,omitempty"`
 	AuthorizationDetails []AuthorizationDetail `json:"authorization_details,omitempty"`
 }
 
@@ -182,13 +227,27 @@ func (x *Rules) Parse(c Client, p Params) (*Request, *Refusal) {
 	if ref != nil {
 		return nil, ref
 	}
+	chained := IsJWT(p.SubjectToken)
+	if chained && (c.Public || len(c.OnBehalfOf) == 0) {
+		return nil, &Refusal{Kind: UnauthorizedClient, Description: "The client is not allowed to present an access token as subject_token.",
+			Cause: CauseClient, ClientID: c.ID, Chained: true}
+	}
+	if !chained && p.SubjectTokenType == rfc8693.TokenTypeJWT {
+		return nil, &Refusal{Kind: InvalidRequest, Description: "The subject_token_type of a personal access token is " +
+			rfc8693.TokenTypeAccessToken + "."}
+	}
 	target, ref := x.target(p)
 	if ref != nil {
-		ref.Cause, ref.ClientID = CauseTarget, c.ID
+		ref.Cause, ref.ClientID, ref.Chained = CauseTarget, c.ID, chained
 		return nil, ref
 	}
-	return &Request{Target: target, client: c, token: p.SubjectToken, issued: issued, scope: p.Scope}, nil
+	return &Request{Target: target, Chained: chained, client: c, token: p.SubjectToken, issued: issued, scope: p.Scope}, nil
 }
+
+// IsJWT tells a subject_token that is an access token of this server (a
+// compact JWS: three dot-separated parts) from a PAT, which never holds a
+// dot. It looks at the form alone: verifying is the next step's.
+func IsJWT(token string) bool { return strings.Count(token, ".") == 2 }
 
 // tokenTypes checks the token parameters and returns the type of the token
 // to issue. Its refusals are malformed requests, with no cause to record.
@@ -197,17 +256,18 @@ func tokenTypes(p Params) (issued string, _ *Refusal) {
 		return "", &Refusal{Kind: InvalidRequest, Description: description}
 	}
 	if p.ActorToken != "" || p.ActorTokenType != "" {
-		return malformed("actor_token is not supported.")
+		return malformed(ActorTokenDescription)
 	}
 	if p.SubjectToken == "" {
 		return malformed("The subject_token parameter is required.")
 	}
 	switch p.SubjectTokenType {
-	case rfc8693.TokenTypeAccessToken:
+	case rfc8693.TokenTypeAccessToken, rfc8693.TokenTypeJWT:
 	case "":
 		return malformed("The subject_token_type parameter is required.")
 	default:
-		return malformed("The subject_token_type is not supported: use " + rfc8693.TokenTypeAccessToken + ".")
+		return malformed("The subject_token_type is not supported: use " + rfc8693.TokenTypeAccessToken + " (or " +
+			rfc8693.TokenTypeJWT + " for an access token of this server).")
 	}
 	switch rt := p.RequestedTokenType; rt {
 	case "", rfc8693.TokenTypeAccessToken:
@@ -250,51 +310,77 @@ func (x *Rules) Admit(r *Request, aud *storage.Audience) (*Admitted, *Refusal) {
 	if aud == nil {
 		return nil, r.refuse(InvalidTarget, "The requested target is unknown.", CauseTarget)
 	}
-	if !r.client.allows(aud.ID, x.Issuer) {
+	if !r.client.allows(aud.ID, x.Issuer, r.Chained) {
 		return nil, r.refuse(InvalidTarget, "The client is not allowed to request this target.", CauseTarget)
 	}
 	requested, description := parseScope(r.scope)
 	if description != "" {
 		return nil, r.refuse(InvalidScope, description, CauseScope)
 	}
-	if CheckPAT(x.PATPrefix, r.token) != nil {
+	if !r.Chained && CheckPAT(x.PATPrefix, r.token) != nil {
 		return nil, r.refuse(InvalidRequest, UnusableDescription, CauseMalformed)
 	}
 	return &Admitted{req: r, audience: aud, requested: requested}, nil
 }
 
 // Decide grants the exchange from g, the PAT's grant as read from the
-// database now (nil when no PAT has the token's hash), or refuses it.
-// Every unusable PAT gets the same description; the cause says which.
-func (x *Rules) Decide(a *Admitted, g *storage.PATGrant, now time.Time) (*Decision, *Refusal) {
+// database now (nil when no PAT has the token's hash, or, in a chained
+// exchange, the subject's pat_id), or refuses it. Every unusable PAT gets
+// the same description; the cause says which. actsFor says which
+// audiences a client acts for (its on_behalf_of; nil for an unknown
+// client), to write may_act; a nil actsFor writes none.
+//
+// A chained exchange is decided exactly as the PAT's own exchange for the
+// same audience would be, and then only if the client is one of the PAT's
+// delegates; its token expires no later than the subject JWT.
+func (x *Rules) Decide(a *Admitted, g *storage.PATGrant, actsFor func(clientID string) []string, now time.Time) (*Decision, *Refusal) {
+	if a.req.Chained && a.subject == nil {
+		// Chain must have admitted the subject: fail closed.
+		return nil, a.req.refuse(InvalidRequest, SubjectDescription, CauseSubject)
+	}
 	if g == nil {
-		return nil, a.req.refuse(InvalidRequest, UnusableDescription, CauseUnknown)
+		return nil, a.refuse(InvalidRequest, UnusableDescription, CauseUnknown)
 	}
 	if cause := CheckUsable(g, now); cause != CauseNone {
-		return nil, a.req.refuse(InvalidRequest, UnusableDescription, cause).about(g)
+		return nil, a.refuse(InvalidRequest, UnusableDescription, cause).about(g)
+	}
+	if s := a.subject; s != nil {
+		if g.PAT.ID != s.PATID || g.Org.ID != s.OrgID || g.Owner.ID != s.UserID {
+			// Signed by this server, so not reachable unless the claims
+			// and the database disagree: the subject is not usable.
+			return nil, a.refuse(InvalidRequest, UnusableDescription, CauseSubject).about(g)
+		}
+		if !slices.Contains(g.PAT.Delegates, a.req.client.ID) {
+			return nil, a.refuse(InvalidRequest, NotDelegateDescription, CauseNotDelegate).about(g)
+		}
 	}
 	rights, err := Effective(g.PAT.Scopes, a.audience.Scopes, a.requested, IdentityGrants(g))
 	if err != nil {
-		return nil, a.req.refuse(InvalidScope, scopeDescription(err), CauseScope).about(g)
+		return nil, a.refuse(InvalidScope, scopeDescription(err), CauseScope).about(g)
 	}
-	exp := x.expiry(a.audience, g, now)
+	exp := x.expiry(a.audience, g, a.subject, now)
 	iat := now.Unix()
 	details := rights.AuthorizationDetails(a.audience.ID)
+	c := Claims{
+		Issuer: x.Issuer, Subject: g.Owner.ID, Audience: a.audience.ID,
+		Expiry: exp.Unix(), IssuedAt: iat, NotBefore: iat, ID: newJTI(),
+		ClientID: a.req.client.ID, Scope: strings.Join(rights.Scope, " "),
+		OrgID: g.Org.ID, PATID: g.PAT.ID, AuthorizationDetails: details,
+		MayAct: mayAct(g.PAT.Delegates, a.audience.ID, actsFor),
+	}
+	if a.subject != nil {
+		c.Act = &Actor{Subject: a.req.client.ID, Act: a.subject.Act}
+	}
 	return &Decision{
-		Claims: Claims{
-			Issuer: x.Issuer, Subject: g.Owner.ID, Audience: a.audience.ID,
-			Expiry: exp.Unix(), IssuedAt: iat, NotBefore: iat, ID: newJTI(),
-			ClientID: a.req.client.ID, Scope: strings.Join(rights.Scope, " "),
-			OrgID: g.Org.ID, PATID: g.PAT.ID, AuthorizationDetails: details,
-		},
-		Scope: rights.Scope, AuthorizationDetails: details, IssuedTokenType: a.req.issued,
+		Claims: c, Scope: rights.Scope, AuthorizationDetails: details, IssuedTokenType: a.req.issued,
 		Expiry: exp, ExpiresIn: exp.Sub(now),
 	}, nil
 }
 
 // expiry is when a token issued now for aud from g expires: the audience's
-// lifetime or the default one, but never after the PAT stops being usable.
-func (x *Rules) expiry(aud *storage.Audience, g *storage.PATGrant, now time.Time) time.Time {
+// lifetime or the default one, but never after the PAT stops being usable
+// nor, in a chained exchange, after the subject JWT expires.
+func (x *Rules) expiry(aud *storage.Audience, g *storage.PATGrant, s *Subject, now time.Time) time.Time {
 	ttl := x.AccessTokenTTL
 	if aud.AccessTokenTTL > 0 {
 		ttl = aud.AccessTokenTTL
@@ -302,6 +388,9 @@ func (x *Rules) expiry(aud *storage.Audience, g *storage.PATGrant, now time.Time
 	exp := now.Add(ttl)
 	if until, ok := UsableUntil(g); ok && until.Before(exp) {
 		exp = until
+	}
+	if s != nil && s.Expiry.Before(exp) {
+		exp = s.Expiry
 	}
 	// JWT times are whole seconds: round the expiry down so the token never
 	// outlives the PAT.

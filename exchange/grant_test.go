@@ -23,6 +23,10 @@ type exchangeWorld struct {
 	audiences map[string]*storage.Audience
 	grant     *storage.PATGrant
 	now       time.Time
+	// subject is what the verifier read from a subject JWT (nil: it
+	// refused it); actsFor is every client's on_behalf_of.
+	subject *Subject
+	actsFor map[string][]string
 }
 
 // newWorld is a usable PAT of carol (OR.Jobs and Identity.PATs) whose
@@ -67,7 +71,12 @@ func (w *exchangeWorld) exchange() (d *Decision, ref *Refusal, step string) {
 	if ref != nil {
 		return nil, ref, "admit"
 	}
-	d, ref = w.rules.Decide(admitted, w.grant, w.now)
+	if admitted.Chained() {
+		if ref := w.rules.Chain(admitted, w.subject); ref != nil {
+			return nil, ref, "chain"
+		}
+	}
+	d, ref = w.rules.Decide(admitted, w.grant, func(id string) []string { return w.actsFor[id] }, w.now)
 	return d, ref, "decide"
 }
 
@@ -90,15 +99,18 @@ func TestExchangeRefusals(t *testing.T) {
 			w.client.Grant, w.params.SubjectToken = false, ""
 		}, want{UnauthorizedClient, "The client is not allowed the token-exchange grant.", CauseClient, "parse"}},
 		{"actor_token is not supported", func(w *exchangeWorld) { w.params.ActorToken = "x" },
-			want{InvalidRequest, "actor_token is not supported.", CauseNone, "parse"}},
+			want{InvalidRequest, "actor_token is not supported: the actor is the authenticated client.", CauseNone, "parse"}},
 		{"actor_token_type alone is not supported", func(w *exchangeWorld) { w.params.ActorTokenType = rfc8693.TokenTypeAccessToken },
-			want{InvalidRequest, "actor_token is not supported.", CauseNone, "parse"}},
+			want{InvalidRequest, "actor_token is not supported: the actor is the authenticated client.", CauseNone, "parse"}},
 		{"subject_token is required", func(w *exchangeWorld) { w.params.SubjectToken = "" },
 			want{InvalidRequest, "The subject_token parameter is required.", CauseNone, "parse"}},
 		{"subject_token_type is required", func(w *exchangeWorld) { w.params.SubjectTokenType = "" },
 			want{InvalidRequest, "The subject_token_type parameter is required.", CauseNone, "parse"}},
-		{"a subject_token_type other than access_token is invalid_request", func(w *exchangeWorld) { w.params.SubjectTokenType = rfc8693.TokenTypeJWT },
-			want{InvalidRequest, "The subject_token_type is not supported: use urn:ietf:params:oauth:token-type:access_token.", CauseNone, "parse"}},
+		{"a subject_token_type other than access_token or jwt is invalid_request", func(w *exchangeWorld) { w.params.SubjectTokenType = rfc8693.TokenTypeJWT + "x" },
+			want{InvalidRequest, "The subject_token_type is not supported: use urn:ietf:params:oauth:token-type:access_token " +
+				"(or urn:ietf:params:oauth:token-type:jwt for an access token of this server).", CauseNone, "parse"}},
+		{"a PAT presented as a jwt is invalid_request", func(w *exchangeWorld) { w.params.SubjectTokenType = rfc8693.TokenTypeJWT },
+			want{InvalidRequest, "The subject_token_type of a personal access token is urn:ietf:params:oauth:token-type:access_token.", CauseNone, "parse"}},
 		{"an unknown requested_token_type is invalid_request", func(w *exchangeWorld) { w.params.RequestedTokenType = "urn:example:saml" },
 			want{InvalidRequest, "The requested_token_type is not supported.", CauseNone, "parse"}},
 		{"several audiences are invalid_target", func(w *exchangeWorld) { w.params.Audience = []string{"orchestrator", "reports"} },

@@ -11,8 +11,8 @@ import (
 // unusable-PAT cause gets the same answer at the token endpoint.
 type Cause string
 
-// The refusal causes. The first eight are why a PAT is unusable; the last
-// three are the other refusals the token endpoint counts.
+// The refusal causes. The first eight are why a PAT is unusable; the
+// others are the other refusals the token endpoint counts.
 const (
 	// CauseNone: nothing refused, the PAT is usable.
 	CauseNone Cause = ""
@@ -42,8 +42,17 @@ const (
 	// client, or given more than once (invalid_target).
 	CauseTarget Cause = "target"
 	// CauseClient: the client failed to authenticate or is not allowed the
-	// grant.
+	// grant (or, presenting an access token, a chained exchange).
 	CauseClient Cause = "client"
+	// CauseSubject: a chained exchange's subject_token is not a valid
+	// access token of this server for an audience the client acts for.
+	CauseSubject Cause = "subject"
+	// CauseNotDelegate: the client of a chained exchange is not among the
+	// delegates of the PAT behind the subject_token.
+	CauseNotDelegate Cause = "not-delegate"
+	// CauseDepth: a chained exchange would go beyond the maximum
+	// delegation depth.
+	CauseDepth Cause = "depth"
 )
 
 // Causes lists every refusal cause (not CauseNone), for example to
@@ -53,7 +62,7 @@ func Causes() []Cause {
 	return []Cause{
 		CauseUnknown, CauseMalformed, CauseRevoked, CauseExpired, CauseMaxLifetime,
 		CauseOrgDisabled, CauseUserDeactivated, CauseNonLocal,
-		CauseScope, CauseTarget, CauseClient,
+		CauseScope, CauseTarget, CauseClient, CauseSubject, CauseNotDelegate, CauseDepth,
 	}
 }
 

@@ -121,6 +121,7 @@ func TestCauseValues(t *testing.T) {
 		CauseExpired: "expired", CauseMaxLifetime: "max-lifetime", CauseOrgDisabled: "org-disabled",
 		CauseUserDeactivated: "user-deactivated", CauseNonLocal: "non-local",
 		CauseScope: "scope", CauseTarget: "target", CauseClient: "client",
+		CauseSubject: "subject", CauseNotDelegate: "not-delegate", CauseDepth: "depth",
 	}
 	all := Causes()
 	if len(all) != len(want) {

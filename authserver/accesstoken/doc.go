@@ -5,7 +5,9 @@
 //
 // A Verifier is built from named options (Config): the issuer, the keys,
 // the clock and the clock-skew leeway. Verify adds the audience the caller
-// serves; VerifyKnownAudience accepts any audience the server knows, for
+// serves; VerifyAnyOf accepts any of several audiences, for the chained
+// exchange, where a client presents a token for an audience it acts for;
+// VerifyKnownAudience accepts any audience the server knows, for
 // introspection, which answers on behalf of every resource server.
 //
 // The rules, in the order they are applied:

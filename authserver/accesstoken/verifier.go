@@ -91,6 +91,8 @@ type Claims struct {
 	Scope                string                         `json:"scope"`
 	OrgID                string                         `json:"org_id"`
 	PATID                string                         `json:"pat_id"`
+	Act                  *exchange.Actor                `json:"act,omitempty"`
+	MayAct               *exchange.Actor                `json:"may_act,omitempty"`
 	AuthorizationDetails []exchange.AuthorizationDetail `json:"authorization_details,omitempty"`
 }
 
@@ -184,6 +186,23 @@ func (v *Verifier) Verify(ctx context.Context, raw, audience string) (*Claims, e
 		return nil, refuse(ReasonAudience, "aud does not name the audience")
 	}
 	return c, nil
+}
+
+// VerifyAnyOf checks raw under every rule of the package and that its aud
+// names at least one of audiences. It is for the token endpoint's chained
+// exchange, where a client presents a token for any audience it acts for
+// (its on_behalf_of). It reads no database.
+func (v *Verifier) VerifyAnyOf(ctx context.Context, raw string, audiences []string) (*Claims, error) {
+	c, err := v.verify(raw)
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range audiences {
+		if c.Audience.Contains(id) {
+			return c, nil
+		}
+	}
+	return nil, refuse(ReasonAudience, "aud names no audience asked for")
 }
 
 // VerifyKnownAudience checks raw under every rule of the package and that

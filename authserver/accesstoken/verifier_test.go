@@ -258,6 +258,48 @@ func TestVerifyKnownAudienceAcceptsAnyAudienceOfOursOnly(t *testing.T) {
 	})
 }
 
+func TestVerifyAnyOfAcceptsOneOfTheAudiencesAndReadsAct(t *testing.T) {
+	keys := newTestKeys(t)
+	aud := func(a any) string { return keys.sign(t, "at+jwt", with(func(c map[string]any) { c["aud"] = a })) }
+	v := newVerifier(t, keys, t0)
+	cases := []struct {
+		name      string
+		token     string
+		audiences []string
+		want      Reason
+	}{
+		{"the second audience asked for", aud(other), []string{audience, other}, ""},
+		{"an array naming one of them", aud([]string{"x", other}), []string{other}, ""},
+		{"an audience not asked for", aud(other), []string{audience}, ReasonAudience},
+		{"no audience asked for", aud(other), nil, ReasonAudience},
+		{"an empty audience never matches", aud(""), []string{""}, ReasonAudience},
+		{"the other rules still apply", keys.sign(t, "at+jwt", with(func(c map[string]any) { c["iss"] = "https://other.example.com" })),
+			[]string{audience}, ReasonIssuer},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := v.VerifyAnyOf(context.Background(), c.token, c.audiences)
+			if ReasonOf(err) != c.want || (c.want == "") != (err == nil) {
+				t.Fatalf("got %v, want reason %q", err, c.want)
+			}
+		})
+	}
+	t.Run("act and may_act are read back", func(t *testing.T) {
+		tok := keys.sign(t, "at+jwt", with(func(c map[string]any) {
+			c["act"] = map[string]any{"sub": "gw", "act": map[string]any{"sub": "gw0"}}
+			c["may_act"] = map[string]any{"sub": "gw"}
+		}))
+		got, err := v.VerifyAnyOf(context.Background(), tok, []string{audience})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Act == nil || got.Act.Subject != "gw" || got.Act.Act == nil || got.Act.Act.Subject != "gw0" || got.Act.Act.Act != nil ||
+			got.MayAct == nil || got.MayAct.Subject != "gw" {
+			t.Fatalf("act %+v may_act %+v", got.Act, got.MayAct)
+		}
+	})
+}
+
 func TestNewRefusesAnIncompleteConfig(t *testing.T) {
 	keys := newTestKeys(t)
 	for name, c := range map[string]Config{

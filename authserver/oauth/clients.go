@@ -36,6 +36,12 @@ func newClientCache(st clientLister, now func() time.Time) *clientCache {
 		}}}
 }
 
+// Clients returns every client by id, as cached. The map is shared: never
+// modify it.
+func (c *clientCache) Clients(ctx context.Context) (map[string]*storage.Client, error) {
+	return c.cache.Get(ctx)
+}
+
 func (c *clientCache) get(ctx context.Context, id string) (*storage.Client, error) {
 	m, err := c.cache.Get(ctx)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ory/fosite"
 
+	"authserver/authserver/accesstoken"
 	"authserver/exchange"
 	"authserver/internal/httpx"
 	"authserver/internal/rfc8693"
@@ -52,9 +53,23 @@ func refusalError(ref *exchange.Refusal) error {
 	return e.WithWrap(ref)
 }
 
-// PATGrants reads a PAT's grant at every exchange.
+// PATGrants reads a PAT's grant at every exchange: by the PAT's hash for
+// a PAT's exchange, by its id (the subject JWT's pat_id) for a chained one.
 type PATGrants interface {
 	GetPATGrant(ctx context.Context, hash []byte) (*storage.PATGrant, error)
+	GetPATGrantByID(ctx context.Context, id string) (*storage.PATGrant, error)
+}
+
+// SubjectVerifier verifies the subject_token of a chained exchange: the
+// one verifier of this server's access tokens (accesstoken.Verifier).
+type SubjectVerifier interface {
+	VerifyAnyOf(ctx context.Context, raw string, audiences []string) (*accesstoken.Claims, error)
+}
+
+// ClientCatalog lists the OAuth clients by id (the cached catalogue), for
+// the may_act claim, which names the delegate acting for an audience.
+type ClientCatalog interface {
+	Clients(ctx context.Context) (map[string]*storage.Client, error)
 }
 
 // AudienceResolver resolves audience ids, the built-in management audience
@@ -77,9 +92,14 @@ type TokenExchangeGrant struct {
 	Store     PATGrants
 	Audiences AudienceResolver
 	Signer    TokenSigner
-	Now       func() time.Time
+	// Subjects verify a chained exchange's subject JWT; Clients say which
+	// audiences each of a PAT's delegates acts for.
+	Subjects SubjectVerifier
+	Clients  ClientCatalog
+	Now      func() time.Time
 	// Used records a PAT's use (time, client address, OAuth client id),
-	// behind the hot path. Optional.
+	// behind the hot path: the use of the PAT itself, so not a chained
+	// exchange, where a JWT is presented. Optional.
 	Used func(patID string, at time.Time, addr, client string)
 }
 
@@ -148,6 +168,11 @@ func (h *TokenExchangeGrant) HandleTokenEndpointRequest(ctx context.Context, r f
 	if err != nil {
 		return err
 	}
+	if admitted.Chained() {
+		if err := h.chain(ctx, admitted); err != nil {
+			return err
+		}
+	}
 	d, now, err := h.decide(ctx, admitted)
 	if err != nil {
 		return err
@@ -155,7 +180,7 @@ func (h *TokenExchangeGrant) HandleTokenEndpointRequest(ctx context.Context, r f
 	if err := respond(r, sess, d); err != nil {
 		return err
 	}
-	if h.Used != nil {
+	if h.Used != nil && !admitted.Chained() {
 		h.Used(d.Claims.PATID, now, httpx.ClientAddrFrom(ctx), client.GetID())
 	}
 	return nil
@@ -163,7 +188,11 @@ func (h *TokenExchangeGrant) HandleTokenEndpointRequest(ctx context.Context, r f
 
 // grantClient is what the exchange needs of the authenticated client.
 func grantClient(c fosite.Client) exchange.Client {
-	return exchange.Client{ID: c.GetID(), Grant: c.GetGrantTypes().Has(rfc8693.GrantType), Audiences: c.GetAudience()}
+	ec := exchange.Client{ID: c.GetID(), Grant: c.GetGrantTypes().Has(rfc8693.GrantType), Audiences: c.GetAudience(), Public: c.IsPublic()}
+	if oc, ok := c.(*oauthClient); ok {
+		ec.OnBehalfOf = oc.c.OnBehalfOf
+	}
+	return ec
 }
 
 // grantParams reads the exchange's parameters from the form.
@@ -198,10 +227,41 @@ func (h *TokenExchangeGrant) authorize(ctx context.Context, req *exchange.Reques
 	return admitted, nil
 }
 
-// decide reads the PAT's grant and decides the exchange from it at now,
-// the instant after the read.
+// chain verifies a chained exchange's subject JWT with the one verifier,
+// for any audience the client acts for, and admits it. The verifier's
+// reason for a refusal is the log's; the client gets one description.
+func (h *TokenExchangeGrant) chain(ctx context.Context, a *exchange.Admitted) error {
+	if h.Subjects == nil {
+		return fosite.ErrServerError.WithWrap(errors.New("token exchange: no verifier for subject tokens"))
+	}
+	var s *exchange.Subject
+	c, err := h.Subjects.VerifyAnyOf(ctx, a.SubjectToken(), a.OnBehalfOf())
+	switch {
+	case err == nil:
+		s = &exchange.Subject{Audience: c.Audience, UserID: c.Subject, OrgID: c.OrgID, PATID: c.PATID,
+			Expiry: time.Unix(c.Expiry, 0), Act: c.Act}
+	case accesstoken.ReasonOf(err) == "":
+		return errUnavailable(err)
+	}
+	if ref := h.Rules.Chain(a, s); ref != nil {
+		return refusalError(ref)
+	}
+	return nil
+}
+
+// decide reads the PAT's grant — by its hash, or for a chained exchange by
+// the subject's pat_id — and decides the exchange from it at now, the
+// instant after the read.
 func (h *TokenExchangeGrant) decide(ctx context.Context, a *exchange.Admitted) (_ *exchange.Decision, now time.Time, _ error) {
-	g, err := h.Store.GetPATGrant(ctx, a.PATHash())
+	var (
+		g   *storage.PATGrant
+		err error
+	)
+	if a.Chained() {
+		g, err = h.Store.GetPATGrantByID(ctx, a.SubjectPATID())
+	} else {
+		g, err = h.Store.GetPATGrant(ctx, a.PATHash())
+	}
 	if errors.Is(err, storage.ErrNotFound) {
 		g, err = nil, nil
 	}
@@ -209,12 +269,34 @@ func (h *TokenExchangeGrant) decide(ctx context.Context, a *exchange.Admitted) (
 		// Never issue a token on stale data: no database, no token.
 		return nil, now, errUnavailable(err)
 	}
+	actsFor, err := h.actsFor(ctx, g)
+	if err != nil {
+		return nil, now, errUnavailable(err)
+	}
 	now = h.Now()
-	d, ref := h.Rules.Decide(a, g, now)
+	d, ref := h.Rules.Decide(a, g, actsFor, now)
 	if ref != nil {
 		return nil, now, refusalError(ref)
 	}
 	return d, now, nil
+}
+
+// actsFor answers, for the delegates of g's PAT, which audiences each acts
+// for, for may_act. A PAT without delegates needs no client read.
+func (h *TokenExchangeGrant) actsFor(ctx context.Context, g *storage.PATGrant) (func(string) []string, error) {
+	if g == nil || len(g.PAT.Delegates) == 0 || h.Clients == nil {
+		return nil, nil
+	}
+	clients, err := h.Clients.Clients(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return func(id string) []string {
+		if c := clients[id]; c != nil {
+			return c.OnBehalfOf
+		}
+		return nil
+	}, nil
 }
 
 // respond keeps d in the session for PopulateTokenEndpointResponse and

@@ -215,6 +215,8 @@ type introspection struct {
 	TokenType            string                         `json:"token_type"`
 	OrgID                string                         `json:"org_id"`
 	PATID                string                         `json:"pat_id"`
+	Act                  *exchange.Actor                `json:"act,omitempty"`
+	MayAct               *exchange.Actor                `json:"may_act,omitempty"`
 	AuthorizationDetails []exchange.AuthorizationDetail `json:"authorization_details,omitempty"`
 }
 
@@ -369,6 +371,8 @@ func (t *tokenIntrospector) pat(ctx context.Context, token string) (*introspecti
 // then its PAT, which must still be usable. A JWT whose PAT has been
 // revoked, whose owner has been deactivated or whose organization has
 // disabled PATs since is inactive, though its signature and exp are fine.
+// So is a chained token (one with act): its pat_id names the PAT at the
+// root of the chain, whatever the number of hops.
 //
 // Using the JWT does not count as using its PAT: last_used_at is when the
 // PAT itself was last presented (exchanged or introspected).
@@ -396,6 +400,6 @@ func (t *tokenIntrospector) jwt(ctx context.Context, token string) (*introspecti
 	return &introspection{
 		Active: true, Scope: c.Scope, ClientID: c.ClientID, Subject: c.Subject, Audience: c.Audience,
 		Issuer: c.Issuer, Expiry: c.Expiry, IssuedAt: c.IssuedAt, NotBefore: c.NotBefore, ID: c.ID,
-		TokenType: "Bearer", OrgID: c.OrgID, PATID: c.PATID, AuthorizationDetails: c.AuthorizationDetails,
+		TokenType: "Bearer", OrgID: c.OrgID, PATID: c.PATID, Act: c.Act, MayAct: c.MayAct, AuthorizationDetails: c.AuthorizationDetails,
 	}, nil
 }

@@ -17,6 +17,25 @@ type oauthMetrics struct {
 	revocations      *prometheus.CounterVec
 }
 
+// exchangeSubjects are the values of the subject label: a PAT's exchange,
+// or a chained one (an access token of this server as subject_token). A
+// request is counted by the form of its subject_token alone, so a request
+// without one counts as pat.
+var exchangeSubjects = []string{subjectPAT, subjectJWT}
+
+const (
+	subjectPAT = "pat"
+	subjectJWT = "jwt"
+)
+
+// exchangeSubject is the subject label of a subject_token.
+func exchangeSubject(token string) string {
+	if exchange.IsJWT(token) {
+		return subjectJWT
+	}
+	return subjectPAT
+}
+
 // exchangeResults are the values of the result label: granted, or the
 // RFC error the exchange was answered with.
 var exchangeResults = []string{
@@ -27,14 +46,14 @@ var exchangeResults = []string{
 
 func newOAuthMetrics(reg prometheus.Registerer) *oauthMetrics {
 	m := &oauthMetrics{
-		exchanges: telemetry.NewLabelledCounter(reg, prometheus.CounterOpts{
+		exchanges: newCounter2(reg, prometheus.CounterOpts{
 			Name: "authserver_token_exchanges_total",
-			Help: "Token-exchange requests by result: granted, or the RFC 6749/8693 error returned.",
-		}, "result", exchangeResults),
-		refusals: telemetry.NewLabelledCounter(reg, prometheus.CounterOpts{
+			Help: "Token-exchange requests by subject (pat, or jwt for a chained exchange) and result: granted, or the RFC 6749/8693 error returned.",
+		}, "subject", exchangeSubjects, "result", exchangeResults),
+		refusals: newCounter2(reg, prometheus.CounterOpts{
 			Name: "authserver_token_exchange_refusals_total",
-			Help: "Refused token exchanges by precise cause (never sent to clients).",
-		}, "cause", exchange.Causes()),
+			Help: "Refused token exchanges by subject (pat, or jwt for a chained exchange) and precise cause (never sent to clients).",
+		}, "subject", exchangeSubjects, "cause", exchange.Causes()),
 		exchangeDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "authserver_token_exchange_duration_seconds",
 			Help:    "Time to answer a token-exchange request, from the first byte read to the response written.",
@@ -51,4 +70,18 @@ func newOAuthMetrics(reg prometheus.Registerer) *oauthMetrics {
 	}
 	reg.MustRegister(m.exchangeDuration)
 	return m
+}
+
+// newCounter2 registers a counter with two bounded labels and creates
+// every pair of values, so that every series exists from the start.
+func newCounter2[V ~string](reg prometheus.Registerer, opts prometheus.CounterOpts, label1 string, values1 []string,
+	label2 string, values2 []V) *prometheus.CounterVec {
+	c := prometheus.NewCounterVec(opts, []string{label1, label2})
+	reg.MustRegister(c)
+	for _, v1 := range values1 {
+		for _, v2 := range values2 {
+			c.WithLabelValues(v1, string(v2))
+		}
+	}
+	return c
 }

@@ -32,9 +32,11 @@ type Store interface {
 }
 
 // TokenVerifier verifies this server's JWTs (accesstoken.Verifier): the
-// one verdict introspection and revocation give a token.
+// one verdict introspection, revocation and the chained exchange give a
+// token.
 type TokenVerifier interface {
 	VerifyKnownAudience(ctx context.Context, raw string) (*accesstoken.Claims, error)
+	VerifyAnyOf(ctx context.Context, raw string, audiences []string) (*accesstoken.Claims, error)
 }
 
 // Auditor takes the audit event of a refused exchange, written behind the
@@ -47,7 +49,7 @@ type Auditor interface {
 // but Used and NoRateLimits are required.
 type Options struct {
 	// Rules are the exchange's settings: issuer, PAT prefix, access-token
-	// lifetime and default audience.
+	// lifetime, default audience and maximum delegation depth.
 	Rules exchange.Rules
 	Store Store
 	// Audiences resolves an exchange's target (governance.Catalog).
@@ -83,7 +85,7 @@ func New(o Options) (*Handler, error) {
 	}
 	clients := &clientStore{clients: newClientCache(o.Store, o.Now)}
 	grant := &TokenExchangeGrant{Rules: o.Rules, Store: o.Store, Audiences: o.Audiences, Signer: o.Signer,
-		Now: o.Now, Used: o.Used}
+		Subjects: o.Tokens, Clients: clients.clients, Now: o.Now, Used: o.Used}
 	introspector := &tokenIntrospector{store: o.Store, tokens: o.Tokens, prefix: o.Rules.PATPrefix, now: o.Now, used: o.Used}
 	revoker := &holderRevoker{gov: o.Revocations, tokens: o.Tokens, prefix: o.Rules.PATPrefix}
 	p := newProvider(clients, grant, introspector, revoker)

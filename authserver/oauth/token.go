@@ -60,14 +60,18 @@ type tokenEndpoint struct {
 
 func (t *tokenEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	result := serveOAuth(w, r, t.limits, tokenParams, t.serve)
-	t.metrics.exchanges.WithLabelValues(result).Inc()
+	subject := subjectPAT
+	result := serveOAuth(w, r, t.limits, tokenParams, func(w http.ResponseWriter, r *http.Request, form url.Values, charge *string) string {
+		subject = exchangeSubject(form.Get("subject_token"))
+		return t.serve(w, r, form, charge, subject)
+	})
+	t.metrics.exchanges.WithLabelValues(subject, result).Inc()
 	t.metrics.exchangeDuration.Observe(time.Since(start).Seconds())
 }
 
 // serve answers a well-formed request and returns the result label for
 // metrics.
-func (t *tokenEndpoint) serve(w http.ResponseWriter, r *http.Request, form url.Values, charge *string) (result string) {
+func (t *tokenEndpoint) serve(w http.ResponseWriter, r *http.Request, form url.Values, charge *string, subject string) (result string) {
 	var ferr *fosite.RFC6749Error
 	switch gt := form.Get("grant_type"); {
 	case gt == "":
@@ -97,7 +101,7 @@ func (t *tokenEndpoint) serve(w http.ResponseWriter, r *http.Request, form url.V
 	if errors.As(err, &ref) {
 		*charge = ref.ClientID // set once the client has authenticated
 	}
-	t.record(r, rfc, err)
+	t.record(r, rfc, err, subject)
 	if rfc.CodeField == http.StatusUnauthorized {
 		// RFC 6749 §5.2: a 401 names the scheme the client may use.
 		w.Header().Set("WWW-Authenticate", `Basic realm="authserver", charset="UTF-8"`)
@@ -169,8 +173,9 @@ func writeTokenResponse(w http.ResponseWriter, token string, sess *TokenExchange
 }
 
 // record logs, counts and audits a refused exchange with its precise cause,
-// which the client never sees.
-func (t *tokenEndpoint) record(r *http.Request, rfc *fosite.RFC6749Error, err error) {
+// which the client never sees. A chained exchange's refusal also records
+// the hop it asked for (its audit detail).
+func (t *tokenEndpoint) record(r *http.Request, rfc *fosite.RFC6749Error, err error, subject string) {
 	var ref *exchange.Refusal
 	if !errors.As(err, &ref) {
 		switch {
@@ -185,12 +190,27 @@ func (t *tokenEndpoint) record(r *http.Request, rfc *fosite.RFC6749Error, err er
 			return
 		}
 	}
-	t.metrics.refusals.WithLabelValues(string(ref.Cause)).Inc()
+	t.metrics.refusals.WithLabelValues(subject, string(ref.Cause)).Inc()
+	detail := ""
+	if ref.Chained {
+		detail = chainDetail(ref.Depth)
+	}
 	t.log.InfoContext(r.Context(), "token exchange refused", "cause", string(ref.Cause), "error", rfc.ErrorField,
-		"client_id", ref.ClientID, "org_id", ref.OrgID, "user_id", ref.UserID, "pat_id", ref.PATID)
+		"client_id", ref.ClientID, "org_id", ref.OrgID, "user_id", ref.UserID, "pat_id", ref.PATID, "subject", subject, "depth", ref.Depth)
 	t.audit.Add(governance.ClientActor(ref.ClientID, httpx.ClientAddrOf(r)).Attribute(storage.AuditEvent{
-		Time: t.now(), OrgID: ref.OrgID, Action: "exchange.refused", Target: ref.PATID, Outcome: string(ref.Cause),
+		Time: t.now(), OrgID: ref.OrgID, Action: "exchange.refused", Target: ref.PATID, Outcome: string(ref.Cause), Detail: detail,
 	}))
+}
+
+// chainDetail is the audit detail of a refused chained exchange: the hop
+// it asked for (1 for the first exchange of a PAT's token), when the
+// subject was verified far enough to know it. The client is the event's
+// actor.
+func chainDetail(depth int) string {
+	if depth == 0 {
+		return "chained exchange, depth unknown (subject not verified)"
+	}
+	return "chained exchange, depth " + strconv.Itoa(depth)
 }
 
 // readForm reads and checks a form-encoded OAuth request body. It returns

@@ -125,7 +125,7 @@ func run(ctx context.Context, o options) error {
 		logf("warming up for %s", o.warmup)
 		attack(ctx, srv.url, tokens, o.concurrency, o.warmup)
 	}
-	series := []string{"process_cpu_seconds_total", `authserver_token_exchanges_total{result="granted"}`, "process_resident_memory_bytes"}
+	series := []string{"process_cpu_seconds_total", `authserver_token_exchanges_total{result="granted",subject="pat"}`, "process_resident_memory_bytes"}
 	before, err := srv.scrape(series...)
 	if err != nil {
 		return err

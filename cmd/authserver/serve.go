@@ -51,6 +51,7 @@ func serverOptions(cfg *config.Config) authserver.Options {
 		PATPrefix:              cfg.Tokens.PATPrefix,
 		AccessTokenTTL:         cfg.Tokens.AccessTokenTTL.D(),
 		DefaultAudience:        cfg.Tokens.DefaultAudience,
+		MaxDelegationDepth:     cfg.Tokens.MaxDelegationDepth,
 		ConsoleSessionIdle:     cfg.Console.SessionIdleTimeout.D(),
 		ConsoleSessionAbsolute: cfg.Console.SessionAbsoluteTimeout.D(),
 		TrustedProxies:         cfg.HTTP.TrustedProxies.Prefixes(),
