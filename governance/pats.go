@@ -46,6 +46,9 @@ type PATView struct {
 	Hint    string
 	OwnerID string
 	Owner   string // username
+	// Delegates are the clients allowed to exchange the PAT's access
+	// tokens on the owner's behalf (chained exchange); empty for none.
+	Delegates []string
 }
 
 // ExpiresInDays is the number of whole days, rounded up, until an active
@@ -70,7 +73,10 @@ func view(p *storage.PAT, owner string, now time.Time, maxLifetime time.Duration
 		ID: p.ID, Name: p.Name, Scopes: p.Scopes, Status: p.Status(now, maxLifetime),
 		CreatedAt: p.CreatedAt, ExpiresAt: p.ExpiresAt, LastUsedAt: p.LastUsedAt,
 		LastUsedAddr: p.LastUsedAddr, LastUsedClient: p.LastUsedClient, RevokedAt: p.RevokedAt,
-		EndsAt: p.ExpiresAt, Hint: p.Hint, OwnerID: p.UserID, Owner: owner,
+		EndsAt: p.ExpiresAt, Hint: p.Hint, OwnerID: p.UserID, Owner: owner, Delegates: p.Delegates,
+	}
+	if v.Delegates == nil {
+		v.Delegates = []string{}
 	}
 	if maxLifetime > 0 {
 		if limit := p.CreatedAt.Add(maxLifetime); v.EndsAt == nil || limit.Before(*v.EndsAt) {
@@ -99,6 +105,11 @@ type PATRequest struct {
 	// AtMaximum asks for the organization's maximum lifetime from now
 	// (refused when it has none).
 	AtMaximum bool
+	// Delegates are the clients the owner allows to exchange the PAT's
+	// access tokens on their behalf: each one of DelegateClients. Empty,
+	// the default, allows no chained exchange. Creation only: a
+	// regenerated PAT keeps the delegates of the one it replaces.
+	Delegates []string
 }
 
 // PATFilter lists PATs, newest first.
@@ -235,6 +246,10 @@ func (s *Service) CreatePAT(ctx context.Context, a Actor, orgID, ownerID string,
 	if err != nil {
 		return nil, err
 	}
+	delegates, err := s.checkDelegates(ctx, req.Delegates)
+	if err != nil {
+		return nil, err
+	}
 	now := s.now().UTC()
 	var fallback *time.Time
 	if o.PATMaxLifetime > 0 {
@@ -248,11 +263,16 @@ func (s *Service) CreatePAT(ctx context.Context, a Actor, orgID, ownerID string,
 	if err != nil {
 		return nil, err
 	}
+	p.Delegates = delegates
+	detail := "name " + quote(p.Name)
+	if len(delegates) > 0 {
+		detail += "; delegates " + strings.Join(delegates, " ")
+	}
 	err = s.store.Update(ctx, func(tx Tx) error {
 		if err := tx.CreatePAT(ctx, p); err != nil {
 			return err
 		}
-		return s.audit(ctx, tx, a, orgID, "pat.create", p.ID, "name "+quote(p.Name))
+		return s.audit(ctx, tx, a, orgID, "pat.create", p.ID, detail)
 	})
 	if errors.Is(err, storage.ErrAlreadyExists) {
 		return nil, conflict("name-taken", "an active personal access token with this name exists")
@@ -597,6 +617,7 @@ func (s *Service) regenerate(ctx context.Context, a Actor, old *storage.PAT, o *
 	if err != nil {
 		return nil, err
 	}
+	p.Delegates = old.Delegates
 	err = s.store.Update(ctx, func(tx Tx) error {
 		// Revoke first: the name is unique among non-revoked PATs.
 		cur, err := tx.RevokePAT(ctx, old.OrgID, old.ID, now, "regenerated")

@@ -165,6 +165,7 @@ type Store interface {
 	GetPATByHash(ctx context.Context, hash []byte) (*storage.PAT, error)
 	GetPATGrantByID(ctx context.Context, id string) (*storage.PATGrant, error)
 	ListPATs(ctx context.Context, f storage.PATFilter) ([]storage.PAT, error)
+	ListClients(ctx context.Context) ([]storage.Client, error)
 	ListAudit(ctx context.Context, f storage.AuditFilter) ([]storage.AuditEvent, error)
 	NamesOf(ctx context.Context, orgID string, kind storage.NameKind, ids []string) (map[string]string, error)
 	// Leaked-token reports are recorded, deferred and counted on their
