@@ -30,6 +30,9 @@ type patJSON struct {
 	RevokedAt      *string   `json:"revoked_at"`
 	Hint           string    `json:"hint"`
 	Owner          ownerJSON `json:"owner"`
+	// Delegates are the clients allowed to exchange the PAT's access
+	// tokens on the owner's behalf; [] for none.
+	Delegates []string `json:"delegates"`
 }
 
 type ownerJSON struct {
@@ -53,6 +56,7 @@ func toPAT(v *governance.PATView) patJSON {
 		ID: v.ID, Name: v.Name, Scopes: scopes, Status: string(v.Status),
 		CreatedAt: stamp(v.CreatedAt), ExpiresAt: stampPtr(v.ExpiresAt), LastUsedAt: stampPtr(v.LastUsedAt),
 		LastUsedAddr: v.LastUsedAddr, LastUsedClient: v.LastUsedClient, RevokedAt: stampPtr(v.RevokedAt), Hint: v.Hint, Owner: ownerJSON{ID: v.OwnerID, Username: v.Owner},
+		Delegates: nonNil(v.Delegates),
 	}
 }
 
@@ -189,6 +193,7 @@ type createPATRequest struct {
 	Name      string       `json:"name"`
 	Scopes    []string     `json:"scopes"`
 	ExpiresAt optionalTime `json:"expires_at"`
+	Delegates []string     `json:"delegates"`
 }
 
 func (a *api) createMyPAT(w http.ResponseWriter, r *http.Request, p *principal, _ map[string]string) error {
@@ -196,7 +201,7 @@ func (a *api) createMyPAT(w http.ResponseWriter, r *http.Request, p *principal, 
 	if err := decodeBody(w, r, &body, false); err != nil {
 		return err
 	}
-	req := governance.PATRequest{Name: body.Name, Scopes: body.Scopes}
+	req := governance.PATRequest{Name: body.Name, Scopes: body.Scopes, Delegates: body.Delegates}
 	if err := body.ExpiresAt.apply("expires_at", &req); err != nil {
 		return err
 	}
