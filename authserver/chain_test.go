@@ -388,3 +388,48 @@ func TestChainRefusals(t *testing.T) {
 		})
 	})
 }
+
+// TestChainAPIDelegates: a PAT created through the API names its
+// delegates, every view of it shows them, an ineligible or unknown one is
+// a problem naming the field and never the value, and the PAT's token then
+// goes through the gateway.
+func TestChainAPIDelegates(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, driver string) {
+		e := newChainEnv(t, driver, envOptions{})
+		carol := e.apiToken("acme", "carol")
+		created := wantStatus(t, e.call("POST", "/api/v1/me/pats", carol,
+			map[string]any{"name": "agent", "scopes": []string{"OR.Jobs"}, "delegates": []string{"mcp-gateway"}}), http.StatusCreated)
+		if got := strs(created["delegates"]); len(got) != 1 || got[0] != "mcp-gateway" {
+			t.Fatalf("created delegates %v", created["delegates"])
+		}
+		id := created["id"].(string)
+		if got := strs(wantStatus(t, e.call("GET", "/api/v1/me/pats/"+id, carol, nil), http.StatusOK)["delegates"]); len(got) != 1 {
+			t.Fatalf("read back delegates %v", got)
+		}
+		for _, it := range items(t, wantStatus(t, e.call("GET", "/api/v1/me/pats", carol, nil), http.StatusOK)) {
+			if _, ok := it["delegates"].([]any); !ok {
+				t.Fatalf("a listed PAT without a delegates list: %v", it)
+			}
+		}
+		one := accessToken(t, e.chain("mcp-gateway", mcpGatewaySecret, e.agentToken(created["token"].(string)), nil))
+		if c := jwtPart(t, one, 1); c["pat_id"] != id {
+			t.Fatalf("chained token of PAT %v, want %s", c["pat_id"], id)
+		}
+
+		canary := "pat_" + strings.Repeat("Q", 36)
+		for _, c := range []struct {
+			delegates []string
+			code      string
+		}{
+			{[]string{canary}, "delegate-unknown"},
+			{[]string{"agent"}, "delegate-not-eligible"},
+			{[]string{"mcp-gateway", "mcp-gateway"}, "delegate-duplicate"},
+		} {
+			r := e.call("POST", "/api/v1/me/pats", carol, map[string]any{"name": "refused", "scopes": []string{"OR.Jobs"}, "delegates": c.delegates})
+			wantProblem(t, r, http.StatusBadRequest, c.code, "delegates")
+			if strings.Contains(string(r.body), canary) {
+				t.Fatalf("the problem repeats the value: %s", r.body)
+			}
+		}
+	})
+}

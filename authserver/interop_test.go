@@ -186,3 +186,76 @@ func joinScopes(s []string) string { return strings.Join(s, " ") }
 
 // asOIDCError finds zitadel's RFC 6749 error in err's chain.
 func asOIDCError(err error, target **oidc.Error) bool { return errors.As(err, target) }
+
+// TestInteropChainedExchange drives the chained exchange with zitadel/oidc's
+// token-exchange client, the subject token typed as a JWT, and verifies the
+// chained token through the JWKS with lestrrat-go/jwx: signature, iss, aud,
+// and the act claim naming the gateway — on both databases. The actor_token
+// zitadel can send is refused with the standard error.
+func TestInteropChainedExchange(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, driver string) {
+		e := newChainEnv(t, driver, envOptions{})
+		pat, p := e.delegatedPAT("mcp-gateway")
+		carol := e.user("acme", "carol")
+
+		disc, err := zclient.Discover(ctx, e.url, e.http)
+		if err != nil {
+			t.Fatalf("discovery: %v", err)
+		}
+		agent := &publicExchanger{endpoint: disc.TokenEndpoint, client: e.http, clientID: "agent"}
+		gateway, err := tokenexchange.NewTokenExchangerClientCredentials(ctx, e.url, "mcp-gateway", mcpGatewaySecret,
+			tokenexchange.WithHTTPClient(e.http))
+		if err != nil {
+			t.Fatal(err)
+		}
+		set, err := jwk.Fetch(ctx, disc.JwksURI, jwk.WithHTTPClient(e.http))
+		if err != nil {
+			t.Fatalf("fetch JWKS: %v", err)
+		}
+
+		first, err := tokenexchange.ExchangeToken(ctx, agent, pat, oidc.AccessTokenType, "", "", nil, []string{"mcp"}, nil, oidc.JWTTokenType)
+		if err != nil {
+			t.Fatalf("the agent's exchange: %v", err)
+		}
+		chained, err := tokenexchange.ExchangeToken(ctx, gateway, first.AccessToken, oidc.JWTTokenType, "", "",
+			nil, []string{"orchestrator"}, []string{"OR.Jobs"}, "")
+		if err != nil {
+			t.Fatalf("the gateway's chained exchange: %v", err)
+		}
+		if chained.IssuedTokenType != oidc.AccessTokenType || !slices.Equal([]string(chained.Scopes), []string{"OR.Jobs"}) {
+			t.Fatalf("response: %+v", chained)
+		}
+		tok, err := jwt.Parse([]byte(chained.AccessToken), jwt.WithKeySet(set), jwt.WithIssuer(e.url), jwt.WithAudience("orchestrator"),
+			jwt.WithAcceptableSkew(0))
+		if err != nil {
+			t.Fatalf("jwx could not verify the chained token: %v", err)
+		}
+		var act map[string]any
+		if err := tok.Get("act", &act); err != nil {
+			t.Fatalf("no act claim: %v", err)
+		}
+		if len(act) != 1 || act["sub"] != "mcp-gateway" {
+			t.Fatalf("act %v, want {sub: mcp-gateway}", act)
+		}
+		for name, want := range map[string]string{"client_id": "mcp-gateway", "pat_id": p.ID} {
+			var got string
+			if err := tok.Get(name, &got); err != nil || got != want {
+				t.Errorf("claim %s = %q (%v), want %q", name, got, err, want)
+			}
+		}
+		if sub, _ := tok.Subject(); sub != carol.ID {
+			t.Errorf("sub %q, want carol", sub)
+		}
+		firstExp, _ := jwtPart(t, first.AccessToken, 1)["exp"].(float64)
+		if exp, _ := tok.Expiration(); exp.Unix() > int64(firstExp) {
+			t.Errorf("the chained token expires at %v, after its subject (%v)", exp.Unix(), int64(firstExp))
+		}
+
+		_, err = tokenexchange.ExchangeToken(ctx, gateway, first.AccessToken, oidc.JWTTokenType, first.AccessToken, oidc.JWTTokenType,
+			nil, []string{"orchestrator"}, nil, "")
+		var oerr *oidc.Error
+		if !asOIDCError(err, &oerr) || oerr.ErrorType != "invalid_request" || oerr.Description != "actor_token is not supported: the actor is the authenticated client." {
+			t.Fatalf("actor_token: got %v, want invalid_request", err)
+		}
+	})
+}
