@@ -28,18 +28,24 @@ func (a *app) patCommand() *cobra.Command {
 type patCreateFlags struct {
 	org, username, name, scopes, expiresIn, expiresAt string
 	noExpiry                                          bool
+	delegates                                         []string
 }
 
 func (a *app) patCreateCommand() *cobra.Command {
 	var f patCreateFlags
 	cmd := &cobra.Command{
-		Use:   `create --org ORG --user USER --name NAME --scopes "A B" [--expires-in 30d | --expires-at RFC3339 | --no-expiry]`,
+		Use:   `create --org ORG --user USER --name NAME --scopes "A B" [--expires-in 30d | --expires-at RFC3339 | --no-expiry] [--delegate CLIENT]...`,
 		Short: "Create a PAT for a user; the token alone goes to stdout",
 		Long: `Create a personal access token owned by a user, under the same rules as the API: the
 scopes must be in the catalogue, the organization must have PATs enabled, the owner must be an
 active local user, and the expiry must respect the organization's maximum lifetime. Without an
 expiry flag the token expires after the organization's maximum lifetime, or never when it has
 none.
+
+--delegate names a client allowed to exchange the PAT's access tokens on the owner's behalf
+(a chained exchange, as an MCP gateway does; see docs/agents.md): a confidential client with
+on_behalf_of in the configuration. Repeat it for several. Without it the PAT's tokens cannot be
+exchanged further.
 
 The token is printed alone on stdout, followed by a newline, so that a script can capture it:
 
@@ -57,6 +63,7 @@ SHA-256 is stored.`,
 	cmd.Flags().StringVar(&f.expiresIn, "expires-in", "", "expire this long from now, e.g. 30d or 12h")
 	cmd.Flags().StringVar(&f.expiresAt, "expires-at", "", "expire at this RFC 3339 time, e.g. 2030-01-31T18:00:00Z")
 	cmd.Flags().BoolVar(&f.noExpiry, "no-expiry", false, "never expire (refused when the organization has a maximum lifetime)")
+	cmd.Flags().StringArrayVar(&f.delegates, "delegate", nil, "client id allowed a chained exchange of the PAT's tokens (repeatable)")
 	for _, name := range []string{"org", "user", "name", "scopes"} {
 		_ = cmd.MarkFlagRequired(name)
 	}
@@ -65,7 +72,7 @@ SHA-256 is stored.`,
 
 // createPAT creates the PAT f asks for and prints it.
 func (a *app) createPAT(ctx context.Context, f patCreateFlags) error {
-	req := governance.PATRequest{Name: f.name, Scopes: splitScopes(f.scopes), NoExpiry: f.noExpiry}
+	req := governance.PATRequest{Name: f.name, Scopes: splitScopes(f.scopes), NoExpiry: f.noExpiry, Delegates: f.delegates}
 	expiryFlag, err := f.expiry(&req)
 	if err != nil {
 		return err
@@ -89,6 +96,9 @@ func (a *app) createPAT(ctx context.Context, f patCreateFlags) error {
 	}
 	fmt.Fprintf(a.stderr, "created PAT %s %q for user %s in organization %s\n", nt.ID, nt.Name, nt.Owner, o.Name)
 	fmt.Fprintf(a.stderr, "scopes: %s; expires: %s\n", strings.Join(nt.Scopes, " "), formatExpiry(nt.ExpiresAt))
+	if len(nt.Delegates) > 0 {
+		fmt.Fprintf(a.stderr, "delegates: %s\n", strings.Join(nt.Delegates, " "))
+	}
 	fmt.Fprintln(a.stderr, "the token (on stdout) is shown only this once: store it now, it cannot be retrieved again")
 	return nil
 }
@@ -140,7 +150,7 @@ func patCreateRefusal(err error, o *storage.Organization, u *storage.User, name,
 		return fmt.Errorf("cannot create PAT: user %s already has a PAT named %q that is not revoked; choose another --name",
 			u.Username, name)
 	}
-	err = flagError(err, map[string]string{"name": "--name", "scopes": "--scopes", "expires_at": expiryFlag})
+	err = flagError(err, map[string]string{"name": "--name", "scopes": "--scopes", "expires_at": expiryFlag, "delegates": "--delegate"})
 	return fmt.Errorf("cannot create PAT: %w", err)
 }
 
@@ -380,6 +390,9 @@ func (a *app) regeneratePAT(ctx context.Context, f patRegenerateFlags) error {
 	fmt.Fprintf(a.stderr, "regenerated PAT %s %q of user %s in organization %s as %s; the old token no longer works\n",
 		f.id, nt.Name, nt.Owner, o.Name, nt.ID)
 	fmt.Fprintf(a.stderr, "scopes: %s; expires: %s\n", strings.Join(nt.Scopes, " "), formatExpiry(nt.ExpiresAt))
+	if len(nt.Delegates) > 0 {
+		fmt.Fprintf(a.stderr, "delegates: %s\n", strings.Join(nt.Delegates, " "))
+	}
 	fmt.Fprintln(a.stderr, "the token (on stdout) is shown only this once: store it now, it cannot be retrieved again")
 	return nil
 }

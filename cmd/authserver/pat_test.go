@@ -20,6 +20,7 @@ bootstrap:
     - {id: orchestrator, name: Orchestrator, scopes: [OR.Jobs, OR.Folders]}
   clients:
     - {id: cli, public: true, audiences: [orchestrator]}
+    - {id: gw, secret_sha256: "2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b", audiences: [orchestrator], on_behalf_of: [orchestrator]}
   organizations:
     - name: acme
       roles: [{name: Dev, permissions: [OR.Jobs, OR.Folders]}]
@@ -250,6 +251,12 @@ func TestPATCreateRefusals(t *testing.T) {
 		{"a user of another organization is unknown", []string{"--org", "acme", "--user", "olga", "--scopes", "OR.Jobs"}, `no user "olga" in organization "acme"`},
 		{"an unknown organization is refused", []string{"--org", "nope", "--user", "alice", "--scopes", "OR.Jobs"}, "--org: no organization has this name"},
 		{"a missing flag is an error", []string{"--org", "acme", "--user", "alice"}, `required flag(s) "scopes" not set`},
+		{"an unknown delegate is refused by position", []string{"--org", "acme", "--user", "alice", "--scopes", "OR.Jobs", "--delegate", "gw", "--delegate", "pat_nope"},
+			"--delegate: not a client of this server: delegate 2 (counting from 1)"},
+		{"a public client cannot be a delegate", []string{"--org", "acme", "--user", "alice", "--scopes", "OR.Jobs", "--delegate", "cli"},
+			"--delegate: not a client that acts on behalf of users"},
+		{"a delegate named twice is refused", []string{"--org", "acme", "--user", "alice", "--scopes", "OR.Jobs", "--delegate", "gw", "--delegate", "gw"},
+			"--delegate: names a client twice: delegate 2 (counting from 1)"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			args := append([]string{"pat", "create", "--config", path}, c.args...)
@@ -267,6 +274,13 @@ func TestPATCreateRefusals(t *testing.T) {
 		})
 	}
 
+	// --delegate, repeatable, names the clients allowed a chained exchange.
+	code, _, stderr := cli(t, nil, "", "pat", "create", "--config", path, "--org", "acme", "--user", "alice", "--name", "agent",
+		"--scopes", "OR.Jobs", "--delegate", "gw")
+	if code != 0 || !strings.Contains(stderr, "delegates: gw\n") {
+		t.Fatalf("pat create --delegate: exit %d: %q", code, stderr)
+	}
+
 	// A refusal leaves nothing behind, and the defaults still work.
 	code, out, _ := cli(t, nil, "", "pat", "list", "--config", path, "--org", "limited")
 	if code != 0 || out != "" {
@@ -282,7 +296,7 @@ func TestPATCreateRefusals(t *testing.T) {
 	if code, _, stderr := cli(t, nil, "", "user", "deactivate", "--config", path, "--org", "acme", "--user", "alice"); code != 0 {
 		t.Fatal(stderr)
 	}
-	code, out, stderr := cli(t, nil, "", "pat", "create", "--config", path, "--org", "acme", "--user", "alice", "--name", "late", "--scopes", "OR.Jobs")
+	code, out, stderr = cli(t, nil, "", "pat", "create", "--config", path, "--org", "acme", "--user", "alice", "--name", "late", "--scopes", "OR.Jobs")
 	oneErrorLine(t, "deactivated owner", code, out, stderr)
 	if !strings.Contains(stderr, "the user is deactivated") {
 		t.Errorf("deactivated owner: %q", stderr)
