@@ -27,6 +27,11 @@ const (
 	// demoIntrospector is the confidential client allowed to introspect;
 	// it may not exchange PATs (no grant types).
 	demoIntrospector = "demo-introspector"
+	// demoGateway is the confidential client of the gateway pattern
+	// (docs/agents.md): it acts for the audience demoGatewayAudience and
+	// exchanges its tokens for demo-api tokens on the user's behalf.
+	demoGateway         = "demo-gateway"
+	demoGatewayAudience = "demo-mcp"
 	demoPATName      = "demo"
 	demoPATScope     = "demo.read"
 	// demoPATLifetime keeps a token printed on a terminal from living for
@@ -44,24 +49,28 @@ var demoScopes = []string{"demo.read", "demo.write"}
 var errDemoNotEmpty = errors.New("--demo needs an empty database, and this one already has organizations, audiences or clients " +
 	"(from bootstrap: or an earlier run): serve without --demo, or point database.dsn at a new database")
 
-// demoInstall is what createDemo made, with the three secrets that are
-// shown once: the console password, the PAT and the introspecting client's
-// secret (stored, like every client secret, only as its SHA-256).
+// demoInstall is what createDemo made, with the four secrets that are
+// shown once: the console password, the PAT and the secrets of the
+// introspecting client and of the gateway (stored, like every client
+// secret, only as their SHA-256).
 type demoInstall struct {
-	Password     string
-	PAT          string
-	ExpiresAt    *time.Time
-	ClientSecret string
+	Password      string
+	PAT           string
+	ExpiresAt     *time.Time
+	ClientSecret  string
+	GatewaySecret string
 }
 
 // createDemo creates, in one transaction on an empty database, the demo
 // organization with an admin user, a role granting the demo scopes, the
-// audience demo-api, the public client demo-cli, the confidential client
-// demo-introspector allowed to introspect, and a PAT for the user.
+// audiences demo-api and demo-mcp, the public client demo-cli, the
+// confidential client demo-introspector allowed to introspect, the
+// confidential client demo-gateway acting for demo-mcp, and a PAT for the
+// user whose delegate is demo-gateway.
 // Users, roles and the PAT go through governance, so the PAT obeys every
 // rule an API-created one does.
 func createDemo(ctx context.Context, cfg *config.Config, st storage.Store) (*demoInstall, error) {
-	d := &demoInstall{Password: rand.Text(), ClientSecret: rand.Text()}
+	d := &demoInstall{Password: rand.Text(), ClientSecret: rand.Text(), GatewaySecret: rand.Text()}
 	err := st.WithTx(ctx, func(tx storage.Store) error {
 		// The bootstrap lock: replicas starting together with --demo create
 		// the demo once, and the others see a database that is not empty.
@@ -87,13 +96,21 @@ func createDemo(ctx context.Context, cfg *config.Config, st storage.Store) (*dem
 		if err := tx.CreateAudience(ctx, &storage.Audience{ID: demoAudience, Name: "Demo API", Scopes: demoScopes}); err != nil {
 			return err
 		}
-		if err := tx.CreateClient(ctx, &storage.Client{ID: demoClient, Public: true, Audiences: []string{demoAudience},
+		if err := tx.CreateAudience(ctx, &storage.Audience{ID: demoGatewayAudience, Name: "Demo MCP gateway", Scopes: demoScopes}); err != nil {
+			return err
+		}
+		if err := tx.CreateClient(ctx, &storage.Client{ID: demoClient, Public: true, Audiences: []string{demoAudience, demoGatewayAudience},
 			GrantTypes: []string{rfc8693.GrantType}}); err != nil {
 			return err
 		}
 		secretHash := sha256.Sum256([]byte(d.ClientSecret))
 		if err := tx.CreateClient(ctx, &storage.Client{ID: demoIntrospector, SecretHash: secretHash[:], Audiences: []string{},
 			GrantTypes: []string{}, Introspection: true}); err != nil {
+			return err
+		}
+		gatewayHash := sha256.Sum256([]byte(d.GatewaySecret))
+		if err := tx.CreateClient(ctx, &storage.Client{ID: demoGateway, SecretHash: gatewayHash[:], Audiences: []string{demoAudience},
+			GrantTypes: []string{rfc8693.GrantType}, OnBehalfOf: []string{demoGatewayAudience}}); err != nil {
 			return err
 		}
 		gov := newGovernance(cfg, tx)
@@ -110,7 +127,7 @@ func createDemo(ctx context.Context, cfg *config.Config, st storage.Store) (*dem
 			return err
 		}
 		nt, err := gov.CreatePAT(ctx, cli, o.ID, u.ID, governance.PATRequest{Name: demoPATName, Scopes: []string{demoPATScope},
-			ExpiresAt: ptr(time.Now().Add(demoPATLifetime))})
+			ExpiresAt: ptr(time.Now().Add(demoPATLifetime)), Delegates: []string{demoGateway}})
 		if err != nil {
 			return err
 		}
@@ -149,7 +166,7 @@ func isEmpty(ctx context.Context, st storage.Store) (bool, error) {
 // they are ever written: never to the log.
 func printDemo(w io.Writer, cfg *config.Config, d *demoInstall) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "\nDemo installation created. The password, the PAT and the client secret below are shown only this once.\n\n")
+	fmt.Fprintf(&b, "\nDemo installation created. The password, the PAT and the client secrets below are shown only this once.\n\n")
 	for _, row := range [][2]string{
 		{"organization", demoOrg},
 		{"user", demoUser + " (local, admin; role " + demoRole + ": " + strings.Join(demoScopes, " ") + ")"},
@@ -157,6 +174,8 @@ func printDemo(w io.Writer, cfg *config.Config, d *demoInstall) error {
 		{"PAT (" + demoPATScope + ")", d.PAT},
 		{"PAT expires", formatExpiry(d.ExpiresAt)},
 		{"client secret", d.ClientSecret + " (client " + demoIntrospector + ": confidential, may introspect)"},
+		{"gateway secret", d.GatewaySecret + " (client " + demoGateway + ": confidential, acts for " + demoGatewayAudience +
+			", the PAT's delegate)"},
 	} {
 		fmt.Fprintf(&b, "  %-18s%s\n", row[0], row[1])
 	}
@@ -167,8 +186,24 @@ func printDemo(w io.Writer, cfg *config.Config, d *demoInstall) error {
 	fmt.Fprintf(&b, "Introspect that JWT (set ACCESS_TOKEN to the answer's access_token) as the confidential client %s:\n\n",
 		demoIntrospector)
 	fmt.Fprintf(&b, "  %s\n\n", demoIntrospectCurl(cfg.Issuer, d.ClientSecret))
+	fmt.Fprintf(&b, "The gateway pattern (docs/agents.md): run the exchange above with audience=%s, set MCP_TOKEN to its\n"+
+		"access_token, and the gateway %s exchanges it for a %s token on the demo user's behalf (act names the gateway):\n\n",
+		demoGatewayAudience, demoGateway, demoAudience)
+	fmt.Fprintf(&b, "  %s\n\n", demoGatewayCurl(cfg.Issuer, d.GatewaySecret))
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// demoGatewayCurl is the curl command line of the chained exchange: the
+// gateway, with HTTP Basic, presents the token in $MCP_TOKEN and asks for
+// demo-api. The secret is base32: safe unquoted.
+func demoGatewayCurl(issuer, secret string) string {
+	return "curl -s -X POST " + strings.TrimSuffix(issuer, "/") + "/oauth2/token" +
+		" -u " + demoGateway + ":" + secret +
+		" -d grant_type=" + rfc8693.GrantType +
+		" -d subject_token_type=" + rfc8693.TokenTypeAccessToken +
+		" -d audience=" + demoAudience +
+		` --data-urlencode "subject_token=$MCP_TOKEN"`
 }
 
 // demoCurl is the curl command line that exchanges pat at issuer's token

@@ -24,8 +24,10 @@ func parseCurl(t *testing.T, out string) (string, url.Values) {
 	t.Helper()
 	var line string
 	for l := range strings.SplitSeq(out, "\n") {
+		// The first exchange line: the PAT's (the gateway's comes later).
 		if strings.HasPrefix(strings.TrimSpace(l), "curl ") && strings.Contains(l, "/oauth2/token ") {
 			line = strings.TrimSpace(l)
+			break
 		}
 	}
 	f := strings.Fields(line)
@@ -72,6 +74,12 @@ func introspect(t *testing.T, endpoint, secret, token string) (int, map[string]a
 	}
 	return resp.StatusCode, body
 }
+
+// gatewayCurl matches the chained exchange's curl line serve --demo
+// prints: the endpoint, the gateway's secret, and the subject token from
+// the shell variable MCP_TOKEN.
+var gatewayCurl = regexp.MustCompile(`(?m)^  curl -s -X POST (\S+) -u demo-gateway:(\S+) -d grant_type=(\S+) -d subject_token_type=(\S+) ` +
+	`-d audience=demo-api --data-urlencode "subject_token=\$MCP_TOKEN"$`)
 
 func TestServeDemo(t *testing.T) {
 	httpAddr, telemetryAddr := freeAddr(t), freeAddr(t)
@@ -151,6 +159,41 @@ func TestServeDemo(t *testing.T) {
 		t.Errorf("exchange as demo-introspector: %d %v, want 400 unauthorized_client", code, body)
 	}
 
+	// The gateway pattern: the PAT's token for demo-mcp, exchanged by
+	// demo-gateway with the printed secret and curl line, is a demo-api
+	// token whose act names the gateway.
+	gm := gatewayCurl.FindStringSubmatch(out)
+	if gm == nil {
+		t.Fatalf("no gateway curl line in:\n%s", out)
+	}
+	gwSecret := gm[2]
+	if gm[1] != srv.base+"/oauth2/token" || strings.Count(out, gwSecret) != 2 ||
+		!regexp.MustCompile(`gateway secret\s+` + regexp.QuoteMeta(gwSecret) + ` \(client demo-gateway: `).MatchString(out) {
+		t.Errorf("the gateway's secret is not printed once on its row and once in its curl line:\n%s", out)
+	}
+	mcpForm := url.Values{}
+	for k, v := range form {
+		mcpForm[k] = v
+	}
+	mcpForm.Set("audience", "demo-mcp")
+	code, body = postToken(t, srv.base, mcpForm)
+	mcpToken, _ := body["access_token"].(string)
+	if code != http.StatusOK || mcpToken == "" {
+		t.Fatalf("the PAT's exchange for demo-mcp: %d %v", code, body)
+	}
+	chained := url.Values{"grant_type": {gm[3]}, "subject_token_type": {gm[4]}, "audience": {"demo-api"}, "subject_token": {mcpToken},
+		"client_id": {"demo-gateway"}, "client_secret": {gwSecret}}
+	code, body = postToken(t, srv.base, chained)
+	if code != http.StatusOK || body["scope"] != "demo.read" {
+		t.Fatalf("the gateway's chained exchange: %d %v", code, body)
+	}
+	chainedJWT, _ := body["access_token"].(string)
+	code, body = introspect(t, introspectURL, secret, chainedJWT)
+	if act, _ := body["act"].(map[string]any); code != http.StatusOK || body["active"] != true || body["client_id"] != "demo-gateway" ||
+		body["aud"] != "demo-api" || act["sub"] != "demo-gateway" {
+		t.Fatalf("introspection of the chained token: %d %v", code, body)
+	}
+
 	// The printed password is the demo user's.
 	cfg, err := config.Load(path, config.MapEnv{})
 	if err != nil {
@@ -218,6 +261,9 @@ func TestServeDemo(t *testing.T) {
 	srv.stop()
 	if logs := srv.stderr.String(); strings.Contains(logs, secret) {
 		t.Error("the client secret reached the log")
+	}
+	if strings.Contains(logs, gwSecret) {
+		t.Error("the gateway's secret reached the log")
 	}
 }
 
