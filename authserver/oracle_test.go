@@ -19,7 +19,8 @@ import (
 
 // TestOracleTiming measures, against a real server (HTTP over loopback, a
 // real database), how long the token endpoint takes to refuse a PAT for
-// each unusable cause, so that SECURITY.md can say whether the time tells
+// each unusable cause (and a chained exchange whose root PAT is revoked,
+// or whose client is not a delegate), so that SECURITY.md can say whether the time tells
 // the causes apart. It is a measurement, not an assertion: it only runs
 // with AUTHSERVER_ORACLE_CHECK=1 and prints a table.
 //
@@ -40,7 +41,7 @@ func TestOracleTiming(t *testing.T) {
 		n = v
 	}
 	storetest.Each(t, func(t *testing.T, driver string) {
-		e := newEnv(t, envOptions{driver: driver, noRateLimits: true})
+		e := newChainEnv(t, driver, envOptions{})
 		scopes := []string{"OR.Jobs"}
 		granted, _ := e.pat(patSpec{org: "acme", user: "alice", scopes: scopes})
 		u := e.unusablePATs()
@@ -66,6 +67,22 @@ func TestOracleTiming(t *testing.T) {
 			exchangeProbe(string(exchange.CauseMalformed)+" (bad checksum)", u.badChecksum, 400),
 			exchangeProbe(string(exchange.CauseMalformed)+" (not a PAT)", "hello", 400),
 		}
+		// Chained exchanges (docs/agents.md): the unusable root PAT must
+		// look like any other chained refusal.
+		chainProbe := func(name, subject string, want int) probe {
+			return probe{name, want, func() *response { return e.chain("mcp-gateway", mcpGatewaySecret, subject, nil) }}
+		}
+		livePAT, _ := e.delegatedPAT("mcp-gateway")
+		revokedPAT, revoked := e.delegatedPAT("mcp-gateway")
+		undelegatedPAT, _ := e.delegatedPAT()
+		live, revokedRoot, undelegated := e.agentToken(livePAT), e.agentToken(revokedPAT), e.agentToken(undelegatedPAT)
+		if _, err := e.store.RevokePAT(ctx, revoked.OrgID, revoked.ID, time.Now(), "owner"); err != nil {
+			t.Fatal(err)
+		}
+		probes = append(probes,
+			chainProbe("chained: granted (reference)", live, 200),
+			chainProbe("chained: "+string(exchange.CauseRevoked)+" root PAT", revokedRoot, 400),
+			chainProbe("chained: "+string(exchange.CauseNotDelegate), undelegated, 400))
 		admin := e.apiToken("acme", "alice", exchange.ScopePATs, exchange.ScopeAdmin)
 		// A real globex PAT whose value acme's admin presents.
 		globexOtherTok, _ := e.pat(patSpec{org: "globex", user: "eve", scopes: scopes})
