@@ -32,8 +32,8 @@ const (
 	// exchanges its tokens for demo-api tokens on the user's behalf.
 	demoGateway         = "demo-gateway"
 	demoGatewayAudience = "demo-mcp"
-	demoPATName      = "demo"
-	demoPATScope     = "demo.read"
+	demoPATName         = "demo"
+	demoPATScope        = "demo.read"
 	// demoPATLifetime keeps a token printed on a terminal from living for
 	// ever.
 	demoPATLifetime = 30 * 24 * time.Hour

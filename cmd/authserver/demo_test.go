@@ -168,7 +168,7 @@ func TestServeDemo(t *testing.T) {
 	}
 	gwSecret := gm[2]
 	if gm[1] != srv.base+"/oauth2/token" || strings.Count(out, gwSecret) != 2 ||
-		!regexp.MustCompile(`gateway secret\s+` + regexp.QuoteMeta(gwSecret) + ` \(client demo-gateway: `).MatchString(out) {
+		!regexp.MustCompile(`gateway secret\s+`+regexp.QuoteMeta(gwSecret)+` \(client demo-gateway: `).MatchString(out) {
 		t.Errorf("the gateway's secret is not printed once on its row and once in its curl line:\n%s", out)
 	}
 	mcpForm := url.Values{}
