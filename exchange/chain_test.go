@@ -54,6 +54,9 @@ func TestChainRefusals(t *testing.T) {
 			want{InvalidRequest, ActorTokenDescription, CauseNone, "parse"}, 0},
 		{"a chained exchange is for the client's audiences, not the management API", func(w *exchangeWorld) { w.params.Audience = []string{testIssuer} },
 			want{InvalidTarget, "The client is not allowed to request this target.", CauseTarget, "admit"}, 0},
+		{"never the management API, even among the client's audiences", func(w *exchangeWorld) {
+			w.client.Audiences, w.params.Audience = append(w.client.Audiences, testIssuer), []string{testIssuer}
+		}, want{InvalidTarget, "The client is not allowed to request this target.", CauseTarget, "admit"}, 0},
 		{"a target outside the client's audiences is invalid_target", func(w *exchangeWorld) { w.params.Audience = []string{"mcp"} },
 			want{InvalidTarget, "The client is not allowed to request this target.", CauseTarget, "admit"}, 0},
 		{"a subject the verifier refused (invalid, expired, another issuer)", func(w *exchangeWorld) { w.subject = nil }, subject, 0},

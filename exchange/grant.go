@@ -110,10 +110,13 @@ type Client struct {
 // allows reports whether c may request the audience id: its configured
 // audiences, plus, for a PAT's exchange, the management audience for every
 // client allowed the grant, so that any such client can obtain an API
-// token. A chained exchange is for the client's configured audiences only.
+// token. A chained exchange is for the client's configured audiences only,
+// and never for the management audience, even when configured: a delegate
+// acting for the owner must not manage the owner's PATs (a PAT it created
+// would outlive every chain).
 func (c *Client) allows(id, issuer string, chained bool) bool {
-	if id == issuer && !chained {
-		return c.Grant
+	if id == issuer {
+		return c.Grant && !chained
 	}
 	return slices.Contains(c.Audiences, id)
 }
