@@ -41,6 +41,11 @@ func FuzzTokenEndpoint(f *testing.F) {
 	f.Add("multipart/form-data; boundary=x", "--x\r\nContent-Disposition: form-data; name=\"grant_type\"\r\n\r\nx\r\n--x--", "")
 	f.Add("application/json", `{"grant_type":"`+rfc8693.GrantType+`"}`, "")
 	f.Add(form, "grant_type=%zz&subject_token=%00", "Basic !!!")
+	// Access tokens as subject_token (a chained exchange): this
+	// installation has no client with on_behalf_of, so none is granted.
+	jwt := e.jwtFor(good)
+	f.Add(form, with(exchangeForm(good), "subject_token", jwt).Encode(), "")
+	f.Add(form, with(exchangeForm(good), "client_id", "<delete>", "subject_token", jwt, "subject_token_type", rfc8693.TokenTypeJWT).Encode(), basic)
 	h := e.srv.Handler()
 	f.Fuzz(func(t *testing.T, contentType, body, authorization string) {
 		req := httptest.NewRequest(http.MethodPost, "/oauth2/token", strings.NewReader(body))
