@@ -80,6 +80,8 @@ func TestChainRefusals(t *testing.T) {
 			want{InvalidRequest, UnusableDescription, CauseUnknown, "decide"}, 1},
 		{"a subject whose owner is not the PAT's", func(w *exchangeWorld) { w.subject.UserID = "u2" },
 			want{InvalidRequest, UnusableDescription, CauseSubject, "decide"}, 1},
+		{"a subject that expired between its verification and the decision", func(w *exchangeWorld) { w.subject.Expiry = w.now },
+			want{InvalidRequest, SubjectDescription, CauseSubject, "decide"}, 1},
 		{"scope beyond the PAT is invalid_scope", func(w *exchangeWorld) { w.params.Scope = "OR.Folders" },
 			want{InvalidScope, "A requested scope is not covered by the personal access token.", CauseScope, "decide"}, 1},
 	}

@@ -1,7 +1,8 @@
-// Package exchange decides the RFC 8693 token exchange of a PAT and holds
-// what the decision stands on: the PAT format, the rights algebra (covers,
-// meet, folder inheritance), the usability rules of a PAT and the claims of
-// the token issued.
+// Package exchange decides the RFC 8693 token exchange of a PAT, and the
+// chained exchange of an access token issued from one on its owner's
+// behalf (chain.go), and holds what the decision stands on: the PAT
+// format, the rights algebra (covers, meet, folder inheritance), the
+// usability rules of a PAT and the claims of the token issued.
 //
 // It decides from plain values and reads nothing itself: the token
 // endpoint parses the request, reads the audience and the PAT's grant from

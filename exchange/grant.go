@@ -348,6 +348,10 @@ func (x *Rules) Decide(a *Admitted, g *storage.PATGrant, actsFor func(clientID s
 		return nil, a.refuse(InvalidRequest, UnusableDescription, cause).about(g)
 	}
 	if s := a.subject; s != nil {
+		if !now.Before(s.Expiry) {
+			// Expired since it was verified, while the PAT was read.
+			return nil, a.refuse(InvalidRequest, SubjectDescription, CauseSubject).about(g)
+		}
 		if g.PAT.ID != s.PATID || g.Org.ID != s.OrgID || g.Owner.ID != s.UserID {
 			// Signed by this server, so not reachable unless the claims
 			// and the database disagree: the subject is not usable.
