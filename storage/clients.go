@@ -14,17 +14,18 @@ type clientRow struct {
 	Introspection bool      `db:"introspection"`
 	CreatedAt     time.Time `db:"created_at"`
 	UpdatedAt     time.Time `db:"updated_at"`
+	DPoPRequired  bool      `db:"dpop_required"`
 }
 
 func (r *clientRow) model() Client {
 	return Client{
 		ID: r.ID, Public: r.Public, SecretHash: r.SecretHash, Audiences: splitList(r.Audiences),
 		GrantTypes: splitList(r.GrantTypes), Introspection: r.Introspection,
-		CreatedAt: utc(r.CreatedAt), UpdatedAt: utc(r.UpdatedAt),
+		CreatedAt: utc(r.CreatedAt), UpdatedAt: utc(r.UpdatedAt), DPoPRequired: r.DPoPRequired,
 	}
 }
 
-const clientCols = `id, public, secret_hash, audiences, grant_types, introspection, created_at, updated_at`
+const clientCols = `id, public, secret_hash, audiences, grant_types, introspection, created_at, updated_at, dpop_required`
 
 // secretArg binds a secret hash, NULL when there is none (public clients).
 func secretArg(h []byte) any {
@@ -40,9 +41,9 @@ func (s *SQLStore) CreateClient(ctx context.Context, c *Client) error {
 		c.CreatedAt = s.stamp()
 	}
 	c.UpdatedAt = c.CreatedAt
-	_, err := s.exec(ctx, "create client", `INSERT INTO clients (`+clientCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := s.exec(ctx, "create client", `INSERT INTO clients (`+clientCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.ID, c.Public, secretArg(c.SecretHash), joinList(c.Audiences), joinList(c.GrantTypes), c.Introspection,
-		s.t(c.CreatedAt), s.t(c.UpdatedAt))
+		s.t(c.CreatedAt), s.t(c.UpdatedAt), c.DPoPRequired)
 	return err
 }
 
@@ -73,8 +74,8 @@ func (s *SQLStore) ListClients(ctx context.Context) ([]Client, error) {
 func (s *SQLStore) UpdateClient(ctx context.Context, c *Client) error {
 	c.UpdatedAt = s.stamp()
 	return s.execOne(ctx, "update client",
-		`UPDATE clients SET public = ?, secret_hash = ?, audiences = ?, grant_types = ?, introspection = ?, updated_at = ? WHERE id = ?`,
-		c.Public, secretArg(c.SecretHash), joinList(c.Audiences), joinList(c.GrantTypes), c.Introspection, s.t(c.UpdatedAt), c.ID)
+		`UPDATE clients SET public = ?, secret_hash = ?, audiences = ?, grant_types = ?, introspection = ?, dpop_required = ?, updated_at = ? WHERE id = ?`,
+		c.Public, secretArg(c.SecretHash), joinList(c.Audiences), joinList(c.GrantTypes), c.Introspection, c.DPoPRequired, s.t(c.UpdatedAt), c.ID)
 }
 
 // DeleteClient removes one client.
