@@ -126,7 +126,8 @@ func (a *applier) audience(ctx context.Context, c config.Audience) error {
 }
 
 func (a *applier) client(ctx context.Context, c config.Client) error {
-	want := storage.Client{ID: c.ID, Public: c.Public, Audiences: c.Audiences, GrantTypes: c.GrantTypes, Introspection: c.Introspection}
+	want := storage.Client{ID: c.ID, Public: c.Public, Audiences: c.Audiences, GrantTypes: c.GrantTypes, Introspection: c.Introspection,
+		DPoPRequired: c.DPoP == config.DPoPRequired}
 	if want.Audiences == nil {
 		want.Audiences = []string{}
 	}
@@ -146,7 +147,7 @@ func (a *applier) client(ctx context.Context, c config.Client) error {
 		return err
 	}
 	if cur.Public == want.Public && slices.Equal(cur.SecretHash, want.SecretHash) && slices.Equal(cur.Audiences, want.Audiences) &&
-		slices.Equal(cur.GrantTypes, want.GrantTypes) && cur.Introspection == want.Introspection {
+		slices.Equal(cur.GrantTypes, want.GrantTypes) && cur.Introspection == want.Introspection && cur.DPoPRequired == want.DPoPRequired {
 		return nil
 	}
 	a.res.Updated++

@@ -74,6 +74,13 @@ type Tokens struct {
 	PATPrefix       string   `yaml:"pat_prefix"`
 	AccessTokenTTL  Duration `yaml:"access_token_ttl"`
 	DefaultAudience string   `yaml:"default_audience"`
+	// DPoPProofWindow is how old a DPoP proof (RFC 9449) may be: its iat
+	// must be within this of now (plus a few seconds of clock skew), and
+	// its jti is remembered that long to refuse a replay.
+	DPoPProofWindow Duration `yaml:"dpop_proof_window"`
+	// DPoPNonce makes every DPoP proof carry a nonce this server issued
+	// (DPoP-Nonce header, error use_dpop_nonce), valid on every replica.
+	DPoPNonce bool `yaml:"dpop_nonce"`
 }
 
 // Log configures the process log.
@@ -158,6 +165,10 @@ type Client struct {
 	GrantTypes []string `yaml:"grant_types"`
 	// Introspection allows the client to call /oauth2/introspect.
 	Introspection bool `yaml:"introspection"`
+	// DPoP is optional (the default) or required: a client that requires
+	// it must send a DPoP proof with every token request, so that every
+	// token it gets is bound to its key.
+	DPoP string `yaml:"dpop"`
 }
 
 // Organization is a tenant with its settings, roles and users.

@@ -23,8 +23,9 @@ func Defaults() Config {
 			PublishAhead:   Duration(time.Hour),
 		},
 		Tokens: Tokens{
-			PATPrefix:      "pat_",
-			AccessTokenTTL: Duration(5 * time.Minute),
+			PATPrefix:       "pat_",
+			AccessTokenTTL:  Duration(5 * time.Minute),
+			DPoPProofWindow: Duration(time.Minute),
 		},
 		Log: Log{Level: "info", Format: "auto"},
 		Console: Console{
@@ -58,6 +59,9 @@ func (c *Config) complete() (issuerDerived bool) {
 		}
 		// Lower-case hex, so consumers can compare strings.
 		cl.SecretSHA256 = strings.ToLower(cl.SecretSHA256)
+		if cl.DPoP == "" {
+			cl.DPoP = DPoPOptional
+		}
 	}
 	for i := range c.Bootstrap.Organizations {
 		o := &c.Bootstrap.Organizations[i]
