@@ -92,6 +92,9 @@ type Claims struct {
 	OrgID                string                         `json:"org_id"`
 	PATID                string                         `json:"pat_id"`
 	AuthorizationDetails []exchange.AuthorizationDetail `json:"authorization_details,omitempty"`
+	// Cnf is the key a DPoP-bound token is bound to; nil for a bearer
+	// token.
+	Cnf *exchange.Confirmation `json:"cnf,omitempty"`
 }
 
 // Audience is the aud claim: one string or an array of strings (RFC 7519

@@ -51,6 +51,8 @@ func serverOptions(cfg *config.Config) authserver.Options {
 		PATPrefix:              cfg.Tokens.PATPrefix,
 		AccessTokenTTL:         cfg.Tokens.AccessTokenTTL.D(),
 		DefaultAudience:        cfg.Tokens.DefaultAudience,
+		DPoPProofWindow:        cfg.Tokens.DPoPProofWindow.D(),
+		DPoPNonce:              cfg.Tokens.DPoPNonce,
 		ConsoleSessionIdle:     cfg.Console.SessionIdleTimeout.D(),
 		ConsoleSessionAbsolute: cfg.Console.SessionAbsoluteTimeout.D(),
 		TrustedProxies:         cfg.HTTP.TrustedProxies.Prefixes(),
