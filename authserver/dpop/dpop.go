@@ -299,7 +299,9 @@ func checkHeader(part string) *Error {
 	if err := json.Unmarshal(b, &h); err != nil {
 		return invalid("The DPoP proof's header is not a JSON object.")
 	}
-	if !strings.EqualFold(h.Typ, "dpop+jwt") {
+	// A media type, compared without case; "application/" may be left
+	// out (RFC 7515 §4.1.9).
+	if !strings.EqualFold(h.Typ, "dpop+jwt") && !strings.EqualFold(h.Typ, "application/dpop+jwt") {
 		return invalid("The DPoP proof's typ must be dpop+jwt.")
 	}
 	if !slices.Contains(Algorithms(), h.Alg) {

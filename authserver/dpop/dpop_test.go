@@ -79,6 +79,9 @@ func TestDPoPCheckRules(t *testing.T) {
 				t.Fatalf("%s: good proof: %q, %v; want %q", alg, jkt, err, k.JKT())
 			}
 		}
+		if err := check(key.Sign(with(key.Header(), "typ", "application/DPoP+JWT"), dpoptest.Claims("POST", tokenURL))); err != nil {
+			t.Fatalf("typ as a full media type: %v", err)
+		}
 		// The URL as a client may write it: case, default port, a query.
 		if err := check(key.Proof("POST", "HTTPS://Auth.Example.com:443/oauth2/token?x=1#f", nil)); err != nil {
 			t.Fatalf("an equivalent htu: %v", err)

@@ -123,6 +123,12 @@ func (k *Key) Sign(header, claims map[string]any) string {
 	if err != nil {
 		panic(err)
 	}
+	return k.SignBytes(h, c)
+}
+
+// SignBytes makes a compact JWS of any header and claims bytes, signed with
+// the key as its own alg prescribes.
+func (k *Key) SignBytes(h, c []byte) string {
 	input := base64.RawURLEncoding.EncodeToString(h) + "." + base64.RawURLEncoding.EncodeToString(c)
 	var sig []byte
 	switch p := k.priv.(type) {
@@ -137,6 +143,7 @@ func (k *Key) Sign(header, claims map[string]any) string {
 		sig = ed25519.Sign(p, []byte(input))
 	case *rsa.PrivateKey:
 		sum := sha256.Sum256([]byte(input))
+		var err error
 		sig, err = rsa.SignPKCS1v15(rand.Reader, p, crypto.SHA256, sum[:])
 		if err != nil {
 			panic(err)
