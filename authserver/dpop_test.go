@@ -369,3 +369,26 @@ func copyMap(m map[string]any) map[string]any {
 	}
 	return out
 }
+
+// TestDPoPWithoutDatabase: when the replay store cannot be asked, a proof
+// is neither accepted nor refused: 503 with Retry-After, at the token
+// endpoint and at the API.
+func TestDPoPWithoutDatabase(t *testing.T) {
+	e := newEnv(t, envOptions{noRateLimits: true})
+	key := dpoptest.NewKey("ES256", 0)
+	pat, _ := e.pat(patSpec{org: "acme", user: "alice", scopes: []string{exchange.ScopePATs}})
+	tok := wantStatus(t, e.exchangeDPoP(e.url, "cli", pat, []string{key.Proof("POST", e.url+"/oauth2/token", nil)},
+		url.Values{"audience": {e.url}}), http.StatusOK)["access_token"].(string)
+	e.closeStore()
+
+	resp := e.exchangeDPoP(e.url, "cli", pat, []string{key.Proof("POST", e.url+"/oauth2/token", nil)}, nil)
+	wantOAuthError(t, resp, http.StatusServiceUnavailable, "temporarily_unavailable", "The authorization server is temporarily unavailable.")
+	if resp.Header.Get("Retry-After") == "" {
+		t.Fatal("no Retry-After")
+	}
+	resp = e.callDPoP(e.url, "GET", "/api/v1/me", "DPoP", tok, key.Proof("GET", e.url+"/api/v1/me", map[string]any{"ath": dpoptest.ATH(tok)}))
+	wantProblem(t, resp, http.StatusServiceUnavailable, "unavailable", "")
+	if resp.Header.Get("Retry-After") == "" {
+		t.Fatal("no Retry-After")
+	}
+}
