@@ -28,6 +28,7 @@ var protocolRoutes = []authserver.APIRoute{
 	{Method: "GET", Path: "/.well-known/oauth-authorization-server"},
 	{Method: "GET", Path: "/.well-known/openid-configuration"},
 	{Method: "GET", Path: "/.well-known/jwks.json"},
+	{Method: "GET", Path: "/.well-known/oauth-protected-resource"},
 }
 
 // TestOpenAPIMatchesRoutes: docs/openapi.yaml documents exactly the routes

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"authserver/authserver"
+	"authserver/authserver/dpop"
 	"authserver/exchange"
 	"authserver/internal/storetest"
 )
@@ -329,8 +330,11 @@ func TestAPIAuthentication(t *testing.T) {
 				}
 				resp := e.do(req)
 				wantProblem(t, resp, http.StatusUnauthorized, "unauthorized", "")
-				if got := resp.Header.Get("WWW-Authenticate"); got != `Bearer realm="authserver"` {
-					t.Fatalf("WWW-Authenticate %q", got)
+				metadata := `resource_metadata="` + e.url + `/.well-known/oauth-protected-resource"`
+				want := []string{`Bearer realm="authserver", ` + metadata,
+					`DPoP realm="authserver", algs="` + strings.Join(dpop.Algorithms(), " ") + `", ` + metadata}
+				if got := resp.Header.Values("WWW-Authenticate"); !slices.Equal(got, want) {
+					t.Fatalf("WWW-Authenticate %q, want %q", got, want)
 				}
 			}
 		})
@@ -385,7 +389,7 @@ func TestAPIAuthentication(t *testing.T) {
 			t.Run("refused: "+c.name, func(t *testing.T) {
 				resp := e.call("GET", "/api/v1/me", c.token, nil)
 				wantProblem(t, resp, http.StatusUnauthorized, "invalid-token", "")
-				if got := resp.Header.Get("WWW-Authenticate"); got != `Bearer realm="authserver", error="invalid_token"` {
+				if got := resp.Header.Get("WWW-Authenticate"); got != `Bearer realm="authserver", error="invalid_token", resource_metadata="`+e.url+`/.well-known/oauth-protected-resource"` {
 					t.Fatalf("WWW-Authenticate %q", got)
 				}
 			})

@@ -80,6 +80,10 @@ bootstrap:
     - id: api-only
       public: true
       audiences: [https://api.example.com]
+    - id: bound
+      public: true
+      audiences: [orchestrator]
+      dpop: required
   organizations:
     - name: acme
       pat_max_lifetime: 0
@@ -151,6 +155,10 @@ type env struct {
 	// storeClosed is set by tests that take the database away: shutdown
 	// cannot flush then.
 	storeClosed bool
+	// driver, dsn and kek open the database and its keys again, as
+	// another replica does (replica).
+	driver, dsn string
+	kek         []byte
 }
 
 // closeStore takes the database away from the running server.
@@ -168,6 +176,8 @@ func serverOptions(cfg *config.Config, st storage.Store, keys *signing.Keyring, 
 		AccessTokenTTL:         cfg.Tokens.AccessTokenTTL.D(),
 		DefaultAudience:        cfg.Tokens.DefaultAudience,
 		MaxDelegationDepth:     cfg.Tokens.MaxDelegationDepth,
+		DPoPProofWindow:        cfg.Tokens.DPoPProofWindow.D(),
+		DPoPNonce:              cfg.Tokens.DPoPNonce,
 		ConsoleSessionIdle:     cfg.Console.SessionIdleTimeout.D(),
 		ConsoleSessionAbsolute: cfg.Console.SessionAbsoluteTimeout.D(),
 		TrustedProxies:         cfg.HTTP.TrustedProxies.Prefixes(),
@@ -202,7 +212,8 @@ func newEnv(t testing.TB, o envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := storetest.Open(t, o.driver)
+	dsn := storetest.DSN(t, o.driver)
+	st := storetest.OpenAt(t, o.driver, dsn)
 	if _, err := bootstrap.Apply(ctx, storage.Narrow[bootstrap.Tx](st), cfg.Bootstrap, bootstrap.Options{PasswordParams: &password.Params{Memory: 64, Time: 1, Threads: 1}}); err != nil {
 		t.Fatal(err)
 	}
@@ -229,7 +240,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	checked := newOpenAPITransport(t, client.Transport)
 	client.Transport = checked
 	e := &env{t: t, url: issuer, cfg: cfg, store: st, keys: keys, srv: srv, reg: reg, logs: logs,
-		http: client, openAPI: checked, now: o.now, orgIDs: map[string]string{}}
+		http: client, openAPI: checked, now: o.now, orgIDs: map[string]string{}, driver: o.driver, dsn: dsn, kek: kek}
 	t.Cleanup(func() {
 		ts.Close()
 		if err := srv.Shutdown(context.Background()); err != nil && !e.storeClosed {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"authserver/authserver/dpop/dpoptest"
 	"authserver/exchange"
 	"authserver/internal/rfc8693"
 	"authserver/internal/storetest"
@@ -218,6 +219,22 @@ func TestNoSecretInLogsOrMetrics(t *testing.T) {
 		wantError(t, e.revoke(jwt), http.StatusBadRequest, "unsupported_token_type")
 		wantInactive(t, e.introspect(jwt))
 
+		// DPoP: a bound token and its proofs, used, refused, and a PAT sent
+		// as a proof.
+		key := dpoptest.NewKey("ES256", 0)
+		dpopTok, _ := storePAT(patSpec{org: "acme", user: "carol", scopes: []string{exchange.ScopePATs}})
+		proof := key.Proof("POST", e.url+"/oauth2/token", nil)
+		s.jwt(proof)
+		bound, _ := wantStatus(t, e.exchangeDPoP(e.url, "cli", dpopTok, []string{proof}, url.Values{"audience": {e.url}}), http.StatusOK)["access_token"].(string)
+		s.jwt(bound)
+		refused(t, e.exchangeDPoP(e.url, "cli", dpopTok, []string{proof}, nil), 400, "invalid_dpop_proof")
+		refused(t, e.exchangeDPoP(e.url, "cli", dpopTok, []string{carolTok}, nil), 400, "invalid_dpop_proof")
+		apiProof := key.Proof("GET", e.url+"/api/v1/me", map[string]any{"ath": dpoptest.ATH(bound)})
+		s.jwt(apiProof)
+		wantStatus(t, e.callDPoP(e.url, "GET", "/api/v1/me", "DPoP", bound, apiProof), http.StatusOK)
+		wantProblem(t, e.callDPoP(e.url, "GET", "/api/v1/me", "DPoP", bound, apiProof), http.StatusUnauthorized, "invalid-dpop-proof", "")
+		wantProblem(t, e.callDPoP(e.url, "GET", "/api/v1/me", "Bearer", bound), http.StatusUnauthorized, "invalid-token", "")
+
 		// PATs disabled in an organization.
 		wantStatus(t, e.call("PUT", "/api/v1/admin/settings", eveAdmin, map[string]any{"pats_enabled": false, "pat_max_lifetime": "0"}), http.StatusOK)
 		before := metricValue(t, e, `authserver_token_exchange_refusals_total{cause="org-disabled",subject="pat"}`)
@@ -245,7 +262,7 @@ func TestNoSecretInLogsOrMetrics(t *testing.T) {
 		metrics := e.metricsText()
 
 		// The corpus is real: it holds what a leak would sit next to.
-		for _, safe := range []string{aliceID, `"msg":"token exchange refused"`, `"msg":"http request"`,
+		for _, safe := range []string{aliceID, `"msg":"token exchange refused"`, `"msg":"http request"`, `"msg":"DPoP proof refused"`,
 			`"msg":"pat revoked by its holder"`, `"msg":"management API request failed"`, `"msg":"token exchange failed"`,
 			`"route":"POST /api/v1/admin/pats/revoke-by-value"`, `"request_id":"`} {
 			if !strings.Contains(logs, safe) {

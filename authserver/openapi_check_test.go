@@ -308,7 +308,8 @@ func TestOpenAPIEveryOperation(t *testing.T) {
 	want(e.post("/oauth2/introspect", url.Values{}, "introspector", introspectorSecret), http.StatusBadRequest)
 	want(e.revoke(jwt), http.StatusBadRequest)
 	want(e.revoke(pat), http.StatusOK)
-	for _, p := range []string{"/.well-known/oauth-authorization-server", "/.well-known/openid-configuration", "/.well-known/jwks.json"} {
+	for _, p := range []string{"/.well-known/oauth-authorization-server", "/.well-known/openid-configuration", "/.well-known/jwks.json",
+		"/.well-known/oauth-protected-resource"} {
 		want(e.call("GET", p, "", nil), http.StatusOK)
 	}
 

@@ -20,6 +20,7 @@ import (
 	"authserver/authserver/api"
 	"authserver/authserver/console"
 	"authserver/authserver/discovery"
+	"authserver/authserver/dpop"
 	"authserver/authserver/oauth"
 	"authserver/authserver/session"
 	"authserver/authserver/telemetry"
@@ -52,6 +53,11 @@ type Options struct {
 	// DefaultAudience is the audience of an exchange that names none; ""
 	// requires every exchange to name one.
 	DefaultAudience string
+	// DPoPProofWindow is how old a DPoP proof may be, and how long its jti
+	// is remembered; 0 means one minute.
+	DPoPProofWindow time.Duration
+	// DPoPNonce requires DPoP proofs to carry a nonce this server issued.
+	DPoPNonce bool
 	// ConsoleSessionIdle and ConsoleSessionAbsolute end a console session
 	// after that long without a request, and that long after sign-in.
 	ConsoleSessionIdle     time.Duration
@@ -96,6 +102,7 @@ type Server struct {
 	lastUsed *lastUsed
 	audit    *auditQueue
 	catalog  *governance.Catalog
+	dpop     *dpop.Checker
 	api      *api.Handler
 	console  *console.Handler
 	sessions *session.Sessions
@@ -173,6 +180,9 @@ type sharedParts struct {
 	// and revocation alike, so that a token gets one verdict everywhere.
 	tokens *accesstoken.Verifier
 	gov    *governance.Service
+	// dpop is the one checker of DPoP proofs, for the token endpoint and
+	// the management API, so that a proof's jti is spent once for both.
+	dpop *dpop.Checker
 }
 
 func (s *Server) shared(o Options) (*sharedParts, error) {
@@ -190,7 +200,15 @@ func (s *Server) shared(o Options) (*sharedParts, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &sharedParts{addrs: httpx.ClientAddr{Trusted: o.TrustedProxies}, tokens: tokens, gov: gov}, nil
+	window := o.DPoPProofWindow
+	if window <= 0 {
+		window = time.Minute
+	}
+	s.dpop, err = dpop.New(dpop.Options{Store: o.Store, Window: window, Nonce: o.DPoPNonce, Now: s.now})
+	if err != nil {
+		return nil, err
+	}
+	return &sharedParts{addrs: httpx.ClientAddr{Trusted: o.TrustedProxies}, tokens: tokens, gov: gov, dpop: s.dpop}, nil
 }
 
 // mountPublic builds the surfaces of the public listener and mounts them.
@@ -199,7 +217,7 @@ func (s *Server) mountPublic(o Options, sh *sharedParts) error {
 		Rules: exchange.Rules{Issuer: o.Issuer, PATPrefix: o.PATPrefix,
 			AccessTokenTTL: o.AccessTokenTTL, DefaultAudience: o.DefaultAudience, MaxDelegationDepth: o.MaxDelegationDepth},
 		Store: o.Store, Audiences: s.catalog, Signer: o.Keys, Tokens: sh.tokens, Revocations: sh.gov, Audit: s.audit,
-		Used: s.lastUsed.Used, Metrics: s.reg, Log: s.log, Now: s.now, NoRateLimits: o.InsecureNoRateLimits,
+		Used: s.lastUsed.Used, Metrics: s.reg, Log: s.log, Now: s.now, NoRateLimits: o.InsecureNoRateLimits, DPoP: sh.dpop,
 	})
 	if err != nil {
 		return err
@@ -210,7 +228,8 @@ func (s *Server) mountPublic(o Options, sh *sharedParts) error {
 		passwords = ratelimit.NewPasswords()
 	}
 	s.api = api.New(api.Options{Gov: sh.gov, Catalog: s.catalog, Tokens: sh.tokens, Store: o.Store, Sessions: s.sessions,
-		Issuer: o.Issuer, Now: s.now, Log: s.log, Metrics: s.reg, NoRateLimits: o.InsecureNoRateLimits, Passwords: passwords})
+		Issuer: o.Issuer, Now: s.now, Log: s.log, Metrics: s.reg, NoRateLimits: o.InsecureNoRateLimits, Passwords: passwords,
+		DPoP: sh.dpop})
 	s.console, err = console.New(console.Options{Gov: sh.gov, Catalog: s.catalog, Sessions: s.sessions, Log: s.log, Audit: s.audit,
 		Now: s.now, Prefix: o.PATPrefix, Issuer: o.Issuer, Files: o.ConsoleFiles, Passwords: passwords})
 	if err != nil {
@@ -221,6 +240,7 @@ func (s *Server) mountPublic(o Options, sh *sharedParts) error {
 	s.api.Mount(pub)
 	s.console.Mount(pub)
 	(&discovery.Metadata{Issuer: o.Issuer, Catalog: s.catalog}).Mount(pub)
+	(&discovery.ProtectedResource{Issuer: o.Issuer}).Mount(pub)
 	(&discovery.JWKS{Keys: o.Keys}).Mount(pub)
 	s.public = &telemetry.Observed{Next: pub, Log: s.log, Level: slog.LevelInfo, Metrics: s.metrics, Addrs: sh.addrs,
 		LooksSecret: telemetry.CredentialShaped(o.PATPrefix)}
@@ -256,15 +276,18 @@ func (s *Server) TelemetryHandler() http.Handler { return s.telem }
 
 // Start runs the background work — last-used flushes, the audit queue, the
 // recorded leaked-token reports, key maintenance, the readiness check (every 5 s),
-// the PAT count (every minute) behind the metrics and the sweep of expired
-// console sessions — until Shutdown.
+// the PAT count (every minute) behind the metrics, the sweep of expired
+// console sessions and the purge of expired DPoP proofs — until Shutdown.
 func (s *Server) Start(ctx context.Context) {
 	ctx, s.stop = context.WithCancel(ctx)
 	readiness := func(ctx context.Context) { s.health.Run(ctx, telemetry.ReadyInterval) }
 	patCounts := func(ctx context.Context) {
 		s.metrics.RunPATCounts(ctx, s.store, s.now, telemetry.PATCountInterval, s.log)
 	}
-	for _, run := range []func(context.Context){s.lastUsed.Run, s.audit.Run, s.api.Run, s.keys.Run, readiness, patCounts, s.sessions.Sweep} {
+	dpopPurge := func(ctx context.Context) {
+		s.dpop.Run(ctx, func(err error) { s.log.WarnContext(ctx, "purging expired DPoP proofs failed", "err", err) })
+	}
+	for _, run := range []func(context.Context){s.lastUsed.Run, s.audit.Run, s.api.Run, s.keys.Run, readiness, patCounts, s.sessions.Sweep, dpopPurge} {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()

@@ -127,7 +127,7 @@ func (a *applier) audience(ctx context.Context, c config.Audience) error {
 
 func (a *applier) client(ctx context.Context, c config.Client) error {
 	want := storage.Client{ID: c.ID, Public: c.Public, Audiences: c.Audiences, GrantTypes: c.GrantTypes, Introspection: c.Introspection,
-		OnBehalfOf: c.OnBehalfOf}
+		OnBehalfOf: c.OnBehalfOf, DPoPRequired: c.DPoP == config.DPoPRequired}
 	if want.Audiences == nil {
 		want.Audiences = []string{}
 	}
@@ -150,7 +150,8 @@ func (a *applier) client(ctx context.Context, c config.Client) error {
 		return err
 	}
 	if cur.Public == want.Public && slices.Equal(cur.SecretHash, want.SecretHash) && slices.Equal(cur.Audiences, want.Audiences) &&
-		slices.Equal(cur.GrantTypes, want.GrantTypes) && cur.Introspection == want.Introspection && slices.Equal(cur.OnBehalfOf, want.OnBehalfOf) {
+		slices.Equal(cur.GrantTypes, want.GrantTypes) && cur.Introspection == want.Introspection &&
+		slices.Equal(cur.OnBehalfOf, want.OnBehalfOf) && cur.DPoPRequired == want.DPoPRequired {
 		return nil
 	}
 	a.res.Updated++

@@ -177,6 +177,25 @@ func TestApply(t *testing.T) {
 			}
 		})
 
+		t.Run("requiring DPoP of a client updates it, once, and back", func(t *testing.T) {
+			b2 := load(t, replace(file, "      introspection: true\n", "      introspection: true\n      dpop: required\n"))
+			for i, want := range []int{1, 0} {
+				res, err := bootstrap.Apply(ctx, storage.Narrow[bootstrap.Tx](st), b2, cheap)
+				if err != nil || res.Created != 0 || res.Updated != want {
+					t.Fatalf("run %d: got %+v, %v; want %d updated", i+1, res, err, want)
+				}
+			}
+			if cl, err := st.GetClient(ctx, "gateway"); err != nil || !cl.DPoPRequired {
+				t.Fatalf("client: %+v, %v", cl, err)
+			}
+			if res, err := bootstrap.Apply(ctx, storage.Narrow[bootstrap.Tx](st), b, cheap); err != nil || res.Updated != 1 {
+				t.Fatalf("restoring: %+v, %v", res, err)
+			}
+			if cl, err := st.GetClient(ctx, "gateway"); err != nil || cl.DPoPRequired {
+				t.Fatalf("client: %+v, %v", cl, err)
+			}
+		})
+
 		t.Run("changing a role's permissions in the file updates it", func(t *testing.T) {
 			b2 := load(t, replace(file, "permissions: [OR.Folders.Read]", "permissions: [OR.Folders]"))
 			res, err := bootstrap.Apply(ctx, storage.Narrow[bootstrap.Tx](st), b2, cheap)

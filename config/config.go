@@ -78,6 +78,13 @@ type Tokens struct {
 	// exchange: the deepest nesting of act claims a token may carry. 0
 	// turns chained exchange off.
 	MaxDelegationDepth int `yaml:"max_delegation_depth"`
+	// DPoPProofWindow is how old a DPoP proof (RFC 9449) may be: its iat
+	// must be within this of now (plus a few seconds of clock skew), and
+	// its jti is remembered that long to refuse a replay.
+	DPoPProofWindow Duration `yaml:"dpop_proof_window"`
+	// DPoPNonce makes every DPoP proof carry a nonce this server issued
+	// (DPoP-Nonce header, error use_dpop_nonce), valid on every replica.
+	DPoPNonce bool `yaml:"dpop_nonce"`
 }
 
 // Log configures the process log.
@@ -167,6 +174,10 @@ type Client struct {
 	// does): each a bootstrap audience. Only a confidential client
 	// allowed the token-exchange grant may have them.
 	OnBehalfOf []string `yaml:"on_behalf_of"`
+	// DPoP is optional (the default) or required: a client that requires
+	// it must send a DPoP proof with every token request, so that every
+	// token it gets is bound to its key.
+	DPoP string `yaml:"dpop"`
 }
 
 // Organization is a tenant with its settings, roles and users.

@@ -25,6 +25,7 @@ func Defaults() Config {
 		Tokens: Tokens{
 			PATPrefix:          "pat_",
 			AccessTokenTTL:     Duration(5 * time.Minute),
+			DPoPProofWindow:    Duration(time.Minute),
 			MaxDelegationDepth: 2,
 		},
 		Log: Log{Level: "info", Format: "auto"},
@@ -59,6 +60,9 @@ func (c *Config) complete() (issuerDerived bool) {
 		}
 		// Lower-case hex, so consumers can compare strings.
 		cl.SecretSHA256 = strings.ToLower(cl.SecretSHA256)
+		if cl.DPoP == "" {
+			cl.DPoP = DPoPOptional
+		}
 	}
 	for i := range c.Bootstrap.Organizations {
 		o := &c.Bootstrap.Organizations[i]

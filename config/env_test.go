@@ -20,6 +20,8 @@ func TestEnvOverridesEachScalarType(t *testing.T) {
 		{"int", MapEnv{"AUTHSERVER_DATABASE_MAX_OPEN_CONNS": "25"}, func(c *Config) any { return c.Database.MaxOpenConns }, 25},
 		{"duration with days", MapEnv{"AUTHSERVER_KEYS_ROTATION_PERIOD": "7d"}, func(c *Config) any { return c.Keys.RotationPeriod.D() }, 7 * 24 * time.Hour},
 		{"duration in Go syntax", MapEnv{"AUTHSERVER_TOKENS_ACCESS_TOKEN_TTL": "90s"}, func(c *Config) any { return c.Tokens.AccessTokenTTL.D() }, 90 * time.Second},
+		{"bool", MapEnv{"AUTHSERVER_TOKENS_DPOP_NONCE": "true"}, func(c *Config) any { return c.Tokens.DPoPNonce }, true},
+		{"the DPoP proof window", MapEnv{"AUTHSERVER_TOKENS_DPOP_PROOF_WINDOW": "2m"}, func(c *Config) any { return c.Tokens.DPoPProofWindow.D() }, 2 * time.Minute},
 		{"empty value clears a string", MapEnv{"AUTHSERVER_TOKENS_DEFAULT_AUDIENCE": ""}, func(c *Config) any { return c.Tokens.DefaultAudience }, ""},
 		{"delegation depth", MapEnv{"AUTHSERVER_TOKENS_MAX_DELEGATION_DEPTH": "1"}, func(c *Config) any { return c.Tokens.MaxDelegationDepth }, 1},
 		{"the config file variable is not a key", MapEnv{"AUTHSERVER_CONFIG": "/etc/authserver.yaml"}, func(c *Config) any { return c.Issuer }, "http://127.0.0.1:8080"},
@@ -96,6 +98,7 @@ func TestEnvVariablesAreDerivedFromTheKeys(t *testing.T) {
 		"AUTHSERVER_KEYS_ROTATION_PERIOD", "AUTHSERVER_KEYS_PUBLISH_AHEAD",
 		"AUTHSERVER_TOKENS_PAT_PREFIX", "AUTHSERVER_TOKENS_ACCESS_TOKEN_TTL", "AUTHSERVER_TOKENS_DEFAULT_AUDIENCE",
 		"AUTHSERVER_TOKENS_MAX_DELEGATION_DEPTH",
+		"AUTHSERVER_TOKENS_DPOP_PROOF_WINDOW", "AUTHSERVER_TOKENS_DPOP_NONCE",
 		"AUTHSERVER_LOG_LEVEL", "AUTHSERVER_LOG_FORMAT",
 		"AUTHSERVER_CONSOLE_SESSION_IDLE_TIMEOUT", "AUTHSERVER_CONSOLE_SESSION_ABSOLUTE_TIMEOUT",
 	}

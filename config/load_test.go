@@ -26,7 +26,7 @@ func TestLoadWithNothingConfiguredIsTheDefaults(t *testing.T) {
 			RotationPeriod: Duration(30 * 24 * time.Hour),
 			PublishAhead:   Duration(time.Hour),
 		},
-		Tokens:  Tokens{PATPrefix: "pat_", AccessTokenTTL: Duration(5 * time.Minute), MaxDelegationDepth: 2},
+		Tokens:  Tokens{PATPrefix: "pat_", AccessTokenTTL: Duration(5 * time.Minute), DPoPProofWindow: Duration(time.Minute), MaxDelegationDepth: 2},
 		Log:     Log{Level: "info", Format: "auto"},
 		Console: Console{SessionIdleTimeout: Duration(30 * time.Minute), SessionAbsoluteTimeout: Duration(12 * time.Hour)},
 	}
@@ -77,10 +77,11 @@ func TestLoadSpecExample(t *testing.T) {
 			AccessTokenTTL: Duration(5 * time.Minute),
 		}},
 		Clients: []Client{
-			{ID: "cli", Public: true, Audiences: []string{"orchestrator"}, GrantTypes: []string{rfc8693.GrantType}},
+			{ID: "cli", Public: true, Audiences: []string{"orchestrator"}, GrantTypes: []string{rfc8693.GrantType}, DPoP: DPoPOptional},
 			{
 				ID: "gateway", SecretSHA256: "2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b",
 				Audiences: []string{"orchestrator"}, GrantTypes: []string{rfc8693.GrantType}, Introspection: true,
+				DPoP: DPoPOptional,
 			},
 		},
 		Organizations: []Organization{{

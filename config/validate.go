@@ -31,6 +31,7 @@ var (
 	logLevels  = []string{"debug", "info", "warn", "error"}
 	logFormats = []string{"auto", "json", "text"}
 	userKinds  = []string{kindLocal, "directory", "saml"}
+	dpopModes  = []string{DPoPOptional, DPoPRequired}
 
 	// grantTypes is every grant type a client may be allowed. Adding a grant
 	// to the server means adding it here.
@@ -41,7 +42,16 @@ var (
 // word and an underscore, as in pat_.
 var patPrefix = regexp.MustCompile(`^[a-z][a-z0-9]{0,15}_$`)
 
+// The values of a client's dpop key.
 const (
+	DPoPOptional = "optional"
+	DPoPRequired = "required"
+)
+
+const (
+	// maxDPoPProofWindow caps tokens.dpop_proof_window: a proof is a
+	// one-request credential, and every proof seen is stored that long.
+	maxDPoPProofWindow = 10 * time.Minute
 	// maxTokenTTL caps access-token lifetimes: the JWTs are verified offline
 	// and cannot be revoked, so a long TTL defeats revocation.
 	maxTokenTTL = 24 * time.Hour
@@ -233,6 +243,9 @@ func (v *validator) tokens() {
 	if d := t.MaxDelegationDepth; d < 0 || d > maxDelegationDepth {
 		v.addf("tokens.max_delegation_depth", "must be from 0 (no chained exchange) to %d", maxDelegationDepth)
 	}
+	if v.positive("tokens.dpop_proof_window", t.DPoPProofWindow) && t.DPoPProofWindow.D() > maxDPoPProofWindow {
+		v.addf("tokens.dpop_proof_window", "must be at most 10m: a DPoP proof is good for one request, and every proof seen is kept that long")
+	}
 }
 
 func (v *validator) log() {
@@ -326,6 +339,10 @@ func (v *validator) bootstrapClients() {
 		}
 		if len(cl.GrantTypes) == 0 && !cl.Introspection {
 			v.addf(key(p, "grant_types"), "is empty and introspection is off, so the client could do nothing")
+		}
+		v.oneOf(key(p, "dpop"), cl.DPoP, dpopModes)
+		if cl.DPoP == DPoPRequired && len(cl.GrantTypes) == 0 {
+			v.addf(key(p, "dpop"), "required needs a grant type: DPoP binds the tokens the client is issued, and it is issued none")
 		}
 		v.onBehalfOf(p, cl)
 	}

@@ -102,6 +102,12 @@ func TestValidateRules(t *testing.T) {
 		{"delegation depth must not be negative", func(c *Config) { c.Tokens.MaxDelegationDepth = -1 }, []string{
 			"tokens.max_delegation_depth: must be from 0 (no chained exchange) to 5",
 		}},
+		{"DPoP proof window must be positive", func(c *Config) { c.Tokens.DPoPProofWindow = 0 }, []string{"tokens.dpop_proof_window: must be positive"}},
+		{"DPoP proof window of 10m is the limit", func(c *Config) { c.Tokens.DPoPProofWindow = Duration(10 * time.Minute) }, nil},
+		{"DPoP proof window over 10m", func(c *Config) { c.Tokens.DPoPProofWindow = Duration(11 * time.Minute) }, []string{
+			"tokens.dpop_proof_window: must be at most 10m: a DPoP proof is good for one request, and every proof seen is kept that long",
+		}},
+		{"DPoP nonces are valid", func(c *Config) { c.Tokens.DPoPNonce = true }, nil},
 
 		// log and console
 		{"unknown log level", func(c *Config) { c.Log.Level = "trace" }, []string{`log.level: must be debug, info, warn or error, got "trace"`}},
@@ -207,6 +213,15 @@ func TestValidateRules(t *testing.T) {
 		}},
 		{"on_behalf_of audiences are unique", func(c *Config) { c.Bootstrap.Clients[1].OnBehalfOf = []string{"orchestrator", "orchestrator"} }, []string{
 			`bootstrap.clients[1].on_behalf_of[1]: duplicate audience "orchestrator"`,
+		}},
+		{"a client may require DPoP", func(c *Config) { c.Bootstrap.Clients[0].DPoP = DPoPRequired }, nil},
+		{"dpop is optional or required", func(c *Config) { c.Bootstrap.Clients[0].DPoP = "always" }, []string{
+			`bootstrap.clients[0].dpop: must be optional or required, got "always"`,
+		}},
+		{"DPoP required needs a grant", func(c *Config) {
+			c.Bootstrap.Clients[1].GrantTypes, c.Bootstrap.Clients[1].DPoP = []string{}, DPoPRequired
+		}, []string{
+			"bootstrap.clients[1].dpop: required needs a grant type: DPoP binds the tokens the client is issued, and it is issued none",
 		}},
 
 		// organizations and roles

@@ -217,6 +217,15 @@ type Claims struct {
 	Act                  *Actor                `json:"act,omitempty"`
 	MayAct               *Actor                `json:"may_act,omitempty"`
 	AuthorizationDetails []AuthorizationDetail `json:"authorization_details,omitempty"`
+	// Cnf binds the token to the key of the DPoP proof sent with the
+	// request (RFC 9449 §6); nil for a bearer token.
+	Cnf *Confirmation `json:"cnf,omitempty"`
+}
+
+// Confirmation is the cnf claim of a DPoP-bound token: the RFC 7638
+// SHA-256 thumbprint of the key, base64url.
+type Confirmation struct {
+	JKT string `json:"jkt"`
 }
 
 // Parse checks the request alone: the client's right to the grant, the

@@ -3,7 +3,9 @@
 #   1. go mod verify and go vet, and Redocly CLI's lint of docs/openapi.yaml
 #      (the version pinned in scripts/lint, installed there with npm ci when
 #      missing);
-#   2. every test, race-enabled (PostgreSQL conformance included: see README);
+#   2. every test, race-enabled (PostgreSQL conformance included: see README;
+#      the DPoP interop test's oauth4webapi, pinned in scripts/interop, is
+#      installed there with npm ci when missing);
 #   3. every benchmark once with a short -benchtime, so they cannot rot;
 #   4. every fuzz target for a short time (FUZZTIME, default 10s), on top of
 #      its seed corpus, which step 2 already runs as regression tests.
@@ -50,6 +52,11 @@ REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true REDOCLY_SUPPRESS_NOTIF
   quiet "$redocly" lint --config scripts/lint/redocly.yaml docs/openapi.yaml
 
 stage "tests (race)"
+# The DPoP interop test drives oauth4webapi, pinned in scripts/interop.
+if [ ! -e scripts/interop/node_modules/oauth4webapi/package.json ]; then
+  command -v npm >/dev/null 2>&1 || { echo "npm is missing: install the Debian packages nodejs and npm" >&2; exit 1; }
+  (cd scripts/interop && quiet npm ci --no-audit --no-fund --loglevel=error)
+fi
 go test -race -count=1 ./...
 
 stage "benchmarks (short)"

@@ -15,17 +15,18 @@ type clientRow struct {
 	OnBehalfOf    string    `db:"on_behalf_of"`
 	CreatedAt     time.Time `db:"created_at"`
 	UpdatedAt     time.Time `db:"updated_at"`
+	DPoPRequired  bool      `db:"dpop_required"`
 }
 
 func (r *clientRow) model() Client {
 	return Client{
 		ID: r.ID, Public: r.Public, SecretHash: r.SecretHash, Audiences: splitList(r.Audiences),
 		GrantTypes: splitList(r.GrantTypes), Introspection: r.Introspection, OnBehalfOf: splitList(r.OnBehalfOf),
-		CreatedAt: utc(r.CreatedAt), UpdatedAt: utc(r.UpdatedAt),
+		CreatedAt: utc(r.CreatedAt), UpdatedAt: utc(r.UpdatedAt), DPoPRequired: r.DPoPRequired,
 	}
 }
 
-const clientCols = `id, public, secret_hash, audiences, grant_types, introspection, on_behalf_of, created_at, updated_at`
+const clientCols = `id, public, secret_hash, audiences, grant_types, introspection, on_behalf_of, created_at, updated_at, dpop_required`
 
 // secretArg binds a secret hash, NULL when there is none (public clients).
 func secretArg(h []byte) any {
@@ -41,9 +42,9 @@ func (s *SQLStore) CreateClient(ctx context.Context, c *Client) error {
 		c.CreatedAt = s.stamp()
 	}
 	c.UpdatedAt = c.CreatedAt
-	_, err := s.exec(ctx, "create client", `INSERT INTO clients (`+clientCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := s.exec(ctx, "create client", `INSERT INTO clients (`+clientCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.ID, c.Public, secretArg(c.SecretHash), joinList(c.Audiences), joinList(c.GrantTypes), c.Introspection,
-		joinList(c.OnBehalfOf), s.t(c.CreatedAt), s.t(c.UpdatedAt))
+		joinList(c.OnBehalfOf), s.t(c.CreatedAt), s.t(c.UpdatedAt), c.DPoPRequired)
 	return err
 }
 
@@ -74,9 +75,9 @@ func (s *SQLStore) ListClients(ctx context.Context) ([]Client, error) {
 func (s *SQLStore) UpdateClient(ctx context.Context, c *Client) error {
 	c.UpdatedAt = s.stamp()
 	return s.execOne(ctx, "update client",
-		`UPDATE clients SET public = ?, secret_hash = ?, audiences = ?, grant_types = ?, introspection = ?, on_behalf_of = ?, updated_at = ? WHERE id = ?`,
+		`UPDATE clients SET public = ?, secret_hash = ?, audiences = ?, grant_types = ?, introspection = ?, on_behalf_of = ?, dpop_required = ?, updated_at = ? WHERE id = ?`,
 		c.Public, secretArg(c.SecretHash), joinList(c.Audiences), joinList(c.GrantTypes), c.Introspection,
-		joinList(c.OnBehalfOf), s.t(c.UpdatedAt), c.ID)
+		joinList(c.OnBehalfOf), c.DPoPRequired, s.t(c.UpdatedAt), c.ID)
 }
 
 // DeleteClient removes one client.

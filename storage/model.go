@@ -101,6 +101,9 @@ type Client struct {
 	OnBehalfOf []string
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
+	// DPoPRequired refuses the client's token requests that carry no
+	// DPoP proof (RFC 9449): every token it gets is bound to its key.
+	DPoPRequired bool
 }
 
 // PAT is a personal access token. The token itself is never stored: Hash is

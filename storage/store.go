@@ -218,4 +218,15 @@ type Store interface {
 	// password change keeps the session it was made in).
 	DeleteOtherUserSessions(ctx context.Context, userID, keep string) error
 	DeleteExpiredSessions(ctx context.Context, now time.Time, idle time.Duration) (int64, error)
+
+	// UseDPoPProof records a DPoP proof (the hash of its key and jti)
+	// until expiresAt and reports whether it was new at now; false is a
+	// replay, whichever replica saw the proof first.
+	UseDPoPProof(ctx context.Context, hash []byte, expiresAt, now time.Time) (bool, error)
+	// DeleteExpiredDPoPProofs removes the proofs recorded until now or
+	// before.
+	DeleteExpiredDPoPProofs(ctx context.Context, now time.Time) (int64, error)
+	// DPoPNonceSecret returns the secret DPoP nonces are MACed with,
+	// storing candidate first when there is none.
+	DPoPNonceSecret(ctx context.Context, candidate []byte) ([]byte, error)
 }

@@ -94,6 +94,9 @@ type Claims struct {
 	Act                  *exchange.Actor                `json:"act,omitempty"`
 	MayAct               *exchange.Actor                `json:"may_act,omitempty"`
 	AuthorizationDetails []exchange.AuthorizationDetail `json:"authorization_details,omitempty"`
+	// Cnf is the key a DPoP-bound token is bound to; nil for a bearer
+	// token.
+	Cnf *exchange.Confirmation `json:"cnf,omitempty"`
 }
 
 // Audience is the aud claim: one string or an array of strings (RFC 7519

@@ -360,3 +360,25 @@ func mustJSON(t *testing.T, v any) string {
 }
 
 func itoa(n int64) string { b, _ := json.Marshal(n); return string(b) }
+
+// TestVerifyReadsTheConfirmation: a DPoP-bound token's cnf is read back
+// for the resource's proof check; a bearer token has none; a cnf that is
+// not an object is unreadable claims, not a bearer token.
+func TestVerifyReadsTheConfirmation(t *testing.T) {
+	keys := newTestKeys(t)
+	v := newVerifier(t, keys, t0)
+	c, err := v.Verify(context.Background(), keys.sign(t, "at+jwt", with(func(c map[string]any) {
+		c["cnf"] = map[string]any{"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}
+	})), audience)
+	if err != nil || c.Cnf == nil || c.Cnf.JKT != "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I" {
+		t.Fatalf("bound token: %+v, %v", c, err)
+	}
+	c, err = v.Verify(context.Background(), keys.sign(t, "at+jwt", claims()), audience)
+	if err != nil || c.Cnf != nil {
+		t.Fatalf("bearer token: %+v, %v", c, err)
+	}
+	_, err = v.Verify(context.Background(), keys.sign(t, "at+jwt", with(func(c map[string]any) { c["cnf"] = "jkt" })), audience)
+	if ReasonOf(err) != ReasonClaims {
+		t.Fatalf("a cnf string: %v", err)
+	}
+}

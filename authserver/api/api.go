@@ -15,6 +15,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"authserver/authserver/accesstoken"
+	"authserver/authserver/discovery"
+	"authserver/authserver/dpop"
 	"authserver/exchange"
 	"authserver/governance"
 	"authserver/internal/httpx"
@@ -66,6 +68,9 @@ type Options struct {
 	// console: a change of one's own password spends it when the current
 	// password is wrong. Nil limits nothing.
 	Passwords *ratelimit.Passwords
+	// DPoP checks the proofs of DPoP-bound tokens (the token endpoint's
+	// checker); nil refuses such tokens.
+	DPoP *dpop.Checker
 }
 
 // Handler serves the management API under /api/v1 and runs the worker
@@ -77,7 +82,8 @@ type Handler struct {
 // New wires the management API.
 func New(o Options) *Handler {
 	a := &api{gov: o.Gov, catalog: o.Catalog, log: o.Log, now: o.Now, passwords: o.Passwords,
-		auth:  &authenticator{issuer: o.Issuer, tokens: o.Tokens, store: o.Store, sessions: o.Sessions, now: o.Now},
+		auth: &authenticator{issuer: o.Issuer, tokens: o.Tokens, store: o.Store, sessions: o.Sessions, now: o.Now,
+			dpop: o.DPoP, resourceMetadata: o.Issuer + discovery.ProtectedResourcePath},
 		leaks: newLeakWorker(o.Gov, o.Log, o.Metrics, o.Now)}
 	if !o.NoRateLimits {
 		a.public = ratelimit.New(leakedEvery, leakedBurst, ratelimit.MaxAddrLimiters)
@@ -194,7 +200,7 @@ func (a *api) serve(rt apiRoute) http.Handler {
 		p, err := a.auth.authenticate(r)
 		if err != nil {
 			if errors.Is(err, errNoCredentials) || errors.Is(err, errBadCredentials) {
-				a.auth.unauthorized(w, err)
+				a.auth.unauthorized(w, r, err)
 				return
 			}
 			a.fail(w, r, err)

@@ -36,6 +36,8 @@ const problemContentType = "application/problem+json"
 const (
 	codeUnauthorized      = "unauthorized"
 	codeInvalidToken      = "invalid-token"
+	codeInvalidDPoPProof  = "invalid-dpop-proof"
+	codeUseDPoPNonce      = "use-dpop-nonce"
 	codeInsufficientScope = "insufficient-scope"
 	codeRouteNotFound     = "route-not-found"
 	codeMethodNotAllowed  = "method-not-allowed"

@@ -1,5 +1,6 @@
 // Package discovery serves what a client reads before it talks to the
-// server: the RFC 8414 authorization server metadata and the JWKS.
+// server: the RFC 8414 authorization server metadata, the JWKS and the
+// RFC 9728 metadata of the management API.
 package discovery
 
 import (
@@ -8,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"authserver/authserver/dpop"
 	"authserver/exchange"
 	"authserver/internal/httpx"
 	"authserver/internal/rfc8693"
@@ -47,6 +49,7 @@ type metadata struct {
 	RevocationEndpointAuthMethods      []string `json:"revocation_endpoint_auth_methods_supported"`
 	ScopesSupported                    []string `json:"scopes_supported"`
 	AuthorizationDetailsTypesSupported []string `json:"authorization_details_types_supported"`
+	DPoPSigningAlgValuesSupported      []string `json:"dpop_signing_alg_values_supported"`
 }
 
 func (d *Metadata) serve(w http.ResponseWriter, r *http.Request) {
@@ -71,6 +74,49 @@ func (d *Metadata) serve(w http.ResponseWriter, r *http.Request) {
 		RevocationEndpointAuthMethods:      authMethods,
 		ScopesSupported:                    scopes,
 		AuthorizationDetailsTypesSupported: []string{exchange.AuthorizationDetailTypeFolder},
+		DPoPSigningAlgValuesSupported:      dpop.Algorithms(),
+	})
+}
+
+// ProtectedResourcePath is where the management API's RFC 9728 metadata is
+// served, under the issuer.
+const ProtectedResourcePath = "/.well-known/oauth-protected-resource"
+
+// ProtectedResource serves the RFC 9728 metadata of the management API,
+// whose resource identifier is the issuer (the id of the built-in
+// management audience): how a client that meets the API learns which
+// authorization server issues its tokens, which scopes it takes and that
+// it accepts DPoP.
+type ProtectedResource struct {
+	Issuer string
+}
+
+// Mount serves the document on mux.
+func (p *ProtectedResource) Mount(mux *http.ServeMux) {
+	mux.HandleFunc("GET "+ProtectedResourcePath, p.serve)
+}
+
+// protectedResource is the RFC 9728 §2 document.
+type protectedResource struct {
+	Resource                      string   `json:"resource"`
+	AuthorizationServers          []string `json:"authorization_servers"`
+	ScopesSupported               []string `json:"scopes_supported"`
+	BearerMethodsSupported        []string `json:"bearer_methods_supported"`
+	ResourceName                  string   `json:"resource_name"`
+	DPoPSigningAlgValuesSupported []string `json:"dpop_signing_alg_values_supported"`
+	DPoPBoundAccessTokensRequired bool     `json:"dpop_bound_access_tokens_required"`
+}
+
+func (p *ProtectedResource) serve(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	httpx.WriteJSON(w, http.StatusOK, protectedResource{
+		Resource:                      p.Issuer,
+		AuthorizationServers:          []string{p.Issuer},
+		ScopesSupported:               []string{exchange.ScopePATs, exchange.ScopeAdmin},
+		BearerMethodsSupported:        []string{"header"},
+		ResourceName:                  "authserver management API",
+		DPoPSigningAlgValuesSupported: dpop.Algorithms(),
+		DPoPBoundAccessTokensRequired: false,
 	})
 }
 

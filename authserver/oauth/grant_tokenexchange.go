@@ -10,6 +10,7 @@ import (
 	"github.com/ory/fosite"
 
 	"authserver/authserver/accesstoken"
+	"authserver/authserver/dpop"
 	"authserver/exchange"
 	"authserver/internal/httpx"
 	"authserver/internal/rfc8693"
@@ -25,6 +26,14 @@ import (
 var errInvalidTarget = &fosite.RFC6749Error{
 	ErrorField:       "invalid_target",
 	DescriptionField: "The requested target is unknown, not allowed for this client, or ambiguous.",
+	CodeField:        400,
+}
+
+// errDPoPRequired refuses a request without a DPoP proof from a client
+// that must send one (its configuration says dpop: required).
+var errDPoPRequired = &fosite.RFC6749Error{
+	ErrorField:       dpop.CodeInvalidProof,
+	DescriptionField: "This client must send a DPoP proof with every token request.",
 	CodeField:        400,
 }
 
@@ -118,6 +127,19 @@ type TokenExchangeSession struct {
 	AuthorizationDetails []exchange.AuthorizationDetail
 	IssuedTokenType      string
 	ExpiresIn            time.Duration
+	// JKT is the thumbprint of the key of the request's DPoP proof, which
+	// the token endpoint checked before the grant runs; the token is bound
+	// to it (cnf.jkt). Empty: no proof, a bearer token.
+	JKT string
+}
+
+// TokenType is the token_type of the issued token: DPoP for a token bound
+// to a key, else Bearer.
+func (s *TokenExchangeSession) TokenType() string {
+	if s.JKT != "" {
+		return "DPoP"
+	}
+	return "Bearer"
 }
 
 var _ fosite.Session = (*TokenExchangeSession)(nil)
@@ -159,6 +181,9 @@ func (h *TokenExchangeGrant) HandleTokenEndpointRequest(ctx context.Context, r f
 	client := r.GetClient()
 	if client == nil {
 		return fosite.ErrServerError.WithWrap(errors.New("token exchange: no authenticated client"))
+	}
+	if c, ok := client.(*oauthClient); ok && c.c.DPoPRequired && sess.JKT == "" {
+		return errDPoPRequired.WithWrap(&exchange.Refusal{Cause: exchange.CauseClient, ClientID: client.GetID()})
 	}
 	req, ref := h.Rules.Parse(grantClient(client), grantParams(r))
 	if ref != nil {
@@ -302,6 +327,11 @@ func (h *TokenExchangeGrant) actsFor(ctx context.Context, g *storage.PATGrant) (
 // respond keeps d in the session for PopulateTokenEndpointResponse and
 // grants its scope and audience on the request.
 func respond(r fosite.AccessRequester, sess *TokenExchangeSession, d *exchange.Decision) error {
+	if sess.JKT != "" {
+		// Whatever the subject token was, the new token is bound to the
+		// key the presenting client proved it holds.
+		d.Claims.Cnf = &exchange.Confirmation{JKT: sess.JKT}
+	}
 	claims, err := json.Marshal(d.Claims)
 	if err != nil {
 		return fosite.ErrServerError.WithWrap(fmt.Errorf("marshal claims: %w", err))
@@ -335,7 +365,7 @@ func (h *TokenExchangeGrant) PopulateTokenEndpointResponse(ctx context.Context, 
 		return fosite.ErrServerError.WithWrap(fmt.Errorf("sign access token: %w", err))
 	}
 	resp.SetAccessToken(token)
-	resp.SetTokenType("Bearer")
+	resp.SetTokenType(sess.TokenType())
 	resp.SetExpiresIn(sess.ExpiresIn)
 	resp.SetScopes(sess.Scope)
 	resp.SetExtra("issued_token_type", sess.IssuedTokenType)

@@ -218,6 +218,8 @@ type introspection struct {
 	Act                  *exchange.Actor                `json:"act,omitempty"`
 	MayAct               *exchange.Actor                `json:"may_act,omitempty"`
 	AuthorizationDetails []exchange.AuthorizationDetail `json:"authorization_details,omitempty"`
+	// Cnf is the key a DPoP-bound token is bound to (RFC 9449 §6.2).
+	Cnf *exchange.Confirmation `json:"cnf,omitempty"`
 }
 
 // introspectionSession carries the introspector's answer out of fosite's
@@ -397,9 +399,13 @@ func (t *tokenIntrospector) jwt(ctx context.Context, token string) (*introspecti
 	if cause := exchange.CheckUsable(g, t.now()); cause != exchange.CauseNone {
 		return nil, errInactive(string(cause), c.PATID)
 	}
+	tokenType := "Bearer"
+	if c.Cnf != nil {
+		tokenType = "DPoP" // RFC 9449 §6.2
+	}
 	return &introspection{
 		Active: true, Scope: c.Scope, ClientID: c.ClientID, Subject: c.Subject, Audience: c.Audience,
 		Issuer: c.Issuer, Expiry: c.Expiry, IssuedAt: c.IssuedAt, NotBefore: c.NotBefore, ID: c.ID,
-		TokenType: "Bearer", OrgID: c.OrgID, PATID: c.PATID, Act: c.Act, MayAct: c.MayAct, AuthorizationDetails: c.AuthorizationDetails,
+		TokenType: tokenType, OrgID: c.OrgID, PATID: c.PATID, Act: c.Act, MayAct: c.MayAct, AuthorizationDetails: c.AuthorizationDetails, Cnf: c.Cnf,
 	}, nil
 }

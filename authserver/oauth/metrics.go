@@ -3,6 +3,7 @@ package oauth
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
+	"authserver/authserver/dpop"
 	"authserver/authserver/telemetry"
 	"authserver/exchange"
 )
@@ -41,7 +42,7 @@ func exchangeSubject(token string) string {
 var exchangeResults = []string{
 	"granted", "invalid_request", "invalid_client", "invalid_grant", "unauthorized_client",
 	"unsupported_grant_type", "invalid_scope", errInvalidTarget.ErrorField, "temporarily_unavailable",
-	"server_error", "request_too_large", "rate_limited",
+	"server_error", "request_too_large", "rate_limited", dpop.CodeInvalidProof, dpop.CodeUseNonce,
 }
 
 func newOAuthMetrics(reg prometheus.Registerer) *oauthMetrics {

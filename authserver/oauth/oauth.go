@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"authserver/authserver/accesstoken"
+	"authserver/authserver/dpop"
 	"authserver/exchange"
 	"authserver/storage"
 )
@@ -68,6 +69,9 @@ type Options struct {
 	Now     func() time.Time
 	// NoRateLimits turns the failure budget off (tests and benchmarks).
 	NoRateLimits bool
+	// DPoP checks the DPoP proofs of token requests (RFC 9449); nil: the
+	// server does not support DPoP and a DPoP header is ignored.
+	DPoP *dpop.Checker
 }
 
 // Handler serves /oauth2/token, /oauth2/introspect and /oauth2/revoke.
@@ -95,7 +99,8 @@ func New(o Options) (*Handler, error) {
 	}
 	m := newOAuthMetrics(o.Metrics)
 	return &Handler{
-		token:         &tokenEndpoint{p: p, log: o.Log, metrics: m, audit: o.Audit, now: o.Now, limits: limits},
+		token: &tokenEndpoint{p: p, log: o.Log, metrics: m, audit: o.Audit, now: o.Now, limits: limits,
+			dpop: o.DPoP, url: o.Rules.Issuer + "/oauth2/token"},
 		introspection: &introspectionEndpoint{p: p, log: o.Log, metrics: m, limits: limits},
 		revocation:    &revocationEndpoint{p: p, log: o.Log, metrics: m, limits: limits},
 	}, nil

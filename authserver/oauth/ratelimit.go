@@ -8,6 +8,7 @@ import (
 
 	"github.com/ory/fosite"
 
+	"authserver/authserver/dpop"
 	"authserver/internal/httpx"
 	"authserver/internal/ratelimit"
 )
@@ -60,11 +61,12 @@ func (l *oauthLimits) admit(r *http.Request, form url.Values) time.Duration {
 }
 
 // succeeded are the result labels of the OAuth endpoints' metrics that are
-// not the client's failure: answers, refusals by the limiter itself, and
-// server-side failures.
+// not the client's failure: answers, refusals by the limiter itself,
+// server-side failures, and the DPoP nonce challenge (a client without the
+// current nonce is told it and retries; RFC 9449 §8).
 var succeeded = []string{
 	"granted", "active", "inactive", "revoked", "already_revoked", "not_found",
-	"rate_limited", "temporarily_unavailable", "server_error",
+	"rate_limited", "temporarily_unavailable", "server_error", dpop.CodeUseNonce,
 }
 
 // settle spends one failure of the request's address when result (a

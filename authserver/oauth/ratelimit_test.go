@@ -55,6 +55,21 @@ func TestOAuthLimits(t *testing.T) {
 		t.Fatalf("successes and server failures were limited: %v", d)
 	}
 
+	// The DPoP nonce challenge is an instruction, not a failure; a refused
+	// proof is a failure like any other.
+	for range 1000 {
+		l.settle(req("192.0.2.4", nil), "use_dpop_nonce", "")
+	}
+	if d := l.admit(req("192.0.2.4", nil), nil); d != 0 {
+		t.Fatalf("use_dpop_nonce answers were limited: %v", d)
+	}
+	for range oauthAddrBurst {
+		l.settle(req("192.0.2.5", nil), "invalid_dpop_proof", "")
+	}
+	if d := l.admit(req("192.0.2.5", nil), nil); d <= 0 {
+		t.Fatal("refused DPoP proofs did not spend the address's budget")
+	}
+
 	for range oauthAddrBurst {
 		l.settle(req("192.0.2.2", cli), "invalid_request", "cli")
 	}

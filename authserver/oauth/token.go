@@ -16,6 +16,7 @@ import (
 
 	"github.com/ory/fosite"
 
+	"authserver/authserver/dpop"
 	"authserver/exchange"
 	"authserver/governance"
 	"authserver/internal/httpx"
@@ -56,6 +57,10 @@ type tokenEndpoint struct {
 	audit   Auditor
 	now     func() time.Time
 	limits  *oauthLimits // nil: no limits
+	// dpop checks DPoP proofs; nil: DPoP is not supported.
+	dpop *dpop.Checker
+	// url is the endpoint's URL as the issuer names it: a proof's htu.
+	url string
 }
 
 func (t *tokenEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -88,6 +93,10 @@ func (t *tokenEndpoint) serve(w http.ResponseWriter, r *http.Request, form url.V
 
 	ctx := r.Context()
 	sess := &TokenExchangeSession{}
+	if ferr := t.proof(w, r, sess); ferr != nil {
+		writeOAuthError(w, ferr.CodeField, ferr)
+		return ferr.ErrorField
+	}
 	ar, err := t.p.f.NewAccessRequest(ctx, r, sess)
 	if err == nil {
 		var resp fosite.AccessResponder
@@ -109,6 +118,41 @@ func (t *tokenEndpoint) serve(w http.ResponseWriter, r *http.Request, form url.V
 	httpx.RetryLaterIfUnavailable(w.Header(), rfc.CodeField)
 	t.p.f.WriteAccessError(ctx, w, ar, rfc)
 	return rfc.ErrorField
+}
+
+// proof checks the request's DPoP proof, when it carries one, and keeps
+// the thumbprint of the proof's key in sess: the grant binds the token to
+// it. With nonces on, every answer carries a current nonce.
+func (t *tokenEndpoint) proof(w http.ResponseWriter, r *http.Request, sess *TokenExchangeSession) *fosite.RFC6749Error {
+	if t.dpop == nil {
+		return nil
+	}
+	ctx := r.Context()
+	if t.dpop.Nonces() {
+		n, err := t.dpop.Nonce(ctx)
+		if err != nil {
+			t.log.ErrorContext(ctx, "DPoP nonce unavailable", "err", err)
+			return errUnavailable(err)
+		}
+		w.Header().Set(dpop.NonceHeader, n)
+	}
+	headers := r.Header.Values(dpop.Header)
+	if len(headers) == 0 {
+		return nil
+	}
+	jkt, err := t.dpop.Check(ctx, headers, dpop.Request{Method: r.Method, URL: t.url})
+	var refused *dpop.Error
+	switch {
+	case errors.As(err, &refused):
+		t.log.InfoContext(ctx, "DPoP proof refused", "error", refused.Code, "reason", refused.Description,
+			"client_addr", httpx.ClientAddrOf(r))
+		return &fosite.RFC6749Error{ErrorField: refused.Code, DescriptionField: refused.Description, CodeField: http.StatusBadRequest}
+	case err != nil:
+		t.log.ErrorContext(ctx, "DPoP proof could not be checked", "err", err)
+		return errUnavailable(err)
+	}
+	sess.JKT = jkt
+	return nil
 }
 
 // serveOAuth runs an OAuth endpoint's serve under the failure budget
@@ -154,7 +198,7 @@ func writeTokenResponse(w http.ResponseWriter, token string, sess *TokenExchange
 	body, err := json.Marshal(tokenResponse{
 		AccessToken:          token,
 		IssuedTokenType:      sess.IssuedTokenType,
-		TokenType:            "Bearer",
+		TokenType:            sess.TokenType(),
 		ExpiresIn:            int64(sess.ExpiresIn / time.Second),
 		Scope:                strings.Join(sess.Scope, " "),
 		AuthorizationDetails: sess.AuthorizationDetails,

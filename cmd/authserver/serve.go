@@ -52,6 +52,8 @@ func serverOptions(cfg *config.Config) authserver.Options {
 		AccessTokenTTL:         cfg.Tokens.AccessTokenTTL.D(),
 		DefaultAudience:        cfg.Tokens.DefaultAudience,
 		MaxDelegationDepth:     cfg.Tokens.MaxDelegationDepth,
+		DPoPProofWindow:        cfg.Tokens.DPoPProofWindow.D(),
+		DPoPNonce:              cfg.Tokens.DPoPNonce,
 		ConsoleSessionIdle:     cfg.Console.SessionIdleTimeout.D(),
 		ConsoleSessionAbsolute: cfg.Console.SessionAbsoluteTimeout.D(),
 		TrustedProxies:         cfg.HTTP.TrustedProxies.Prefixes(),

@@ -32,8 +32,16 @@ func DSN(t testing.TB, driver string) string {
 // Open opens a fresh, migrated store on driver, closed when the test ends.
 func Open(t testing.TB, driver string) *storage.SQLStore {
 	t.Helper()
+	return OpenAt(t, driver, DSN(t, driver))
+}
+
+// OpenAt opens and migrates the database at dsn (from DSN), closed when
+// the test ends. Opening one dsn twice gives two stores on one database,
+// as two replicas have.
+func OpenAt(t testing.TB, driver, dsn string) *storage.SQLStore {
+	t.Helper()
 	ctx := context.Background()
-	s, err := storage.Open(ctx, storage.Options{Driver: driver, DSN: DSN(t, driver)})
+	s, err := storage.Open(ctx, storage.Options{Driver: driver, DSN: dsn})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -58,6 +58,8 @@ func Run(t *testing.T, open Opener) {
 		{"concurrent creators of one PAT name: exactly one wins", testConcurrentSameName},
 		{"times are stored and returned in UTC", testTimesUTC},
 		{"a named lock serializes transactions", testLock},
+		{"a DPoP proof is new once until it expires", testDPoPProofs},
+		{"one DPoP nonce secret, the first stored", testDPoPNonceSecret},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -373,13 +375,18 @@ func testClients(t *testing.T, s storage.Store) {
 		t.Fatalf("confidential client: got %+v", got)
 	}
 	wantErr(t, s.CreateClient(ctx, &storage.Client{ID: "cli", Public: true}), storage.ErrAlreadyExists)
+	if got.DPoPRequired {
+		t.Fatalf("a client requires DPoP by default: %+v", got)
+	}
 	got.Introspection = false
 	got.SecretHash = hash("rotated")
 	got.OnBehalfOf = []string{"mcp", "api"}
+	got.DPoPRequired = true
 	must(t, s.UpdateClient(ctx, got))
 	again, err := s.GetClient(ctx, "gateway")
 	must(t, err)
-	if again.Introspection || !slices.Equal(again.SecretHash, hash("rotated")) || !slices.Equal(again.OnBehalfOf, []string{"mcp", "api"}) {
+	if again.Introspection || !slices.Equal(again.SecretHash, hash("rotated")) || !slices.Equal(again.OnBehalfOf, []string{"mcp", "api"}) ||
+		!again.DPoPRequired {
 		t.Fatalf("update: got %+v", again)
 	}
 	list, err := s.ListClients(ctx)
@@ -1178,5 +1185,78 @@ func testNamesOf(t *testing.T, s storage.Store) {
 	}
 	if _, err := s.NamesOf(ctx, a.ID, "sessions", []string{"x"}); err == nil {
 		t.Error("an unknown kind was accepted")
+	}
+}
+
+func testDPoPProofs(t *testing.T, s storage.Store) {
+	p, q := hash("proof-1"), hash("proof-2")
+	use := func(h []byte, expires, now time.Time) bool {
+		t.Helper()
+		fresh, err := s.UseDPoPProof(ctx, h, expires, now)
+		must(t, err)
+		return fresh
+	}
+	if !use(p, base.Add(time.Minute), base) {
+		t.Fatal("a first proof is a replay")
+	}
+	if use(p, base.Add(time.Minute), base.Add(30*time.Second)) {
+		t.Fatal("the same proof was new twice before it expired")
+	}
+	if !use(q, base.Add(time.Minute), base) {
+		t.Fatal("another proof is a replay")
+	}
+	// An expired row not yet purged is taken over, with its new expiry.
+	if !use(p, base.Add(3*time.Minute), base.Add(time.Minute)) {
+		t.Fatal("an expired proof is still a replay")
+	}
+	if use(p, base.Add(3*time.Minute), base.Add(2*time.Minute)) {
+		t.Fatal("the taken-over row kept its old expiry")
+	}
+	n, err := s.DeleteExpiredDPoPProofs(ctx, base.Add(time.Minute))
+	must(t, err)
+	if n != 1 { // q; p lives until +3m
+		t.Fatalf("purged %d proofs, want 1", n)
+	}
+	if !use(q, base.Add(2*time.Minute), base.Add(time.Minute)) {
+		t.Fatal("a purged proof is still recorded")
+	}
+
+	// Concurrent uses of one proof: exactly one is new.
+	r := hash("proof-raced")
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	fresh := 0
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ok, err := s.UseDPoPProof(ctx, r, base.Add(time.Minute), base)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if ok {
+				mu.Lock()
+				fresh++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if fresh != 1 {
+		t.Fatalf("%d concurrent uses of one proof were new, want 1", fresh)
+	}
+}
+
+func testDPoPNonceSecret(t *testing.T, s storage.Store) {
+	first, err := s.DPoPNonceSecret(ctx, []byte("first-candidate-secret-32-bytes!"))
+	must(t, err)
+	if string(first) != "first-candidate-secret-32-bytes!" {
+		t.Fatalf("first secret = %q", first)
+	}
+	again, err := s.DPoPNonceSecret(ctx, []byte("another-candidate-secret-32bytes"))
+	must(t, err)
+	if string(again) != string(first) {
+		t.Fatalf("a second candidate replaced the stored secret: %q", again)
 	}
 }
