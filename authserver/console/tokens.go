@@ -239,10 +239,14 @@ func ptr[T any](v T) *T { return &v }
 type newTokenPage struct {
 	Enabled   bool
 	Audiences []storage.Audience
+	// DelegateClients are the clients the owner may allow to exchange the
+	// token's access tokens on their behalf (chained exchange).
+	DelegateClients []governance.DelegateClient
 	// The form's values.
-	Name   string
-	Scopes []string
-	Expiry *expiryForm
+	Name      string
+	Scopes    []string
+	Delegates []string
+	Expiry    *expiryForm
 	// Field names the field an error is about.
 	Field string
 }
@@ -254,7 +258,11 @@ func (c *console) newTokenForm(r *http.Request, v *visit) (*newTokenPage, error)
 	if err != nil {
 		return nil, err
 	}
-	return &newTokenPage{Enabled: v.me.Organization.PATsEnabled, Audiences: auds,
+	delegates, err := c.gov.DelegateClients(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	return &newTokenPage{Enabled: v.me.Organization.PATsEnabled, Audiences: auds, DelegateClients: delegates,
 		Expiry: newExpiryForm(c.now().UTC(), v.me.Organization.PATMaxLifetime)}, nil
 }
 
@@ -282,8 +290,8 @@ func (c *console) createToken(w http.ResponseWriter, r *http.Request, v *visit) 
 		return err
 	}
 	form := r.PostForm
-	f.Name, f.Scopes = form.Get("name"), form["scopes"]
-	req := governance.PATRequest{Name: f.Name, Scopes: f.Scopes}
+	f.Name, f.Scopes, f.Delegates = form.Get("name"), form["scopes"], form["delegates"]
+	req := governance.PATRequest{Name: f.Name, Scopes: f.Scopes, Delegates: f.Delegates}
 	again := func(status int, field, msg string) error {
 		f.Field = field
 		f.Name, f.Expiry.ExpiresOn = c.refill(f.Name), c.refill(f.Expiry.ExpiresOn)
