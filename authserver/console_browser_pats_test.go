@@ -130,6 +130,7 @@ func (b *browserTab) wantDialogsFit(s screen, what string) {
 // buttons reachable. Pages added to the table are checked too; a new
 // {id} segment needs a fixture id below.
 func TestConsoleBrowserEveryPageFits(t *testing.T) {
+	t.Parallel() // the tabs share one Chromium; each test has its own server
 	e := newEnv(t, envOptions{})
 	alice, carol := e.user("acme", "alice"), e.user("acme", "carol")
 	// Long names, scopes and addresses: what widens pages in practice.
@@ -195,6 +196,7 @@ func TestConsoleBrowserEveryPageFits(t *testing.T) {
 // expires 7 days out; under a maximum, "no expiry" is not offered and the
 // default follows the maximum.
 func TestConsoleBrowserExpiryPresets(t *testing.T) {
+	t.Parallel() // the tabs share one Chromium; each test has its own server
 	e := newEnv(t, envOptions{})
 	eachScreen(t, e, func(t *testing.T, b *browserTab, s screen) {
 		e.setSettings("acme", true, "0")
@@ -245,6 +247,7 @@ func TestConsoleBrowserExpiryPresets(t *testing.T) {
 // badge, and the "expiring within 7 days" filter lists only such tokens,
 // counting the organization's maximum lifetime.
 func TestConsoleBrowserExpiringSoon(t *testing.T) {
+	t.Parallel() // the tabs share one Chromium; each test has its own server
 	e := newEnv(t, envOptions{})
 	now := time.Now()
 	e.pat(patSpec{org: "acme", user: "alice", name: "soon", scopes: []string{"OR.Jobs"}, expires: ptr(now.Add(3*24*time.Hour + time.Hour))})
@@ -287,6 +290,7 @@ func TestConsoleBrowserExpiringSoon(t *testing.T) {
 // back; choosing 60 days and pressing Regenerate (tapped on a phone)
 // reveals a token that expires 60 days out.
 func TestConsoleBrowserRegenerateDialog(t *testing.T) {
+	t.Parallel() // the tabs share one Chromium; each test has its own server
 	e := newEnv(t, envOptions{})
 	eachScreen(t, e, func(t *testing.T, b *browserTab, s screen) {
 		tok, p := e.pat(patSpec{org: "acme", user: "carol", name: "agent " + s.name, scopes: []string{"OR.Jobs"}, expires: ptr(time.Now().Add(24 * time.Hour))})
@@ -348,6 +352,7 @@ func TestConsoleBrowserRegenerateDialog(t *testing.T) {
 // TestConsoleBrowserRegenerateWithoutScript: with JavaScript off, the
 // Regenerate link leads to a page with the same form, which works.
 func TestConsoleBrowserRegenerateWithoutScript(t *testing.T) {
+	t.Parallel() // the tabs share one Chromium; each test has its own server
 	e := newEnv(t, envOptions{})
 	b := e.browser(t)
 	_, p := e.pat(patSpec{org: "acme", user: "carol", name: "no script", scopes: []string{"OR.Jobs"}})
@@ -390,6 +395,7 @@ const brokenWordsJS = `(() => {
 // (users, tokens, roles) instead of ids, filters by action, actor and
 // days, and never wraps inside a word.
 func TestConsoleBrowserAuditNames(t *testing.T) {
+	t.Parallel() // the tabs share one Chromium; each test has its own server
 	e := newEnv(t, envOptions{})
 	carol := e.consoleClient().signIn("acme", "carol")
 	created := carol.post("/console/tokens", map[string][]string{"name": {"release train"}, "scopes": {"OR.Jobs"}, "expiry": {"7"}})

@@ -14,6 +14,7 @@ import (
 // assigned role asks first, by keyboard or touch, and saying how many
 // assignments go with it. No page is wider than the screen.
 func TestConsoleBrowserRoles(t *testing.T) {
+	t.Parallel() // the tabs share one Chromium; each test has its own server
 	for _, vp := range screens {
 		suffix := "" // of the docs screenshots
 		if vp.phone {

@@ -336,6 +336,7 @@ func (e *env) exchangeJWT(t *testing.T, token string) bool {
 // the dry run explains it; regenerating replaces its value; revoking ends
 // it.
 func TestConsoleBrowserMyTokens(t *testing.T) {
+	t.Parallel() // the tabs share one Chromium; each test has its own server
 	storetest.Each(t, func(t *testing.T, driver string) {
 		e := newEnv(t, envOptions{driver: driver})
 		b := e.browser(t)
@@ -432,6 +433,7 @@ func TestConsoleBrowserMyTokens(t *testing.T) {
 // exchanges fail), enables them again, revokes several tokens at once,
 // revokes a leaked one by its value, and deactivates a user.
 func TestConsoleBrowserAdmin(t *testing.T) {
+	t.Parallel() // the tabs share one Chromium; each test has its own server
 	storetest.Each(t, func(t *testing.T, driver string) {
 		e := newEnv(t, envOptions{driver: driver})
 		carolPAT := mustPAT(e, "acme", "carol", "OR.Jobs")
@@ -560,6 +562,7 @@ func TestConsoleBrowserAdmin(t *testing.T) {
 // TestConsoleBrowserSignIn: a failed sign-in shows one generic message,
 // whichever part was wrong, and a directory user cannot sign in.
 func TestConsoleBrowserSignIn(t *testing.T) {
+	t.Parallel() // the tabs share one Chromium; each test has its own server
 	e := newEnv(t, envOptions{})
 	b := e.browser(t)
 	var first string

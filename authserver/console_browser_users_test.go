@@ -23,6 +23,7 @@ func (b *browserTab) fill(fields ...string) {
 // works; a set-password link is created, shown once, and redeemed. No
 // page is wider than the viewport.
 func TestConsoleBrowserUsers(t *testing.T) {
+	t.Parallel() // the tabs share one Chromium; each test has its own server
 	for _, vp := range screens {
 		shot := "console-users" // the docs screenshot
 		if vp.phone {
