@@ -57,7 +57,9 @@ if [ ! -e scripts/interop/node_modules/oauth4webapi/package.json ]; then
   command -v npm >/dev/null 2>&1 || { echo "npm is missing: install the Debian packages nodejs and npm" >&2; exit 1; }
   (cd scripts/interop && quiet npm ci --no-audit --no-fund --loglevel=error)
 fi
-go test -race -count=1 ./...
+# -timeout: go test's default of 10 minutes per package is the whole suite's bound on an
+# idle machine; a loaded one must not turn the slowest package into a panic.
+go test -race -count=1 -timeout 25m ./...
 
 stage "benchmarks (short)"
 # -tags nolivecheck: these runs and the fuzzing below leave the live

@@ -194,6 +194,31 @@ func TestServeDemo(t *testing.T) {
 		t.Fatalf("introspection of the chained token: %d %v", code, body)
 	}
 
+	// The same chained exchange, DPoP-bound to the gateway's own key made
+	// and used with the dpop commands, as docs/agents.md shows.
+	keyFile := filepath.Join(t.TempDir(), "gateway.jwk")
+	code, jkt, stderr := cli(t, nil, "", "dpop", "keygen", "--out", keyFile)
+	if code != 0 {
+		t.Fatalf("dpop keygen: %d %s", code, stderr)
+	}
+	code, proof, stderr := cli(t, nil, "", "dpop", "proof", "--key", keyFile, "--url", srv.base+"/oauth2/token")
+	if code != 0 {
+		t.Fatalf("dpop proof: %d %s", code, stderr)
+	}
+	code, body = postTokenWith(t, srv.base, chained, http.Header{"DPoP": {strings.TrimSpace(proof)}})
+	if code != http.StatusOK || body["token_type"] != "DPoP" {
+		t.Fatalf("the gateway's DPoP-bound chained exchange: %d %v", code, body)
+	}
+	boundJWT, _ := body["access_token"].(string)
+	code, body = introspect(t, introspectURL, secret, boundJWT)
+	if cnf, _ := body["cnf"].(map[string]any); code != http.StatusOK || body["active"] != true || cnf["jkt"] != strings.TrimSpace(jkt) {
+		t.Fatalf("introspection of the bound chained token: %d %v, want cnf.jkt %s", code, body, jkt)
+	}
+	code, body = postTokenWith(t, srv.base, chained, http.Header{"DPoP": {strings.TrimSpace(proof)}})
+	if code != http.StatusBadRequest || body["error"] != "invalid_dpop_proof" {
+		t.Fatalf("the same proof twice: %d %v", code, body)
+	}
+
 	// The printed password is the demo user's.
 	cfg, err := config.Load(path, config.MapEnv{})
 	if err != nil {
@@ -240,7 +265,7 @@ func TestServeDemo(t *testing.T) {
 	}
 
 	// A second --demo on the same database refuses, in one line.
-	code, out, stderr := cli(t, nil, "", "serve", "--config", path, "--demo")
+	code, out, stderr = cli(t, nil, "", "serve", "--config", path, "--demo")
 	oneErrorLine(t, "serve --demo on a database with the demo", code, out, stderr)
 	if !strings.Contains(stderr, "--demo needs an empty database") {
 		t.Errorf("second --demo: %q", stderr)

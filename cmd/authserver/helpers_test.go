@@ -96,7 +96,21 @@ func startServer(t *testing.T, path, httpAddr, telemetryAddr string, args ...str
 // status and the decoded JSON answer.
 func postToken(t *testing.T, base string, form url.Values) (int, map[string]any) {
 	t.Helper()
-	resp, err := http.PostForm(base+"/oauth2/token", form)
+	return postTokenWith(t, base, form, nil)
+}
+
+// postTokenWith is postToken with extra request headers (a DPoP proof).
+func postTokenWith(t *testing.T, base string, form url.Values, header http.Header) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, base+"/oauth2/token", strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for k, vs := range header {
+		req.Header[k] = vs
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

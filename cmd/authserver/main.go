@@ -84,6 +84,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.roleCommand(),
 		a.orgCommand(),
 		a.keysCommand(),
+		a.dpopCommand(),
 		a.versionCommand(),
 	)
 	return root
