@@ -117,16 +117,24 @@ func grantQuery(driver, where string) string {
 }
 
 // The grant queries of each dialect, built once.
-var grantQueries = map[string]struct{ byHash, byID string }{
-	DriverSQLite:   {grantQuery(DriverSQLite, `p.token_hash = ?`), grantQuery(DriverSQLite, `p.id = ?`)},
-	DriverPostgres: {grantQuery(DriverPostgres, `p.token_hash = ?`), grantQuery(DriverPostgres, `p.id = ?`)},
+// (SQLite has no arrays: its batches are built per size, patbatch.go.)
+var grantQueries = map[string]struct{ byHash, byID, byHashes string }{
+	DriverSQLite: {grantQuery(DriverSQLite, `p.token_hash = ?`), grantQuery(DriverSQLite, `p.id = ?`), ""},
+	DriverPostgres: {grantQuery(DriverPostgres, `p.token_hash = ?`), grantQuery(DriverPostgres, `p.id = ?`),
+		grantQuery(DriverPostgres, `p.token_hash = ANY(?)`)},
 }
 
 // GetPATGrant reads everything an exchange needs in one round trip. Of the
 // PAT it fills every field but Hint, LastUsedAt and RevokedReason; of the
 // owner and the organization, everything but timestamps and the password
 // hash.
+//
+// Outside a transaction, on a store that batches (PostgreSQL by default),
+// concurrent calls share queries (patbatch.go); the answer is the same.
 func (s *SQLStore) GetPATGrant(ctx context.Context, hash []byte) (*PATGrant, error) {
+	if s.batch != nil && !s.inTx {
+		return s.batch.get(ctx, hash)
+	}
 	return s.patGrant(ctx, grantQueries[s.driver].byHash, hash)
 }
 
@@ -146,33 +154,11 @@ func (s *SQLStore) patGrant(ctx context.Context, query string, arg any) (*PATGra
 	if tx, ok := s.x.(*sqlx.Tx); ok {
 		stmt = tx.StmtContext(ctx, stmt)
 	}
-	var (
-		g            PATGrant
-		scopes, kind string
-		stat         string
-		maxLt        int64
-		created      time.Time
-		exp, rev     sql.NullTime
-		grants       sql.NullString
-	)
-	p, u, o := &g.PAT, &g.Owner, &g.Org
-	err = stmt.QueryRowContext(ctx, arg).Scan(&p.ID, &p.OrgID, &p.UserID, &p.Name, &scopes, &p.Hash, &created,
-		&exp, &rev, &u.Username, &kind, &stat, &u.Admin, &o.Name, &o.PATsEnabled, &maxLt, &grants)
+	g, err := scanGrant(stmt.QueryRowContext(ctx, arg))
 	if err != nil {
 		return nil, wrapf("get pat grant", mapErr(err))
 	}
-	p.Scopes, p.CreatedAt, p.ExpiresAt, p.RevokedAt = splitList(scopes), utc(created), utcp(exp), utcp(rev)
-	u.ID, u.OrgID, u.Kind, u.Status = p.UserID, p.OrgID, UserKind(kind), UserStatus(stat)
-	o.ID, o.PATMaxLifetime = p.OrgID, time.Duration(maxLt)
-	if grants.Valid && grants.String != "" {
-		lines := strings.Split(grants.String, "\n")
-		g.Grants = make([]Grant, 0, len(lines))
-		for _, line := range lines {
-			folder, perms, _ := strings.Cut(line, "\t")
-			g.Grants = append(g.Grants, Grant{Folder: folder, Permissions: splitList(perms)})
-		}
-	}
-	return &g, nil
+	return g, nil
 }
 
 // ListPATs lists PATs newest first (by id, which is UUIDv7).

@@ -157,6 +157,18 @@ func RegisterGauges(reg prometheus.Registerer, keys keyStats, queueDepth func() 
 	if d, ok := st.(interface{ DB() *sql.DB }); ok {
 		reg.MustRegister(newDBStatsCollector(d.DB()))
 	}
+	if b, ok := st.(interface{ PATGrantReads() (reads, queries uint64) }); ok {
+		reg.MustRegister(
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "authserver_pat_reads_total",
+				Help: "PATs read by hash for an exchange or an introspection, each after its request arrived.",
+			}, func() float64 { r, _ := b.PATGrantReads(); return float64(r) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "authserver_pat_read_queries_total",
+				Help: "Database queries that served those reads: concurrent reads share one (fewer queries than reads under load).",
+			}, func() float64 { _, q := b.PATGrantReads(); return float64(q) }),
+		)
+	}
 }
 
 // patEventNames are the values of authserver_pat_events_total's event
