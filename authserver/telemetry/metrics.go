@@ -157,7 +157,9 @@ func RegisterGauges(reg prometheus.Registerer, keys keyStats, queueDepth func() 
 	if d, ok := st.(interface{ DB() *sql.DB }); ok {
 		reg.MustRegister(newDBStatsCollector(d.DB()))
 	}
-	if b, ok := st.(interface{ PATGrantReads() (reads, queries uint64) }); ok {
+	if b, ok := st.(interface {
+		PATGrantReads() (reads, queries uint64)
+	}); ok {
 		reg.MustRegister(
 			prometheus.NewCounterFunc(prometheus.CounterOpts{
 				Name: "authserver_pat_reads_total",
