@@ -38,7 +38,7 @@ var (
 // Users get one organization-wide role and two folder roles; PATs get two
 // to four scopes. Roles, users and assignments go through the store; the
 // PATs, the bulk of the rows, through COPY.
-func prepare(ctx context.Context, st *storage.SQLStore, o options) ([]string, error) {
+func prepare(ctx context.Context, st *storage.SQLStore, dsn string, o options) ([]string, error) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	if err := st.CreateAudience(ctx, &storage.Audience{ID: audience, Name: "Orchestrator", Scopes: catalogue}); err != nil {
 		return nil, err
@@ -90,7 +90,15 @@ func prepare(ctx context.Context, st *storage.SQLStore, o options) ([]string, er
 	}
 
 	tokens := make([]string, o.pats)
-	tx, err := st.DB().BeginTx(ctx, nil)
+	// COPY goes through lib/pq's own connection: the store's connections
+	// bound every statement by a deadline and offer only what its queries
+	// use, which COPY is not.
+	copyDB, err := sql.Open("postgres", dsn)
+	if err != nil {
+		return nil, err
+	}
+	defer copyDB.Close()
+	tx, err := copyDB.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
