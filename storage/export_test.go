@@ -21,3 +21,6 @@ func PendingPATGrantReads(s *SQLStore) int {
 func PATGrantBatchQuery(s *SQLStore) func(ctx context.Context, hashes [][]byte) (map[string]*PATGrant, error) {
 	return s.patGrants
 }
+
+// PATGrantBatchSQL is PostgreSQL's batch query, as prepared.
+func PATGrantBatchSQL(s *SQLStore) string { return s.q.rebind(grantQueries[DriverPostgres].byHashes) }

@@ -21,7 +21,7 @@ import (
 // and the wait for a pooled connection do. So concurrent reads share round
 // trips: while a read is in flight, the reads that arrive wait for it to
 // end and then go together, as one query for up to maxBatch hashes
-// (`token_hash = ANY($1)`), matched back to their callers by hash.
+// (one lookup per element of an array parameter), matched back to their callers by hash.
 //
 // A read never waits for a timer: a lone read, and any read that finds
 // fewer than maxInflight queries in flight, is sent at once, on the

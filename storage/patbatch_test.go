@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -307,4 +308,59 @@ func TestPATReadsUnderContention(t *testing.T) {
 			t.Fatalf("%d reads in %d queries", reads, queries)
 		}
 	})
+}
+
+// TestPATBatchPlanUsesIndexes: the batch query is a prepared statement,
+// which PostgreSQL soon runs with a generic plan that does not know how
+// many hashes the array holds. That plan must still look every PAT and its
+// owner up by index, not hash or scan the whole users or PATs table.
+func TestPATBatchPlanUsesIndexes(t *testing.T) {
+	st, _, orgID := batchFixture(t, storage.DriverPostgres, 50, 8)
+	ctx := context.Background()
+	db := st.DB()
+	// A realistic shape: 2 000 PATs over 400 users.
+	mustT(t, st.WithTx(ctx, func(tx storage.Store) error {
+		for i := range 400 {
+			u := &storage.User{OrgID: orgID, Username: fmt.Sprintf("user-%d", i)}
+			if err := tx.CreateUser(ctx, u); err != nil {
+				return err
+			}
+			for j := range 5 {
+				h := sha256.Sum256(fmt.Appendf(nil, "plan-%d-%d", i, j))
+				if err := tx.CreatePAT(ctx, &storage.PAT{OrgID: orgID, UserID: u.ID, Name: fmt.Sprint(j), Scopes: []string{"OR.Jobs"},
+					Hash: h[:], Hint: "h"}); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}))
+	_, err := db.ExecContext(ctx, `ANALYZE`)
+	mustT(t, err)
+	conn, err := db.Conn(ctx)
+	mustT(t, err)
+	defer conn.Close()
+	_, err = conn.ExecContext(ctx, `SET plan_cache_mode = force_generic_plan`)
+	mustT(t, err)
+	_, err = conn.ExecContext(ctx, `PREPARE batch(bytea[]) AS `+storage.PATGrantBatchSQL(st))
+	mustT(t, err)
+	rows, err := conn.QueryContext(ctx, `EXPLAIN EXECUTE batch(ARRAY[sha256('a'), sha256('b'), sha256('c')])`)
+	mustT(t, err)
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var line string
+		mustT(t, rows.Scan(&line))
+		plan = append(plan, line)
+	}
+	mustT(t, rows.Err())
+	text := strings.Join(plan, "\n")
+	for _, bad := range []string{"Seq Scan on users", "Seq Scan on pats", "Hash Cond: (p.user_id = u.id)", "Merge Cond"} {
+		if strings.Contains(text, bad) {
+			t.Fatalf("the generic plan of the batch query has %q:\n%s", bad, text)
+		}
+	}
+	if !strings.Contains(text, "Index Scan using pats_token_hash_key") {
+		t.Fatalf("the generic plan does not look PATs up by hash:\n%s", text)
+	}
 }
