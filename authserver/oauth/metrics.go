@@ -10,7 +10,9 @@ import (
 // oauthMetrics are the metrics of the OAuth endpoints. Every label is
 // bounded: a result or a cause, never a client or a token.
 type oauthMetrics struct {
-	exchanges        *prometheus.CounterVec
+	exchanges *prometheus.CounterVec
+	// exchangeResult are exchanges' series by result, resolved once.
+	exchangeResult   map[string]prometheus.Counter
 	refusals         *prometheus.CounterVec
 	exchangeDuration prometheus.Histogram
 	introspections   *prometheus.CounterVec
@@ -50,5 +52,18 @@ func newOAuthMetrics(reg prometheus.Registerer) *oauthMetrics {
 		}, "result", revocationResults),
 	}
 	reg.MustRegister(m.exchangeDuration)
+	m.exchangeResult = make(map[string]prometheus.Counter, len(exchangeResults))
+	for _, r := range exchangeResults {
+		m.exchangeResult[r] = m.exchanges.WithLabelValues(r)
+	}
 	return m
+}
+
+// exchanged counts one token-endpoint request by result.
+func (m *oauthMetrics) exchanged(result string) {
+	if c, ok := m.exchangeResult[result]; ok {
+		c.Inc()
+		return
+	}
+	m.exchanges.WithLabelValues(result).Inc()
 }
