@@ -284,6 +284,13 @@ func reportComparison(w io.Writer, c *comparison) {
 				b.CPUPerExch, t.CPUPerExch, b.CPU.ExchangePerExch, t.CPU.ExchangePerExch, b.CPU.MachinePerExch, t.CPU.MachinePerExch,
 				b.CPU.PostgresPerExch, t.CPU.PostgresPerExch, b.DBRoundTrips, t.DBRoundTrips, b.DBPATQueries, t.DBPATQueries)
 		}
+		fmt.Fprintln(w, "PostgreSQL's execution time per exchange, µs (baseline | working tree):")
+		fmt.Fprintln(tw, "pair\tall statements\tPAT reads\tlast-use writes\t")
+		for i, p := range l.Pairs {
+			b, t := p.Baseline, p.Current
+			fmt.Fprintf(tw, "%d\t%.0f | %.0f\t%.0f | %.0f\t%.0f | %.0f\t\n", i+1, b.DBAllTime, t.DBAllTime, b.DBPATReadTime, t.DBPATReadTime, b.DBTouchTime, t.DBTouchTime)
+		}
+		tw.Flush()
 		if len(l.Pairs) > 0 {
 			t := l.Pairs[0].Current
 			fmt.Fprintf(w, "signature (%s): %.1f µs through go-jose, %.1f µs the primitive alone; server CPU per exchange of the working tree ÷ signature: %.2f, %.2f (pair 1)\n",

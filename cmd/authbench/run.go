@@ -49,6 +49,14 @@ type results struct {
 	DBPATQueries   float64 `json:"database_pat_queries_per_exchange"`
 	DBCounted      string  `json:"database_counts_from"`
 	PATReadQueries float64 `json:"pat_read_queries_per_read,omitempty"`
+	// DBPATReadTime, DBTouchTime and DBAllTime are PostgreSQL's execution
+	// time per exchange (µs, pg_stat_statements) of the PAT reads, of the
+	// last-use writes and of every statement: wall time inside the
+	// executor, which on a saturated machine includes waiting for a CPU,
+	// so their shares count more than their sizes.
+	DBPATReadTime float64 `json:"database_pat_read_exec_us_per_exchange"`
+	DBTouchTime   float64 `json:"database_last_used_exec_us_per_exchange"`
+	DBAllTime     float64 `json:"database_exec_us_per_exchange"`
 	// SignRate is what the machine's every core signing and doing nothing
 	// else would produce (CPUs ÷ signature cost): the ceiling for a slow
 	// algorithm such as RS256, where the signature dominates.
@@ -168,8 +176,18 @@ func run(ctx context.Context, o options) error {
 	}
 	for _, ep := range eps {
 		// Sanity: one exchange must be granted before anything is measured.
-		if code, body, _ := exchangeOnce(ep.url, db.tokens[0]); code != http.StatusOK {
-			return fmt.Errorf("a first exchange at %s failed: %d %s", ep.url, code, body)
+		// Servers that ran before the client and the audience were
+		// prepared see them once their catalogue is reloaded (every 5 s).
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			code, body, _ := exchangeOnce(ep.url, db.tokens[0])
+			if code == http.StatusOK {
+				break
+			}
+			if len(o.targets) == 0 || time.Now().After(deadline) {
+				return fmt.Errorf("a first exchange at %s failed: %d %s", ep.url, code, body)
+			}
+			time.Sleep(time.Second)
 		}
 	}
 
@@ -290,6 +308,9 @@ func measure(ctx context.Context, db *database, eps []endpoint, concurrency int,
 		res.DBRoundTrips = (db1.statements - db0.statements) / res.Granted
 		res.DBPATQueries = (db1.patReads - db0.patReads) / res.Granted
 		res.DBCounted = db1.source
+		res.DBPATReadTime = (db1.patReadMs - db0.patReadMs) * 1e3 / res.Granted
+		res.DBTouchTime = (db1.touchMs - db0.touchMs) * 1e3 / res.Granted
+		res.DBAllTime = (db1.allMs - db0.allMs) * 1e3 / res.Granted
 	}
 	if reads := after.reads - before.reads; reads > 0 {
 		res.PATReadQueries = (after.queries - before.queries) / reads
@@ -311,7 +332,10 @@ func measure(ctx context.Context, db *database, eps []endpoint, concurrency int,
 // benchmark's database, and of those that read PAT grants.
 type counts struct {
 	statements, patReads float64
-	source               string
+	// patReadMs and touchMs are the execution time (ms) of the PAT reads
+	// and of the last-use writes: where PostgreSQL's time goes.
+	patReadMs, touchMs, allMs float64
+	source                    string
 }
 
 // dbCounts reads the counts from pg_stat_statements, which counts each
@@ -321,8 +345,12 @@ type counts struct {
 // come out right, and which cannot tell PAT reads apart.
 func dbCounts(ctx context.Context, db *sql.DB) (counts, error) {
 	var c counts
-	err := db.QueryRowContext(ctx, `SELECT coalesce(sum(calls), 0), coalesce(sum(calls) FILTER (WHERE query LIKE '%FROM pats p%'), 0)
-		FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(&c.statements, &c.patReads)
+	err := db.QueryRowContext(ctx, `SELECT coalesce(sum(calls), 0), coalesce(sum(calls) FILTER (WHERE query LIKE '%FROM pats p%'), 0),
+		coalesce(sum(total_exec_time) FILTER (WHERE query LIKE '%FROM pats p%'), 0),
+		coalesce(sum(total_exec_time) FILTER (WHERE query LIKE 'UPDATE pats SET last_used_at%'), 0),
+		coalesce(sum(total_exec_time), 0)
+		FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(
+		&c.statements, &c.patReads, &c.patReadMs, &c.touchMs, &c.allMs)
 	if err == nil {
 		c.source = "pg_stat_statements"
 		return c, nil
@@ -437,6 +465,9 @@ func report(w *os.File, r *results) {
 		fmt.Fprintf(tw, "; the server: %.3f queries per PAT read", r.PATReadQueries)
 	}
 	fmt.Fprintln(tw)
+	if r.DBAllTime > 0 {
+		fmt.Fprintf(tw, "database time\t%.0f µs executing per exchange: PAT reads %.0f, last-use writes %.0f\n", r.DBAllTime, r.DBPATReadTime, r.DBTouchTime)
+	}
 	fmt.Fprintf(tw, "machine signing rate\t%.0f signatures/s (%d CPUs); exchanges reach %.0f %% of it\n", r.SignRate, r.Machine.CPUs, 100*r.OfSignRate)
 	if c := r.CPU; c.MachineSeconds > 0 {
 		fmt.Fprintf(tw, "machine CPU\t%.1f of %.1f CPU-s busy: server %.1f, load generator %.1f, PostgreSQL %.1f, other %.1f\n",
