@@ -115,8 +115,12 @@ func run(ctx context.Context, o options) error {
 		logf("starting a throwaway PostgreSQL cluster")
 		// pg_stat_statements counts every statement as it ends: the
 		// database round trips of the exchanges, for either revision.
+		// shared_buffers holds a million PATs and their indexes, as a
+		// production server's would (the default, 128 MB, does not: the
+		// last-use writes then dirty pages read back from the kernel).
 		cluster, err := pgtest.Start(pgtest.WithSetting("max_connections", "100"),
-			pgtest.WithSetting("shared_preload_libraries", "pg_stat_statements"))
+			pgtest.WithSetting("shared_preload_libraries", "pg_stat_statements"),
+			pgtest.WithSetting("shared_buffers", "1GB"))
 		if err != nil {
 			return fmt.Errorf("start PostgreSQL: %w", err)
 		}
