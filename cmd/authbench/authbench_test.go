@@ -18,7 +18,7 @@ func TestBaselineSmoke(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "results.json")
 	o := options{
 		pats: 300, users: 15, orgs: 3, levels: []int{4}, concurrency: 4,
-		duration: 1500 * time.Millisecond, warmup: 300 * time.Millisecond,
+		duration: time.Second, warmup: 200 * time.Millisecond,
 		alg: "ES256", out: out, logLevel: "warn", revokeCheck: 5, rssEvery: time.Second,
 		baseline: "HEAD", pairs: 2,
 	}
