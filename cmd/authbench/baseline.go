@@ -284,6 +284,7 @@ func reportComparison(w io.Writer, c *comparison) {
 				b.CPUPerExch, t.CPUPerExch, b.CPU.ExchangePerExch, t.CPU.ExchangePerExch, b.CPU.MachinePerExch, t.CPU.MachinePerExch,
 				b.CPU.PostgresPerExch, t.CPU.PostgresPerExch, b.DBRoundTrips, t.DBRoundTrips, b.DBPATQueries, t.DBPATQueries)
 		}
+		tw.Flush()
 		fmt.Fprintln(w, "PostgreSQL's execution time per exchange, µs (baseline | working tree):")
 		fmt.Fprintln(tw, "pair\tall statements\tPAT reads\tlast-use writes\t")
 		for i, p := range l.Pairs {
