@@ -89,12 +89,12 @@ func (b *grantBatcher) get(ctx context.Context, hash []byte) (*PATGrant, error) 
 		// is taken, and a slot that frees takes them.
 		b.inflight++
 		b.mu.Unlock()
+		defer b.release() // whatever happens, the slot is freed
 		b.queries.Add(1)
 		g, err := b.s.patGrant(ctx, grantQueries[b.s.driver].byHash, hash)
 		if b.afterQuery != nil {
 			b.afterQuery()
 		}
-		b.release()
 		return g, err
 	}
 	w := &grantWaiter{hash: hash, done: make(chan grantResult, 1)}
