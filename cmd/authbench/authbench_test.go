@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -62,5 +63,37 @@ func TestBaselineSmoke(t *testing.T) {
 	}
 	if m := c.Levels[0].Median; m.Throughput <= 0 {
 		t.Errorf("median ratios %+v", m)
+	}
+}
+
+func TestRatiosAndMedians(t *testing.T) {
+	run := func(tput float64, cpu, p50 float64) *results {
+		return &results{Load: &loadResult{Throughput: tput, P50: time.Duration(p50 * 1e6), P99: time.Duration(4 * p50 * 1e6)},
+			CPUPerExch: cpu, CPU: cpuAccount{MachinePerExch: 2 * cpu, ExchangePerExch: 1.5 * cpu, PostgresPerExch: cpu / 2}, DBRoundTrips: 1}
+	}
+	base := run(1000, 300, 5)
+	pairs := []pairResult{
+		{Baseline: base, Current: run(1500, 150, 4)},
+		{Baseline: base, Current: run(1200, 240, 6)},
+		{Baseline: base, Current: run(900, 330, 5)},
+		{Baseline: base, Current: run(1100, 270, 5.5)},
+	}
+	for i := range pairs {
+		pairs[i].Ratios = ratiosOf(pairs[i].Baseline, pairs[i].Current)
+	}
+	near := func(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
+	if r := pairs[0].Ratios; !near(r.Throughput, 1.5) || !near(r.ServerCPUPerExch, 0.5) || !near(r.MachineCPUPerExch, 0.5) || !near(r.P50, 0.8) || !near(r.DBRoundTrips, 1) {
+		t.Fatalf("ratios of pair 1: %+v", r)
+	}
+	// An even number of pairs: the mean of the two middle values.
+	m := medianRatios(pairs)
+	if !near(m.Throughput, 1.15) || !near(m.ServerCPUPerExch, 0.85) || !near(m.P50, 1.05) {
+		t.Fatalf("medians: %+v", m)
+	}
+	if m := medianRatios(pairs[:3]); !near(m.Throughput, 1.2) || !near(m.ServerCPUPerExch, 0.8) {
+		t.Fatalf("medians of three: %+v", m)
+	}
+	if ratio(1, 0) != 0 {
+		t.Fatal("a ratio over zero must be 0 (unknown), not Inf")
 	}
 }
