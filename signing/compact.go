@@ -24,7 +24,7 @@ import (
 // is base64url of the payload, the signature primitive over
 // "header.payload", and base64url of the signature. go-jose builds and
 // marshals the header, and copies the payload and signature through its
-// JSONWebSignature structure, on every call: a tenth of an exchange's CPU
+// JSONWebSignature structure, on every call: 7 % of the server's CPU
 // before this (BENCHMARKS.md). go-jose still parses the keys, builds the
 // JWKS and verifies every token.
 type compactSigner struct {
