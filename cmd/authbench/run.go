@@ -57,6 +57,11 @@ type results struct {
 	DBPATReadTime float64 `json:"database_pat_read_exec_us_per_exchange"`
 	DBTouchTime   float64 `json:"database_last_used_exec_us_per_exchange"`
 	DBAllTime     float64 `json:"database_exec_us_per_exchange"`
+	// WALFPI and WALBytes are the WAL full-page images and bytes the
+	// cluster wrote per exchange (pg_stat_wal; every database of the
+	// cluster, which for a throwaway one is the benchmark's alone).
+	WALFPI   float64 `json:"wal_full_page_images_per_exchange"`
+	WALBytes float64 `json:"wal_bytes_per_exchange"`
 	// SignRate is what the machine's every core signing and doing nothing
 	// else would produce (CPUs ÷ signature cost): the ceiling for a slow
 	// algorithm such as RS256, where the signature dominates.
@@ -315,6 +320,8 @@ func measure(ctx context.Context, db *database, eps []endpoint, concurrency int,
 		res.DBPATReadTime = (db1.patReadMs - db0.patReadMs) * 1e3 / res.Granted
 		res.DBTouchTime = (db1.touchMs - db0.touchMs) * 1e3 / res.Granted
 		res.DBAllTime = (db1.allMs - db0.allMs) * 1e3 / res.Granted
+		res.WALFPI = (db1.walFPI - db0.walFPI) / res.Granted
+		res.WALBytes = (db1.walBytes - db0.walBytes) / res.Granted
 	}
 	if reads := after.reads - before.reads; reads > 0 {
 		res.PATReadQueries = (after.queries - before.queries) / reads
@@ -339,7 +346,10 @@ type counts struct {
 	// patReadMs and touchMs are the execution time (ms) of the PAT reads
 	// and of the last-use writes: where PostgreSQL's time goes.
 	patReadMs, touchMs, allMs float64
-	source                    string
+	// walFPI and walBytes are the cluster's WAL full-page images and bytes
+	// (pg_stat_wal): what the writes cost the log.
+	walFPI, walBytes float64
+	source           string
 }
 
 // dbCounts reads the counts from pg_stat_statements, which counts each
@@ -357,6 +367,8 @@ func dbCounts(ctx context.Context, db *sql.DB) (counts, error) {
 		&c.statements, &c.patReads, &c.patReadMs, &c.touchMs, &c.allMs)
 	if err == nil {
 		c.source = "pg_stat_statements"
+		// pg_stat_wal is PostgreSQL 14 and later; without it the WAL figures stay 0.
+		_ = db.QueryRowContext(ctx, `SELECT wal_fpi, wal_bytes FROM pg_stat_wal`).Scan(&c.walFPI, &c.walBytes)
 		return c, nil
 	}
 	err = db.QueryRowContext(ctx, `SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()`).Scan(&c.statements)
@@ -470,7 +482,8 @@ func report(w *os.File, r *results) {
 	}
 	fmt.Fprintln(tw)
 	if r.DBAllTime > 0 {
-		fmt.Fprintf(tw, "database time\t%.0f µs executing per exchange: PAT reads %.0f, last-use writes %.0f\n", r.DBAllTime, r.DBPATReadTime, r.DBTouchTime)
+		fmt.Fprintf(tw, "database time\t%.0f µs executing per exchange: PAT reads %.0f, last-use writes %.0f; WAL %.0f bytes, %.2f full-page images per exchange\n",
+			r.DBAllTime, r.DBPATReadTime, r.DBTouchTime, r.WALBytes, r.WALFPI)
 	}
 	fmt.Fprintf(tw, "machine signing rate\t%.0f signatures/s (%d CPUs); exchanges reach %.0f %% of it\n", r.SignRate, r.Machine.CPUs, 100*r.OfSignRate)
 	if c := r.CPU; c.MachineSeconds > 0 {
