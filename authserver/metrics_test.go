@@ -193,6 +193,8 @@ func TestMetricsAfterAFullFlow(t *testing.T) {
 			"authserver_db_max_open_connections",
 			"authserver_db_wait_count_total",
 			"authserver_db_wait_duration_seconds_total",
+			"authserver_pat_reads_total",
+			"authserver_pat_read_queries_total",
 			"authserver_ready",
 			series("authserver_build_info", "version", "devel", "goversion", runtime.Version()),
 			"go_goroutines",

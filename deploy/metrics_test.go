@@ -57,6 +57,8 @@ var knownMetrics = []struct {
 	{"authserver_db_max_open_connections", gauge},
 	{"authserver_db_wait_count_total", counter},
 	{"authserver_db_wait_duration_seconds_total", counter},
+	{"authserver_pat_reads_total", counter},
+	{"authserver_pat_read_queries_total", counter},
 	{"authserver_ready", gauge},
 	{"authserver_build_info", gauge}, // version, goversion
 	// Go and process collectors (client_golang).

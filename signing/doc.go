@@ -55,5 +55,9 @@
 //
 // Sign is the hot path: keys are decrypted and parsed only when the key set
 // changes, and Sign reads an immutable snapshot through an atomic pointer,
-// without locks.
+// without locks. Each key's protected header is encoded once, when it is
+// loaded (by go-jose, so the bytes are go-jose's); a token is then that
+// header, the base64url payload and the standard library's signature over
+// them (compact.go). go-jose parses the keys, publishes the JWKS and
+// verifies.
 package signing

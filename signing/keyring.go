@@ -308,7 +308,7 @@ func (k *Keyring) Sign(payload []byte) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("sign with key %s: %w", key.kid, err)
 	}
-	return jws.CompactSerialize()
+	return jws, nil
 }
 
 // JWKS returns the published public keys as a JSON JWK Set: pending,

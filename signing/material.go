@@ -48,7 +48,7 @@ type loadedKey struct {
 	// source is the stored row's ciphertext and public JWK, to tell whether a
 	// later listing of the same kid can reuse this decryption.
 	sealed, publicJWK []byte
-	signer            jose.Signer
+	signer            *compactSigner
 	public            jose.JSONWebKey // kid, alg, use "sig"; public part only
 }
 
@@ -120,10 +120,7 @@ func loadKey(aead cipher.AEAD, row *storage.SigningKey) (*loadedKey, error) {
 		return nil, err
 	}
 	alg := jose.SignatureAlgorithm(row.Algorithm)
-	signer, err := jose.NewSigner(
-		jose.SigningKey{Algorithm: alg, Key: jose.JSONWebKey{Key: priv, KeyID: row.KID}},
-		(&jose.SignerOptions{}).WithType("at+jwt"),
-	)
+	signer, err := newCompactSigner(priv, alg, row.KID)
 	if err != nil {
 		return nil, fmt.Errorf("load signing key %s: signer: %w", row.KID, err)
 	}

@@ -118,9 +118,17 @@ func grantQuery(driver, where string) string {
 }
 
 // The grant queries of each dialect, built once.
-var grantQueries = map[string]struct{ byHash, byID string }{
-	DriverSQLite:   {grantQuery(DriverSQLite, `p.token_hash = ?`), grantQuery(DriverSQLite, `p.id = ?`)},
-	DriverPostgres: {grantQuery(DriverPostgres, `p.token_hash = ?`), grantQuery(DriverPostgres, `p.id = ?`)},
+// PostgreSQL reads a batch as one lookup per hash of the array: a plain
+// `token_hash = ANY($1)` lets the planner's generic plan for the prepared
+// statement, which cannot know the array's length, join the users by a
+// hash of the whole table; OFFSET 0 keeps the lookup a subquery, which it
+// plans as the single read is planned, by the indexes. (SQLite has no
+// arrays: its batches are built per size, patbatch.go.)
+var grantQueries = map[string]struct{ byHash, byID, byHashes string }{
+	DriverSQLite: {grantQuery(DriverSQLite, `p.token_hash = ?`), grantQuery(DriverSQLite, `p.id = ?`), ""},
+	DriverPostgres: {grantQuery(DriverPostgres, `p.token_hash = ?`), grantQuery(DriverPostgres, `p.id = ?`),
+		`SELECT g.* FROM unnest(?::bytea[]) AS h(hash) CROSS JOIN LATERAL (` +
+			grantQuery(DriverPostgres, `p.token_hash = h.hash OFFSET 0`) + `) g`},
 }
 
 // GetPATGrant reads everything an exchange needs in one round trip. Of the
@@ -128,7 +136,13 @@ var grantQueries = map[string]struct{ byHash, byID string }{
 // Delegates included, which a chained exchange checks); of the
 // owner and the organization, everything but timestamps and the password
 // hash.
+//
+// Outside a transaction, on a store that batches (PostgreSQL by default),
+// concurrent calls share queries (patbatch.go); the answer is the same.
 func (s *SQLStore) GetPATGrant(ctx context.Context, hash []byte) (*PATGrant, error) {
+	if s.batch != nil && !s.inTx {
+		return s.batch.get(ctx, hash)
+	}
 	return s.patGrant(ctx, grantQueries[s.driver].byHash, hash)
 }
 
@@ -148,35 +162,11 @@ func (s *SQLStore) patGrant(ctx context.Context, query string, arg any) (*PATGra
 	if tx, ok := s.x.(*sqlx.Tx); ok {
 		stmt = tx.StmtContext(ctx, stmt)
 	}
-	var (
-		g            PATGrant
-		scopes, kind string
-		delegates    string
-		stat         string
-		maxLt        int64
-		created      time.Time
-		exp, rev     sql.NullTime
-		grants       sql.NullString
-	)
-	p, u, o := &g.PAT, &g.Owner, &g.Org
-	err = stmt.QueryRowContext(ctx, arg).Scan(&p.ID, &p.OrgID, &p.UserID, &p.Name, &scopes, &p.Hash, &created,
-		&exp, &rev, &delegates, &u.Username, &kind, &stat, &u.Admin, &o.Name, &o.PATsEnabled, &maxLt, &grants)
+	g, err := scanGrant(stmt.QueryRowContext(ctx, arg))
 	if err != nil {
 		return nil, wrapf("get pat grant", mapErr(err))
 	}
-	p.Scopes, p.CreatedAt, p.ExpiresAt, p.RevokedAt = splitList(scopes), utc(created), utcp(exp), utcp(rev)
-	p.Delegates = splitList(delegates)
-	u.ID, u.OrgID, u.Kind, u.Status = p.UserID, p.OrgID, UserKind(kind), UserStatus(stat)
-	o.ID, o.PATMaxLifetime = p.OrgID, time.Duration(maxLt)
-	if grants.Valid && grants.String != "" {
-		lines := strings.Split(grants.String, "\n")
-		g.Grants = make([]Grant, 0, len(lines))
-		for _, line := range lines {
-			folder, perms, _ := strings.Cut(line, "\t")
-			g.Grants = append(g.Grants, Grant{Folder: folder, Permissions: splitList(perms)})
-		}
-	}
-	return &g, nil
+	return g, nil
 }
 
 // ListPATs lists PATs newest first (by id, which is UUIDv7).

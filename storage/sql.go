@@ -39,6 +39,16 @@ type Options struct {
 	QueryTimeout time.Duration
 	// Now is the clock used for timestamps the store fills in itself.
 	Now func() time.Time
+	// PATGrantBatch is the most GetPATGrant calls of concurrent exchanges
+	// one query serves (patbatch.go). 0 means DefaultPATGrantBatch; 1 or
+	// less turns batching off. It pays on both drivers
+	// (BenchmarkGetPATGrantParallel): on PostgreSQL it saves round trips,
+	// on SQLite statement executions and the pool's contention.
+	PATGrantBatch int
+	// PATGrantQueries is how many PAT queries may be in flight before
+	// GetPATGrant calls wait to share the next; 0 means
+	// DefaultPATGrantQueries.
+	PATGrantQueries int
 }
 
 // DefaultQueryTimeout is the store's deadline for one database call.
@@ -54,6 +64,7 @@ type SQLStore struct {
 	q       *queries
 	timeout time.Duration
 	writes  *writeHealth
+	batch   *grantBatcher // nil: every GetPATGrant is its own query
 }
 
 var _ Store = (*SQLStore)(nil)
@@ -103,6 +114,17 @@ func Open(ctx context.Context, o Options) (*SQLStore, error) {
 	}
 	s := &SQLStore{db: db, x: db, driver: o.Driver, now: now, timeout: timeout, writes: &writeHealth{}}
 	s.q = newQueries(db)
+	batch := o.PATGrantBatch
+	if batch == 0 {
+		batch = DefaultPATGrantBatch
+	}
+	if batch > 1 {
+		inflight := o.PATGrantQueries
+		if inflight <= 0 {
+			inflight = DefaultPATGrantQueries
+		}
+		s.batch = newGrantBatcher(s, batch, inflight)
+	}
 	if err := s.Ping(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open %s database: %w", o.Driver, err)
@@ -145,7 +167,11 @@ func (s *SQLStore) Close() error {
 	if s.inTx {
 		return errors.New("close: called inside a transaction")
 	}
-	return s.db.Close()
+	err := s.db.Close()
+	if s.batch != nil {
+		s.batch.wait()
+	}
+	return err
 }
 
 // WithTx runs fn in one transaction.

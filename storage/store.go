@@ -154,6 +154,9 @@ type Store interface {
 	// GetPATGrant reads a PAT by hash with its owner, organization and the
 	// owner's role assignments, in one round trip.
 	GetPATGrant(ctx context.Context, hash []byte) (*PATGrant, error)
+	// GetPATGrants is GetPATGrant for several hashes in one query: a grant
+	// for each hash that names a PAT, keyed by string(hash).
+	GetPATGrants(ctx context.Context, hashes [][]byte) (map[string]*PATGrant, error)
 	// GetPATGrantByID is GetPATGrant by PAT id.
 	GetPATGrantByID(ctx context.Context, id string) (*PATGrant, error)
 	ListPATs(ctx context.Context, f PATFilter) ([]PAT, error)

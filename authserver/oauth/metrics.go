@@ -11,7 +11,9 @@ import (
 // oauthMetrics are the metrics of the OAuth endpoints. Every label is
 // bounded: a result or a cause, never a client or a token.
 type oauthMetrics struct {
-	exchanges        *prometheus.CounterVec
+	exchanges *prometheus.CounterVec
+	// exchangeResult are exchanges' series by subject and result, resolved once.
+	exchangeResult   map[[2]string]prometheus.Counter
 	refusals         *prometheus.CounterVec
 	exchangeDuration prometheus.Histogram
 	introspections   *prometheus.CounterVec
@@ -70,6 +72,12 @@ func newOAuthMetrics(reg prometheus.Registerer) *oauthMetrics {
 		}, "result", revocationResults),
 	}
 	reg.MustRegister(m.exchangeDuration)
+	m.exchangeResult = make(map[[2]string]prometheus.Counter, len(exchangeSubjects)*len(exchangeResults))
+	for _, sub := range exchangeSubjects {
+		for _, r := range exchangeResults {
+			m.exchangeResult[[2]string{sub, r}] = m.exchanges.WithLabelValues(sub, r)
+		}
+	}
 	return m
 }
 
@@ -85,4 +93,13 @@ func newCounter2[V ~string](reg prometheus.Registerer, opts prometheus.CounterOp
 		}
 	}
 	return c
+}
+
+// exchanged counts one token-endpoint request by subject and result.
+func (m *oauthMetrics) exchanged(subject, result string) {
+	if c, ok := m.exchangeResult[[2]string{subject, result}]; ok {
+		c.Inc()
+		return
+	}
+	m.exchanges.WithLabelValues(subject, result).Inc()
 }

@@ -7,6 +7,8 @@ import (
 	"runtime"
 	"runtime/debug"
 	"slices"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -31,6 +33,46 @@ type Metrics struct {
 	LastUsedDropped prometheus.Counter
 	AuditDropped    prometheus.Counter
 	Ready           prometheus.Gauge
+
+	// children are the HTTP metrics' series of each route and status,
+	// resolved once: WithLabelValues hashes its labels on every call.
+	childrenMu sync.RWMutex
+	children   map[httpSeries]httpChildren
+}
+
+// httpSeries names the HTTP series of a request.
+type httpSeries struct {
+	route  string
+	status int
+}
+
+type httpChildren struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
+}
+
+// httpChildrenOf returns the series of route and status, resolving them on
+// first use. Routes and statuses are bounded sets (routeLabel), so the map
+// is too.
+func (m *Metrics) httpChildrenOf(route string, status int) httpChildren {
+	k := httpSeries{route, status}
+	m.childrenMu.RLock()
+	c, ok := m.children[k]
+	m.childrenMu.RUnlock()
+	if ok {
+		return c
+	}
+	c = httpChildren{
+		requests: m.HTTPRequests.WithLabelValues(route, strconv.Itoa(status)),
+		duration: m.HTTPDuration.WithLabelValues(route),
+	}
+	m.childrenMu.Lock()
+	if m.children == nil {
+		m.children = make(map[httpSeries]httpChildren)
+	}
+	m.children[k] = c
+	m.childrenMu.Unlock()
+	return c
 }
 
 // NewMetrics registers the metrics with reg.
@@ -156,6 +198,20 @@ func RegisterGauges(reg prometheus.Registerer, keys keyStats, queueDepth func() 
 	reg.MustRegister(info)
 	if d, ok := st.(interface{ DB() *sql.DB }); ok {
 		reg.MustRegister(newDBStatsCollector(d.DB()))
+	}
+	if b, ok := st.(interface {
+		PATGrantReads() (reads, queries uint64)
+	}); ok {
+		reg.MustRegister(
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "authserver_pat_reads_total",
+				Help: "PATs read by hash for an exchange or an introspection, each after its request arrived.",
+			}, func() float64 { r, _ := b.PATGrantReads(); return float64(r) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "authserver_pat_read_queries_total",
+				Help: "Database queries that served those reads: concurrent reads share one (fewer queries than reads under load).",
+			}, func() float64 { _, q := b.PATGrantReads(); return float64(q) }),
+		)
 	}
 }
 

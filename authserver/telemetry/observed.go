@@ -3,7 +3,6 @@ package telemetry
 import (
 	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -84,8 +83,9 @@ func (o *Observed) done(r *http.Request, rw *recorder, start time.Time) {
 	}
 	route := routeLabel(r.Pattern)
 	if o.Metrics != nil {
-		o.Metrics.HTTPRequests.WithLabelValues(route, strconv.Itoa(status)).Inc()
-		o.Metrics.HTTPDuration.WithLabelValues(route).Observe(elapsed.Seconds())
+		c := o.Metrics.httpChildrenOf(route, status)
+		c.requests.Inc()
+		c.duration.Observe(elapsed.Seconds())
 	}
 	ctx := r.Context()
 	if !o.Log.Enabled(ctx, o.Level) {

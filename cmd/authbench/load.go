@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
@@ -38,12 +39,14 @@ func exchangeBody(token string) []byte {
 }
 
 // attack drives POST /oauth2/token with a random PAT per request from
-// `concurrency` connections, as fast as the server answers, for d.
-func attack(ctx context.Context, base string, tokens []string, concurrency int, d time.Duration) *loadResult {
+// `concurrency` connections, as fast as the servers answer, for d. With
+// several servers the requests go to each in turn.
+func attack(ctx context.Context, bases []string, tokens []string, concurrency int, d time.Duration) *loadResult {
 	header := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
+	var next atomic.Uint64
 	targeter := func(t *vegeta.Target) error {
 		t.Method = http.MethodPost
-		t.URL = base + "/oauth2/token"
+		t.URL = bases[next.Add(1)%uint64(len(bases))] + "/oauth2/token"
 		t.Header = header
 		t.Body = exchangeBody(tokens[rand.IntN(len(tokens))])
 		return nil

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
 	"encoding/base64"
 	"fmt"
 	"io"
@@ -12,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -21,10 +21,16 @@ import (
 // server is `authserver serve` running as a separate process, so that its
 // CPU and memory are its own.
 type server struct {
-	cmd       *exec.Cmd
+	endpoint
+	cmd     *exec.Cmd
+	logPath string
+}
+
+// endpoint is a server the load goes to: its public listener and, when
+// known, its telemetry listener (metrics: CPU, RSS, exchanges granted).
+type endpoint struct {
 	url       string
 	telemetry string
-	logPath   string
 }
 
 func freePort() (string, error) {
@@ -36,15 +42,41 @@ func freePort() (string, error) {
 	return ln.Addr().String(), nil
 }
 
-// buildServer compiles ./cmd/authserver into dir.
-func buildServer(ctx context.Context, dir string) (string, error) {
-	bin := filepath.Join(dir, "authserver")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/authserver")
+// buildServer compiles ./cmd/authserver of the module in src ("": the
+// module authbench runs in) into bin, with flags (default -trimpath, which
+// keeps the paths of the sources out of the build, so that two copies of
+// the same packages share the build cache).
+func buildServer(ctx context.Context, src, bin string, flags ...string) (string, error) {
+	if src == "" {
+		root, err := moduleRoot(ctx)
+		if err != nil {
+			return "", err
+		}
+		src = root
+	}
+	if len(flags) == 0 {
+		flags = []string{"-trimpath"}
+	}
+	cmd := exec.CommandContext(ctx, "go", append(append([]string{"build"}, flags...), "-o", bin, "./cmd/authserver")...)
+	cmd.Dir = src
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/authserver (run authbench from the repository root): %w", err)
+		return "", fmt.Errorf("go build ./cmd/authserver in %s: %w", src, err)
 	}
 	return bin, nil
+}
+
+// moduleRoot is the directory of the main module's go.mod.
+func moduleRoot(ctx context.Context) (string, error) {
+	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	gomod := strings.TrimSpace(string(out))
+	if gomod == "" || gomod == os.DevNull {
+		return "", fmt.Errorf("run authbench inside the repository")
+	}
+	return filepath.Dir(gomod), nil
 }
 
 // startServer runs the server on dsn with free loopback ports.
@@ -57,10 +89,8 @@ func startServer(ctx context.Context, bin, dir, dsn string, o options) (*server,
 	if err != nil {
 		return nil, err
 	}
-	kek := make([]byte, 32)
-	rand.Read(kek)
-	logPath := filepath.Join(dir, "server.log")
-	logf, err := os.Create(logPath)
+	logPath := filepath.Join(dir, filepath.Base(bin)+".log")
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
@@ -68,7 +98,7 @@ func startServer(ctx context.Context, bin, dir, dsn string, o options) (*server,
 	cmd.Env = append(os.Environ(),
 		"AUTHSERVER_DATABASE_DRIVER=postgres",
 		"AUTHSERVER_DATABASE_DSN="+dsn,
-		"AUTHSERVER_KEYS_ENCRYPTION_KEY="+base64.StdEncoding.EncodeToString(kek),
+		"AUTHSERVER_KEYS_ENCRYPTION_KEY="+base64.StdEncoding.EncodeToString(o.kek),
 		"AUTHSERVER_KEYS_ALGORITHM="+o.alg,
 		"AUTHSERVER_HTTP_ADDR="+httpAddr,
 		"AUTHSERVER_TELEMETRY_ADDR="+telAddr,
@@ -80,7 +110,7 @@ func startServer(ctx context.Context, bin, dir, dsn string, o options) (*server,
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	s := &server{cmd: cmd, url: "http://" + httpAddr, telemetry: "http://" + telAddr, logPath: logPath}
+	s := &server{cmd: cmd, endpoint: endpoint{url: "http://" + httpAddr, telemetry: "http://" + telAddr}, logPath: logPath}
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		if resp, err := http.Get(s.telemetry + "/readyz"); err == nil {
@@ -115,10 +145,42 @@ func (s *server) stop() error {
 	}
 }
 
-// scrape reads the server's metrics and returns the samples of the named
-// series (without labels) or of "name{labels}" exactly.
-func (s *server) scrape(names ...string) (map[string]float64, error) {
-	resp, err := http.Get(s.telemetry + "/metrics")
+// scraped is what the telemetry of every endpoint says, summed; rss is
+// the largest of the servers' RSS. known is false when no endpoint has
+// telemetry.
+type scraped struct {
+	known             bool
+	cpu, granted, rss float64
+	reads, queries    float64
+}
+
+// scrapeAll reads the named series (process_cpu_seconds_total, the granted
+// exchanges, process_resident_memory_bytes, the PAT read counters) of every
+// endpoint with telemetry.
+func scrapeAll(eps []endpoint, names []string) (scraped, error) {
+	var out scraped
+	for _, ep := range eps {
+		if ep.telemetry == "" {
+			continue
+		}
+		m, err := scrape(ep.telemetry, names...)
+		if err != nil {
+			return out, err
+		}
+		out.known = true
+		out.cpu += m["process_cpu_seconds_total"]
+		out.granted += m[`authserver_token_exchanges_total{result="granted"}`]
+		out.rss = max(out.rss, m["process_resident_memory_bytes"])
+		out.reads += m["authserver_pat_reads_total"]
+		out.queries += m["authserver_pat_read_queries_total"]
+	}
+	return out, nil
+}
+
+// scrape reads a telemetry listener's metrics and returns the samples of
+// the named series (without labels) or of "name{labels}" exactly.
+func scrape(telemetry string, names ...string) (map[string]float64, error) {
+	resp, err := http.Get(telemetry + "/metrics")
 	if err != nil {
 		return nil, err
 	}
@@ -144,21 +206,31 @@ func parseMetrics(r io.Reader, names []string) (map[string]float64, error) {
 			continue
 		}
 		series := line[:i]
-		if !want[series] {
-			continue
+		key, ok := series, want[series]
+		if !ok {
+			// A wanted "name{labels}" also matches the series of that name
+			// with those labels and more, summed: a revision may split a
+			// counter by a label another lacks (the exchanges by subject).
+			key, ok = wantedBy(want, series)
+			if !ok {
+				continue
+			}
 		}
 		v, err := strconv.ParseFloat(line[i+1:], 64)
 		if err != nil {
 			return nil, fmt.Errorf("metric %s: %w", series, err)
 		}
-		out[series] = v
+		out[key] += v
 	}
 	return out, sc.Err()
 }
 
-// profile saves a CPU profile of the server taken over d.
-func (s *server) profile(d time.Duration, path string) error {
-	resp, err := http.Get(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", s.telemetry, int(d.Seconds())))
+// profile saves a CPU profile of the server at telemetry taken over d.
+func profile(telemetry string, d time.Duration, path string) error {
+	if telemetry == "" {
+		return fmt.Errorf("-cpuprofile needs the server's telemetry listener")
+	}
+	resp, err := http.Get(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", telemetry, int(d.Seconds())))
 	if err != nil {
 		return err
 	}
@@ -175,4 +247,31 @@ func (s *server) profile(d time.Duration, path string) error {
 		return err
 	}
 	return f.Close()
+}
+
+// wantedBy is the wanted "name{labels}" that series (a name with labels)
+// falls under: same name, and every wanted label among its labels.
+func wantedBy(want map[string]bool, series string) (string, bool) {
+	name, labels, ok := strings.Cut(series, "{")
+	if !ok {
+		return "", false
+	}
+	have := strings.Split(strings.TrimSuffix(labels, "}"), ",")
+	for w := range want {
+		wname, wlabels, ok := strings.Cut(w, "{")
+		if !ok || wname != name {
+			continue
+		}
+		all := true
+		for _, l := range strings.Split(strings.TrimSuffix(wlabels, "}"), ",") {
+			if !slices.Contains(have, l) {
+				all = false
+				break
+			}
+		}
+		if all {
+			return w, true
+		}
+	}
+	return "", false
 }

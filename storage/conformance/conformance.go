@@ -40,6 +40,8 @@ func Run(t *testing.T, open Opener) {
 		{"PAT token hash unique", testPATHashUnique},
 		{"PAT owner must belong to the PAT's organization", testPATOwnerOrg},
 		{"PAT grant reads owner, organization and assignments", testPATGrant},
+		{"PAT grants read together are the grants read one by one", testPATGrants},
+		{"concurrent PAT grant reads each get their own PAT", testConcurrentPATGrants},
 		{"PAT list filters by owner and status with a stable cursor", testListPATs},
 		{"revoking keeps the first revocation", testRevokePAT},
 		{"bulk revoke answers revoked and not found, never crossing organizations", testRevokePATs},
@@ -1258,5 +1260,138 @@ func testDPoPNonceSecret(t *testing.T, s storage.Store) {
 	must(t, err)
 	if string(again) != string(first) {
 		t.Fatalf("a second candidate replaced the stored secret: %q", again)
+	}
+}
+
+// grantFixture is an organization whose users hold various roles, and n
+// PATs spread over them; tokens[i] is the token of PAT i.
+func grantFixture(t *testing.T, s storage.Store, n int) (tokens []string) {
+	a := org(t, s, "acme")
+	dev := role(t, s, a, "Dev", "OR.Jobs", "OR.Execution")
+	reader := role(t, s, a, "Reader", "OR.Folders.Read")
+	users := []*storage.User{user(t, s, a, "alice"), user(t, s, a, "bob"), user(t, s, a, "lonely")}
+	must(t, s.CreateRoleAssignment(ctx, &storage.RoleAssignment{OrgID: a.ID, UserID: users[0].ID, RoleID: dev.ID}))
+	must(t, s.CreateRoleAssignment(ctx, &storage.RoleAssignment{OrgID: a.ID, UserID: users[0].ID, RoleID: reader.ID, Folder: "Finance"}))
+	must(t, s.CreateRoleAssignment(ctx, &storage.RoleAssignment{OrgID: a.ID, UserID: users[1].ID, RoleID: reader.ID, Folder: "Ops/Prod"}))
+	for i := range n {
+		tok := fmt.Sprintf("pat_batch_%04d", i)
+		p := pat(t, s, users[i%len(users)], fmt.Sprintf("p%d", i), tok, base.Add(time.Duration(i)*time.Second), nil)
+		if i%5 == 4 {
+			_, err := s.RevokePAT(ctx, a.ID, p.ID, base.Add(time.Hour), "admin")
+			must(t, err)
+		}
+		tokens = append(tokens, tok)
+	}
+	return tokens
+}
+
+// sameGrant compares two grants, the order of role grants aside.
+func sameGrant(t *testing.T, what string, got, want *storage.PATGrant) {
+	t.Helper()
+	norm := func(g *storage.PATGrant) string {
+		c := *g
+		c.Grants = slices.Clone(g.Grants)
+		sort.Slice(c.Grants, func(i, j int) bool { return c.Grants[i].Folder < c.Grants[j].Folder })
+		return fmt.Sprintf("%+v", c)
+	}
+	if norm(got) != norm(want) {
+		t.Fatalf("%s:\n got %s\nwant %s", what, norm(got), norm(want))
+	}
+}
+
+func testPATGrants(t *testing.T, s storage.Store) {
+	tokens := grantFixture(t, s, 12)
+	var hashes [][]byte
+	for _, tok := range tokens {
+		hashes = append(hashes, hash(tok))
+	}
+	hashes = append(hashes, hash("unknown"), hash(tokens[3]))
+	got, err := s.GetPATGrants(ctx, hashes)
+	must(t, err)
+	if len(got) != len(tokens) {
+		t.Fatalf("got %d grants for %d PATs (an unknown and a repeated hash)", len(got), len(tokens))
+	}
+	for i, tok := range tokens {
+		one, err := s.GetPATGrant(ctx, hash(tok))
+		must(t, err)
+		g := got[string(hash(tok))]
+		if g == nil {
+			t.Fatalf("PAT %d missing from the batch", i)
+		}
+		sameGrant(t, fmt.Sprintf("PAT %d", i), g, one)
+		if (i%5 == 4) != (g.PAT.RevokedAt != nil) {
+			t.Fatalf("PAT %d: revoked_at %v", i, g.PAT.RevokedAt)
+		}
+	}
+	if _, ok := got[string(hash("unknown"))]; ok {
+		t.Fatal("an unknown hash got a grant")
+	}
+	none, err := s.GetPATGrants(ctx, nil)
+	must(t, err)
+	if len(none) != 0 {
+		t.Fatalf("no hashes: got %v", none)
+	}
+	// Inside a transaction too (a batch never spans transactions, but the
+	// call works in one).
+	must(t, s.WithTx(ctx, func(tx storage.Store) error {
+		in, err := tx.GetPATGrants(ctx, hashes[:3])
+		if err == nil && len(in) != 3 {
+			err = fmt.Errorf("in a transaction: got %d grants, want 3", len(in))
+		}
+		return err
+	}))
+}
+
+// testConcurrentPATGrants reads PATs from many goroutines at once, as
+// concurrent exchanges do (on PostgreSQL they share queries): each caller
+// must get the PAT it asked for, as a read of its own returns it, and an
+// unknown hash must be not found.
+func testConcurrentPATGrants(t *testing.T, s storage.Store) {
+	tokens := grantFixture(t, s, 40)
+	want := make(map[string]*storage.PATGrant, len(tokens))
+	for _, tok := range tokens {
+		g, err := s.GetPATGrant(ctx, hash(tok))
+		must(t, err)
+		want[tok] = g
+	}
+	const callers, reads = 48, 25
+	var wg sync.WaitGroup
+	errs := make(chan error, callers)
+	for c := range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range reads {
+				k := (c*7 + i*13) % (len(tokens) + 1)
+				if k == len(tokens) {
+					if _, err := s.GetPATGrant(ctx, hash(fmt.Sprintf("unknown-%d-%d", c, i))); !errors.Is(err, storage.ErrNotFound) {
+						errs <- fmt.Errorf("unknown hash: got %v, want not found", err)
+						return
+					}
+					continue
+				}
+				g, err := s.GetPATGrant(ctx, hash(tokens[k]))
+				if err != nil {
+					errs <- err
+					return
+				}
+				if g.PAT.ID != want[tokens[k]].PAT.ID || g.Owner.ID != want[tokens[k]].Owner.ID ||
+					len(g.Grants) != len(want[tokens[k]].Grants) || (g.PAT.RevokedAt == nil) != (want[tokens[k]].PAT.RevokedAt == nil) {
+					errs <- fmt.Errorf("asked for PAT %d, got %+v", k, g.PAT)
+					return
+				}
+				// Each caller owns what it got: writing to it must not
+				// show in another's (the race detector watches too).
+				g.PAT.Scopes = append(g.PAT.Scopes[:0], "changed")
+				for j := range g.Grants {
+					g.Grants[j].Folder = "changed"
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
 	}
 }
