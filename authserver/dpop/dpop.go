@@ -203,11 +203,10 @@ func (c *Checker) Check(ctx context.Context, headers []string, req Request) (str
 	if err != nil {
 		return "", invalid("The DPoP proof's signature does not verify with its jwk.")
 	}
-	tp, err := jwk.Thumbprint(crypto.SHA256)
+	jkt, err := Thumbprint(jwk)
 	if err != nil {
 		return "", invalid("The DPoP proof's jwk has no thumbprint.")
 	}
-	jkt := base64.RawURLEncoding.EncodeToString(tp)
 	var cl claims
 	if err := json.Unmarshal(payload, &cl); err != nil || cl.JTI == "" || cl.HTM == "" || cl.HTU == "" || cl.IAT == nil {
 		return "", invalid("The DPoP proof's claims must be a JSON object with jti, htm, htu and iat.")
@@ -316,6 +315,17 @@ func checkHeader(part string) *Error {
 		}
 	}
 	return nil
+}
+
+// Thumbprint is the RFC 7638 SHA-256 thumbprint of jwk's public key,
+// base64url: what a token bound to the key carries in cnf.jkt.
+func Thumbprint(jwk *jose.JSONWebKey) (string, error) {
+	pub := jwk.Public()
+	tp, err := pub.Thumbprint(crypto.SHA256)
+	if err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(tp), nil
 }
 
 // ATH is the ath of a proof for token: the base64url SHA-256 of its

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -63,7 +62,7 @@ func (a *app) dpopKeygenCommand() *cobra.Command {
 			if err := f.Close(); err != nil {
 				return err
 			}
-			jkt, err := thumbprint(&jwk)
+			jkt, err := dpop.Thumbprint(&jwk)
 			if err != nil {
 				return err
 			}
@@ -156,15 +155,4 @@ func signingAlgorithm(key any) (jose.SignatureAlgorithm, bool) {
 		return jose.ES256, true
 	}
 	return "", false
-}
-
-// thumbprint is the RFC 7638 SHA-256 thumbprint of jwk's public key,
-// base64url: what a token bound to it carries in cnf.jkt.
-func thumbprint(jwk *jose.JSONWebKey) (string, error) {
-	pub := jwk.Public()
-	tp, err := pub.Thumbprint(crypto.SHA256)
-	if err != nil {
-		return "", err
-	}
-	return base64.RawURLEncoding.EncodeToString(tp), nil
 }

@@ -8,6 +8,8 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+
+	"authserver/authserver/dpop"
 )
 
 // TestDPoPCommands: keygen writes a private key readable only by its owner
@@ -55,7 +57,7 @@ func TestDPoPCommands(t *testing.T) {
 		c["ath"] != "GnZ0607njffhrEOak8P6jjyUV4TU3sn9jjARc4svHWI" || c["jti"] == "" || c["iat"] == nil {
 		t.Fatalf("claims %v", c)
 	}
-	tp, _ := thumbprint(h.JSONWebKey)
+	tp, _ := dpop.Thumbprint(h.JSONWebKey)
 	if tp != strings.TrimSpace(jkt) {
 		t.Fatalf("the proof's key %s is not the one keygen printed %s", tp, jkt)
 	}
