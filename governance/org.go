@@ -64,9 +64,19 @@ func (s *Service) UpdateSettings(ctx context.Context, a Actor, orgID string, in 
 		if len(changes) == 0 {
 			return nil
 		}
+		toggled := o.PATsEnabled != in.PATsEnabled
 		o.PATsEnabled, o.PATMaxLifetime = in.PATsEnabled, in.PATMaxLifetime
 		if err := tx.UpdateOrganization(ctx, o); err != nil {
 			return err
+		}
+		if toggled {
+			typ := storage.EventOrgPATsEnabled
+			if !o.PATsEnabled {
+				typ = storage.EventOrgPATsDisabled
+			}
+			if err := s.emit(ctx, tx, typ, orgID, "", "", nil); err != nil {
+				return err
+			}
 		}
 		return s.audit(ctx, tx, a, orgID, "org.settings", orgID, strings.Join(changes, ", "))
 	})
@@ -254,15 +264,18 @@ func (s *Service) SetUserStatus(ctx context.Context, a Actor, orgID, userID stri
 		if err := tx.UpdateUser(ctx, u); err != nil {
 			return err
 		}
-		action := "user.reactivate"
+		action, typ := "user.reactivate", storage.EventUserReactivated
 		if status == storage.UserDeactivated {
-			action = "user.deactivate"
+			action, typ = "user.deactivate", storage.EventUserDeactivated
 			if err := tx.DeleteUserSessions(ctx, u.ID); err != nil {
 				return err
 			}
 			if err := tx.DeletePasswordLinks(ctx, u.ID); err != nil {
 				return err
 			}
+		}
+		if err := s.emit(ctx, tx, typ, orgID, u.ID, "", map[string]string{"username": u.Username}); err != nil {
+			return err
 		}
 		return s.audit(ctx, tx, a, orgID, action, u.ID, "username "+quote(u.Username))
 	})

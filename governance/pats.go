@@ -272,6 +272,9 @@ func (s *Service) CreatePAT(ctx context.Context, a Actor, orgID, ownerID string,
 		if err := tx.CreatePAT(ctx, p); err != nil {
 			return err
 		}
+		if err := s.emit(ctx, tx, storage.EventPATCreated, orgID, ownerID, p.ID, map[string]string{"name": p.Name}); err != nil {
+			return err
+		}
 		return s.audit(ctx, tx, a, orgID, "pat.create", p.ID, detail)
 	})
 	if errors.Is(err, storage.ErrAlreadyExists) {
@@ -479,7 +482,16 @@ func (s *Service) revokeIn(ctx context.Context, tx Tx, a Actor, p *storage.PAT, 
 	if out.RevokedAt == nil || !out.RevokedAt.Equal(now) || out.RevokedReason != reason {
 		return out, false, nil
 	}
+	if err := s.emitRevoked(ctx, tx, out); err != nil {
+		return nil, false, err
+	}
 	return out, true, s.audit(ctx, tx, a, p.OrgID, "pat.revoke", p.ID, detail)
+}
+
+// emitRevoked writes the event of p's revocation.
+func (s *Service) emitRevoked(ctx context.Context, tx Tx, p *storage.PAT) error {
+	return s.emit(ctx, tx, storage.EventPATRevoked, p.OrgID, p.UserID, p.ID,
+		map[string]string{"name": p.Name, "reason": p.RevokedReason})
 }
 
 // HolderReason is the revocation reason (storage.PAT.RevokedReason) of a
@@ -628,7 +640,14 @@ func (s *Service) regenerate(ctx context.Context, a Actor, old *storage.PAT, o *
 			// Revoked concurrently by someone else: do not resurrect it.
 			return conflict("pat-revoked", "a revoked personal access token cannot be regenerated")
 		}
+		if err := s.emitRevoked(ctx, tx, cur); err != nil {
+			return err
+		}
 		if err := tx.CreatePAT(ctx, p); err != nil {
+			return err
+		}
+		if err := s.emit(ctx, tx, storage.EventPATRegenerated, p.OrgID, p.UserID, p.ID,
+			map[string]string{"name": p.Name, "replaces": old.ID}); err != nil {
 			return err
 		}
 		return s.audit(ctx, tx, a, old.OrgID, "pat.regenerate", p.ID, "replaces "+old.ID)
@@ -680,7 +699,11 @@ func (s *Service) RevokePATs(ctx context.Context, a Actor, orgID string, ids []s
 				res.AlreadyRevoked = append(res.AlreadyRevoked, id)
 				continue
 			}
-			if _, err := tx.RevokePAT(ctx, orgID, id, s.now(), "admin"); err != nil {
+			out, err := tx.RevokePAT(ctx, orgID, id, s.now(), "admin")
+			if err != nil {
+				return err
+			}
+			if err := s.emitRevoked(ctx, tx, out); err != nil {
 				return err
 			}
 			if err := s.audit(ctx, tx, a, orgID, "pat.revoke", id, "by admin"); err != nil {

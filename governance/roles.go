@@ -159,6 +159,9 @@ func (s *Service) UpdateRole(ctx context.Context, a Actor, orgID, roleID string,
 			return err
 		}
 		out = r
+		if err := s.emit(ctx, tx, storage.EventRoleChanged, orgID, "", "", map[string]string{"role": r.ID, "change": "updated"}); err != nil {
+			return err
+		}
 		return s.audit(ctx, tx, a, orgID, "role.update", r.ID, "name "+quote(r.Name)+" permissions "+strings.Join(r.Permissions, " "))
 	})
 	if errors.Is(err, storage.ErrAlreadyExists) {
@@ -201,6 +204,9 @@ func (s *Service) DeleteRole(ctx context.Context, a Actor, orgID, roleID string,
 				"; deleting it removes them too, so confirm the deletion"}
 		}
 		if err := tx.DeleteRole(ctx, orgID, roleID); err != nil {
+			return err
+		}
+		if err := s.emit(ctx, tx, storage.EventRoleChanged, orgID, "", "", map[string]string{"role": roleID, "change": "deleted"}); err != nil {
 			return err
 		}
 		detail := "name " + quote(r.Name)
@@ -348,6 +354,10 @@ func (s *Service) CreateAssignment(ctx context.Context, a Actor, orgID string, r
 		if err := tx.CreateRoleAssignment(ctx, ra); err != nil {
 			return err
 		}
+		if err := s.emit(ctx, tx, storage.EventRoleChanged, orgID, ra.UserID, "",
+			map[string]string{"role": ra.RoleID, "change": "assigned", "folder": ra.Folder}); err != nil {
+			return err
+		}
 		return s.audit(ctx, tx, a, orgID, "role.assign", ra.ID, "user "+req.UserID+" role "+req.RoleID+" folder "+quote(req.Folder))
 	})
 	switch {
@@ -371,7 +381,24 @@ func (s *Service) DeleteAssignment(ctx context.Context, a Actor, orgID, id strin
 		return notFound("role assignment")
 	}
 	err := s.store.Update(ctx, func(tx Tx) error {
+		all, err := tx.ListRoleAssignments(ctx, orgID, "")
+		if err != nil {
+			return err
+		}
+		var ra *storage.RoleAssignment
+		for i := range all {
+			if all[i].ID == id {
+				ra = &all[i]
+			}
+		}
+		if ra == nil {
+			return storage.ErrNotFound
+		}
 		if err := tx.DeleteRoleAssignment(ctx, orgID, id); err != nil {
+			return err
+		}
+		if err := s.emit(ctx, tx, storage.EventRoleChanged, orgID, ra.UserID, "",
+			map[string]string{"role": ra.RoleID, "change": "unassigned", "folder": ra.Folder}); err != nil {
 			return err
 		}
 		return s.audit(ctx, tx, a, orgID, "role.unassign", id, "")

@@ -114,6 +114,7 @@ type Events interface {
 // depends on, and its audit event.
 type Tx interface {
 	AppendAudit(ctx context.Context, e *storage.AuditEvent) error
+	AppendEvent(ctx context.Context, e *storage.Event) error
 
 	GetOrganization(ctx context.Context, id string) (*storage.Organization, error)
 	UpdateOrganization(ctx context.Context, o *storage.Organization) error
@@ -228,6 +229,12 @@ func (s *Service) audit(ctx context.Context, tx Tx, a Actor, orgID, action, targ
 	e := a.Attribute(storage.AuditEvent{Time: s.now(), OrgID: orgID, Action: action, Target: target,
 		Outcome: "success", Detail: detail})
 	return tx.AppendAudit(ctx, &e)
+}
+
+// emit writes a lifecycle event to the outbox in tx, the transaction of
+// the change it reports.
+func (s *Service) emit(ctx context.Context, tx Tx, typ, orgID, userID, patID string, data map[string]string) error {
+	return tx.AppendEvent(ctx, &storage.Event{Type: typ, Time: s.now(), OrgID: orgID, UserID: userID, PATID: patID, Data: data})
 }
 
 // orgOf reads the organization an actor acts in. A CLI actor names it

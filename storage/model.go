@@ -229,3 +229,52 @@ type Session struct {
 	LastSeenAt time.Time
 	ExpiresAt  time.Time // absolute expiry
 }
+
+// Event is a lifecycle event in the outbox. It is written in the
+// transaction of the change it reports, so that a change that happened is
+// never without its event and an event never reports a change that did not
+// happen; it is delivered afterwards, at least once, to every destination.
+// It never holds a token value, a hash or a password.
+type Event struct {
+	// ID is a UUIDv7: receivers deduplicate deliveries by it.
+	ID   string
+	Type string // one of the Event* constants
+	Time time.Time
+	// OrgID is the organization the event happened in.
+	OrgID string
+	// UserID is the user the event is about: the owner for PAT events,
+	// the user for user events, "" for organization events.
+	UserID string
+	// PATID is the PAT the event is about, "" for other events.
+	PATID string
+	// Data holds the event's details by name (a reason, a PAT's name, a
+	// number of days, a network); never a secret.
+	Data map[string]string
+}
+
+// The lifecycle event types.
+const (
+	// EventPATCreated: a PAT was created. Data: name.
+	EventPATCreated = "pat.created"
+	// EventPATRegenerated: a PAT was regenerated; PATID is the new PAT.
+	// Data: name, replaces (the old PAT's id).
+	EventPATRegenerated = "pat.regenerated"
+	// EventPATRevoked: a PAT was revoked. Data: name, reason (as
+	// PAT.RevokedReason).
+	EventPATRevoked = "pat.revoked"
+	// EventPATExpired: a PAT reached its expiry. Data: name.
+	EventPATExpired = "pat.expired"
+	// EventUserDeactivated and EventUserReactivated: a user's status
+	// changed. Data: username.
+	EventUserDeactivated = "user.deactivated"
+	EventUserReactivated = "user.reactivated"
+	// EventOrgPATsDisabled and EventOrgPATsEnabled: the organization's
+	// pats_enabled setting changed.
+	EventOrgPATsDisabled = "org.pats_disabled"
+	EventOrgPATsEnabled  = "org.pats_enabled"
+	// EventRoleChanged: a user's rights may have changed. Data: role (its
+	// id), change (assigned, unassigned, updated, deleted), and folder for
+	// an assignment. UserID is set for an assignment's user, "" when a
+	// role's permissions changed or the role was deleted.
+	EventRoleChanged = "role.changed"
+)

@@ -205,6 +205,13 @@ type Store interface {
 	DeleteExpiredPasswordLinks(ctx context.Context, now time.Time) (int64, error)
 
 	AppendAudit(ctx context.Context, e *AuditEvent) error
+	// AppendEvent writes a lifecycle event to the outbox; call it in the
+	// transaction of the change it reports.
+	AppendEvent(ctx context.Context, e *Event) error
+	GetEvent(ctx context.Context, id string) (*Event, error)
+	// ListEvents lists an organization's events since a time, oldest
+	// first, at most limit (0: all).
+	ListEvents(ctx context.Context, orgID string, since time.Time, limit int) ([]Event, error)
 	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
 	// NamesOf maps ids of an organization's users, PATs or roles to their
 	// names; ids that name nothing of the organization are absent.
