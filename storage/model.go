@@ -46,8 +46,11 @@ type User struct {
 	// PasswordHash is an argon2id PHC string, empty when the user has no
 	// console password.
 	PasswordHash string
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	// Email is where the user's notices go (expiry, revocations others
+	// made); "" for none.
+	Email     string
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // Role is a named list of permissions within an organization.

@@ -17,6 +17,7 @@ type userRow struct {
 	Status       string    `db:"status"`
 	Admin        bool      `db:"admin"`
 	PasswordHash string    `db:"password_hash"`
+	Email        string    `db:"email"`
 	CreatedAt    time.Time `db:"created_at"`
 	UpdatedAt    time.Time `db:"updated_at"`
 }
@@ -24,12 +25,12 @@ type userRow struct {
 func (r *userRow) model() User {
 	return User{
 		ID: r.ID, OrgID: r.OrgID, Username: r.Username, Kind: UserKind(r.Kind),
-		Status: UserStatus(r.Status), Admin: r.Admin, PasswordHash: r.PasswordHash,
+		Status: UserStatus(r.Status), Admin: r.Admin, PasswordHash: r.PasswordHash, Email: r.Email,
 		CreatedAt: utc(r.CreatedAt), UpdatedAt: utc(r.UpdatedAt),
 	}
 }
 
-const userCols = `id, org_id, username, kind, status, admin, password_hash, created_at, updated_at`
+const userCols = `id, org_id, username, kind, status, admin, password_hash, created_at, updated_at, email`
 
 // CreateUser inserts u, filling in ID, status and timestamps when empty.
 func (s *SQLStore) CreateUser(ctx context.Context, u *User) error {
@@ -46,9 +47,9 @@ func (s *SQLStore) CreateUser(ctx context.Context, u *User) error {
 		u.CreatedAt = s.stamp()
 	}
 	u.UpdatedAt = u.CreatedAt
-	_, err := s.exec(ctx, "create user", `INSERT INTO users (`+userCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := s.exec(ctx, "create user", `INSERT INTO users (`+userCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		u.ID, u.OrgID, u.Username, string(u.Kind), string(u.Status), u.Admin, u.PasswordHash,
-		s.t(u.CreatedAt), s.t(u.UpdatedAt))
+		s.t(u.CreatedAt), s.t(u.UpdatedAt), u.Email)
 	return err
 }
 
@@ -108,11 +109,11 @@ func (s *SQLStore) ListUsers(ctx context.Context, f UserFilter) ([]User, error) 
 	return out, nil
 }
 
-// UpdateUser changes kind, status, admin and password hash of u.ID in
-// u.OrgID.
+// UpdateUser changes kind, status, admin, password hash and e-mail
+// address of u.ID in u.OrgID.
 func (s *SQLStore) UpdateUser(ctx context.Context, u *User) error {
 	u.UpdatedAt = s.stamp()
 	return s.execOne(ctx, "update user",
-		`UPDATE users SET kind = ?, status = ?, admin = ?, password_hash = ?, updated_at = ? WHERE org_id = ? AND id = ?`,
-		string(u.Kind), string(u.Status), u.Admin, u.PasswordHash, s.t(u.UpdatedAt), u.OrgID, u.ID)
+		`UPDATE users SET kind = ?, status = ?, admin = ?, password_hash = ?, email = ?, updated_at = ? WHERE org_id = ? AND id = ?`,
+		string(u.Kind), string(u.Status), u.Admin, u.PasswordHash, u.Email, s.t(u.UpdatedAt), u.OrgID, u.ID)
 }

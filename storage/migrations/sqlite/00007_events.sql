@@ -13,5 +13,9 @@ CREATE TABLE events (
 );
 CREATE INDEX events_time ON events (time, id);
 
+-- Where a user's notices go (expiry, revocations others made); '' for none.
+ALTER TABLE users ADD COLUMN email TEXT NOT NULL DEFAULT '';
+
 -- +goose Down
+ALTER TABLE users DROP COLUMN email;
 DROP TABLE events;
