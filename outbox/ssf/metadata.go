@@ -6,8 +6,8 @@ import (
 	"authserver/internal/httpx"
 )
 
-// MetadataPath is where the transmitter configuration is served (SSF 1.0
-// §7.2): the well-known location of an issuer without a path.
+// MetadataPath is where the transmitter configuration is served: the
+// well-known location of an issuer without a path.
 const MetadataPath = "/.well-known/ssf-configuration"
 
 // Metadata serves the transmitter configuration metadata: who signs the
