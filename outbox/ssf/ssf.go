@@ -32,6 +32,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"time"
@@ -190,8 +191,12 @@ func (s *Sink) Deliver(ctx context.Context, dest string, e storage.Event) error 
 	}
 	resp, err := s.client.Do(req)
 	if err != nil {
-		// The error names the URL and the network failure, never the SET
-		// or the header.
+		// Without the URL, whose query could hold a credential: the
+		// receiver's name says which one failed.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return fmt.Errorf("ssf: receiver %s: push failed: %w", r.Name, err)
 	}
 	defer resp.Body.Close()

@@ -364,7 +364,7 @@ func TestPushNetworkFailuresAndTimeoutsAreRetried(t *testing.T) {
 	closed.Close()
 	sink, err := ssf.New(ssf.Config{Receivers: []ssf.Receiver{
 		{Name: "slow", URL: slow.URL, Audience: "a"},
-		{Name: "down", URL: closedURL, Audience: "a"},
+		{Name: "down", URL: closedURL + "/events?key=query-secret", Audience: "a"},
 	}, Timeout: 200 * time.Millisecond}, tr.keys, tr.issuer, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -377,8 +377,12 @@ func TestPushNetworkFailuresAndTimeoutsAreRetried(t *testing.T) {
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("the push took %s despite a 200ms timeout", d)
 	}
-	if err := sink.Deliver(context.Background(), "down", e); err == nil || outbox.IsPermanent(err) {
+	err = sink.Deliver(context.Background(), "down", e)
+	if err == nil || outbox.IsPermanent(err) {
 		t.Errorf("connection refused: got %v, want a retryable error", err)
+	}
+	if err != nil && strings.Contains(err.Error(), "query-secret") {
+		t.Errorf("the error quotes the receiver's URL: %v", err)
 	}
 }
 
