@@ -18,6 +18,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"strconv"
 	"strings"
@@ -104,9 +105,20 @@ func New(cfg Config, users Users, consoleURL string) (*Sink, error) {
 			return nil, errors.New("mail: the port must be from 1 to 65535")
 		case cfg.From == "":
 			return nil, errors.New("mail: a sender address is required")
+		case cfg.TLS == NoTLS && !loopback(cfg.Host):
+			return nil, errors.New("mail: TLS none is allowed only with a loopback host")
 		}
 	}
 	return &Sink{cfg: cfg, users: users, console: strings.TrimSuffix(consoleURL, "/"), host: u.Hostname()}, nil
+}
+
+// loopback reports whether host names this machine only.
+func loopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Kind is "mail".
@@ -198,8 +210,15 @@ func (s *Sink) client() (*gomail.Client, error) {
 		opts = append(opts, gomail.WithTLSPolicy(gomail.TLSMandatory))
 	}
 	if s.cfg.Username != "" {
-		opts = append(opts, gomail.WithSMTPAuth(gomail.SMTPAuthAutoDiscover),
-			gomail.WithUsername(s.cfg.Username), gomail.WithPassword(s.cfg.Password))
+		auth := gomail.WithSMTPAuth(gomail.SMTPAuthAutoDiscover)
+		if s.cfg.TLS == NoTLS {
+			// Only to a loopback host (the configuration's rule), where
+			// the password does not cross a network: mechanisms that send
+			// it in clear are allowed there, and a local relay often
+			// offers nothing else.
+			auth = gomail.WithOpportunisticSMTPAuth(gomail.SMTPAuthPlainNoEnc, gomail.SMTPAuthLoginNoEnc)
+		}
+		opts = append(opts, auth, gomail.WithUsername(s.cfg.Username), gomail.WithPassword(s.cfg.Password))
 	}
 	c, err := gomail.NewClient(s.cfg.Host, opts...)
 	if err != nil {

@@ -134,12 +134,13 @@ func (ss *session) Logout() error { return nil }
 // startSMTP starts a mail server on 127.0.0.1 that offers STARTTLS with a
 // certificate for 127.0.0.1 and, when username is set, requires AUTH.
 func startSMTP(t *testing.T, username, password string) *smtpServer {
-	return startSMTPWith(t, username, password, false)
+	return startSMTPWith(t, username, password, "starttls")
 }
 
-// startSMTPWith starts the server, speaking TLS from the first byte when
-// implicit is set.
-func startSMTPWith(t *testing.T, username, password string, implicit bool) *smtpServer {
+// startSMTPWith starts the server with TLS mode tls: starttls (offered),
+// tls (from the first byte) or none (no TLS at all, AUTH in clear, as a
+// local relay does).
+func startSMTPWith(t *testing.T, username, password, mode string) *smtpServer {
 	t.Helper()
 	cert, roots := selfSigned(t)
 	srv := &smtpServer{roots: roots}
@@ -156,8 +157,11 @@ func startSMTPWith(t *testing.T, username, password string, implicit bool) *smtp
 	}
 	srv.addr = l.Addr().String()
 	srv.port = l.Addr().(*net.TCPAddr).Port
-	if implicit {
+	switch mode {
+	case "tls":
 		l = tls.NewListener(l, s.TLSConfig)
+	case "none":
+		s.TLSConfig, s.AllowInsecureAuth = nil, true
 	}
 	go s.Serve(l)
 	t.Cleanup(func() { s.Close() })
@@ -438,7 +442,7 @@ func TestDestinations(t *testing.T) {
 
 func TestImplicitTLS(t *testing.T) {
 	const password = "smtp-pass-Q7x"
-	srv := startSMTPWith(t, "notices", password, true)
+	srv := startSMTPWith(t, "notices", password, "tls")
 	cfg := mailConfig(t, srv, password)
 	cfg.TLS = mail.ImplicitTLS
 	sink, err := mail.New(cfg, directory(), "https://auth.example.com")
@@ -450,5 +454,54 @@ func TestImplicitTLS(t *testing.T) {
 	}
 	if got := srv.got(); len(got) != 1 || got[0].user != "notices" {
 		t.Errorf("messages %+v", got)
+	}
+}
+
+func TestNoTLSToALoopbackRelay(t *testing.T) {
+	const password = "smtp-pass-Q7x"
+	srv := startSMTPWith(t, "notices", password, "none")
+	cfg := mailConfig(t, srv, password)
+	cfg.TLS = mail.NoTLS
+	sink, err := mail.New(cfg, directory(), "https://auth.example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sink.Deliver(context.Background(), "alice", revoked("alice", "idle")); err != nil {
+		t.Fatal(err)
+	}
+	if got := srv.got(); len(got) != 1 || got[0].user != "notices" {
+		t.Errorf("messages %+v", got)
+	}
+	// The same relay with starttls configured: it offers no STARTTLS, so
+	// nothing is sent, and the delivery is retried.
+	cfg.TLS = mail.StartTLS
+	strict, _ := mail.New(cfg, directory(), "https://auth.example.com")
+	if err := strict.Deliver(context.Background(), "alice", revoked("alice", "idle")); err == nil || outbox.IsPermanent(err) {
+		t.Errorf("no STARTTLS offered: got %v, want a retryable error", err)
+	}
+	if len(srv.got()) != 1 {
+		t.Error("a message went out in clear although starttls was configured")
+	}
+}
+
+func TestNewRefusesBadSettings(t *testing.T) {
+	ok := mail.Config{Host: "smtp.example.com", Port: 587, From: "a@example.com"}
+	for name, change := range map[string]func(c *mail.Config){
+		"no TLS beyond this machine": func(c *mail.Config) { c.TLS = mail.NoTLS },
+		"unknown TLS mode":           func(c *mail.Config) { c.TLS = "ssl" },
+		"no port":                    func(c *mail.Config) { c.Port = 0 },
+		"no sender":                  func(c *mail.Config) { c.From = "" },
+	} {
+		c := ok
+		change(&c)
+		if _, err := mail.New(c, directory(), "https://auth.example.com"); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	if _, err := mail.New(ok, directory(), "https://auth.example.com"); err != nil {
+		t.Errorf("valid settings: %v", err)
+	}
+	if _, err := mail.New(ok, directory(), "/relative"); err == nil {
+		t.Error("a relative console URL: accepted")
 	}
 }
