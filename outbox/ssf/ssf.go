@@ -235,7 +235,7 @@ func errorCode(contentType string, body []byte) string {
 // Token is e's SET for a receiver whose aud is audience, signed. It fails
 // for an event that has no Shared Signals form.
 func (s *Sink) Token(e storage.Event, audience string) (string, error) {
-	payload, err := s.Payload(e, audience)
+	payload, err := s.payload(e, audience)
 	if err != nil {
 		return "", err
 	}
@@ -246,8 +246,8 @@ func (s *Sink) Token(e storage.Event, audience string) (string, error) {
 	return token, nil
 }
 
-// Payload is the claims of e's SET for audience, as JSON.
-func (s *Sink) Payload(e storage.Event, audience string) ([]byte, error) {
+// payload is the claims of e's SET for audience, as JSON.
+func (s *Sink) payload(e storage.Event, audience string) ([]byte, error) {
 	ev, ok := eventOf(e)
 	if !ok {
 		return nil, outbox.Permanent(fmt.Errorf("ssf: event type %s has no Shared Signals form", strconv.Quote(e.Type)))
