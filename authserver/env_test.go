@@ -29,6 +29,8 @@ import (
 	"authserver/internal/pgtest"
 	"authserver/internal/rfc8693"
 	"authserver/internal/storetest"
+	"authserver/outbox/mail"
+	"authserver/outbox/ssf"
 	"authserver/signing"
 	"authserver/storage"
 )
@@ -170,7 +172,7 @@ func (e *env) closeStore() {
 // serverOptions fills the server's settings from a loaded configuration,
 // as cmd/authserver does.
 func serverOptions(cfg *config.Config, st storage.Store, keys *signing.Keyring, log *slog.Logger) authserver.Options {
-	return authserver.Options{
+	o := authserver.Options{
 		Issuer:                 cfg.Issuer,
 		PATPrefix:              cfg.Tokens.PATPrefix,
 		AccessTokenTTL:         cfg.Tokens.AccessTokenTTL.D(),
@@ -186,6 +188,15 @@ func serverOptions(cfg *config.Config, st storage.Store, keys *signing.Keyring, 
 		Keys:                   keys,
 		Logger:                 log,
 	}
+	for _, r := range cfg.Events.SSF.Receivers {
+		o.SSF.Receivers = append(o.SSF.Receivers, ssf.Receiver{Name: r.Name, URL: r.URL, Audience: r.Audience,
+			Authorization: r.Authorization.Reveal(), Events: r.Events})
+	}
+	o.SSF.Timeout = cfg.Events.SSF.Timeout.D()
+	m := cfg.SMTP
+	o.Mail = mail.Config{Host: m.Host, Port: m.Port, Username: m.Username, Password: m.Password.Reveal(), From: m.From,
+		TLS: m.TLS, Timeout: m.Timeout.D()}
+	return o
 }
 
 func newEnv(t testing.TB, o envOptions) *env {

@@ -28,6 +28,9 @@ import (
 	"authserver/governance"
 	"authserver/internal/httpx"
 	"authserver/internal/ratelimit"
+	"authserver/outbox"
+	"authserver/outbox/mail"
+	"authserver/outbox/ssf"
 	"authserver/signing"
 	"authserver/storage"
 )
@@ -89,6 +92,11 @@ type Options struct {
 	// reports). For tests and benchmarks that send many failures from one
 	// address; never for a server facing clients.
 	InsecureNoRateLimits bool
+
+	// SSF and Mail configure the Shared Signals and e-mail sinks of the
+	// lifecycle events (eventSinks); their zero values send nothing.
+	SSF  ssf.Config
+	Mail mail.Config
 }
 
 // Server is every HTTP surface of one authserver process.
@@ -109,6 +117,8 @@ type Server struct {
 	health   *telemetry.Health
 	public   http.Handler
 	telem    http.Handler
+	// sinks are the outbox sinks built from Options (eventSinks).
+	sinks []outbox.Sink
 
 	// stop ends the background goroutines started by Start.
 	stop context.CancelFunc
@@ -122,6 +132,11 @@ func New(o Options) (*Server, error) {
 		return nil, err
 	}
 	s := newServer(o)
+	sinks, err := eventSinks(o)
+	if err != nil {
+		return nil, fmt.Errorf("authserver: %w", err)
+	}
+	s.sinks = sinks
 	sh, err := s.shared(o)
 	if err != nil {
 		return nil, fmt.Errorf("authserver: %w", err)
@@ -242,6 +257,7 @@ func (s *Server) mountPublic(o Options, sh *sharedParts) error {
 	(&discovery.Metadata{Issuer: o.Issuer, Catalog: s.catalog}).Mount(pub)
 	(&discovery.ProtectedResource{Issuer: o.Issuer}).Mount(pub)
 	(&discovery.JWKS{Keys: o.Keys}).Mount(pub)
+	mountEventMetadata(pub, o)
 	s.public = &telemetry.Observed{Next: pub, Log: s.log, Level: slog.LevelInfo, Metrics: s.metrics, Addrs: sh.addrs,
 		LooksSecret: telemetry.CredentialShaped(o.PATPrefix)}
 	return nil

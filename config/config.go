@@ -17,6 +17,10 @@ type Config struct {
 	Log       Log       `yaml:"log"`
 	Console   Console   `yaml:"console"`
 	Bootstrap Bootstrap `yaml:"bootstrap"`
+	// Events configures where lifecycle events are delivered; SMTP is the
+	// mail server owners' notices are sent through.
+	Events Events `yaml:"events"`
+	SMTP   SMTP   `yaml:"smtp"`
 }
 
 // HTTP is the public listener: token endpoint, JWKS, API and console.
@@ -212,4 +216,61 @@ type User struct {
 type Assignment struct {
 	Role   string `yaml:"role"`
 	Folder string `yaml:"folder"`
+}
+
+// Events configures the delivery of lifecycle events (the outbox).
+type Events struct {
+	// SSF pushes events as Security Event Tokens to Shared Signals
+	// receivers.
+	SSF SSF `yaml:"ssf"`
+}
+
+// SSF configures the Shared Signals push (RFC 8935) of Security Event
+// Tokens, one stream per receiver.
+type SSF struct {
+	Receivers []SSFReceiver `yaml:"receivers"`
+	// Timeout bounds one push: connecting, sending and reading the answer.
+	Timeout Duration `yaml:"timeout"`
+}
+
+// SSFReceiver is one receiver of Security Event Tokens.
+type SSFReceiver struct {
+	// Name identifies the receiver in logs, metrics and the outbox; it
+	// must be unique.
+	Name string `yaml:"name"`
+	// URL is where SETs are POSTed: https, or http to a loopback address.
+	URL string `yaml:"url"`
+	// Audience is the aud claim of every SET sent to this receiver.
+	Audience string `yaml:"audience"`
+	// Authorization is the Authorization header value sent with every
+	// push, such as "Bearer …" (the stream's authorization_header).
+	Authorization     Secret `yaml:"authorization"`
+	AuthorizationFile string `yaml:"authorization_file"`
+	// Events limits the event types sent to this receiver; empty sends
+	// every type Shared Signals can carry (SSFEventTypes).
+	Events []string `yaml:"events"`
+}
+
+// SSFEventTypes are the lifecycle event types that have a Shared Signals
+// form, the values events.ssf.receivers[].events may list.
+var SSFEventTypes = []string{"pat.created", "pat.regenerated", "pat.revoked", "user.deactivated", "user.reactivated"}
+
+// SMTP is the mail server that owners' notices (expiring and revoked
+// tokens) go through. Without a host no mail is sent.
+type SMTP struct {
+	Host string `yaml:"host"`
+	// Port defaults to 587 with starttls, 465 with tls, 25 with none.
+	Port     int    `yaml:"port"`
+	Username string `yaml:"username"`
+	// Password is the AUTH password; set with username.
+	Password     Secret `yaml:"password"`
+	PasswordFile string `yaml:"password_file"`
+	// From is the sender address, such as "authserver <noreply@example.com>".
+	From string `yaml:"from"`
+	// TLS is starttls (the default: plain connection upgraded, STARTTLS
+	// required), tls (TLS from the first byte, usually port 465) or none
+	// (only to a loopback host, such as a local relay).
+	TLS string `yaml:"tls"`
+	// Timeout bounds connecting and each SMTP command.
+	Timeout Duration `yaml:"timeout"`
 }

@@ -33,6 +33,8 @@ func Defaults() Config {
 			SessionIdleTimeout:     Duration(30 * time.Minute),
 			SessionAbsoluteTimeout: Duration(12 * time.Hour),
 		},
+		Events: Events{SSF: SSF{Timeout: Duration(10 * time.Second)}},
+		SMTP:   SMTP{TLS: SMTPStartTLS, Timeout: Duration(10 * time.Second)},
 	}
 }
 
@@ -75,6 +77,9 @@ func (c *Config) complete() (issuerDerived bool) {
 				o.Users[j].Kind = kindLocal
 			}
 		}
+	}
+	if c.SMTP.Host != "" && c.SMTP.Port == 0 {
+		c.SMTP.Port = map[string]int{SMTPStartTLS: 587, SMTPImplicitTLS: 465, SMTPNoTLS: 25}[c.SMTP.TLS]
 	}
 	if c.Issuer == "" {
 		scheme := "http://"

@@ -26,6 +26,12 @@ func secretFiles(c *Config) []secretFile {
 		{&c.Database.DSN, c.Database.DSNFile, "database.dsn", "database.dsn_file"},
 		{&c.Keys.EncryptionKey, c.Keys.EncryptionKeyFile, "keys.encryption_key", "keys.encryption_key_file"},
 	}
+	s = append(s, secretFile{&c.SMTP.Password, c.SMTP.PasswordFile, "smtp.password", "smtp.password_file"})
+	for i := range c.Events.SSF.Receivers {
+		r := &c.Events.SSF.Receivers[i]
+		p := index("events.ssf.receivers", i)
+		s = append(s, secretFile{&r.Authorization, r.AuthorizationFile, key(p, "authorization"), key(p, "authorization_file")})
+	}
 	for i := range c.Bootstrap.Organizations {
 		o := &c.Bootstrap.Organizations[i]
 		for j := range o.Users {

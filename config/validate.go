@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net"
+	"net/mail"
 	"net/url"
 	"regexp"
 	"slices"
@@ -32,6 +33,7 @@ var (
 	logFormats = []string{"auto", "json", "text"}
 	userKinds  = []string{kindLocal, "directory", "saml"}
 	dpopModes  = []string{DPoPOptional, DPoPRequired}
+	smtpModes  = []string{SMTPStartTLS, SMTPImplicitTLS, SMTPNoTLS}
 
 	// grantTypes is every grant type a client may be allowed. Adding a grant
 	// to the server means adding it here.
@@ -41,6 +43,13 @@ var (
 // patPrefix keeps PATs recognisable by secret scanners: a short lower-case
 // word and an underscore, as in pat_.
 var patPrefix = regexp.MustCompile(`^[a-z][a-z0-9]{0,15}_$`)
+
+// The values of smtp.tls.
+const (
+	SMTPStartTLS    = "starttls"
+	SMTPImplicitTLS = "tls"
+	SMTPNoTLS       = "none"
+)
 
 // The values of a client's dpop key.
 const (
@@ -95,6 +104,8 @@ func validate(c *Config, issuerDerived bool) *Errors {
 	v.bootstrapAudiences()
 	v.bootstrapClients()
 	v.organizations()
+	v.ssf()
+	v.smtp()
 	return &v.Errors
 }
 
@@ -552,4 +563,114 @@ func isSHA256Hex(s string) bool {
 		}
 	}
 	return true
+}
+
+// maxDeliveryTimeout caps events.ssf.timeout and smtp.timeout: a receiver
+// that takes longer holds a delivery worker that long.
+const maxDeliveryTimeout = 5 * time.Minute
+
+// ssf: each receiver has a unique name, an address that keeps its SETs and
+// its authorization off the network in clear, and an audience.
+func (v *validator) ssf() {
+	s := v.c.Events.SSF
+	if v.positive("events.ssf.timeout", s.Timeout) && s.Timeout.D() > maxDeliveryTimeout {
+		v.addf("events.ssf.timeout", "must be at most 5m")
+	}
+	first := map[string]int{}
+	for i, r := range s.Receivers {
+		p := index("events.ssf.receivers", i)
+		if v.name(key(p, "name"), r.Name) {
+			if j, dup := first[r.Name]; dup {
+				v.addf(key(p, "name"), "duplicate receiver name (first at events.ssf.receivers[%d])", j)
+			} else {
+				first[r.Name] = i
+			}
+		}
+		v.pushURL(key(p, "url"), r.URL)
+		v.id(key(p, "audience"), r.Audience)
+		if a := r.Authorization.Reveal(); a != "" && (!names.Printable(a) || strings.TrimSpace(a) != a) {
+			// Never quote it: it is a credential.
+			v.addf(key(p, "authorization"), "must be one line of printable characters without surrounding spaces, such as Bearer and a token")
+		}
+		seen := map[string]bool{}
+		for j, e := range r.Events {
+			switch {
+			case !slices.Contains(SSFEventTypes, e):
+				v.addf(index(key(p, "events"), j), "must be %s", alternatives(SSFEventTypes))
+			case seen[e]:
+				v.addf(index(key(p, "events"), j), "duplicate event type %q", e)
+			}
+			seen[e] = true
+		}
+	}
+}
+
+// pushURL checks a URL events are pushed to: absolute, https unless the
+// host is a loopback address, no user info (credentials go in the
+// authorization key) and no fragment.
+func (v *validator) pushURL(path, raw string) {
+	u, err := url.Parse(raw)
+	switch {
+	case raw == "":
+		v.addf(path, "must not be empty")
+	case err != nil || u.Host == "" || u.Scheme != "https" && u.Scheme != "http":
+		v.addf(path, "must be an absolute https URL, such as https://receiver.example.com/events")
+	case u.Scheme == "http" && !loopbackHost(u.Hostname()):
+		v.addf(path, "must use https: only a loopback host (127.0.0.1, ::1, localhost) may be reached over http")
+	case u.User != nil:
+		v.addf(path, "must not contain a user name or password: put credentials in authorization")
+	case u.Fragment != "" || strings.Contains(raw, "#"):
+		v.addf(path, "must not have a fragment")
+	}
+}
+
+// loopbackHost reports whether host names this machine only.
+func loopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// smtp: without a host no mail is sent and nothing else may be set; with
+// one, a sender, a TLS mode that never sends a password in clear beyond
+// this machine, and a username and password together or not at all.
+func (v *validator) smtp() {
+	m := v.c.SMTP
+	v.oneOf("smtp.tls", m.TLS, smtpModes)
+	if v.positive("smtp.timeout", m.Timeout) && m.Timeout.D() > maxDeliveryTimeout {
+		v.addf("smtp.timeout", "must be at most 5m")
+	}
+	if m.Host == "" {
+		for _, k := range []struct {
+			path string
+			set  bool
+		}{{"smtp.port", m.Port != 0}, {"smtp.username", m.Username != ""}, {"smtp.password", m.Password != ""}, {"smtp.from", m.From != ""}} {
+			if k.set {
+				v.addf(k.path, "set without smtp.host, which turns mail on: set smtp.host too, or remove it")
+			}
+		}
+		return
+	}
+	if !names.Printable(m.Host) || strings.ContainsAny(m.Host, " /:@") {
+		v.addf("smtp.host", "must be a host name or IP address, without a port (set smtp.port)")
+	}
+	if m.Port < 1 || m.Port > 65535 {
+		v.addf("smtp.port", "must be a number from 1 to 65535")
+	}
+	if m.TLS == SMTPNoTLS && !loopbackHost(m.Host) {
+		v.addf("smtp.tls", "none is allowed only with a loopback smtp.host (127.0.0.1, ::1, localhost): mail and the password would cross the network in clear")
+	}
+	switch {
+	case m.Username != "" && m.Password == "":
+		v.addf("smtp.password", "must be set together with smtp.username (or smtp.password_file, AUTHSERVER_SMTP_PASSWORD)")
+	case m.Username == "" && m.Password != "":
+		v.addf("smtp.username", "must be set together with smtp.password")
+	}
+	if m.From == "" {
+		v.addf("smtp.from", "must not be empty: the sender address of every notice")
+	} else if a, err := mail.ParseAddress(m.From); err != nil || !strings.Contains(a.Address, "@") {
+		v.addf("smtp.from", "must be an e-mail address, such as noreply@example.com or \"authserver <noreply@example.com>\"")
+	}
 }

@@ -37,12 +37,21 @@ type compactSigner struct {
 
 var b64 = base64.RawURLEncoding
 
-// newCompactSigner builds the signer of priv with alg. The protected
-// header is taken from a token go-jose signs with the same key and
-// options, so both produce the same header bytes.
-func newCompactSigner(priv crypto.Signer, alg jose.SignatureAlgorithm, kid string) (*compactSigner, error) {
+// The typ header values this package signs with.
+const (
+	// TypeAccessToken is the typ of access tokens (RFC 9068 §2.1).
+	TypeAccessToken = "at+jwt"
+	// TypeSecurityEvent is the typ of Security Event Tokens (RFC 8417
+	// §2.3), which Shared Signals requires.
+	TypeSecurityEvent = "secevent+jwt"
+)
+
+// newCompactSigner builds the signer of priv with alg and header typ. The
+// protected header is taken from a token go-jose signs with the same key
+// and options, so both produce the same header bytes.
+func newCompactSigner(priv crypto.Signer, alg jose.SignatureAlgorithm, kid, typ string) (*compactSigner, error) {
 	js, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: jose.JSONWebKey{Key: priv, KeyID: kid}},
-		(&jose.SignerOptions{}).WithType("at+jwt"))
+		(&jose.SignerOptions{}).WithType(jose.ContentType(typ)))
 	if err != nil {
 		return nil, err
 	}

@@ -200,7 +200,7 @@ func TestNewCompactSignerRefusesAMismatchedAlgorithm(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, alg := range []jose.SignatureAlgorithm{jose.RS256, jose.EdDSA} {
-		if _, err := newCompactSigner(priv, alg, "kid"); err == nil {
+		if _, err := newCompactSigner(priv, alg, "kid", TypeAccessToken); err == nil {
 			t.Errorf("an ECDSA key was accepted for %s", alg)
 		}
 	}

@@ -60,4 +60,10 @@
 // header, the base64url payload and the standard library's signature over
 // them (compact.go). go-jose parses the keys, publishes the JWKS and
 // verifies.
+//
+// SignEvent signs Security Event Tokens (RFC 8417) for Shared Signals
+// receivers with the same keys, so receivers verify them through the same
+// JWKS. Each key has a second protected header for them, with typ
+// secevent+jwt, encoded once like the first: an event token is never taken
+// for an access token (Verify refuses it by its typ), and Sign is untouched.
 package signing

@@ -292,23 +292,48 @@ func (k *Keyring) load(prev *snapshot, row *storage.SigningKey) (*loadedKey, err
 // with header alg, kid and typ "at+jwt". The payload is signed as given:
 // marshal the claims once and pass the bytes.
 func (k *Keyring) Sign(payload []byte) (string, error) {
-	now := k.now()
-	key := k.snap.Load().active(now)
-	if key == nil {
-		return "", ErrNoSigningKey
-	}
-	// A token signed now may live MaxTokenTTL: the key must stay published
-	// that long. Never true in normal operation (retirement is set to the
-	// successor's activation + MaxTokenTTL + skew); it stops a replica whose
-	// view of the keys has gone wrong from signing unverifiable tokens.
-	if key.retiresAt != nil && !now.Add(k.o.MaxTokenTTL).Before(*key.retiresAt) {
-		return "", fmt.Errorf("%w: key %s retires before a token signed now would expire", ErrNoSigningKey, key.kid)
+	key, err := k.signingKey()
+	if err != nil {
+		return "", err
 	}
 	jws, err := key.signer.Sign(payload)
 	if err != nil {
 		return "", fmt.Errorf("sign with key %s: %w", key.kid, err)
 	}
 	return jws, nil
+}
+
+// SignEvent returns the compact JWS of a Security Event Token's payload
+// (RFC 8417), signed like Sign by the key active now but with typ
+// "secevent+jwt", so that a receiver never takes it for an access token and
+// Verify never takes it for one either.
+func (k *Keyring) SignEvent(payload []byte) (string, error) {
+	key, err := k.signingKey()
+	if err != nil {
+		return "", err
+	}
+	jws, err := key.eventSigner.Sign(payload)
+	if err != nil {
+		return "", fmt.Errorf("sign event with key %s: %w", key.kid, err)
+	}
+	return jws, nil
+}
+
+// signingKey is the key that may sign now.
+func (k *Keyring) signingKey() (*loadedKey, error) {
+	now := k.now()
+	key := k.snap.Load().active(now)
+	if key == nil {
+		return nil, ErrNoSigningKey
+	}
+	// A token signed now may live MaxTokenTTL: the key must stay published
+	// that long. Never true in normal operation (retirement is set to the
+	// successor's activation + MaxTokenTTL + skew); it stops a replica whose
+	// view of the keys has gone wrong from signing unverifiable tokens.
+	if key.retiresAt != nil && !now.Add(k.o.MaxTokenTTL).Before(*key.retiresAt) {
+		return nil, fmt.Errorf("%w: key %s retires before a token signed now would expire", ErrNoSigningKey, key.kid)
+	}
+	return key, nil
 }
 
 // JWKS returns the published public keys as a JSON JWK Set: pending,

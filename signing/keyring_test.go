@@ -692,3 +692,54 @@ func BenchmarkSign(b *testing.B) {
 		})
 	}
 }
+
+// A Security Event Token is signed by the active key with typ
+// secevent+jwt, verifies through the JWKS, and is never taken for an
+// access token by Verify.
+func TestSignEventTypesSecurityEventTokens(t *testing.T) {
+	set := []byte(`{"iss":"https://auth.example.com","jti":"0190f5b2-7c1e-7a3b-9f2d-2b8e4c6a1d43","iat":1893456000}`)
+	for _, alg := range allAlgorithms {
+		t.Run(alg, func(t *testing.T) {
+			k := mustNew(t, newFakeStore(), testOptions(newFakeClock(), testKEK(t), alg))
+			tok, err := k.SignEvent(set)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := header(t, tok)
+			for name, want := range map[string]string{"alg": alg, "typ": "secevent+jwt", "kid": k.Keys()[0].KID} {
+				if got, _ := h[name].(string); got != want {
+					t.Errorf("header %s: got %q, want %q", name, got, want)
+				}
+			}
+			if len(h) != 3 {
+				t.Errorf("header has %d members %v, want exactly alg, kid, typ", len(h), h)
+			}
+			if got, err := verifyWithJWKS(tok, k.JWKS()); err != nil || !bytes.Equal(got, set) {
+				t.Errorf("verify with the public JWK from JWKS(): %v", err)
+			}
+			if _, err := k.Verify(tok); !errors.Is(err, ErrInvalidToken) {
+				t.Errorf("Verify took a SET for an access token: %v", err)
+			}
+			// The access-token signer is unchanged by the second header.
+			if h := header(t, mustSign(t, k, claims)); h["typ"] != "at+jwt" {
+				t.Errorf("Sign after SignEvent: typ %v", h["typ"])
+			}
+		})
+	}
+}
+
+func TestSignEventRefusesWithoutAUsableKey(t *testing.T) {
+	clock := newFakeClock()
+	st := newFakeStore()
+	k := mustNew(t, st, testOptions(clock, testKEK(t), ES256))
+	row, _ := st.row(k.Keys()[0].KID)
+	soon := clock.Now().Add(testMaxTTL - time.Second)
+	row.RetiresAt = &soon
+	st.put(row)
+	if err := k.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if tok, err := k.SignEvent(claims); !errors.Is(err, ErrNoSigningKey) {
+		t.Errorf("SignEvent: got %q, %v; want ErrNoSigningKey", tok, err)
+	}
+}

@@ -48,8 +48,11 @@ type loadedKey struct {
 	// source is the stored row's ciphertext and public JWK, to tell whether a
 	// later listing of the same kid can reuse this decryption.
 	sealed, publicJWK []byte
-	signer            *compactSigner
-	public            jose.JSONWebKey // kid, alg, use "sig"; public part only
+	signer            *compactSigner // typ at+jwt
+	// eventSigner signs Security Event Tokens (typ secevent+jwt) with the
+	// same key: a second header, so the access-token path stays as it was.
+	eventSigner *compactSigner
+	public      jose.JSONWebKey // kid, alg, use "sig"; public part only
 }
 
 // generateKey makes a key for alg from crypto/rand and returns it as a row
@@ -120,9 +123,13 @@ func loadKey(aead cipher.AEAD, row *storage.SigningKey) (*loadedKey, error) {
 		return nil, err
 	}
 	alg := jose.SignatureAlgorithm(row.Algorithm)
-	signer, err := newCompactSigner(priv, alg, row.KID)
+	signer, err := newCompactSigner(priv, alg, row.KID, TypeAccessToken)
 	if err != nil {
 		return nil, fmt.Errorf("load signing key %s: signer: %w", row.KID, err)
+	}
+	eventSigner, err := newCompactSigner(priv, alg, row.KID, TypeSecurityEvent)
+	if err != nil {
+		return nil, fmt.Errorf("load signing key %s: event signer: %w", row.KID, err)
 	}
 	return &loadedKey{
 		kid:         row.KID,
@@ -132,6 +139,7 @@ func loadKey(aead cipher.AEAD, row *storage.SigningKey) (*loadedKey, error) {
 		sealed:      row.PrivateKey,
 		publicJWK:   row.PublicJWK,
 		signer:      signer,
+		eventSigner: eventSigner,
 		public:      public,
 	}, nil
 }

@@ -46,7 +46,7 @@ func (a *app) serveCommand() *cobra.Command {
 // serverOptions turns the configuration into the server's settings; the
 // caller adds the dependencies (store, keys, logger, …).
 func serverOptions(cfg *config.Config) authserver.Options {
-	return authserver.Options{
+	o := authserver.Options{
 		Issuer:                 cfg.Issuer,
 		PATPrefix:              cfg.Tokens.PATPrefix,
 		AccessTokenTTL:         cfg.Tokens.AccessTokenTTL.D(),
@@ -59,6 +59,8 @@ func serverOptions(cfg *config.Config) authserver.Options {
 		TrustedProxies:         cfg.HTTP.TrustedProxies.Prefixes(),
 		Pprof:                  cfg.Telemetry.Pprof,
 	}
+	o.SSF, o.Mail = sinkOptions(cfg)
+	return o
 }
 
 func (a *app) serve(ctx context.Context, migrate, demo bool) error {
