@@ -132,6 +132,9 @@ type envOptions struct {
 	// noRateLimits turns the rate limits off, for tests that send many
 	// failures from one address (every test client is 127.0.0.1).
 	noRateLimits bool
+	// hygiene is how often the PAT hygiene jobs run; 0: the default (a
+	// minute, longer than most tests).
+	hygiene time.Duration
 }
 
 // env is a real server on a real database behind httptest, with the
@@ -229,6 +232,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	reg := prometheus.NewRegistry()
 	so := serverOptions(cfg, st, keys, log)
 	so.Registry, so.Now, so.LastUsedInterval, so.InsecureNoRateLimits = reg, o.now, 50*time.Millisecond, o.noRateLimits
+	so.HygieneInterval = o.hygiene
 	srv, err := authserver.New(so)
 	if err != nil {
 		t.Fatal(err)
