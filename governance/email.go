@@ -2,9 +2,8 @@ package governance
 
 import (
 	"context"
-	"net/mail"
-	"unicode/utf8"
 
+	"authserver/internal/mailaddr"
 	"authserver/storage"
 )
 
@@ -15,25 +14,12 @@ import (
 // removed, never the address, so that the log holds no more personal data
 // than it needs.
 
-// MaxEmailLen bounds an e-mail address in bytes (the longest address a
-// mail server forwards, RFC 5321 with its errata).
-const MaxEmailLen = 254
-
 // CheckEmail refuses anything but "" (no address) or one plain address
-// such as alice@example.com: no display name, no angle brackets, no
-// comments, no list, at most MaxEmailLen bytes. The refusal names the
-// field, never the value.
+// such as alice@example.com (mailaddr.Check). The refusal names the field,
+// never the value.
 func CheckEmail(email string) error {
-	if email == "" {
-		return nil
-	}
-	bad := invalid("email", "email-invalid", "must be a single e-mail address such as name@example.com, of at most %d bytes", MaxEmailLen)
-	if len(email) > MaxEmailLen || !utf8.ValidString(email) {
-		return bad
-	}
-	a, err := mail.ParseAddress(email)
-	if err != nil || a.Name != "" || a.Address != email {
-		return bad
+	if err := mailaddr.Check(email); err != nil {
+		return invalid("email", "email-invalid", "%s", err)
 	}
 	return nil
 }
