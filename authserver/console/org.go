@@ -286,7 +286,7 @@ type auditPage struct {
 // auditActions are the actions the filter offers.
 var auditActions = []string{
 	"pat.create", "pat.regenerate", "pat.revoke", "exchange.refused",
-	"user.create", "user.deactivate", "user.reactivate",
+	"user.create", "user.deactivate", "user.reactivate", "user.email",
 	"user.password.reset", "user.password.change", "user.password.link",
 	"role.create", "role.update", "role.delete", "role.assign", "role.unassign",
 	"org.settings", "console.login", "console.logout", "console.login.refused",
