@@ -20,8 +20,8 @@ import (
 //     (created with 5 days left under 30, 7 and 1) gets the notice of the
 //     smallest day it is within only (7), then the next smaller one (1)
 //     when it gets there: the days cut the time before the end into bands,
-//     (1, 7] days, (7, 30] days, and a PAT is notified for the band it is
-//     in.
+//     (0, 1], (1, 7] and (7, 30] days, and a PAT is notified once for each
+//     band it is seen in.
 //   - Expired: a PAT whose end has passed gets one pat.expired event, when
 //     its end is at most ExpiredLookback ago (so that the PATs that had
 //     ended long before the job first ran do not flood the outbox).
@@ -37,12 +37,14 @@ import (
 // and writes the event only when its insert was the one that recorded it,
 // so replicas running the job at the same time, or a job run again after
 // a restart, write nothing twice. An idle revocation is decided the same
-// way (kind idle). A regenerated PAT is a new PAT (a new
-// id) and starts without notices. The scans read the partial indexes of
-// the PATs that are not revoked, in batches of hygieneBatch, each batch
-// one short transaction, at most hygieneMaxBatches per job, organization
-// and run: a backlog (a first run over a million PATs) is worked off over
-// a few runs instead of in one long one.
+// way (kind idle). A regenerated PAT is a new PAT (a new id) and starts
+// without notices. The scans read the partial indexes of the PATs that are
+// not revoked, in batches of hygieneBatch, each batch one short
+// transaction writing its PATs in id order (the same in every replica, so
+// that waits between replicas never form a circle), at most
+// hygieneMaxBatches per job, organization and run: a backlog (a first run
+// over a million PATs) is worked off over a few runs instead of in one
+// long one.
 
 // ExpiredLookback is how long after a PAT's end the expired event is
 // still written.
