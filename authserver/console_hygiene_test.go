@@ -110,8 +110,8 @@ func TestConsoleUserEmail(t *testing.T) {
 }
 
 // TestConsoleBrowserHygiene: in a real browser, at desktop and phone
-// width, the admin changes the hygiene settings and a user sets their own
-// e-mail address; both pages fit the screen.
+// width, the admin changes the hygiene settings and a user's e-mail
+// address, and sets their own; every page fits the screen.
 func TestConsoleBrowserHygiene(t *testing.T) {
 	t.Parallel() // the tabs share one Chromium; each test has its own server
 	e := newEnv(t, envOptions{})
@@ -135,6 +135,13 @@ func TestConsoleBrowserHygiene(t *testing.T) {
 			b.submit("#save-settings")
 			b.wantText("#error", "Expiry notices: each day must be a whole number from 1 to 365.")
 			b.wantFits("the refused settings page")
+
+			b.open("/console/org/users/" + e.user("acme", "bob").ID)
+			b.wantFits("a user's page with the e-mail form")
+			b.do("fill bob's address", chromedp.SetValue(chromedp.ID("email"), "bob-"+s.name+"@example.com"))
+			b.submit("#save-email")
+			b.wantText("#user-email", "bob-"+s.name+"@example.com")
+			b.wantFits("a user's page after saving the address")
 
 			b.open("/console/password")
 			b.wantFits("the password and e-mail page")
