@@ -131,6 +131,9 @@ func TestConsoleBrowserHygiene(t *testing.T) {
 				t.Fatalf("days shown %q", got)
 			}
 			b.wantFits("the saved settings page")
+			if s.phone {
+				b.docsScreenshot("console-settings-phone")
+			}
 			b.do("refuse a day", chromedp.SetValue(chromedp.ID("expiry_notice_days"), "0"))
 			b.submit("#save-settings")
 			b.wantText("#error", "Expiry notices: each day must be a whole number from 1 to 365.")
