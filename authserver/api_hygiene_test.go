@@ -183,3 +183,65 @@ func TestHygieneJobsRunInTheServer(t *testing.T) {
 		}
 	})
 }
+
+// TestHygieneJobsAcrossReplicas: three servers on one database run the
+// hygiene jobs every 50 ms; each notice and each idle revocation is still
+// written once.
+func TestHygieneJobsAcrossReplicas(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, driver string) {
+		e := newEnv(t, envOptions{driver: driver, hygiene: 50 * time.Millisecond})
+		e.replica(t)
+		e.replica(t)
+		o, err := e.store.GetOrganization(ctx, e.orgIDs["acme"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.PATIdleRevokeAfter = 24 * time.Hour
+		if err := e.store.UpdateOrganization(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+		var soon []*storage.PAT
+		for i := range 5 {
+			end := time.Now().Add(time.Duration(i+1) * 24 * time.Hour)
+			_, p := e.pat(patSpec{org: "acme", user: "carol", scopes: []string{"OR.Jobs"}, expires: &end})
+			soon = append(soon, p)
+			e.pat(patSpec{org: "acme", user: "bob", scopes: []string{"OR.Jobs"}, created: time.Now().Add(-48 * time.Hour)})
+		}
+		count := func() (notices, revoked int) {
+			evs, err := e.store.ListEvents(ctx, o.ID, time.Time{}, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, ev := range evs {
+				switch {
+				case ev.Type == storage.EventPATExpiryNotice:
+					notices++
+				case ev.Type == storage.EventPATRevoked && ev.Data["reason"] == "idle":
+					revoked++
+				}
+			}
+			return notices, revoked
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			if n, r := count(); n >= len(soon) && r >= 5 {
+				break
+			}
+			if time.Now().After(deadline) {
+				n, r := count()
+				t.Fatalf("after 10s: %d notices, %d idle revocations", n, r)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		time.Sleep(300 * time.Millisecond) // several more runs of each replica
+		if n, r := count(); n != len(soon) || r != 5 {
+			t.Fatalf("%d notices for %d PATs, %d idle revocations of 5", n, len(soon), r)
+		}
+		for _, p := range soon {
+			kinds, err := e.store.PATNotices(ctx, p.ID)
+			if err != nil || len(kinds) != 1 {
+				t.Fatalf("notices of a PAT: %v %v", kinds, err)
+			}
+		}
+	})
+}

@@ -162,6 +162,8 @@ type env struct {
 	// another replica does (replica).
 	driver, dsn string
 	kek         []byte
+	// hygiene is the interval of the PAT hygiene jobs, for replicas too.
+	hygiene time.Duration
 }
 
 // closeStore takes the database away from the running server.
@@ -244,7 +246,8 @@ func newEnv(t testing.TB, o envOptions) *env {
 	checked := newOpenAPITransport(t, client.Transport)
 	client.Transport = checked
 	e := &env{t: t, url: issuer, cfg: cfg, store: st, keys: keys, srv: srv, reg: reg, logs: logs,
-		http: client, openAPI: checked, now: o.now, orgIDs: map[string]string{}, driver: o.driver, dsn: dsn, kek: kek}
+		http: client, openAPI: checked, now: o.now, orgIDs: map[string]string{}, driver: o.driver, dsn: dsn, kek: kek,
+		hygiene: o.hygiene}
 	t.Cleanup(func() {
 		ts.Close()
 		if err := srv.Shutdown(context.Background()); err != nil && !e.storeClosed {
