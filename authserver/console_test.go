@@ -356,12 +356,16 @@ func consoleState(t *testing.T, e *env) string {
 		t.Fatal(err)
 	}
 	b.WriteString(strconv.FormatBool(o.PATsEnabled) + " " + o.PATMaxLifetime.String() + "\n")
+	for _, d := range o.ExpiryNoticeDays {
+		b.WriteString(strconv.Itoa(d) + " ")
+	}
+	b.WriteString(o.PATIdleRevokeAfter.String() + "\n")
 	users, err := e.store.ListUsers(ctx, storage.UserFilter{OrgID: e.orgIDs["acme"]})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, u := range users {
-		b.WriteString(u.Username + " " + string(u.Status) + " " + u.PasswordHash + "\n")
+		b.WriteString(u.Username + " " + string(u.Status) + " " + u.PasswordHash + " " + u.Email + "\n")
 	}
 	roles, err := e.store.ListRoles(ctx, e.orgIDs["acme"])
 	if err != nil {
@@ -419,7 +423,10 @@ func TestConsoleCSRF(t *testing.T) {
 			"/console/org/tokens/revoke-by-value": {"/console/org/tokens/revoke-by-value", url.Values{"token": {carolToken}}},
 			"/console/org/users/{id}/deactivate":  {"/console/org/users/" + e.user("acme", "bob").ID + "/deactivate", nil},
 			"/console/org/users/{id}/reactivate":  {"/console/org/users/" + dora.ID + "/reactivate", nil},
-			"/console/org/settings":               {"/console/org/settings", url.Values{"pat_max_lifetime": {"30d"}}},
+			"/console/org/settings": {"/console/org/settings", url.Values{"pat_max_lifetime": {"30d"},
+				"expiry_notice_days": {"5"}, "pat_idle_revoke_after": {"90d"}}},
+			"/console/email":                      {"/console/email", url.Values{"email": {"forged@example.com"}}},
+			"/console/org/users/{id}/email":       {"/console/org/users/" + bobID + "/email", url.Values{"email": {"forged@example.com"}}},
 			"/console/org/roles":                  {"/console/org/roles", url.Values{"name": {"Forged"}, "permissions": {"OR.Jobs"}}},
 			"/console/org/roles/{id}":             {"/console/org/roles/" + dev.ID, url.Values{"name": {"Forged"}, "permissions": {"OR.Jobs"}}},
 			"/console/org/roles/{id}/delete":      {"/console/org/roles/" + dev.ID + "/delete", url.Values{"confirm": {"yes"}}},

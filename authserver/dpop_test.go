@@ -79,6 +79,7 @@ func (e *env) replica(t *testing.T) string {
 	}
 	o := serverOptions(e.cfg, st, keys, log)
 	o.Registry, o.Now, o.InsecureNoRateLimits = prometheus.NewRegistry(), e.now, true
+	o.HygieneInterval = e.hygiene
 	srv, err := authserver.New(o)
 	if err != nil {
 		t.Fatal(err)

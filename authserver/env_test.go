@@ -134,6 +134,9 @@ type envOptions struct {
 	// noRateLimits turns the rate limits off, for tests that send many
 	// failures from one address (every test client is 127.0.0.1).
 	noRateLimits bool
+	// hygiene is how often the PAT hygiene jobs run; 0: the default (a
+	// minute, longer than most tests).
+	hygiene time.Duration
 }
 
 // env is a real server on a real database behind httptest, with the
@@ -161,6 +164,8 @@ type env struct {
 	// another replica does (replica).
 	driver, dsn string
 	kek         []byte
+	// hygiene is the interval of the PAT hygiene jobs, for replicas too.
+	hygiene time.Duration
 }
 
 // closeStore takes the database away from the running server.
@@ -240,6 +245,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	reg := prometheus.NewRegistry()
 	so := serverOptions(cfg, st, keys, log)
 	so.Registry, so.Now, so.LastUsedInterval, so.InsecureNoRateLimits = reg, o.now, 50*time.Millisecond, o.noRateLimits
+	so.HygieneInterval = o.hygiene
 	srv, err := authserver.New(so)
 	if err != nil {
 		t.Fatal(err)
@@ -251,7 +257,8 @@ func newEnv(t testing.TB, o envOptions) *env {
 	checked := newOpenAPITransport(t, client.Transport)
 	client.Transport = checked
 	e := &env{t: t, url: issuer, cfg: cfg, store: st, keys: keys, srv: srv, reg: reg, logs: logs,
-		http: client, openAPI: checked, now: o.now, orgIDs: map[string]string{}, driver: o.driver, dsn: dsn, kek: kek}
+		http: client, openAPI: checked, now: o.now, orgIDs: map[string]string{}, driver: o.driver, dsn: dsn, kek: kek,
+		hygiene: o.hygiene}
 	t.Cleanup(func() {
 		ts.Close()
 		if err := srv.Shutdown(context.Background()); err != nil && !e.storeClosed {

@@ -334,12 +334,16 @@ func TestOpenAPIEveryOperation(t *testing.T) {
 
 	want(e.call("PUT", "/api/v1/me/password", self, map[string]any{"current_password": "bob-password", "password": "a new and long passphrase"}), http.StatusNoContent)
 	want(e.call("PUT", "/api/v1/me/password", self, map[string]any{"current_password": "wrong", "password": "another long passphrase"}), http.StatusBadRequest)
+	want(e.call("PUT", "/api/v1/me/email", self, map[string]any{"email": "bob@example.com"}), http.StatusOK)
+	want(e.call("PUT", "/api/v1/me/email", self, map[string]any{"email": "Bob <bob@example.com>"}), http.StatusBadRequest)
 
 	// Admin.
 	want(e.call("GET", "/api/v1/admin/settings", admin, nil), http.StatusOK)
 	want(e.call("GET", "/api/v1/admin/settings", self, nil), http.StatusForbidden)
 	want(e.call("PUT", "/api/v1/admin/settings", admin, map[string]any{"pats_enabled": true, "pat_max_lifetime": "0"}), http.StatusOK)
 	want(e.call("PUT", "/api/v1/admin/settings", admin, map[string]any{"pats_enabled": true}), http.StatusBadRequest)
+	want(e.call("PUT", "/api/v1/admin/settings", admin, map[string]any{"pats_enabled": true, "pat_max_lifetime": "0",
+		"expiry_notice_days": []int{14, 3}, "pat_idle_revoke_after": "90d"}), http.StatusOK)
 	want(e.call("GET", "/api/v1/admin/pats?owner="+bob.ID, admin, nil), http.StatusOK)
 	want(e.call("GET", "/api/v1/admin/pats?owner="+unknownID, admin, nil), http.StatusNotFound)
 	_, victimRec := e.pat(patSpec{org: "acme", user: "bob", scopes: []string{"OR.Jobs"}})
@@ -362,6 +366,8 @@ func TestOpenAPIEveryOperation(t *testing.T) {
 	want(e.call("POST", "/api/v1/admin/users/"+frank+"/password", admin, map[string]any{"password": "short"}), http.StatusBadRequest)
 	want(e.call("GET", "/api/v1/admin/users/"+bob.ID+"/access", admin, nil), http.StatusOK)
 	want(e.call("GET", "/api/v1/admin/users/"+unknownID+"/access", admin, nil), http.StatusNotFound)
+	want(e.call("PUT", "/api/v1/admin/users/"+frank+"/email", admin, map[string]any{"email": "frank@example.com"}), http.StatusOK)
+	want(e.call("PUT", "/api/v1/admin/users/"+unknownID+"/email", admin, map[string]any{"email": "x@example.com"}), http.StatusNotFound)
 
 	want(e.call("GET", "/api/v1/admin/roles", admin, nil), http.StatusOK)
 	want(e.call("GET", "/api/v1/admin/roles", self, nil), http.StatusForbidden)

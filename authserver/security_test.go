@@ -292,6 +292,7 @@ func TestSecurityChecklist(t *testing.T) {
 				{Method: "POST", Path: "/api/v1/admin/users/{id}/reactivate"}: {[]string{eve}, carol.ID, nil},
 				{Method: "GET", Path: "/api/v1/admin/users/{id}/access"}:      {[]string{eve}, carol.ID, nil},
 				{Method: "POST", Path: "/api/v1/admin/users/{id}/password"}:   {[]string{eve}, carol.ID, map[string]any{"set_password_link": true}},
+				{Method: "PUT", Path: "/api/v1/admin/users/{id}/email"}:       {[]string{eve}, carol.ID, map[string]any{"email": "hijacked@example.com"}},
 				{Method: "PUT", Path: "/api/v1/admin/roles/{id}"}:             {[]string{eve}, dev.ID, role},
 				{Method: "DELETE", Path: "/api/v1/admin/roles/{id}"}:          {[]string{eve}, dev.ID, nil},
 				{Method: "DELETE", Path: "/api/v1/admin/assignments/{id}"}:    {[]string{eve}, as[0].ID, nil},

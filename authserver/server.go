@@ -27,6 +27,7 @@ import (
 	"authserver/exchange"
 	"authserver/governance"
 	"authserver/internal/httpx"
+	"authserver/internal/periodic"
 	"authserver/internal/ratelimit"
 	"authserver/outbox"
 	"authserver/outbox/mail"
@@ -97,6 +98,10 @@ type Options struct {
 	// lifecycle events (eventSinks); their zero values send nothing.
 	SSF  ssf.Config
 	Mail mail.Config
+	// HygieneInterval is how often the PAT hygiene jobs run (expiry
+	// notices, expired events, idle revocation); 0 means
+	// governance.HygieneInterval (a minute).
+	HygieneInterval time.Duration
 }
 
 // Server is every HTTP surface of one authserver process.
@@ -115,6 +120,8 @@ type Server struct {
 	console  *console.Handler
 	sessions *session.Sessions
 	health   *telemetry.Health
+	gov      *governance.Service
+	hygiene  time.Duration
 	public   http.Handler
 	telem    http.Handler
 	// sinks are the outbox sinks built from Options (eventSinks).
@@ -145,6 +152,10 @@ func New(o Options) (*Server, error) {
 		return nil, fmt.Errorf("authserver: %w", err)
 	}
 	s.mountTelemetry(o, sh.addrs)
+	s.gov, s.hygiene = sh.gov, o.HygieneInterval
+	if s.hygiene <= 0 {
+		s.hygiene = governance.HygieneInterval
+	}
 	return s, nil
 }
 
@@ -293,7 +304,8 @@ func (s *Server) TelemetryHandler() http.Handler { return s.telem }
 // Start runs the background work — last-used flushes, the audit queue, the
 // recorded leaked-token reports, key maintenance, the readiness check (every 5 s),
 // the PAT count (every minute) behind the metrics, the sweep of expired
-// console sessions and the purge of expired DPoP proofs — until Shutdown.
+// console sessions, the purge of expired DPoP proofs and the PAT hygiene
+// jobs (every HygieneInterval) — until Shutdown.
 func (s *Server) Start(ctx context.Context) {
 	ctx, s.stop = context.WithCancel(ctx)
 	readiness := func(ctx context.Context) { s.health.Run(ctx, telemetry.ReadyInterval) }
@@ -303,12 +315,25 @@ func (s *Server) Start(ctx context.Context) {
 	dpopPurge := func(ctx context.Context) {
 		s.dpop.Run(ctx, func(err error) { s.log.WarnContext(ctx, "purging expired DPoP proofs failed", "err", err) })
 	}
-	for _, run := range []func(context.Context){s.lastUsed.Run, s.audit.Run, s.api.Run, s.keys.Run, readiness, patCounts, s.sessions.Sweep, dpopPurge} {
+	hygiene := func(ctx context.Context) { periodic.Every(ctx, s.hygiene, s.runHygiene) }
+	for _, run := range []func(context.Context){s.lastUsed.Run, s.audit.Run, s.api.Run, s.keys.Run, readiness, patCounts, s.sessions.Sweep, dpopPurge, hygiene} {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
 			run(ctx)
 		}()
+	}
+}
+
+// runHygiene runs the PAT hygiene jobs once. Each replica runs them; what
+// they write is written once whichever runs first (governance/hygiene.go).
+func (s *Server) runHygiene(ctx context.Context) {
+	res, err := s.gov.RunHygiene(ctx)
+	if err != nil && ctx.Err() == nil {
+		s.log.WarnContext(ctx, "PAT hygiene jobs failed; the next run retries", "err", err)
+	}
+	if res != (governance.HygieneResult{}) {
+		s.log.InfoContext(ctx, "PAT hygiene", "expiry_notices", res.Notices, "expired", res.Expired, "idle_revoked", res.IdleRevoked)
 	}
 }
 

@@ -162,6 +162,12 @@ func (a *applier) organization(ctx context.Context, c config.Organization) error
 	org, err := a.tx.GetOrganizationByName(ctx, c.Name)
 	if errors.Is(err, storage.ErrNotFound) {
 		org = &storage.Organization{Name: c.Name, PATsEnabled: c.PATsEnabled == nil || *c.PATsEnabled, PATMaxLifetime: c.PATMaxLifetime.D()}
+		// The hygiene settings, like the others, are initial values; nil
+		// days take the store's default.
+		if c.ExpiryNoticeDays != nil {
+			org.ExpiryNoticeDays = append([]int{}, *c.ExpiryNoticeDays...)
+		}
+		org.PATIdleRevokeAfter = c.PATIdleRevokeAfter.D()
 		if err := a.tx.CreateOrganization(ctx, org); err != nil {
 			return err
 		}
@@ -211,7 +217,8 @@ func (a *applier) role(ctx context.Context, orgID string, c config.Role) (string
 func (a *applier) user(ctx context.Context, orgID string, c config.User, roles map[string]string) error {
 	cur, err := a.tx.GetUserByUsername(ctx, orgID, c.Username)
 	if errors.Is(err, storage.ErrNotFound) {
-		u := &storage.User{OrgID: orgID, Username: c.Username, Kind: storage.UserKind(c.Kind), Status: storage.UserActive, Admin: c.Admin}
+		u := &storage.User{OrgID: orgID, Username: c.Username, Kind: storage.UserKind(c.Kind), Status: storage.UserActive, Admin: c.Admin,
+			Email: c.Email}
 		if c.Password != "" {
 			if u.PasswordHash, err = password.Hash(c.Password.Reveal(), a.params); err != nil {
 				return err
@@ -266,6 +273,12 @@ func (a *applier) syncUser(u *storage.User, c config.User) (bool, error) {
 	}
 	if u.Admin != c.Admin {
 		u.Admin = c.Admin
+		changed = true
+	}
+	// An address in the file is the user's; without one, the address set
+	// at run time stays.
+	if c.Email != "" && u.Email != c.Email {
+		u.Email = c.Email
 		changed = true
 	}
 	if c.Password != "" {

@@ -441,3 +441,64 @@ func TestApplyAfterRuntimeChanges(t *testing.T) {
 		})
 	})
 }
+
+// TestApplyHygieneSettingsAndEmail: a new organization takes the file's
+// expiry notice days and idle revocation time (the defaults when absent),
+// as initial values; a user's e-mail address follows the file when the
+// file gives one, and stays as set at run time when it does not.
+func TestApplyHygieneSettingsAndEmail(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, driver string) {
+		st := storetest.Open(t, driver)
+		b := load(t, `
+bootstrap:
+  organizations:
+    - name: acme
+      expiry_notice_days: [14, 60]
+      pat_idle_revoke_after: 90d
+      users:
+        - {username: alice, email: alice@example.com}
+        - {username: bob}
+    - name: globex
+    - name: initech
+      expiry_notice_days: []
+`)
+		if _, err := bootstrap.Apply(ctx, storage.Narrow[bootstrap.Tx](st), b, cheap); err != nil {
+			t.Fatal(err)
+		}
+		for name, want := range map[string]struct {
+			days []int
+			idle time.Duration
+		}{"acme": {[]int{14, 60}, 90 * 24 * time.Hour}, "globex": {[]int{30, 7, 1}, 0}, "initech": {[]int{}, 0}} {
+			o, err := st.GetOrganizationByName(ctx, name)
+			if err != nil || !slices.Equal(o.ExpiryNoticeDays, want.days) || o.PATIdleRevokeAfter != want.idle {
+				t.Fatalf("%s: %+v %v, want %v", name, o, err, want)
+			}
+		}
+		acme, _ := st.GetOrganizationByName(ctx, "acme")
+		alice, _ := st.GetUserByUsername(ctx, acme.ID, "alice")
+		bob, _ := st.GetUserByUsername(ctx, acme.ID, "bob")
+		if alice.Email != "alice@example.com" || bob.Email != "" {
+			t.Fatalf("addresses %q %q", alice.Email, bob.Email)
+		}
+		// Run-time changes: the settings and both addresses.
+		acme.ExpiryNoticeDays, acme.PATIdleRevokeAfter = []int{3}, 0
+		alice.Email, bob.Email = "a@example.org", "bob@example.org"
+		for _, err := range []error{st.UpdateOrganization(ctx, acme), st.UpdateUser(ctx, alice), st.UpdateUser(ctx, bob)} {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := bootstrap.Apply(ctx, storage.Narrow[bootstrap.Tx](st), b, cheap); err != nil {
+			t.Fatal(err)
+		}
+		acme, _ = st.GetOrganizationByName(ctx, "acme")
+		alice, _ = st.GetUserByUsername(ctx, acme.ID, "alice")
+		bob, _ = st.GetUserByUsername(ctx, acme.ID, "bob")
+		if !slices.Equal(acme.ExpiryNoticeDays, []int{3}) || acme.PATIdleRevokeAfter != 0 {
+			t.Fatalf("the settings were reset: %+v", acme)
+		}
+		if alice.Email != "alice@example.com" || bob.Email != "bob@example.org" {
+			t.Fatalf("addresses after the second run %q %q", alice.Email, bob.Email)
+		}
+	})
+}

@@ -192,6 +192,12 @@ type Organization struct {
 	PATMaxLifetime Duration `yaml:"pat_max_lifetime"`
 	Roles          []Role   `yaml:"roles"`
 	Users          []User   `yaml:"users"`
+
+	// ExpiryNoticeDays are the days before a PAT's end at which its owner
+	// is notified; nil (omitted) is the default 30, 7, 1, [] none.
+	ExpiryNoticeDays *[]int `yaml:"expiry_notice_days"`
+	// PATIdleRevokeAfter revokes PATs unused for that long; 0 never.
+	PATIdleRevokeAfter Duration `yaml:"pat_idle_revoke_after"`
 }
 
 // Role is a named set of permissions within an organization.
@@ -209,6 +215,10 @@ type User struct {
 	PasswordFile string       `yaml:"password_file"`
 	Admin        bool         `yaml:"admin"`
 	Roles        []Assignment `yaml:"roles"`
+
+	// Email is where the notices about the user's PATs go; "" leaves the
+	// stored address alone.
+	Email string `yaml:"email"`
 }
 
 // Assignment binds a role to a user, organization-wide (empty folder) or at a

@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"authserver/internal/mailaddr"
 	"authserver/internal/names"
 	"authserver/internal/patpolicy"
 	"authserver/internal/rfc8693"
@@ -406,6 +407,14 @@ func (v *validator) organizations() {
 		if err := patpolicy.CheckMaxLifetime(o.PATMaxLifetime.D()); err != nil {
 			v.addf(key(p, "pat_max_lifetime"), "%s", err)
 		}
+		if o.ExpiryNoticeDays != nil {
+			if err := patpolicy.CheckExpiryNoticeDays(*o.ExpiryNoticeDays); err != nil {
+				v.addf(key(p, "expiry_notice_days"), "%s", err)
+			}
+		}
+		if err := patpolicy.CheckIdleRevokeAfter(o.PATIdleRevokeAfter.D()); err != nil {
+			v.addf(key(p, "pat_idle_revoke_after"), "%s", err)
+		}
 		roles := map[string]int{}
 		for j, r := range o.Roles {
 			rp := index(key(p, "roles"), j)
@@ -437,6 +446,9 @@ func (v *validator) organizations() {
 // role assignment names a role of the user's own organization.
 func (v *validator) user(p string, u User, roles map[string]int) {
 	v.oneOf(key(p, "kind"), u.Kind, userKinds)
+	if err := mailaddr.Check(u.Email); err != nil {
+		v.addf(key(p, "email"), "%s", err)
+	}
 	if u.Kind != kindLocal {
 		if u.PasswordFile != "" {
 			v.addf(key(p, "password_file"), "only local users have a password")

@@ -255,6 +255,18 @@ func TestValidateRules(t *testing.T) {
 		}, []string{
 			"bootstrap.organizations[0].pat_max_lifetime: must be between 0 (no limit) and 36500d",
 		}},
+		{"expiry notice days follow their rule", func(c *Config) { c.Bootstrap.Organizations[0].ExpiryNoticeDays = &[]int{30, 0} }, []string{
+			"bootstrap.organizations[0].expiry_notice_days: each day must be a whole number from 1 to 365",
+		}},
+		{"no expiry notice days is off", func(c *Config) { c.Bootstrap.Organizations[0].ExpiryNoticeDays = &[]int{} }, nil},
+		{"idle revocation under a day", func(c *Config) { c.Bootstrap.Organizations[0].PATIdleRevokeAfter = Duration(time.Hour) }, []string{
+			"bootstrap.organizations[0].pat_idle_revoke_after: must be 0 (never) or at least 1d",
+		}},
+		{"idle revocation of 90 days", func(c *Config) { c.Bootstrap.Organizations[0].PATIdleRevokeAfter = Duration(90 * 24 * time.Hour) }, nil},
+		{"a user's e-mail address is one plain address", func(c *Config) { c.Bootstrap.Organizations[0].Users[0].Email = "Zed <zed@corp.test>" }, []string{
+			"bootstrap.organizations[0].users[0].email: must be a single e-mail address such as name@example.com, of at most 254 bytes",
+		}},
+		{"a user's e-mail address", func(c *Config) { c.Bootstrap.Organizations[0].Users[0].Email = "zed@corp.test" }, nil},
 		{"role name must not be empty", func(c *Config) { c.Bootstrap.Organizations[0].Roles[0].Name = "" }, []string{
 			"bootstrap.organizations[0].roles[0].name: must not be empty",
 			`bootstrap.organizations[0].users[0].roles[0].role: unknown role "Automation Developer"`,

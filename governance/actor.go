@@ -16,6 +16,9 @@ const (
 	// client-supplied, and a username field often holds a mistyped
 	// password.
 	ActorUnknownUser ActorKind = "unknown-user"
+	// ActorSystem is the server itself, acting on an organization's
+	// policy with no one asking: the PAT hygiene jobs (idle revocation).
+	ActorSystem ActorKind = "system"
 )
 
 // Actor is who performs an action, as the audit log records it. Build one
@@ -58,6 +61,9 @@ func Anonymous(addr string) Actor { return Actor{Kind: ActorAnon, Addr: addr} }
 // CLI is the actor of operator commands: it may act in any organization.
 func CLI() Actor { return Actor{Kind: ActorCLI, Admin: true} }
 
+// System is the actor of the server's own jobs (governance/hygiene.go).
+func System() Actor { return Actor{Kind: ActorSystem} }
+
 // Attribute returns e as done by a: its actor label and client address
 // are a's. It is the only place an audit event's actor is written.
 func (a Actor) Attribute(e storage.AuditEvent) storage.AuditEvent {
@@ -77,6 +83,8 @@ func (a Actor) label() string {
 		return "cli"
 	case ActorUnknownUser:
 		return string(ActorUnknownUser)
+	case ActorSystem:
+		return string(ActorSystem)
 	}
 	return string(ActorAnon)
 }

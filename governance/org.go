@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -19,6 +21,36 @@ import (
 type Settings struct {
 	PATsEnabled    bool
 	PATMaxLifetime time.Duration // 0 = no limit
+
+	// ExpiryNoticeDays are the whole days before a PAT's expiry at which
+	// its owner is notified, largest first; empty: no notices. At most
+	// patpolicy.MaxExpiryNotices, each 1 to patpolicy.MaxExpiryNoticeDay.
+	// In UpdateSettings nil keeps the current days (an empty list that is
+	// not nil turns the notices off); Settings never returns nil.
+	ExpiryNoticeDays []int
+	// PATIdleRevokeAfter revokes PATs unused for that long; 0: never,
+	// else at least patpolicy.MinIdleRevokeAfter.
+	PATIdleRevokeAfter time.Duration
+}
+
+// settingsOf is an organization's policy as Settings.
+func settingsOf(o *storage.Organization) *Settings {
+	return &Settings{PATsEnabled: o.PATsEnabled, PATMaxLifetime: o.PATMaxLifetime,
+		ExpiryNoticeDays:   patpolicy.NormalizeExpiryNoticeDays(o.ExpiryNoticeDays),
+		PATIdleRevokeAfter: o.PATIdleRevokeAfter}
+}
+
+// formatDays shows expiry notice days in an audit detail: "30,7,1", or
+// "none".
+func formatDays(days []int) string {
+	if len(days) == 0 {
+		return "none"
+	}
+	parts := make([]string, len(days))
+	for i, d := range days {
+		parts[i] = strconv.Itoa(d)
+	}
+	return strings.Join(parts, ",")
 }
 
 // Settings reads an organization's policy, for its admins.
@@ -30,7 +62,7 @@ func (s *Service) Settings(ctx context.Context, a Actor, orgID string) (*Setting
 	if err != nil {
 		return nil, err
 	}
-	return &Settings{PATsEnabled: o.PATsEnabled, PATMaxLifetime: o.PATMaxLifetime}, nil
+	return settingsOf(o), nil
 }
 
 // UpdateSettings changes an organization's policy. Disabling PATs blocks
@@ -40,7 +72,8 @@ func (s *Service) Settings(ctx context.Context, a Actor, orgID string) (*Setting
 // included: that is the intended kill switch, and the console, which signs
 // in with a password, stays usable to undo it. The maximum is 0 (no limit)
 // or between patpolicy.MinMaxLifetime and patpolicy.MaxMaxLifetime, the
-// rule the configuration file's bootstrap organizations follow too.
+// rule the configuration file's bootstrap organizations follow too; so do
+// the expiry notice days and the idle revocation time (patpolicy).
 func (s *Service) UpdateSettings(ctx context.Context, a Actor, orgID string, in Settings) (*Settings, error) {
 	if err := requireAdmin(a, orgID); err != nil {
 		return nil, err
@@ -48,6 +81,15 @@ func (s *Service) UpdateSettings(ctx context.Context, a Actor, orgID string, in 
 	if err := patpolicy.CheckMaxLifetime(in.PATMaxLifetime); err != nil {
 		return nil, invalid("pat_max_lifetime", "max-lifetime-invalid", "%s", err)
 	}
+	if err := patpolicy.CheckExpiryNoticeDays(in.ExpiryNoticeDays); err != nil {
+		return nil, invalid("expiry_notice_days", "expiry-notice-days-invalid", "%s", err)
+	}
+	if err := patpolicy.CheckIdleRevokeAfter(in.PATIdleRevokeAfter); err != nil {
+		return nil, invalid("pat_idle_revoke_after", "idle-revoke-after-invalid", "%s", err)
+	}
+	keepDays := in.ExpiryNoticeDays == nil
+	in.ExpiryNoticeDays = patpolicy.NormalizeExpiryNoticeDays(in.ExpiryNoticeDays)
+	var out *Settings
 	err := s.store.Update(ctx, func(tx Tx) error {
 		o, err := tx.GetOrganization(ctx, orgID)
 		if err != nil {
@@ -61,11 +103,24 @@ func (s *Service) UpdateSettings(ctx context.Context, a Actor, orgID string, in 
 			changes = append(changes, fmt.Sprintf("pat_max_lifetime %s→%s",
 				duration.Format(o.PATMaxLifetime), duration.Format(in.PATMaxLifetime)))
 		}
+		if keepDays {
+			in.ExpiryNoticeDays = o.ExpiryNoticeDays
+		}
+		if cur := patpolicy.NormalizeExpiryNoticeDays(o.ExpiryNoticeDays); !slices.Equal(cur, patpolicy.NormalizeExpiryNoticeDays(in.ExpiryNoticeDays)) {
+			changes = append(changes, fmt.Sprintf("expiry_notice_days %s→%s", formatDays(cur), formatDays(in.ExpiryNoticeDays)))
+		}
+		if o.PATIdleRevokeAfter != in.PATIdleRevokeAfter {
+			changes = append(changes, fmt.Sprintf("pat_idle_revoke_after %s→%s",
+				duration.Format(o.PATIdleRevokeAfter), duration.Format(in.PATIdleRevokeAfter)))
+		}
+		out = settingsOf(o)
 		if len(changes) == 0 {
 			return nil
 		}
 		toggled := o.PATsEnabled != in.PATsEnabled
 		o.PATsEnabled, o.PATMaxLifetime = in.PATsEnabled, in.PATMaxLifetime
+		o.ExpiryNoticeDays, o.PATIdleRevokeAfter = in.ExpiryNoticeDays, in.PATIdleRevokeAfter
+		out = settingsOf(o)
 		if err := tx.UpdateOrganization(ctx, o); err != nil {
 			return err
 		}
@@ -83,7 +138,7 @@ func (s *Service) UpdateSettings(ctx context.Context, a Actor, orgID string, in 
 	if err != nil {
 		return nil, storeErr(err, "organization")
 	}
-	return &in, nil
+	return out, nil
 }
 
 // UserFilter lists users. Zero fields do not filter.
@@ -156,6 +211,9 @@ type UserRequest struct {
 	// Link asks for a set-password link instead of a password (local
 	// users only; not with Password).
 	Link bool
+
+	// Email is where the user's notices go (CheckEmail); "" for none.
+	Email string
 }
 
 // NewUser is a user just created, with its set-password link when one was
@@ -185,6 +243,10 @@ func (s *Service) CreateUser(ctx context.Context, a Actor, orgID string, req Use
 		return nil, invalid("kind", "kind-invalid", "must be local, directory or saml")
 	}
 	u := &storage.User{OrgID: orgID, Username: req.Username, Kind: req.Kind, Status: storage.UserActive, Admin: req.Admin}
+	if err := CheckEmail(req.Email); err != nil {
+		return nil, err
+	}
+	u.Email = req.Email
 	if req.Password != "" || req.Link {
 		if req.Kind != storage.UserLocal {
 			return nil, invalid("password", "password-not-local", "only local users have a password")
@@ -218,6 +280,9 @@ func (s *Service) CreateUser(ctx context.Context, a Actor, orgID string, req Use
 			detail += ", with a password"
 		case req.Kind == storage.UserLocal:
 			detail += ", no password"
+		}
+		if u.Email != "" {
+			detail += ", with an e-mail address"
 		}
 		return s.audit(ctx, tx, a, orgID, "user.create", u.ID, detail)
 	})

@@ -145,6 +145,9 @@ type Tx interface {
 
 	NextLeakReport(ctx context.Context, now time.Time) (*storage.LeakReport, error)
 	DeleteLeakReport(ctx context.Context, id int64) error
+
+	// The PAT hygiene jobs' marker of each notice written (hygiene.go).
+	AddPATNotice(ctx context.Context, patID, kind string, at time.Time) (bool, error)
 }
 
 // Store is what governance reads outside a transaction, and the
@@ -174,6 +177,10 @@ type Store interface {
 	AddLeakReport(ctx context.Context, r *storage.LeakReport) error
 	DeferLeakReport(ctx context.Context, id int64, next time.Time) error
 	LeakReportStats(ctx context.Context) (storage.LeakStats, error)
+
+	// The PAT hygiene jobs' scans (hygiene.go).
+	ListPATsEnding(ctx context.Context, f storage.EndingFilter) ([]storage.PAT, error)
+	ListIdlePATs(ctx context.Context, f storage.IdleFilter) ([]storage.PAT, error)
 }
 
 var (

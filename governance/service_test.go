@@ -31,12 +31,16 @@ type fixture struct {
 	aliceA, eveA    governance.Actor
 	acmeRole        *storage.Role
 	acmePAT, evePAT *storage.PAT
+
+	// driver and dsn name the database, for more stores on it (replicas).
+	driver, dsn string
 }
 
 func newFixture(t *testing.T, driver string) *fixture {
 	t.Helper()
-	st := storetest.Open(t, driver)
-	f := &fixture{st: st, clock: newClock(), events: &eventLog{}}
+	dsn := storetest.DSN(t, driver)
+	st := storetest.OpenAt(t, driver, dsn)
+	f := &fixture{st: st, clock: newClock(), events: &eventLog{}, driver: driver, dsn: dsn}
 	must := func(err error) {
 		t.Helper()
 		if err != nil {

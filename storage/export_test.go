@@ -24,3 +24,11 @@ func PATGrantBatchQuery(s *SQLStore) func(ctx context.Context, hashes [][]byte) 
 
 // PATGrantBatchSQL is PostgreSQL's batch query, as prepared.
 func PATGrantBatchSQL(s *SQLStore) string { return s.q.rebind(grantQueries[DriverPostgres].byHashes) }
+
+// HygieneQueries are the hygiene scans' queries for f and i, rebound for
+// the store's driver, with their arguments.
+func HygieneQueries(s *SQLStore, f EndingFilter, i IdleFilter) (ending string, endingArgs []any, idle string, idleArgs []any) {
+	ending, endingArgs = s.endingQuery(f)
+	idle, idleArgs = s.idleQuery(i)
+	return s.q.rebind(ending), endingArgs, s.q.rebind(idle), idleArgs
+}

@@ -13,7 +13,19 @@ type Organization struct {
 	PATMaxLifetime time.Duration
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
+
+	// ExpiryNoticeDays are the whole days before a PAT's expiry at which
+	// its owner is notified (pat.expiry_notice); empty: no notices.
+	// CreateOrganization stores DefaultExpiryNoticeDays for nil.
+	ExpiryNoticeDays []int
+	// PATIdleRevokeAfter revokes a PAT unused (or, never used, not used
+	// since its creation) for that long; 0: never.
+	PATIdleRevokeAfter time.Duration
 }
+
+// DefaultExpiryNoticeDays are an organization's expiry notice days unless
+// it sets others.
+var DefaultExpiryNoticeDays = []int{30, 7, 1}
 
 // UserKind says where a user comes from; only local users own PATs.
 type UserKind string
@@ -128,7 +140,8 @@ type PAT struct {
 	LastUsedClient string
 	RevokedAt      *time.Time
 	// RevokedReason says who revoked it: owner, admin, value, holder,
-	// leaked, regenerated or cli. Empty while not revoked.
+	// leaked, regenerated, cli or idle (the hygiene job). Empty while not
+	// revoked.
 	RevokedReason string
 	// Delegates are the clients the owner allows to exchange the PAT's
 	// access tokens on their behalf (chained exchange); empty allows none.
@@ -265,7 +278,8 @@ const (
 	// EventPATRevoked: a PAT was revoked. Data: name, reason (as
 	// PAT.RevokedReason).
 	EventPATRevoked = "pat.revoked"
-	// EventPATExpired: a PAT reached its expiry. Data: name.
+	// EventPATExpired: a PAT reached its expiry. Data: name, expires_at
+	// (as for EventPATExpiryNotice).
 	EventPATExpired = "pat.expired"
 	// EventUserDeactivated and EventUserReactivated: a user's status
 	// changed. Data: username.
@@ -280,4 +294,13 @@ const (
 	// an assignment. UserID is set for an assignment's user, "" when a
 	// role's permissions changed or the role was deleted.
 	EventRoleChanged = "role.changed"
+)
+
+// The PAT hygiene event types.
+const (
+	// EventPATExpiryNotice: a PAT expires within a number of days its
+	// organization notifies at. Data: name, days (that number), expires_at
+	// (RFC 3339, UTC: the earlier of its own expiry and the one the
+	// organization's maximum lifetime implies).
+	EventPATExpiryNotice = "pat.expiry_notice"
 )

@@ -2,6 +2,8 @@ package storage
 
 import (
 	"context"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -12,6 +14,9 @@ type orgRow struct {
 	PATMaxLifetime int64     `db:"pat_max_lifetime"`
 	CreatedAt      time.Time `db:"created_at"`
 	UpdatedAt      time.Time `db:"updated_at"`
+
+	ExpiryNoticeDays   string `db:"expiry_notice_days"`
+	PATIdleRevokeAfter int64  `db:"pat_idle_revoke_after"`
 }
 
 func (r *orgRow) model() Organization {
@@ -19,12 +24,38 @@ func (r *orgRow) model() Organization {
 		ID: r.ID, Name: r.Name, PATsEnabled: r.PATsEnabled,
 		PATMaxLifetime: time.Duration(r.PATMaxLifetime),
 		CreatedAt:      utc(r.CreatedAt), UpdatedAt: utc(r.UpdatedAt),
+
+		ExpiryNoticeDays:   splitDays(r.ExpiryNoticeDays),
+		PATIdleRevokeAfter: time.Duration(r.PATIdleRevokeAfter),
 	}
 }
 
-const orgCols = `id, name, pats_enabled, pat_max_lifetime, created_at, updated_at`
+// joinDays stores a list of days as one space-separated string.
+func joinDays(days []int) string {
+	parts := make([]string, len(days))
+	for i, d := range days {
+		parts[i] = strconv.Itoa(d)
+	}
+	return strings.Join(parts, " ")
+}
 
-// CreateOrganization inserts o, filling in ID and timestamps when empty.
+// splitDays reads a joinDays value back. The column holds only what
+// joinDays wrote; anything else is skipped rather than failing every read
+// of the organization.
+func splitDays(s string) []int {
+	out := []int{}
+	for _, f := range strings.Fields(s) {
+		if d, err := strconv.Atoi(f); err == nil {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+const orgCols = `id, name, pats_enabled, pat_max_lifetime, created_at, updated_at, expiry_notice_days, pat_idle_revoke_after`
+
+// CreateOrganization inserts o, filling in ID and timestamps when empty,
+// and the default expiry notice days when ExpiryNoticeDays is nil.
 func (s *SQLStore) CreateOrganization(ctx context.Context, o *Organization) error {
 	if o.ID == "" {
 		o.ID = newID()
@@ -33,8 +64,12 @@ func (s *SQLStore) CreateOrganization(ctx context.Context, o *Organization) erro
 		o.CreatedAt = s.stamp()
 	}
 	o.UpdatedAt = o.CreatedAt
-	_, err := s.exec(ctx, "create organization", `INSERT INTO organizations (`+orgCols+`) VALUES (?, ?, ?, ?, ?, ?)`,
-		o.ID, o.Name, o.PATsEnabled, int64(o.PATMaxLifetime), s.t(o.CreatedAt), s.t(o.UpdatedAt))
+	if o.ExpiryNoticeDays == nil {
+		o.ExpiryNoticeDays = append([]int(nil), DefaultExpiryNoticeDays...)
+	}
+	_, err := s.exec(ctx, "create organization", `INSERT INTO organizations (`+orgCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		o.ID, o.Name, o.PATsEnabled, int64(o.PATMaxLifetime), s.t(o.CreatedAt), s.t(o.UpdatedAt),
+		joinDays(o.ExpiryNoticeDays), int64(o.PATIdleRevokeAfter))
 	return err
 }
 
@@ -75,6 +110,8 @@ func (s *SQLStore) ListOrganizations(ctx context.Context) ([]Organization, error
 func (s *SQLStore) UpdateOrganization(ctx context.Context, o *Organization) error {
 	o.UpdatedAt = s.stamp()
 	return s.execOne(ctx, "update organization",
-		`UPDATE organizations SET name = ?, pats_enabled = ?, pat_max_lifetime = ?, updated_at = ? WHERE id = ?`,
-		o.Name, o.PATsEnabled, int64(o.PATMaxLifetime), s.t(o.UpdatedAt), o.ID)
+		`UPDATE organizations SET name = ?, pats_enabled = ?, pat_max_lifetime = ?, updated_at = ?,
+		   expiry_notice_days = ?, pat_idle_revoke_after = ? WHERE id = ?`,
+		o.Name, o.PATsEnabled, int64(o.PATMaxLifetime), s.t(o.UpdatedAt),
+		joinDays(o.ExpiryNoticeDays), int64(o.PATIdleRevokeAfter), o.ID)
 }

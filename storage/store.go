@@ -239,4 +239,15 @@ type Store interface {
 	// DPoPNonceSecret returns the secret DPoP nonces are MACed with,
 	// storing candidate first when there is none.
 	DPoPNonceSecret(ctx context.Context, candidate []byte) ([]byte, error)
+
+	// ListPATsEnding lists PATs that end within a window and have no
+	// notice of a kind yet (the expiry notices, the expired event).
+	ListPATsEnding(ctx context.Context, f EndingFilter) ([]PAT, error)
+	// ListIdlePATs lists active PATs unused since a time.
+	ListIdlePATs(ctx context.Context, f IdleFilter) ([]PAT, error)
+	// AddPATNotice records a notice about a PAT once and reports whether
+	// this call recorded it (call it in the notice's transaction).
+	AddPATNotice(ctx context.Context, patID, kind string, at time.Time) (bool, error)
+	// PATNotices lists the kinds of notice recorded about a PAT.
+	PATNotices(ctx context.Context, patID string) ([]string, error)
 }

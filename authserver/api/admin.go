@@ -18,17 +18,28 @@ import (
 type settingsJSON struct {
 	PATsEnabled    bool   `json:"pats_enabled"`
 	PATMaxLifetime string `json:"pat_max_lifetime"`
+
+	// The PAT hygiene settings: expiry notice days (largest first, [] for
+	// none) and the idle time after which PATs are revoked ("0": never).
+	ExpiryNoticeDays   []int  `json:"expiry_notice_days"`
+	PATIdleRevokeAfter string `json:"pat_idle_revoke_after"`
 }
 
-// settingsRequest is the body of PUT /api/v1/admin/settings: both members
-// are required (PUT replaces the policy).
+// settingsRequest is the body of PUT /api/v1/admin/settings: pats_enabled
+// and pat_max_lifetime are required (PUT replaces the policy); the hygiene
+// settings, added later, keep their current values when absent, so that a
+// client written before them changes nothing it does not know about.
 type settingsRequest struct {
 	PATsEnabled    *bool   `json:"pats_enabled"`
 	PATMaxLifetime *string `json:"pat_max_lifetime"`
+
+	ExpiryNoticeDays   *[]int  `json:"expiry_notice_days"`
+	PATIdleRevokeAfter *string `json:"pat_idle_revoke_after"`
 }
 
 func toSettings(s *governance.Settings) settingsJSON {
-	return settingsJSON{PATsEnabled: s.PATsEnabled, PATMaxLifetime: duration.Format(s.PATMaxLifetime)}
+	return settingsJSON{PATsEnabled: s.PATsEnabled, PATMaxLifetime: duration.Format(s.PATMaxLifetime),
+		ExpiryNoticeDays: nonNil(s.ExpiryNoticeDays), PATIdleRevokeAfter: duration.Format(s.PATIdleRevokeAfter)}
 }
 
 func (a *api) getSettings(w http.ResponseWriter, r *http.Request, p *principal, _ map[string]string) error {
@@ -55,8 +66,22 @@ func (a *api) putSettings(w http.ResponseWriter, r *http.Request, p *principal, 
 	if err != nil {
 		return fieldProblem(codeInvalidField, "pat_max_lifetime", "must be a duration such as 90d, 720h or \"0\" for no limit")
 	}
-	s, err := a.gov.UpdateSettings(r.Context(), p.actor, p.actor.OrgID,
-		governance.Settings{PATsEnabled: *body.PATsEnabled, PATMaxLifetime: lifetime})
+	in := governance.Settings{PATsEnabled: *body.PATsEnabled, PATMaxLifetime: lifetime}
+	if body.ExpiryNoticeDays != nil {
+		in.ExpiryNoticeDays = nonNil(*body.ExpiryNoticeDays)
+	}
+	if body.PATIdleRevokeAfter != nil {
+		if in.PATIdleRevokeAfter, err = duration.Parse(*body.PATIdleRevokeAfter); err != nil {
+			return fieldProblem(codeInvalidField, "pat_idle_revoke_after", "must be a duration such as 90d or 2160h, or \"0\" for never")
+		}
+	} else {
+		cur, err := a.gov.Settings(r.Context(), p.actor, p.actor.OrgID)
+		if err != nil {
+			return err
+		}
+		in.PATIdleRevokeAfter = cur.PATIdleRevokeAfter
+	}
+	s, err := a.gov.UpdateSettings(r.Context(), p.actor, p.actor.OrgID, in)
 	if err != nil {
 		return err
 	}
@@ -135,11 +160,14 @@ type userJSON struct {
 	Admin     bool   `json:"admin"`
 	CreatedAt string `json:"created_at"`
 	UpdatedAt string `json:"updated_at"`
+
+	// Email is where the user's notices go; "" for none.
+	Email string `json:"email"`
 }
 
 func toUser(u *storage.User) userJSON {
 	return userJSON{ID: u.ID, Username: u.Username, Kind: string(u.Kind), Status: string(u.Status), Admin: u.Admin,
-		CreatedAt: stamp(u.CreatedAt), UpdatedAt: stamp(u.UpdatedAt)}
+		CreatedAt: stamp(u.CreatedAt), UpdatedAt: stamp(u.UpdatedAt), Email: u.Email}
 }
 
 func (a *api) listUsers(w http.ResponseWriter, r *http.Request, p *principal, q map[string]string) error {
@@ -171,6 +199,8 @@ type createUserRequest struct {
 	Admin           bool   `json:"admin"`
 	Password        string `json:"password"`
 	SetPasswordLink bool   `json:"set_password_link"`
+
+	Email string `json:"email"`
 }
 
 // passwordLinkJSON is a set-password link just issued: the only answer
@@ -201,7 +231,7 @@ func (a *api) createUser(w http.ResponseWriter, r *http.Request, p *principal, _
 	}
 	u, err := a.gov.CreateUser(r.Context(), p.actor, p.actor.OrgID, governance.UserRequest{
 		Username: body.Username, Kind: storage.UserKind(body.Kind), Admin: body.Admin, Password: body.Password,
-		Link: body.SetPasswordLink,
+		Link: body.SetPasswordLink, Email: body.Email,
 	})
 	if err != nil {
 		return err
@@ -448,5 +478,52 @@ func (a *api) listAudit(w http.ResponseWriter, r *http.Request, p *principal, q 
 			ActorName: names[i].Actor, TargetName: names[i].Target})
 	}
 	httpx.WriteJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// emailRequest is the body of PUT …/email: the address, "" to remove it.
+type emailRequest struct {
+	Email *string `json:"email"`
+}
+
+// readEmail reads an emailRequest; email is required ("" removes).
+func readEmail(w http.ResponseWriter, r *http.Request) (string, error) {
+	var body emailRequest
+	if err := decodeBody(w, r, &body, false); err != nil {
+		return "", err
+	}
+	if body.Email == nil {
+		return "", fieldProblem(codeInvalidField, "email", "is required (\"\" removes the address)")
+	}
+	return *body.Email, nil
+}
+
+// setUserEmail sets or removes a user's e-mail address and answers 200
+// with the user.
+func (a *api) setUserEmail(w http.ResponseWriter, r *http.Request, p *principal, _ map[string]string) error {
+	email, err := readEmail(w, r)
+	if err != nil {
+		return err
+	}
+	u, err := a.gov.SetUserEmail(r.Context(), p.actor, p.actor.OrgID, r.PathValue("id"), email)
+	if err != nil {
+		return err
+	}
+	httpx.WriteJSON(w, http.StatusOK, toUser(u))
+	return nil
+}
+
+// setMyEmail sets or removes the caller's own e-mail address and answers
+// 200 with the user.
+func (a *api) setMyEmail(w http.ResponseWriter, r *http.Request, p *principal, _ map[string]string) error {
+	email, err := readEmail(w, r)
+	if err != nil {
+		return err
+	}
+	u, err := a.gov.SetMyEmail(r.Context(), p.actor, email)
+	if err != nil {
+		return err
+	}
+	httpx.WriteJSON(w, http.StatusOK, toUser(u))
 	return nil
 }

@@ -151,6 +151,7 @@ var apiRoutes = []apiRoute{
 	{http.MethodPost, "/api/v1/me/pats/{id}/regenerate", accessPATs, (*api).regenerateMyPAT, nil},
 	{http.MethodGet, "/api/v1/me/pats/{id}/effective", accessPATs, (*api).explainMyPAT, []string{"audience", "scope"}},
 	{http.MethodPut, "/api/v1/me/password", accessAny, (*api).changeMyPassword, nil},
+	{http.MethodPut, "/api/v1/me/email", accessAny, (*api).setMyEmail, nil},
 
 	{http.MethodGet, "/api/v1/admin/settings", accessAdmin, (*api).getSettings, nil},
 	{http.MethodPut, "/api/v1/admin/settings", accessAdmin, (*api).putSettings, nil},
@@ -163,6 +164,7 @@ var apiRoutes = []apiRoute{
 	{http.MethodPost, "/api/v1/admin/users/{id}/deactivate", accessAdmin, (*api).deactivateUser, nil},
 	{http.MethodPost, "/api/v1/admin/users/{id}/reactivate", accessAdmin, (*api).reactivateUser, nil},
 	{http.MethodGet, "/api/v1/admin/users/{id}/access", accessAdmin, (*api).userAccess, nil},
+	{http.MethodPut, "/api/v1/admin/users/{id}/email", accessAdmin, (*api).setUserEmail, nil},
 	{http.MethodGet, "/api/v1/admin/roles", accessAdmin, (*api).listRoles, nil},
 	{http.MethodPost, "/api/v1/admin/roles", accessAdmin, (*api).createRole, nil},
 	{http.MethodPut, "/api/v1/admin/roles/{id}", accessAdmin, (*api).updateRole, nil},

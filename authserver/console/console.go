@@ -324,6 +324,7 @@ var consoleRoutes = []consoleRoute{
 	{http.MethodPost, "/console/logout", false, (*console).logout},
 	{http.MethodGet, "/console/password", false, (*console).password},
 	{http.MethodPost, "/console/password", false, (*console).changePassword},
+	{http.MethodPost, "/console/email", false, (*console).changeEmail},
 
 	{http.MethodGet, "/console/org/{$}", true, (*console).orgHome},
 	{http.MethodGet, "/console/org/tokens", true, (*console).orgTokens},
@@ -347,6 +348,7 @@ var consoleRoutes = []consoleRoute{
 	{http.MethodGet, "/console/org/users/{id}", true, (*console).orgUser},
 	{http.MethodPost, "/console/org/users/{id}/assignments", true, (*console).orgAssign},
 	{http.MethodPost, "/console/org/users/{id}/assignments/{assignment}/delete", true, (*console).orgUnassign},
+	{http.MethodPost, "/console/org/users/{id}/email", true, (*console).orgSetEmail},
 }
 
 // routes mounts the console on mux. Every console answer carries the

@@ -2,10 +2,12 @@ package console
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"html/template"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -157,6 +159,23 @@ func (c *console) setUserStatus(w http.ResponseWriter, r *http.Request, v *visit
 type settingsPage struct {
 	PATsEnabled bool
 	MaxLifetime string
+
+	// The hygiene settings as the form shows them: the notice days
+	// comma-separated ("" for none), the idle time ("0" for never); Field
+	// names the field of a refusal.
+	NoticeDays string
+	IdleAfter  string
+	Field      string
+}
+
+// settingsForm fills the form from s.
+func settingsForm(s *governance.Settings) *settingsPage {
+	days := make([]string, len(s.ExpiryNoticeDays))
+	for i, d := range s.ExpiryNoticeDays {
+		days[i] = strconv.Itoa(d)
+	}
+	return &settingsPage{PATsEnabled: s.PATsEnabled, MaxLifetime: duration.Format(s.PATMaxLifetime),
+		NoticeDays: strings.Join(days, ", "), IdleAfter: duration.Format(s.PATIdleRevokeAfter)}
 }
 
 func (c *console) orgSettings(w http.ResponseWriter, r *http.Request, v *visit) error {
@@ -164,35 +183,69 @@ func (c *console) orgSettings(w http.ResponseWriter, r *http.Request, v *visit) 
 	if err != nil {
 		return err
 	}
-	d := &settingsPage{PATsEnabled: s.PATsEnabled, MaxLifetime: duration.Format(s.PATMaxLifetime)}
-	c.render(w, r, http.StatusOK, "org_settings", v.page("org-settings", d))
+	c.render(w, r, http.StatusOK, "org_settings", v.page("org-settings", settingsForm(s)))
 	return nil
 }
 
+// settingsLabels are the settings form's labels of governance's fields.
+var settingsLabels = map[string]string{"pat_max_lifetime": "Maximum lifetime",
+	"expiry_notice_days": "Expiry notices", "pat_idle_revoke_after": "Revoke unused tokens after"}
+
 func (c *console) orgUpdateSettings(w http.ResponseWriter, r *http.Request, v *visit) error {
-	d := &settingsPage{PATsEnabled: r.PostForm.Get("pats_enabled") != "", MaxLifetime: strings.TrimSpace(r.PostForm.Get("pat_max_lifetime"))}
+	d := &settingsPage{PATsEnabled: r.PostForm.Get("pats_enabled") != "", MaxLifetime: strings.TrimSpace(r.PostForm.Get("pat_max_lifetime")),
+		NoticeDays: strings.TrimSpace(r.PostForm.Get("expiry_notice_days")), IdleAfter: strings.TrimSpace(r.PostForm.Get("pat_idle_revoke_after"))}
 	p := v.page("org-settings", d)
 	if d.MaxLifetime == "" {
 		d.MaxLifetime = "0"
 	}
-	lifetime, err := duration.Parse(d.MaxLifetime)
-	d.MaxLifetime = c.refill(d.MaxLifetime)
-	if err != nil {
-		p.Error = "Maximum lifetime: must be a duration such as 90d or 720h, or 0 for no limit."
+	if d.IdleAfter == "" {
+		d.IdleAfter = "0"
+	}
+	lifetime, lerr := duration.Parse(d.MaxLifetime)
+	idle, ierr := duration.Parse(d.IdleAfter)
+	days, derr := formDays(d.NoticeDays)
+	d.MaxLifetime, d.IdleAfter, d.NoticeDays = c.refill(d.MaxLifetime), c.refill(d.IdleAfter), c.refill(d.NoticeDays)
+	refuse := func(field, msg string) error {
+		d.Field, p.Error = field, msg
 		c.render(w, r, http.StatusBadRequest, "org_settings", p)
 		return nil
 	}
+	switch {
+	case lerr != nil:
+		return refuse("pat_max_lifetime", "Maximum lifetime: must be a duration such as 90d or 720h, or 0 for no limit.")
+	case derr != nil:
+		d.NoticeDays = ""
+		return refuse("expiry_notice_days", "Expiry notices: must be whole days separated by commas, such as 30, 7, 1, or empty for none.")
+	case ierr != nil:
+		return refuse("pat_idle_revoke_after", "Revoke unused tokens after: must be a duration such as 90d or 2160h, or 0 for never.")
+	}
+	// A form without the hygiene fields (one from a page served before
+	// they existed) leaves them as they are.
+	if _, ok := r.PostForm["expiry_notice_days"]; !ok {
+		days = nil
+	}
+	if _, ok := r.PostForm["pat_idle_revoke_after"]; !ok {
+		cur, err := c.gov.Settings(r.Context(), v.actor, v.actor.OrgID)
+		if err != nil {
+			return err
+		}
+		idle = cur.PATIdleRevokeAfter
+	}
 	s, err := c.gov.UpdateSettings(r.Context(), v.actor, v.actor.OrgID,
-		governance.Settings{PATsEnabled: d.PATsEnabled, PATMaxLifetime: lifetime})
+		governance.Settings{PATsEnabled: d.PATsEnabled, PATMaxLifetime: lifetime, ExpiryNoticeDays: days, PATIdleRevokeAfter: idle})
 	if err != nil {
 		if governance.KindOf(err) == 0 {
 			return err
 		}
-		p.Error = messageOf(err)
+		d.Field, p.Error = fieldOf(err), messageOf(err)
+		var ge *governance.Error
+		if l, ok := settingsLabels[d.Field]; ok && errors.As(err, &ge) {
+			p.Error = l + ": " + ge.Message + "."
+		}
 		c.render(w, r, statusOf(err), "org_settings", p)
 		return nil
 	}
-	d.PATsEnabled, d.MaxLifetime = s.PATsEnabled, duration.Format(s.PATMaxLifetime)
+	*d = *settingsForm(s)
 	p.Notice = "Settings saved."
 	if !s.PATsEnabled {
 		p.Notice += " Personal access tokens are disabled: none can be generated or exchanged until you enable them again."
@@ -201,11 +254,26 @@ func (c *console) orgUpdateSettings(w http.ResponseWriter, r *http.Request, v *v
 	return nil
 }
 
+// formDays reads the expiry notice days of the settings form: whole days
+// separated by commas or spaces; empty is none (never nil, which would
+// keep the current days).
+func formDays(v string) ([]int, error) {
+	days := []int{}
+	for _, f := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' }) {
+		d, err := strconv.Atoi(f)
+		if err != nil {
+			return nil, err
+		}
+		days = append(days, d)
+	}
+	return days, nil
+}
+
 // auditPage is the data of the audit log.
 type auditPage struct {
 	Items []auditRow
 	// The filters: an action, an actor (a username, or cli, anonymous,
-	// unknown-user, client:<id>), and a range of days (UTC, both
+	// unknown-user, system, client:<id>), and a range of days (UTC, both
 	// included).
 	Action, Actor, Since, Until string
 	Next                        string
@@ -218,7 +286,7 @@ type auditPage struct {
 // auditActions are the actions the filter offers.
 var auditActions = []string{
 	"pat.create", "pat.regenerate", "pat.revoke", "exchange.refused",
-	"user.create", "user.deactivate", "user.reactivate",
+	"user.create", "user.deactivate", "user.reactivate", "user.email",
 	"user.password.reset", "user.password.change", "user.password.link",
 	"role.create", "role.update", "role.delete", "role.assign", "role.unassign",
 	"org.settings", "console.login", "console.logout", "console.login.refused",
@@ -265,7 +333,7 @@ func (c *console) orgAudit(w http.ResponseWriter, r *http.Request, v *visit) err
 	}
 	switch a := d.Actor; {
 	case a == "":
-	case a == "cli" || a == string(governance.ActorAnon) || a == string(governance.ActorUnknownUser) || strings.HasPrefix(a, "client:"):
+	case a == "cli" || a == string(governance.ActorAnon) || a == string(governance.ActorUnknownUser) || a == string(governance.ActorSystem) || strings.HasPrefix(a, "client:"):
 		f.Actor = a
 	default:
 		u, err := c.gov.UserByName(ctx, v.actor, v.actor.OrgID, a)

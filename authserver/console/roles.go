@@ -221,6 +221,10 @@ type userPage struct {
 	Roles          []governance.RoleSummary
 	RoleID, Folder string
 	Field          string
+
+	// Email fills the e-mail form: the stored address, unless a refusal
+	// of the address left it empty.
+	Email string
 }
 
 // userCauseText says in words why none of a user's tokens could be
@@ -246,6 +250,9 @@ func (c *console) renderUser(w http.ResponseWriter, r *http.Request, v *visit, s
 		return err
 	}
 	d.Access, d.Roles = acc, roles
+	if d.Field != "email" {
+		d.Email = acc.User.Email
+	}
 	if !acc.Usable {
 		if d.Reason = userCauseText[acc.Reason]; d.Reason == "" {
 			d.Reason = "the user's tokens cannot be used now"
@@ -311,4 +318,27 @@ func (c *console) orgUnassign(w http.ResponseWriter, r *http.Request, v *visit) 
 		where = "at " + f
 	}
 	return c.renderUser(w, r, v, http.StatusOK, &userPage{}, "Role “"+acc.Roles[i].Role+"” "+where+" is unassigned.", "")
+}
+
+// orgSetEmail sets or removes ("") a user's e-mail address, on the user's
+// page.
+func (c *console) orgSetEmail(w http.ResponseWriter, r *http.Request, v *visit) error {
+	email := strings.TrimSpace(r.PostForm.Get("email"))
+	_, err := c.gov.SetUserEmail(r.Context(), v.actor, v.actor.OrgID, r.PathValue("id"), email)
+	switch governance.KindOf(err) {
+	case 0:
+		if err != nil {
+			return err
+		}
+	case governance.NotFound:
+		return err
+	default:
+		d := &userPage{Field: fieldOf(err)}
+		return c.renderUser(w, r, v, statusOf(err), d, "", fieldMessage(err))
+	}
+	notice := "The e-mail address is saved."
+	if email == "" {
+		notice = "The e-mail address is removed."
+	}
+	return c.renderUser(w, r, v, http.StatusOK, &userPage{}, notice, "")
 }

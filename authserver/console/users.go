@@ -45,6 +45,8 @@ type newUserForm struct {
 	// Mode is how a local user gets a password: "password", "link" or
 	// "none".
 	Mode string
+
+	Email string
 }
 
 // usersURL is the users page under filters, at cursor.
@@ -127,15 +129,18 @@ func (c *console) revealLink(w http.ResponseWriter, r *http.Request, v *visit, u
 // orgCreateUser creates a user from the users page's form.
 func (c *console) orgCreateUser(w http.ResponseWriter, r *http.Request, v *visit) error {
 	f := newUserForm{Username: strings.TrimSpace(r.PostForm.Get("username")), Kind: r.PostForm.Get("kind"),
-		Admin: r.PostForm.Get("admin") != "", Mode: r.PostForm.Get("password_mode")}
+		Admin: r.PostForm.Get("admin") != "", Mode: r.PostForm.Get("password_mode"), Email: strings.TrimSpace(r.PostForm.Get("email"))}
 	if f.Kind == "" {
 		f.Kind = string(storage.UserLocal)
 	}
 	again := func(status int, field, msg string) error {
-		f.Username = c.refill(f.Username)
+		f.Username, f.Email = c.refill(f.Username), c.refill(f.Email)
+		if field == "email" {
+			f.Email = "" // not an address: it may hold anything
+		}
 		return c.renderOrgUsers(w, r, v, status, "", msg, &orgUsersPage{New: f, Field: field})
 	}
-	req := governance.UserRequest{Username: f.Username, Kind: storage.UserKind(f.Kind), Admin: f.Admin}
+	req := governance.UserRequest{Username: f.Username, Kind: storage.UserKind(f.Kind), Admin: f.Admin, Email: f.Email}
 	if f.Kind == string(storage.UserLocal) {
 		switch f.Mode {
 		case "password":
@@ -176,7 +181,7 @@ func (c *console) orgCreateUser(w http.ResponseWriter, r *http.Request, v *visit
 // is about.
 func fieldMessage(err error) string {
 	labels := map[string]string{"username": "Username", "kind": "Kind", "password": "Password",
-		"current_password": "Current password", "q": "Search", "status": "Status"}
+		"current_password": "Current password", "q": "Search", "status": "Status", "email": "E-mail address"}
 	if l, ok := labels[fieldOf(err)]; ok {
 		var ge *governance.Error
 		if errors.As(err, &ge) {
@@ -264,11 +269,13 @@ func (c *console) orgResetPassword(w http.ResponseWriter, r *http.Request, v *vi
 // passwordPage is the data of the change-password form.
 type passwordPage struct {
 	Field string
+	// Email is the address the e-mail form shows.
+	Email string
 }
 
 // password shows the signed-in user's change-password form.
 func (c *console) password(w http.ResponseWriter, r *http.Request, v *visit) error {
-	c.render(w, r, http.StatusOK, "password", v.page("password", &passwordPage{}))
+	c.render(w, r, http.StatusOK, "password", v.page("password", &passwordPage{Email: v.me.User.Email}))
 	return nil
 }
 
@@ -276,7 +283,7 @@ func (c *console) password(w http.ResponseWriter, r *http.Request, v *visit) err
 // it was changed in stays (with a new id and CSRF token); every other one
 // ends.
 func (c *console) changePassword(w http.ResponseWriter, r *http.Request, v *visit) error {
-	d := &passwordPage{}
+	d := &passwordPage{Email: v.me.User.Email}
 	p := v.page("password", d)
 	again := func(status int, field, msg string) error {
 		d.Field, p.Error = field, msg
@@ -380,4 +387,31 @@ func (c *console) setPassword(w http.ResponseWriter, r *http.Request) {
 	}
 	c.log.InfoContext(r.Context(), "console password set with a link", "org_id", u.OrgID, "user_id", u.ID)
 	http.Redirect(w, r, "/console/login?password_set=1", http.StatusSeeOther)
+}
+
+// changeEmail sets or removes ("") the signed-in user's own e-mail
+// address, on the page of the password form.
+func (c *console) changeEmail(w http.ResponseWriter, r *http.Request, v *visit) error {
+	email := strings.TrimSpace(r.PostForm.Get("email"))
+	d := &passwordPage{Email: c.refill(email)}
+	p := v.page("password", d)
+	u, err := c.gov.SetMyEmail(r.Context(), v.actor, email)
+	if err != nil {
+		if governance.KindOf(err) == 0 {
+			return err
+		}
+		d.Field, p.Error = fieldOf(err), fieldMessage(err)
+		if d.Field == "email" {
+			d.Email = ""
+		}
+		c.render(w, r, statusOf(err), "password", p)
+		return nil
+	}
+	d.Email = u.Email
+	p.Notice = "Your e-mail address is removed: you get no notices about your tokens."
+	if u.Email != "" {
+		p.Notice = "Your e-mail address is saved: notices about your tokens go there."
+	}
+	c.render(w, r, http.StatusOK, "password", p)
+	return nil
 }

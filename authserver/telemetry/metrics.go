@@ -80,7 +80,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		PATEvents: NewLabelledCounter(reg, prometheus.CounterOpts{
 			Name: "authserver_pat_events_total",
-			Help: "PAT lifecycle events: created, regenerated, revoked_owner, revoked_admin, revoked_value, revoked_holder, revoked_leaked.",
+			Help: "PAT lifecycle events: created, regenerated, revoked_owner, revoked_admin, revoked_value, revoked_holder, revoked_leaked; of the hygiene jobs: expiry_notice, expired, revoked_idle.",
 		}, "event", patEventNames),
 	}
 	m.registerHTTP(reg)
@@ -220,6 +220,9 @@ func RegisterGauges(reg prometheus.Registerer, keys keyStats, queueDepth func() 
 // counted as "other", so the label stays bounded whatever a caller sends.
 var patEventNames = []string{
 	"created", "regenerated", "revoked_owner", "revoked_admin", "revoked_value", "revoked_holder", "revoked_leaked",
+	// The PAT hygiene jobs: expiry notices and expired events written,
+	// PATs revoked for being idle.
+	"expiry_notice", "expired", "revoked_idle",
 }
 
 var _ governance.Events = (*Metrics)(nil)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -49,16 +50,19 @@ func (a *app) orgListCommand() *cobra.Command {
 }
 
 func (a *app) orgSettingsCommand() *cobra.Command {
-	var org, pats, maxLifetime string
+	var org, pats, maxLifetime, noticeDays, idle string
 	cmd := &cobra.Command{
-		Use:   "settings --org ORG [--pats-enabled=true|false] [--pat-max-lifetime 90d]",
+		Use:   "settings --org ORG [--pats-enabled=true|false] [--pat-max-lifetime 90d] [--expiry-notice-days 30,7,1] [--pat-idle-revoke-after 90d]",
 		Short: "Show an organization's PAT policy, changing it first when asked",
-		Long: `Show an organization's PAT policy: whether personal access tokens are enabled and their
-maximum lifetime. With --pats-enabled or --pat-max-lifetime, change it first, under the
-same rules as the console and the API (the change is audited), then show it.
+		Long: `Show an organization's PAT policy: whether personal access tokens are enabled, their
+maximum lifetime, the days before a PAT's end at which its owner is notified, and how
+long a PAT may go unused before it is revoked. With any of the flags, change it first,
+under the same rules as the console and the API (the change is audited), then show it.
 
 Disabling PATs stops every PAT of the organization at its next use; a lower maximum
-lifetime also ends existing PATs older than it. --pat-max-lifetime 0 removes the limit.`,
+lifetime also ends existing PATs older than it. --pat-max-lifetime 0 removes the limit.
+--expiry-notice-days takes up to 5 whole days from 1 to 365, comma-separated; "none"
+turns the notices off. --pat-idle-revoke-after 0 never revokes; otherwise at least 1d.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			// Both flags are read before the database is opened, and their
@@ -75,6 +79,22 @@ lifetime also ends existing PATs older than it. --pat-max-lifetime 0 removes the
 			if cmd.Flags().Changed("pat-max-lifetime") {
 				setMax = &maxLifetime
 			}
+			var setDays []int
+			if cmd.Flags().Changed("expiry-notice-days") {
+				d, err := parseDays(noticeDays)
+				if err != nil {
+					return err
+				}
+				setDays = d
+			}
+			var setIdle *time.Duration
+			if cmd.Flags().Changed("pat-idle-revoke-after") {
+				d, err := duration.Parse(idle)
+				if err != nil {
+					return errors.New("--pat-idle-revoke-after: must be a duration such as 90d or 2160h, or 0 for never")
+				}
+				setIdle = &d
+			}
 			ctx := cmd.Context()
 			s, o, err := a.openOrg(ctx, org)
 			if err != nil {
@@ -85,8 +105,12 @@ lifetime also ends existing PATs older than it. --pat-max-lifetime 0 removes the
 			if err != nil {
 				return err
 			}
-			if setPATs != nil || setMax != nil {
+			if setPATs != nil || setMax != nil || setDays != nil || setIdle != nil {
 				next := *cur
+				next.ExpiryNoticeDays = setDays // nil keeps them
+				if setIdle != nil {
+					next.PATIdleRevokeAfter = *setIdle
+				}
 				if setPATs != nil {
 					next.PATsEnabled = *setPATs
 				}
@@ -98,7 +122,8 @@ lifetime also ends existing PATs older than it. --pat-max-lifetime 0 removes the
 					next.PATMaxLifetime = d
 				}
 				if cur, err = s.gov.UpdateSettings(ctx, governance.CLI(), o.ID, next); err != nil {
-					return flagError(err, map[string]string{"pat_max_lifetime": "--pat-max-lifetime"})
+					return flagError(err, map[string]string{"pat_max_lifetime": "--pat-max-lifetime",
+						"expiry_notice_days": "--expiry-notice-days", "pat_idle_revoke_after": "--pat-idle-revoke-after"})
 				}
 			}
 			return writeSettings(a.stdout, o.Name, cur)
@@ -108,6 +133,8 @@ lifetime also ends existing PATs older than it. --pat-max-lifetime 0 removes the
 	cmd.Flags().StringVar(&pats, "pats-enabled", "", "enable (true) or disable (false) personal access tokens")
 	cmd.Flags().Lookup("pats-enabled").NoOptDefVal = "true"
 	cmd.Flags().StringVar(&maxLifetime, "pat-max-lifetime", "", "maximum PAT lifetime, e.g. 90d or 720h; 0 for no limit")
+	cmd.Flags().StringVar(&noticeDays, "expiry-notice-days", "", `days before a PAT's end to notify its owner, e.g. 30,7,1; "none" for no notices`)
+	cmd.Flags().StringVar(&idle, "pat-idle-revoke-after", "", "revoke PATs unused for this long, e.g. 90d; 0 for never")
 	_ = cmd.MarkFlagRequired("org")
 	return cmd
 }
@@ -115,7 +142,47 @@ lifetime also ends existing PATs older than it. --pat-max-lifetime 0 removes the
 // writeSettings prints an organization's policy, one "key: value" a line.
 func writeSettings(w io.Writer, org string, s *governance.Settings) error {
 	_, err := fmt.Fprintf(w, "organization: %s\npats_enabled: %t\npat_max_lifetime: %s\n", org, s.PATsEnabled, maxLifetimeSetting(s.PATMaxLifetime))
+	if err != nil {
+		return err
+	}
+	idle := "0 (never)"
+	if s.PATIdleRevokeAfter > 0 {
+		idle = duration.Format(s.PATIdleRevokeAfter)
+	}
+	_, err = fmt.Fprintf(w, "expiry_notice_days: %s\npat_idle_revoke_after: %s\n", formatDays(s.ExpiryNoticeDays), idle)
 	return err
+}
+
+// parseDays reads --expiry-notice-days: whole days separated by commas,
+// or "none" (or "") for no notices. governance checks the rule; this only
+// reads numbers, and its refusal does not repeat the value.
+func parseDays(v string) ([]int, error) {
+	v = strings.TrimSpace(v)
+	if v == "" || v == "none" {
+		return []int{}, nil
+	}
+	parts := strings.Split(v, ",")
+	days := make([]int, 0, len(parts))
+	for _, p := range parts {
+		d, err := strconv.Atoi(strings.TrimSpace(p))
+		if err != nil {
+			return nil, errors.New(`--expiry-notice-days: must be whole days separated by commas, such as 30,7,1, or "none"`)
+		}
+		days = append(days, d)
+	}
+	return days, nil
+}
+
+// formatDays shows expiry notice days as --expiry-notice-days takes them.
+func formatDays(days []int) string {
+	if len(days) == 0 {
+		return "none"
+	}
+	parts := make([]string, len(days))
+	for i, d := range days {
+		parts[i] = strconv.Itoa(d)
+	}
+	return strings.Join(parts, ",")
 }
 
 func enabled(on bool) string {

@@ -181,16 +181,16 @@ func TestOrgCommands(t *testing.T) {
 	if len(rows) != 2 || strings.Join(rows[0], " ") != "acme enabled none 2" || strings.Join(rows[1], " ") != "other disabled 30d 1" {
 		t.Fatalf("org list: %q", rows)
 	}
-	if out := ok(t, path, "org", "settings", "--org", "other"); out != "organization: other\npats_enabled: false\npat_max_lifetime: 30d\n" {
+	if out := ok(t, path, "org", "settings", "--org", "other"); out != "organization: other\npats_enabled: false\npat_max_lifetime: 30d\nexpiry_notice_days: 30,7,1\npat_idle_revoke_after: 0 (never)\n" {
 		t.Fatalf("org settings: %q", out)
 	}
-	if out := ok(t, path, "org", "settings", "--org", "other", "--pats-enabled", "--pat-max-lifetime", "90d"); out != "organization: other\npats_enabled: true\npat_max_lifetime: 90d\n" {
+	if out := ok(t, path, "org", "settings", "--org", "other", "--pats-enabled", "--pat-max-lifetime", "90d"); out != "organization: other\npats_enabled: true\npat_max_lifetime: 90d\nexpiry_notice_days: 30,7,1\npat_idle_revoke_after: 0 (never)\n" {
 		t.Fatalf("org settings with changes: %q", out)
 	}
-	if out := ok(t, path, "org", "settings", "--org", "acme", "--pats-enabled=false"); out != "organization: acme\npats_enabled: false\npat_max_lifetime: 0 (no limit)\n" {
+	if out := ok(t, path, "org", "settings", "--org", "acme", "--pats-enabled=false"); out != "organization: acme\npats_enabled: false\npat_max_lifetime: 0 (no limit)\nexpiry_notice_days: 30,7,1\npat_idle_revoke_after: 0 (never)\n" {
 		t.Fatalf("disable PATs: %q", out)
 	}
-	if out := ok(t, path, "org", "settings", "--org", "other", "--pat-max-lifetime", "0"); !strings.HasSuffix(out, "pat_max_lifetime: 0 (no limit)\n") {
+	if out := ok(t, path, "org", "settings", "--org", "other", "--pat-max-lifetime", "0"); !strings.Contains(out, "pat_max_lifetime: 0 (no limit)\n") {
 		t.Fatalf("remove the limit: %q", out)
 	}
 	rows = tableRows(t, ok(t, path, "org", "list"))
@@ -223,7 +223,7 @@ func TestOrgCommands(t *testing.T) {
 			}
 		})
 	}
-	if out := ok(t, path, "org", "settings", "--org", "acme"); out != "organization: acme\npats_enabled: false\npat_max_lifetime: 0 (no limit)\n" {
+	if out := ok(t, path, "org", "settings", "--org", "acme"); out != "organization: acme\npats_enabled: false\npat_max_lifetime: 0 (no limit)\nexpiry_notice_days: 30,7,1\npat_idle_revoke_after: 0 (never)\n" {
 		t.Fatalf("refusals changed the settings: %q", out)
 	}
 }

@@ -15,7 +15,8 @@ import (
 
 func (a *app) userCommand() *cobra.Command {
 	return group("user", "Manage users", a.userCreateCommand(), a.userListCommand(), a.userSetPasswordCommand(),
-		a.userStatusCommand("deactivate", storage.UserDeactivated), a.userStatusCommand("activate", storage.UserActive))
+		a.userStatusCommand("deactivate", storage.UserDeactivated), a.userStatusCommand("activate", storage.UserActive),
+		a.userSetEmailCommand())
 }
 
 // passwordFlags map governance's password fields to the command line's
@@ -23,10 +24,10 @@ func (a *app) userCommand() *cobra.Command {
 var passwordFlags = map[string]string{"password": "the password"}
 
 func (a *app) userCreateCommand() *cobra.Command {
-	var org, username, kind string
+	var org, username, kind, email string
 	var admin, passwordStdin, link, noPassword bool
 	cmd := &cobra.Command{
-		Use:   "create --org ORG --username NAME [--kind local] [--admin] (--password-stdin | --link | --no-password)",
+		Use:   "create --org ORG --username NAME [--kind local] [--admin] [--email ADDRESS] (--password-stdin | --link | --no-password)",
 		Short: "Create a user",
 		Long: `Create a user. A local user needs one of:
 
@@ -37,7 +38,10 @@ func (a *app) userCreateCommand() *cobra.Command {
                     whose password an admin sets later with user set-password)
 
 A password has at least 12 characters, at most 1024 bytes, and does not contain the
-username (ignoring case). Directory and SAML users have no password here.`,
+username (ignoring case). Directory and SAML users have no password here.
+
+--email gives the user an e-mail address for the notices about their PATs: one plain
+address such as alice@example.com (no display name), at most 254 bytes.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			// Checked before stdin is read; governance checks them again.
@@ -61,7 +65,7 @@ username (ignoring case). Directory and SAML users have no password here.`,
 			case n == 0 && k == storage.UserLocal:
 				return fmt.Errorf("a local user needs --password-stdin, --link or --no-password")
 			}
-			req := governance.UserRequest{Username: username, Kind: k, Admin: admin, Link: link}
+			req := governance.UserRequest{Username: username, Kind: k, Admin: admin, Link: link, Email: email}
 			if passwordStdin {
 				pw, err := readSecretLine(a.stdin)
 				if err != nil {
@@ -84,7 +88,7 @@ username (ignoring case). Directory and SAML users have no password here.`,
 				return fmt.Errorf("user %q already exists in organization %q", username, org)
 			}
 			if err != nil {
-				return flagError(err, map[string]string{"username": "--username", "kind": "--kind", "password": passwordFlags["password"]})
+				return flagError(err, map[string]string{"username": "--username", "kind": "--kind", "password": passwordFlags["password"], "email": "--email"})
 			}
 			if u.Link == nil {
 				fmt.Fprintf(a.stdout, "created user %s (%s)\n", u.Username, u.ID)
@@ -101,6 +105,7 @@ username (ignoring case). Directory and SAML users have no password here.`,
 	cmd.Flags().BoolVar(&passwordStdin, "password-stdin", false, "read the console password from the first line of stdin")
 	cmd.Flags().BoolVar(&link, "link", false, "print a one-time set-password link instead")
 	cmd.Flags().BoolVar(&noPassword, "no-password", false, "create a local user without a console password")
+	cmd.Flags().StringVar(&email, "email", "", "the user's e-mail address, for notices about their PATs")
 	_ = cmd.MarkFlagRequired("org")
 	_ = cmd.MarkFlagRequired("username")
 	return cmd
@@ -257,6 +262,58 @@ func (a *app) userStatusCommand(verb string, status storage.UserStatus) *cobra.C
 	}
 	cmd.Flags().StringVar(&org, "org", "", "organization name (required)")
 	cmd.Flags().StringVar(&username, "user", "", "username (required)")
+	_ = cmd.MarkFlagRequired("org")
+	_ = cmd.MarkFlagRequired("user")
+	return cmd
+}
+
+func (a *app) userSetEmailCommand() *cobra.Command {
+	var org, username, email string
+	var remove bool
+	cmd := &cobra.Command{
+		Use:   "set-email --org ORG --user NAME (--email ADDRESS | --remove)",
+		Short: "Set or remove a user's e-mail address",
+		Long: `Set a user's e-mail address, where the notices about their PATs go (expiry notices,
+revocations someone else made), or remove it with --remove. The address is one plain
+address such as alice@example.com (no display name), at most 254 bytes. The audit log
+records that it was set, changed or removed, never the address.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			set := cmd.Flags().Changed("email")
+			switch {
+			case set == remove:
+				return errors.New("give exactly one of --email and --remove")
+			case set && email == "":
+				return errors.New("--email: is empty; use --remove to remove the address")
+			}
+			ctx := cmd.Context()
+			s, o, err := a.openOrg(ctx, org)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			u, err := s.user(ctx, o, username)
+			if err != nil {
+				return err
+			}
+			u, err = s.gov.SetUserEmail(ctx, governance.CLI(), o.ID, u.ID, email)
+			switch {
+			case governance.KindOf(err) == governance.NotFound:
+				return fmt.Errorf("no user %q in organization %q", username, org)
+			case err != nil:
+				return flagError(err, map[string]string{"email": "--email"})
+			case u.Email == "":
+				fmt.Fprintf(a.stdout, "user %s has no e-mail address\n", u.Username)
+			default:
+				fmt.Fprintf(a.stdout, "e-mail address of %s set\n", u.Username)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&org, "org", "", "organization name (required)")
+	cmd.Flags().StringVar(&username, "user", "", "username (required)")
+	cmd.Flags().StringVar(&email, "email", "", "the new address")
+	cmd.Flags().BoolVar(&remove, "remove", false, "remove the address")
 	_ = cmd.MarkFlagRequired("org")
 	_ = cmd.MarkFlagRequired("user")
 	return cmd
