@@ -49,6 +49,22 @@ type PATView struct {
 	// Delegates are the clients allowed to exchange the PAT's access
 	// tokens on the owner's behalf (chained exchange); empty for none.
 	Delegates []string
+
+	// Rotation and networks.
+	//
+	// OverlapUntil is, for a PAT replaced by regeneration with an overlap,
+	// when its old secret stops working (nil: no overlap was given).
+	// InOverlap says the old secret still works now.
+	OverlapUntil *time.Time
+	InOverlap    bool
+	// ReplacedBy is the id of the PAT that replaced this one ("" for none).
+	ReplacedBy string
+	// AllowedCIDRs are the networks the PAT may be exchanged from; empty
+	// allows any address.
+	AllowedCIDRs []string
+	// RecentNetworks are the last networks the PAT was exchanged from,
+	// most recent first.
+	RecentNetworks []string
 }
 
 // ExpiresInDays is the number of whole days, rounded up, until an active
@@ -78,6 +94,7 @@ func view(p *storage.PAT, owner string, now time.Time, maxLifetime time.Duration
 	if v.Delegates == nil {
 		v.Delegates = []string{}
 	}
+	rotationView(&v, p, now)
 	if maxLifetime > 0 {
 		if limit := p.CreatedAt.Add(maxLifetime); v.EndsAt == nil || limit.Before(*v.EndsAt) {
 			v.EndsAt = &limit
@@ -110,6 +127,17 @@ type PATRequest struct {
 	// the default, allows no chained exchange. Creation only: a
 	// regenerated PAT keeps the delegates of the one it replaces.
 	Delegates []string
+
+	// Rotation and networks.
+	//
+	// Overlap is, for a regeneration, how long the old secret keeps
+	// working (0, the default, ends it at once; at most MaxOverlap).
+	Overlap time.Duration
+	// AllowedCIDRs are the networks (CIDRs or single addresses) the PAT
+	// may be exchanged from, at most exchange.MaxAllowedCIDRs; empty
+	// allows any. Creation only: a regenerated PAT keeps those of the one
+	// it replaces.
+	AllowedCIDRs []string
 }
 
 // PATFilter lists PATs, newest first.
@@ -250,6 +278,10 @@ func (s *Service) CreatePAT(ctx context.Context, a Actor, orgID, ownerID string,
 	if err != nil {
 		return nil, err
 	}
+	cidrs, err := CheckCIDRs(req.AllowedCIDRs)
+	if err != nil {
+		return nil, err
+	}
 	now := s.now().UTC()
 	var fallback *time.Time
 	if o.PATMaxLifetime > 0 {
@@ -264,9 +296,13 @@ func (s *Service) CreatePAT(ctx context.Context, a Actor, orgID, ownerID string,
 		return nil, err
 	}
 	p.Delegates = delegates
+	p.AllowedCIDRs = cidrs
 	detail := "name " + quote(p.Name)
 	if len(delegates) > 0 {
 		detail += "; delegates " + strings.Join(delegates, " ")
+	}
+	if len(cidrs) > 0 {
+		detail += "; networks " + strings.Join(cidrs, " ")
 	}
 	err = s.store.Update(ctx, func(tx Tx) error {
 		if err := tx.CreatePAT(ctx, p); err != nil {
@@ -448,7 +484,7 @@ func (s *Service) RevokeMyPAT(ctx context.Context, a Actor, id string) (*PATView
 // revoke revokes p with its audit event, unless it is already revoked.
 func (s *Service) revoke(ctx context.Context, a Actor, p *storage.PAT, reason, detail string) (*storage.PAT, error) {
 	if p.RevokedAt != nil {
-		return p, nil
+		return s.endOverlap(ctx, a, p, detail)
 	}
 	var (
 		out  *storage.PAT
@@ -625,11 +661,17 @@ func (s *Service) regenerate(ctx context.Context, a Actor, old *storage.PAT, o *
 	if err != nil {
 		return nil, err
 	}
+	overlapUntil, err := overlapEnd(req.Overlap, now)
+	if err != nil {
+		return nil, err
+	}
 	token, p, err := s.newPAT(old.OrgID, old.UserID, old.Name, old.Scopes, now, exp)
 	if err != nil {
 		return nil, err
 	}
+	p.ID = storage.NewID() // the old PAT names it as its successor
 	p.Delegates = old.Delegates
+	p.AllowedCIDRs = old.AllowedCIDRs
 	err = s.store.Update(ctx, func(tx Tx) error {
 		// Revoke first: the name is unique among non-revoked PATs.
 		cur, err := tx.RevokePAT(ctx, old.OrgID, old.ID, now, "regenerated")
@@ -646,11 +688,18 @@ func (s *Service) regenerate(ctx context.Context, a Actor, old *storage.PAT, o *
 		if err := tx.CreatePAT(ctx, p); err != nil {
 			return err
 		}
-		if err := s.emit(ctx, tx, storage.EventPATRegenerated, p.OrgID, p.UserID, p.ID,
-			map[string]string{"name": p.Name, "replaces": old.ID}); err != nil {
+		if err := tx.SetPATSuccessor(ctx, old.OrgID, old.ID, p.ID, overlapUntil); err != nil {
 			return err
 		}
-		return s.audit(ctx, tx, a, old.OrgID, "pat.regenerate", p.ID, "replaces "+old.ID)
+		data, detail := map[string]string{"name": p.Name, "replaces": old.ID}, "replaces "+old.ID
+		if overlapUntil != nil {
+			data["overlap_until"] = overlapUntil.Format(time.RFC3339)
+			detail += "; old secret works until " + overlapUntil.Format(time.RFC3339)
+		}
+		if err := s.emit(ctx, tx, storage.EventPATRegenerated, p.OrgID, p.UserID, p.ID, data); err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, a, old.OrgID, "pat.regenerate", p.ID, detail)
 	})
 	if err != nil {
 		return nil, storeErr(err, "personal access token")
