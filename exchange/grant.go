@@ -205,11 +205,9 @@ type Decision struct {
 	Expiry               time.Time
 	ExpiresIn            time.Duration
 	// NewNetwork is, for a PAT's own exchange, the client's network
-	// (NetworkOf) when it is not among the PAT's recent networks, else "";
-	// RecentNetworks are the PAT's recent networks as read, for the
-	// compare and set that records it.
-	NewNetwork     string
-	RecentNetworks []string
+	// (NetworkOf) when it is not among the PAT's recent networks as read,
+	// else "".
+	NewNetwork string
 }
 
 // Claims is the RFC 9068 claims set of an issued access token.
@@ -409,7 +407,7 @@ func (x *Rules) Decide(a *Admitted, g *storage.PATGrant, actsFor func(clientID s
 		Expiry: exp, ExpiresIn: exp.Sub(now),
 	}
 	if a.subject == nil {
-		d.NewNetwork, d.RecentNetworks = NewNetwork(&g.PAT, a.req.client.Addr), g.PAT.RecentNetworks
+		d.NewNetwork = NewNetwork(&g.PAT, a.req.client.Addr)
 	}
 	return d, nil
 }

@@ -93,7 +93,7 @@ func TestExchangeNetworks(t *testing.T) {
 			}
 		}
 	})
-	t.Run("a new network is reported with the list it was read with", func(t *testing.T) {
+	t.Run("a new network is reported, a known one not", func(t *testing.T) {
 		w := newWorld(t)
 		w.grant.PAT.RecentNetworks = []string{"203.0.113.0/24"}
 		w.client.Addr = inside
@@ -101,8 +101,8 @@ func TestExchangeNetworks(t *testing.T) {
 		if ref != nil {
 			t.Fatal(ref)
 		}
-		if d.NewNetwork != "192.0.2.0/24" || !slices.Equal(d.RecentNetworks, []string{"203.0.113.0/24"}) {
-			t.Errorf("NewNetwork %q, RecentNetworks %v", d.NewNetwork, d.RecentNetworks)
+		if d.NewNetwork != "192.0.2.0/24" {
+			t.Errorf("NewNetwork %q", d.NewNetwork)
 		}
 		w.grant.PAT.RecentNetworks = []string{"203.0.113.0/24", "192.0.2.0/24"}
 		if d, _, _ = w.exchange(); d.NewNetwork != "" {
