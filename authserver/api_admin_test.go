@@ -489,7 +489,7 @@ func TestAPIAdminUsersRolesAudit(t *testing.T) {
 			deadline := time.Now().Add(5 * time.Second)
 			for {
 				ev := items(t, wantStatus(t, e.call("GET", "/api/v1/admin/audit?action=exchange.refused&target="+id, admin, nil), http.StatusOK))
-				if len(ev) == 1 && ev[0]["outcome"] == "revoked" && ev[0]["actor"] == "client:cli" && ev[0]["client_addr"] == "127.0.0.1" {
+				if len(ev) == 1 && ev[0]["outcome"] == "reused" && ev[0]["actor"] == "client:cli" && ev[0]["client_addr"] == "127.0.0.1" {
 					break
 				}
 				if time.Now().After(deadline) {
