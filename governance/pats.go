@@ -571,6 +571,17 @@ func (s *Service) RevokeByHolder(ctx context.Context, a Actor, value string) (*H
 		return &HolderRevocation{Outcome: HolderNotFound}, nil
 	case err != nil:
 		return nil, storeErr(err, "personal access token")
+	case p.InOverlap(s.now()):
+		// A regenerated PAT whose old secret still works: revoking it
+		// is stopping that secret now.
+		ended, err := s.endOverlapTx(ctx, a, p, "by holder")
+		if err != nil {
+			return nil, err
+		}
+		if ended {
+			return &HolderRevocation{Outcome: HolderRevoked, OrgID: p.OrgID, PATID: p.ID}, nil
+		}
+		return &HolderRevocation{Outcome: HolderAlreadyRevoked, OrgID: p.OrgID, PATID: p.ID}, nil
 	case p.RevokedAt != nil:
 		return &HolderRevocation{Outcome: HolderAlreadyRevoked, OrgID: p.OrgID, PATID: p.ID}, nil
 	}
@@ -746,6 +757,10 @@ func (s *Service) RevokePATs(ctx context.Context, a Actor, orgID string, ids []s
 			res.Revoked = append(res.Revoked, id)
 			if p.RevokedAt != nil {
 				res.AlreadyRevoked = append(res.AlreadyRevoked, id)
+				// Regenerated with an overlap: its old secret stops now.
+				if _, err := s.endOverlapIn(ctx, tx, a, p, "by admin"); err != nil {
+					return err
+				}
 				continue
 			}
 			out, err := tx.RevokePAT(ctx, orgID, id, s.now(), "admin")

@@ -72,26 +72,39 @@ func rotationView(v *PATView, p *storage.PAT, now time.Time) {
 // stops the old secret before the overlap ends. Any other revoked PAT is
 // returned as is.
 func (s *Service) endOverlap(ctx context.Context, a Actor, p *storage.PAT, detail string) (*storage.PAT, error) {
-	now := s.now().UTC().Truncate(time.Microsecond)
-	if !p.InOverlap(now) {
+	if !p.InOverlap(s.now()) {
 		return p, nil
 	}
-	var out *storage.PAT
-	err := s.store.Update(ctx, func(tx Tx) error {
-		ended, err := tx.EndPATOverlap(ctx, p.OrgID, p.ID, now)
-		if err != nil || !ended {
-			out = p
-			return err
-		}
-		if out, err = tx.GetPAT(ctx, p.OrgID, p.ID); err != nil {
-			return err
-		}
-		return s.audit(ctx, tx, a, p.OrgID, "pat.revoke", p.ID, detail+"; ends the old secret's overlap")
-	})
-	if err != nil {
-		return nil, storeErr(err, "personal access token")
+	if _, err := s.endOverlapTx(ctx, a, p, detail); err != nil {
+		return nil, err
 	}
-	return out, nil
+	out, err := s.store.GetPAT(ctx, p.OrgID, p.ID)
+	return out, storeErr(err, "personal access token")
+}
+
+// endOverlapTx is endOverlapIn in a transaction of its own.
+func (s *Service) endOverlapTx(ctx context.Context, a Actor, p *storage.PAT, detail string) (bool, error) {
+	var ended bool
+	err := s.store.Update(ctx, func(tx Tx) error {
+		var err error
+		ended, err = s.endOverlapIn(ctx, tx, a, p, detail)
+		return err
+	})
+	return ended, storeErr(err, "personal access token")
+}
+
+// endOverlapIn ends p's overlap now inside tx, audited (pat.revoke, with
+// detail), when it still runs, and reports whether it did.
+func (s *Service) endOverlapIn(ctx context.Context, tx Tx, a Actor, p *storage.PAT, detail string) (bool, error) {
+	now := s.now().UTC().Truncate(time.Microsecond)
+	if !p.InOverlap(now) {
+		return false, nil
+	}
+	ended, err := tx.EndPATOverlap(ctx, p.OrgID, p.ID, now)
+	if err != nil || !ended {
+		return false, err
+	}
+	return true, s.audit(ctx, tx, a, p.OrgID, "pat.revoke", p.ID, detail+"; ends the old secret's overlap")
 }
 
 // RecordReuse records that the secret of PAT patID of orgID, replaced by

@@ -209,3 +209,53 @@ func TestRecordNewNetwork(t *testing.T) {
 		}
 	})
 }
+
+// TestRevokingEndsTheOverlap: an admin's bulk revocation and the holder's
+// revocation of a regenerated PAT in its overlap end the overlap, audited;
+// once ended, revoking again changes nothing.
+func TestRevokingEndsTheOverlap(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, driver string) {
+		f := newFixture(t, driver)
+		bob, bobA := f.member(t, f.acme, storage.User{Username: "bob"})
+		first, err := f.gov.CreatePAT(ctx, bobA, f.acme.ID, bob.ID, governance.PATRequest{Name: "one", Scopes: []string{"OR.Jobs"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		second, err := f.gov.CreatePAT(ctx, bobA, f.acme.ID, bob.ID, governance.PATRequest{Name: "two", Scopes: []string{"OR.Jobs"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range []string{first.ID, second.ID} {
+			if _, err := f.gov.RegenerateMyPAT(ctx, bobA, id, governance.PATRequest{Overlap: time.Hour}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		f.clock.Advance(time.Minute)
+		res, err := f.gov.RevokePATs(ctx, f.aliceA, f.acme.ID, []string{first.ID})
+		if err != nil || len(res.AlreadyRevoked) != 1 {
+			t.Fatalf("bulk revoke: %+v %v", res, err)
+		}
+		if p := f.pat(t, f.acme.ID, first.ID); p.InOverlap(f.clock.Now()) {
+			t.Error("an admin's revocation left the overlap running")
+		}
+		hr, err := f.gov.RevokeByHolder(ctx, governance.ClientActor("cli", "192.0.2.1"), second.Token)
+		if err != nil || hr.Outcome != governance.HolderRevoked {
+			t.Fatalf("holder revocation in the overlap: %+v %v", hr, err)
+		}
+		if p := f.pat(t, f.acme.ID, second.ID); p.InOverlap(f.clock.Now()) {
+			t.Error("the holder's revocation left the overlap running")
+		}
+		if hr, err = f.gov.RevokeByHolder(ctx, governance.ClientActor("cli", "192.0.2.1"), second.Token); err != nil || hr.Outcome != governance.HolderAlreadyRevoked {
+			t.Fatalf("holder revocation after the overlap: %+v %v", hr, err)
+		}
+		ends := 0
+		for _, e := range f.audit(t, f.acme.ID) {
+			if e.Action == "pat.revoke" && strings.Contains(e.Detail, "ends the old secret's overlap") {
+				ends++
+			}
+		}
+		if ends != 2 {
+			t.Errorf("%d audited ends of an overlap, want 2", ends)
+		}
+	})
+}
