@@ -2,7 +2,6 @@ package exchange
 
 import (
 	"net/netip"
-	"slices"
 	"strings"
 
 	"authserver/storage"
@@ -82,12 +81,23 @@ func NetworkOf(addr netip.Addr) (_ string, ok bool) {
 }
 
 // NewNetwork is the network of addr when it is not among the PAT's recent
-// networks, else "" (also for an unknown address).
+// networks, else "" (also for an unknown address). A known network, the
+// case of nearly every exchange, costs no allocation.
 func NewNetwork(p *storage.PAT, addr netip.Addr) string {
-	n, ok := NetworkOf(addr)
-	if !ok || slices.Contains(p.RecentNetworks, n) {
+	if !addr.IsValid() {
 		return ""
 	}
+	addr = addr.Unmap().WithZone("")
+	bits := 64
+	if addr.Is4() {
+		bits = 24
+	}
+	for _, n := range p.RecentNetworks {
+		if known, err := netip.ParsePrefix(n); err == nil && known.Bits() == bits && known.Contains(addr) {
+			return ""
+		}
+	}
+	n, _ := NetworkOf(addr)
 	return n
 }
 

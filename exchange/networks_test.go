@@ -126,3 +126,21 @@ func TestExchangeNetworks(t *testing.T) {
 		}
 	})
 }
+
+// TestNewNetworkKnownAllocatesNothing: the exchange's check of a known
+// network, on every exchange, allocates nothing.
+func TestNewNetworkKnownAllocatesNothing(t *testing.T) {
+	p := &storage.PAT{RecentNetworks: []string{"2001:db8:0:1::/64", "192.0.2.0/24"}}
+	for _, a := range []netip.Addr{netip.MustParseAddr("192.0.2.77"), netip.MustParseAddr("2001:db8:0:1::5")} {
+		if n := testing.AllocsPerRun(100, func() {
+			if NewNetwork(p, a) != "" {
+				t.Fatal("a known network reported as new")
+			}
+		}); n != 0 {
+			t.Errorf("%s: %v allocations, want 0", a, n)
+		}
+	}
+	if got := NewNetwork(p, netip.MustParseAddr("192.0.3.1")); got != "192.0.3.0/24" {
+		t.Errorf("a new network: %q", got)
+	}
+}
