@@ -53,6 +53,7 @@ func TestConsoleRotationAndNetworks(t *testing.T) {
 	}
 	wantPage(t, cl.get("/console/tokens/"+p.ID), http.StatusOK, `id="overlap-until"`, "old secret works until",
 		`href="/console/tokens/`+old.ReplacedBy+`" id="replaced-by"`, `id="end-overlap"`)
+	wantPage(t, cl.get("/console/tokens"), http.StatusOK, `<span class="help overlap-note">old secret works until`)
 	// Stopping the old value now ends the overlap.
 	wantPage(t, cl.post("/console/tokens/"+p.ID+"/revoke", nil), http.StatusOK, "The old value of token “office” stops working now.")
 	if o := e.pat1(p.ID); o.InOverlap(time.Now()) {
@@ -61,6 +62,9 @@ func TestConsoleRotationAndNetworks(t *testing.T) {
 	wantPage(t, cl.get("/console/tokens/"+p.ID), http.StatusOK, `id="replaced-by"`)
 	if r := cl.get("/console/tokens/" + p.ID); containsAny(r.body, "old secret works until", `id="end-overlap"`) {
 		t.Error("the page still offers the overlap after it ended")
+	}
+	if r := cl.get("/console/tokens"); containsAny(r.body, "old secret works until") {
+		t.Error("the list still shows the overlap after it ended")
 	}
 }
 
