@@ -296,3 +296,38 @@ func (e *env) exchangeJWTFromAddr(t *testing.T, base, pat, addr string) {
 		t.Fatalf("exchange from %s: %d %s", addr, r.StatusCode, r.body)
 	}
 }
+
+// postFrom is e.post through the trusted proxy for a client at xff.
+func (e *env) postFrom(xff string, form url.Values, basicID, basicSecret string) *response {
+	e.t.Helper()
+	req, err := http.NewRequest(http.MethodPost, e.url+"/oauth2/token", strings.NewReader(form.Encode()))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-Forwarded-For", xff)
+	if basicID != "" {
+		req.SetBasicAuth(url.QueryEscape(basicID), url.QueryEscape(basicSecret))
+	}
+	return e.do(req)
+}
+
+// TestChainedExchangeNetworks: a PAT's allowed networks bind its chained
+// exchanges too: a gateway outside them gets the one unusable-PAT answer,
+// with the cause network audited against it; inside, it is granted.
+func TestChainedExchangeNetworks(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, driver string) {
+		e := newChainEnv(t, driver, envOptions{config: "http:\n  trusted_proxies: [127.0.0.1]\n"})
+		pat, _ := e.pat(patSpec{org: "acme", user: "carol", scopes: []string{"OR.Jobs", "OR.Execution"},
+			delegates: []string{"mcp-gateway"}, cidrs: []string{"192.0.2.0/24"}})
+		agent := accessToken(t, e.postFrom("192.0.2.5", url.Values{"grant_type": {rfc8693.GrantType}, "client_id": {"agent"},
+			"subject_token": {pat}, "subject_token_type": {rfc8693.TokenTypeAccessToken}, "audience": {"mcp"}}, "", ""))
+		hop := url.Values{"grant_type": {rfc8693.GrantType}, "subject_token": {agent},
+			"subject_token_type": {rfc8693.TokenTypeAccessToken}, "audience": {"orchestrator"}}
+		wantUnusable(t, e.postFrom("198.51.100.7", hop, "mcp-gateway", mcpGatewaySecret))
+		if ev := e.chainAudit(t, "mcp-gateway", exchange.CauseNetwork); ev.ClientAddr != "198.51.100.7" {
+			t.Errorf("audited from %q", ev.ClientAddr)
+		}
+		accessToken(t, e.postFrom("192.0.2.200", hop, "mcp-gateway", mcpGatewaySecret))
+	})
+}
