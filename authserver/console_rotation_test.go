@@ -86,3 +86,23 @@ func containsAny(body []byte, subs ...string) bool {
 	}
 	return false
 }
+
+// TestConsoleOrgTokensOverlap: the organization's list says until when a
+// regenerated token's old value works and lets an admin select it: the
+// revocation stops the old value now.
+func TestConsoleOrgTokensOverlap(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	_, p := e.pat(patSpec{org: "acme", user: "carol", name: "rolling", scopes: []string{"OR.Jobs"}})
+	carol := e.consoleClient().signIn("acme", "carol")
+	wantPage(t, carol.post("/console/tokens/"+p.ID+"/regenerate", url.Values{"overlap": {"3d"}}), http.StatusOK, "Token regenerated")
+	admin := e.consoleClient().signIn("acme", "alice")
+	wantPage(t, admin.get("/console/org/tokens"), http.StatusOK,
+		`<input type="checkbox" name="ids" value="`+p.ID+`"`, `<span class="help overlap-note">old secret works until`)
+	wantPage(t, admin.post("/console/org/tokens/revoke", url.Values{"ids": {p.ID}}), http.StatusOK, "1 token is revoked.")
+	if o := e.pat1(p.ID); o.InOverlap(time.Now()) {
+		t.Fatalf("still in overlap until %v", o.OverlapUntil)
+	}
+	if r := admin.get("/console/org/tokens"); containsAny(r.body, `value="`+p.ID+`"`, "old secret works until") {
+		t.Error("the list still offers the ended overlap")
+	}
+}

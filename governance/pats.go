@@ -278,7 +278,7 @@ func (s *Service) CreatePAT(ctx context.Context, a Actor, orgID, ownerID string,
 	if err != nil {
 		return nil, err
 	}
-	cidrs, err := CheckCIDRs(req.AllowedCIDRs)
+	cidrs, err := checkCIDRs(req.AllowedCIDRs)
 	if err != nil {
 		return nil, err
 	}

@@ -34,10 +34,10 @@ func overlapEnd(d time.Duration, now time.Time) (*time.Time, error) {
 	return ptr(now.Add(d).Truncate(time.Microsecond)), nil
 }
 
-// CheckCIDRs reads a PAT's allowed networks (exchange.CanonicalCIDR):
+// checkCIDRs reads a PAT's allowed networks (exchange.CanonicalCIDR):
 // canonical, without duplicates, at most exchange.MaxAllowedCIDRs. A bad
 // entry is named by its position, never quoted.
-func CheckCIDRs(in []string) ([]string, error) {
+func checkCIDRs(in []string) ([]string, error) {
 	if len(in) > exchange.MaxAllowedCIDRs {
 		return nil, invalid("allowed_cidrs", "cidrs-too-many", "may list at most %d networks", exchange.MaxAllowedCIDRs)
 	}
