@@ -468,7 +468,8 @@ func (s *Service) myPAT(ctx context.Context, a Actor, id string) (*storage.PAT, 
 }
 
 // RevokeMyPAT revokes one of the actor's PATs at once. Revoking a revoked
-// PAT changes nothing and is not an error.
+// PAT is not an error and changes nothing, but for a regenerated PAT
+// whose old secret still works: that secret stops now.
 func (s *Service) RevokeMyPAT(ctx context.Context, a Actor, id string) (*PATView, error) {
 	p, o, u, err := s.myPAT(ctx, a, id)
 	if err != nil {
@@ -481,7 +482,9 @@ func (s *Service) RevokeMyPAT(ctx context.Context, a Actor, id string) (*PATView
 	return &v, nil
 }
 
-// revoke revokes p with its audit event, unless it is already revoked.
+// revoke revokes p with its audit event, unless it is already revoked:
+// then it ends the overlap of a regenerated PAT whose old secret still
+// works (endOverlap), and changes nothing else.
 func (s *Service) revoke(ctx context.Context, a Actor, p *storage.PAT, reason, detail string) (*storage.PAT, error) {
 	if p.RevokedAt != nil {
 		return s.endOverlap(ctx, a, p, detail)
@@ -557,7 +560,9 @@ type HolderRevocation struct {
 // organization it is, and audits it (actor a, detail "by holder"):
 // possession of the token is the authority, as with a credential
 // revocation API, so no role is asked of a. A malformed or unknown value,
-// or a PAT already revoked, changes nothing. An error means the database
+// or a PAT already revoked, changes nothing — but the old secret of a
+// regenerated PAT in its overlap stops working (HolderRevoked): the holder
+// asked for it to stop. An error means the database
 // could not say: the caller must not answer as if the PAT were revoked.
 func (s *Service) RevokeByHolder(ctx context.Context, a Actor, value string) (*HolderRevocation, error) {
 	if exchange.CheckPAT(s.prefix, value) != nil {
@@ -606,10 +611,12 @@ func (s *Service) RevokeByHolder(ctx context.Context, a Actor, value string) (*H
 }
 
 // RegenerateMyPAT issues a new secret for one of the actor's PATs with the
-// same name and scopes; the old secret stops working in the same
-// transaction. Only a PAT that is neither expired nor revoked can be
-// regenerated. The new PAT has a new id; the old one stays listed as
-// revoked (reason "regenerated").
+// same name, scopes, delegates and allowed networks; the old PAT is
+// revoked in the same transaction, and its secret stops working then or,
+// with req.Overlap, at the end of the overlap. Only a PAT that is neither
+// expired nor revoked can be regenerated. The new PAT has a new id; the
+// old one stays listed as revoked (reason "regenerated") and names it
+// (ReplacedBy).
 func (s *Service) RegenerateMyPAT(ctx context.Context, a Actor, id string, req PATRequest) (*NewToken, error) {
 	old, o, u, err := s.myPAT(ctx, a, id)
 	if err != nil {
