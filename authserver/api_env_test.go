@@ -196,8 +196,9 @@ func ids(list []map[string]any) []string {
 }
 
 // patsOf lists a user's PATs straight from the store, for "nothing
-// changed" assertions. The last use (time, address, client) is cleared:
-// exchanges move it behind the request, whatever the API does.
+// changed" assertions. The last use (time, address, client) and the
+// recent networks are cleared: exchanges move them behind the request,
+// whatever the API does.
 func (e *env) patsOf(org, user string) []storage.PAT {
 	e.t.Helper()
 	u := e.user(org, user)
@@ -207,6 +208,7 @@ func (e *env) patsOf(org, user string) []storage.PAT {
 	}
 	for i := range list {
 		list[i].LastUsedAt, list[i].LastUsedAddr, list[i].LastUsedClient = nil, "", ""
+		list[i].RecentNetworks = nil
 	}
 	return list
 }

@@ -135,7 +135,12 @@ func TestConsoleBrowserEveryPageFits(t *testing.T) {
 	alice, carol := e.user("acme", "alice"), e.user("acme", "carol")
 	// Long names, scopes and addresses: what widens pages in practice.
 	_, mine := e.pat(patSpec{org: "acme", user: "alice", name: "nightly deployment of the invoicing pipeline",
-		scopes: []string{"OR.Jobs", "OR.Execution", "OR.Folders", "API.Read", "API.Write"}, expires: ptr(time.Now().Add(3 * 24 * time.Hour))})
+		scopes: []string{"OR.Jobs", "OR.Execution", "OR.Folders", "API.Read", "API.Write"}, expires: ptr(time.Now().Add(3 * 24 * time.Hour)),
+		cidrs: []string{"2001:db8:85a3:1234:5678:8a2e:370:7334/128", "203.0.113.0/24", "2001:db8:85a3::/48"}})
+	if _, err := e.store.SetPATRecentNetworks(ctx, mine.OrgID, mine.ID, nil, []string{"2001:db8:85a3:1234::/64",
+		"2001:db8:85a3:1235::/64", "203.0.113.0/24", "198.51.100.0/24", "2001:db8:ffff:ffff::/64"}); err != nil {
+		t.Fatal(err)
+	}
 	_, carols := e.pat(patSpec{org: "acme", user: "carol", name: "carol's build agent", scopes: []string{"OR.Jobs"}})
 	if err := e.store.TouchPATs(ctx, map[string]storage.PATUse{
 		mine.ID:   {At: time.Now(), Addr: "2001:db8:85a3:1234:5678:8a2e:370:7334", Client: "gateway"},

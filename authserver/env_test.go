@@ -293,6 +293,7 @@ type patSpec struct {
 	created   time.Time  // zero: now
 	expires   *time.Time // nil: never
 	delegates []string   // the clients allowed a chained exchange
+	cidrs     []string   // the allowed networks (canonical); nil: any
 }
 
 // pat creates a PAT in the database and returns its token and record.
@@ -307,7 +308,7 @@ func (e *env) pat(s patSpec) (string, *storage.PAT) {
 		s.name = "pat-" + token[len(token)-8:]
 	}
 	p := &storage.PAT{OrgID: u.OrgID, UserID: u.ID, Name: s.name, Scopes: s.scopes, Hash: exchange.HashPAT(token),
-		Hint: exchange.PATHint(token), CreatedAt: s.created, ExpiresAt: s.expires, Delegates: s.delegates}
+		Hint: exchange.PATHint(token), CreatedAt: s.created, ExpiresAt: s.expires, Delegates: s.delegates, AllowedCIDRs: s.cidrs}
 	if p.CreatedAt.IsZero() {
 		p.CreatedAt = e.now()
 	}

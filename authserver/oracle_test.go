@@ -64,6 +64,8 @@ func TestOracleTiming(t *testing.T) {
 			exchangeProbe(string(exchange.CauseOrgDisabled), u.orgDisabled, 400),
 			exchangeProbe(string(exchange.CauseUserDeactivated), u.deactivated, 400),
 			exchangeProbe(string(exchange.CauseNonLocal), u.directory, 400),
+			exchangeProbe(string(exchange.CauseReused), u.reused, 400),
+			exchangeProbe(string(exchange.CauseNetwork), u.outside, 400),
 			exchangeProbe(string(exchange.CauseMalformed)+" (bad checksum)", u.badChecksum, 400),
 			exchangeProbe(string(exchange.CauseMalformed)+" (not a PAT)", "hello", 400),
 		}

@@ -113,6 +113,7 @@ type Server struct {
 	now      func() time.Time
 	metrics  *telemetry.Metrics
 	lastUsed *lastUsed
+	signals  *patSignals
 	audit    *auditQueue
 	catalog  *governance.Catalog
 	dpop     *dpop.Checker
@@ -234,6 +235,7 @@ func (s *Server) shared(o Options) (*sharedParts, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.signals = newPATSignals(gov, s.lastUsed.interval, s.log, s.now, s.metrics.AuditDropped.Inc)
 	return &sharedParts{addrs: httpx.ClientAddr{Trusted: o.TrustedProxies}, tokens: tokens, gov: gov, dpop: s.dpop}, nil
 }
 
@@ -243,7 +245,7 @@ func (s *Server) mountPublic(o Options, sh *sharedParts) error {
 		Rules: exchange.Rules{Issuer: o.Issuer, PATPrefix: o.PATPrefix,
 			AccessTokenTTL: o.AccessTokenTTL, DefaultAudience: o.DefaultAudience, MaxDelegationDepth: o.MaxDelegationDepth},
 		Store: o.Store, Audiences: s.catalog, Signer: o.Keys, Tokens: sh.tokens, Revocations: sh.gov, Audit: s.audit,
-		Used: s.lastUsed.Used, Metrics: s.reg, Log: s.log, Now: s.now, NoRateLimits: o.InsecureNoRateLimits, DPoP: sh.dpop,
+		Used: s.lastUsed.Used, Signals: s.signals, Metrics: s.reg, Log: s.log, Now: s.now, NoRateLimits: o.InsecureNoRateLimits, DPoP: sh.dpop,
 	})
 	if err != nil {
 		return err
@@ -316,7 +318,7 @@ func (s *Server) Start(ctx context.Context) {
 		s.dpop.Run(ctx, func(err error) { s.log.WarnContext(ctx, "purging expired DPoP proofs failed", "err", err) })
 	}
 	hygiene := func(ctx context.Context) { periodic.Every(ctx, s.hygiene, s.runHygiene) }
-	for _, run := range []func(context.Context){s.lastUsed.Run, s.audit.Run, s.api.Run, s.keys.Run, readiness, patCounts, s.sessions.Sweep, dpopPurge, hygiene} {
+	for _, run := range []func(context.Context){s.lastUsed.Run, s.signals.Run, s.audit.Run, s.api.Run, s.keys.Run, readiness, patCounts, s.sessions.Sweep, dpopPurge, hygiene} {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
@@ -338,7 +340,8 @@ func (s *Server) runHygiene(ctx context.Context) {
 }
 
 // Shutdown stops the background work and writes what the server holds in
-// memory (pending last-used times, queued audit events). Leaked-token
+// memory (pending last-used times, queued audit events, pending records
+// of a rotated secret's reuse and of new networks). Leaked-token
 // reports are in the database already. Call it after the listeners have
 // stopped accepting requests.
 func (s *Server) Shutdown(ctx context.Context) error {
@@ -347,5 +350,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.stop()
 		s.wg.Wait()
 	}
+	s.signals.Flush(ctx) // failures are logged: the next use notices again
 	return s.lastUsed.Flush(ctx)
 }

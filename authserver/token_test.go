@@ -206,6 +206,9 @@ type unusable struct {
 	unknown, badChecksum                string
 	revoked, expired, tooOld            string
 	orgDisabled, deactivated, directory string
+	// reused: replaced by regeneration, no overlap; outside: allowed
+	// only from a network the test client is not in.
+	reused, outside string
 }
 
 // unusablePATs creates them: alice's revoked and expired PATs, carol's PAT
@@ -227,6 +230,12 @@ func (e *env) unusablePATs() unusable {
 	u.directory, _ = e.pat(patSpec{org: "acme", user: "dora", scopes: scopes})
 	u.orgDisabled, _ = e.pat(patSpec{org: "globex", user: "eve", scopes: scopes})
 	u.deactivated, _ = e.pat(patSpec{org: "acme", user: "bob", scopes: scopes})
+	var reused *storage.PAT
+	u.reused, reused = e.pat(patSpec{org: "acme", user: "alice", scopes: scopes})
+	if _, err := e.store.RevokePAT(ctx, reused.OrgID, reused.ID, now, storage.RegeneratedReason); err != nil {
+		t.Fatal(err)
+	}
+	u.outside, _ = e.pat(patSpec{org: "acme", user: "alice", scopes: scopes, cidrs: []string{"10.0.0.0/8", "2001:db8::/32"}})
 	u.unknown, _ = exchange.NewPAT("pat_", nil)
 	u.badChecksum = u.unknown[:len(u.unknown)-1] + flip(u.unknown[len(u.unknown)-1])
 
@@ -263,6 +272,8 @@ func TestUnusablePATs(t *testing.T) {
 			{"a PAT of an organization with PATs disabled", u.orgDisabled, exchange.CauseOrgDisabled},
 			{"a PAT of a deactivated user", u.deactivated, exchange.CauseUserDeactivated},
 			{"a PAT of a directory user", u.directory, exchange.CauseNonLocal},
+			{"a PAT replaced by regeneration", u.reused, exchange.CauseReused},
+			{"a PAT used from outside its allowed networks", u.outside, exchange.CauseNetwork},
 		}
 		var description string
 		for _, c := range cases {
@@ -287,7 +298,8 @@ func TestUnusablePATs(t *testing.T) {
 		}
 
 		t.Run("the precise cause is in the audit log, never the token", func(t *testing.T) {
-			want := []exchange.Cause{exchange.CauseRevoked, exchange.CauseExpired, exchange.CauseMaxLifetime, exchange.CauseUserDeactivated, exchange.CauseNonLocal}
+			want := []exchange.Cause{exchange.CauseRevoked, exchange.CauseExpired, exchange.CauseMaxLifetime, exchange.CauseUserDeactivated, exchange.CauseNonLocal,
+				exchange.CauseReused, exchange.CauseNetwork}
 			var events []storage.AuditEvent
 			causes := map[string]bool{}
 			// Refusals are audited off the request path: wait for them.

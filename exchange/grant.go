@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -105,6 +106,10 @@ type Client struct {
 	// OnBehalfOf are the audiences whose access tokens the client may
 	// present as subject_token (chained exchange).
 	OnBehalfOf []string
+	// Addr is the client's address as the trusted-proxy rules name it
+	// (invalid when unknown): a PAT's allowed networks are checked
+	// against it, and its recent networks record it.
+	Addr netip.Addr
 }
 
 // allows reports whether c may request the audience id: its configured
@@ -199,6 +204,10 @@ type Decision struct {
 	IssuedTokenType      string
 	Expiry               time.Time
 	ExpiresIn            time.Duration
+	// NewNetwork is, for a PAT's own exchange, the client's network
+	// (NetworkOf) when it is not among the PAT's recent networks as read,
+	// else "".
+	NewNetwork string
 }
 
 // Claims is the RFC 9068 claims set of an issued access token.
@@ -356,6 +365,12 @@ func (x *Rules) Decide(a *Admitted, g *storage.PATGrant, actsFor func(clientID s
 	if cause := CheckUsable(g, now); cause != CauseNone {
 		return nil, a.refuse(InvalidRequest, UnusableDescription, cause).about(g)
 	}
+	// The allowed networks bound where the PAT's rights are exercised
+	// from: in a chained exchange, the address is the presenting client's
+	// (the gateway's), which must be inside them too.
+	if !addrAllowed(g.PAT.AllowedCIDRs, a.req.client.Addr) {
+		return nil, a.refuse(InvalidRequest, UnusableDescription, CauseNetwork).about(g)
+	}
 	if s := a.subject; s != nil {
 		if !now.Before(s.Expiry) {
 			// Expired since it was verified, while the PAT was read.
@@ -387,10 +402,14 @@ func (x *Rules) Decide(a *Admitted, g *storage.PATGrant, actsFor func(clientID s
 	if a.subject != nil {
 		c.Act = &Actor{Subject: a.req.client.ID, Act: a.subject.Act}
 	}
-	return &Decision{
+	d := &Decision{
 		Claims: c, Scope: rights.Scope, AuthorizationDetails: details, IssuedTokenType: a.req.issued,
 		Expiry: exp, ExpiresIn: exp.Sub(now),
-	}, nil
+	}
+	if a.subject == nil {
+		d.NewNetwork = NewNetwork(&g.PAT, a.req.client.Addr)
+	}
+	return d, nil
 }
 
 // expiry is when a token issued now for aud from g expires: the audience's

@@ -53,6 +53,14 @@ const (
 	// CauseDepth: a chained exchange would go beyond the maximum
 	// delegation depth.
 	CauseDepth Cause = "depth"
+
+	// CauseReused: the PAT was replaced by regeneration and its overlap,
+	// if any, has ended: a rotated secret is still in someone's hands.
+	// An unusable-PAT cause, answered as CauseRevoked is.
+	CauseReused Cause = "reused"
+	// CauseNetwork: the client's address is outside the PAT's allowed
+	// networks. An unusable-PAT cause.
+	CauseNetwork Cause = "network"
 )
 
 // Causes lists every refusal cause (not CauseNone), for example to
@@ -63,12 +71,17 @@ func Causes() []Cause {
 		CauseUnknown, CauseMalformed, CauseRevoked, CauseExpired, CauseMaxLifetime,
 		CauseOrgDisabled, CauseUserDeactivated, CauseNonLocal,
 		CauseScope, CauseTarget, CauseClient, CauseSubject, CauseNotDelegate, CauseDepth,
+		CauseReused, CauseNetwork,
 	}
 }
 
 // CheckUsable decides whether the PAT of g may be used at now, and
-// returns CauseNone or the first refusal cause in this order: revoked,
-// expired, max-lifetime, org-disabled, user-deactivated, non-local. It
+// returns CauseNone or the first refusal cause in this order: revoked (or
+// reused), expired, max-lifetime, org-disabled, user-deactivated,
+// non-local. A PAT revoked because it was regenerated with an overlap is
+// usable until the overlap ends (storage.PAT.InOverlap), then reused, as
+// is one regenerated without an overlap. The client's network is Decide's
+// to check (it needs the address). It
 // reads only g, which the caller must have just read from the database:
 // usability is never cached, so disabling an organization, deactivating a
 // user or lowering the maximum lifetime takes effect at the next use, and
@@ -81,8 +94,20 @@ func CheckUsable(g *storage.PATGrant, now time.Time) Cause {
 	}
 	p := &g.PAT
 	switch {
+	case p.InOverlap(now):
+		// Regenerated, in its overlap: usable as far as revocation goes.
+	case p.RevokedAt != nil && p.RevokedReason == storage.RegeneratedReason:
+		return CauseReused
 	case p.RevokedAt != nil:
 		return CauseRevoked
+	}
+	return checkLife(g, now)
+}
+
+// checkLife is CheckUsable past revocation.
+func checkLife(g *storage.PATGrant, now time.Time) Cause {
+	p := &g.PAT
+	switch {
 	case p.ExpiresAt != nil && !now.Before(*p.ExpiresAt):
 		return CauseExpired
 	case g.Org.PATMaxLifetime > 0 && !now.Before(p.CreatedAt.Add(g.Org.PATMaxLifetime)):
@@ -101,10 +126,15 @@ func CheckUsable(g *storage.PATGrant, now time.Time) Cause {
 // by the passage of time alone: the earlier of its expires_at and created_at
 // plus the organization's maximum lifetime. ok is false when neither
 // applies. The token endpoint caps a JWT's exp with it, so no JWT outlives
-// the PAT it came from, whichever of the two limits is the binding one.
+// the PAT it came from, whichever of the two limits is the binding one. A
+// regenerated PAT in its overlap is usable until the overlap ends at the
+// latest.
 func UsableUntil(g *storage.PATGrant) (until time.Time, ok bool) {
 	if g.PAT.ExpiresAt != nil {
 		until, ok = *g.PAT.ExpiresAt, true
+	}
+	if o := g.PAT.OverlapUntil; g.PAT.RevokedAt != nil && o != nil && (!ok || o.Before(until)) {
+		until, ok = *o, true
 	}
 	if lifetime := g.Org.PATMaxLifetime; lifetime > 0 {
 		if limit := g.PAT.CreatedAt.Add(lifetime); !ok || limit.Before(until) {

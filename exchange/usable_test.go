@@ -56,6 +56,25 @@ func TestCheckUsable(t *testing.T) {
 		{"an unknown owner status fails closed", func(g *storage.PATGrant) { g.Owner.Status = "" }, now, CauseUserDeactivated},
 		{"a directory owner cannot use a PAT", func(g *storage.PATGrant) { g.Owner.Kind = storage.UserDirectory }, now, CauseNonLocal},
 		{"a SAML owner cannot use a PAT", func(g *storage.PATGrant) { g.Owner.Kind = storage.UserSAML }, now, CauseNonLocal},
+		{"a regenerated PAT without overlap is reused", func(g *storage.PATGrant) {
+			g.PAT.RevokedAt, g.PAT.RevokedReason = ptr(t0), storage.RegeneratedReason
+		}, now, CauseReused},
+		{"a regenerated PAT is usable in its overlap", func(g *storage.PATGrant) {
+			g.PAT.RevokedAt, g.PAT.RevokedReason, g.PAT.OverlapUntil = ptr(t0), storage.RegeneratedReason, ptr(now.Add(time.Nanosecond))
+		}, now, CauseNone},
+		{"a regenerated PAT is reused at the end of its overlap", func(g *storage.PATGrant) {
+			g.PAT.RevokedAt, g.PAT.RevokedReason, g.PAT.OverlapUntil = ptr(t0), storage.RegeneratedReason, ptr(now)
+		}, now, CauseReused},
+		{"an overlap does not outlast the PAT's expiry", func(g *storage.PATGrant) {
+			g.PAT.RevokedAt, g.PAT.RevokedReason, g.PAT.OverlapUntil = ptr(t0), storage.RegeneratedReason, ptr(t0.Add(60*24*time.Hour))
+		}, t0.Add(30 * 24 * time.Hour), CauseExpired},
+		{"an overlap does not make another revocation usable", func(g *storage.PATGrant) {
+			g.PAT.RevokedAt, g.PAT.RevokedReason, g.PAT.OverlapUntil = ptr(t0), "owner", ptr(now.Add(time.Hour))
+		}, now, CauseRevoked},
+		{"an overlap does not outlast a deactivated owner", func(g *storage.PATGrant) {
+			g.PAT.RevokedAt, g.PAT.RevokedReason, g.PAT.OverlapUntil = ptr(t0), storage.RegeneratedReason, ptr(now.Add(time.Hour))
+			g.Owner.Status = storage.UserDeactivated
+		}, now, CauseUserDeactivated},
 		{"revoked is reported before expired", func(g *storage.PATGrant) { g.PAT.RevokedAt = ptr(t0) }, t0.Add(365 * 24 * time.Hour), CauseRevoked},
 		{"expired is reported before max-lifetime", func(g *storage.PATGrant) {
 			g.Org.PATMaxLifetime = 30 * 24 * time.Hour
@@ -122,6 +141,7 @@ func TestCauseValues(t *testing.T) {
 		CauseUserDeactivated: "user-deactivated", CauseNonLocal: "non-local",
 		CauseScope: "scope", CauseTarget: "target", CauseClient: "client",
 		CauseSubject: "subject", CauseNotDelegate: "not-delegate", CauseDepth: "depth",
+		CauseReused: "reused", CauseNetwork: "network",
 	}
 	all := Causes()
 	if len(all) != len(want) {
@@ -178,5 +198,20 @@ func TestUsableUntil(t *testing.T) {
 				t.Errorf("PAT not usable just before UsableUntil %v", got)
 			}
 		})
+	}
+}
+
+func TestUsableUntilOverlap(t *testing.T) {
+	g := usableGrant()
+	g.PAT.RevokedAt, g.PAT.RevokedReason = ptr(t0), storage.RegeneratedReason
+	end := t0.Add(2 * time.Hour)
+	g.PAT.OverlapUntil = &end
+	if until, ok := UsableUntil(g); !ok || !until.Equal(end) {
+		t.Errorf("UsableUntil = %v %v, want the overlap's end %v", until, ok, end)
+	}
+	late := t0.Add(100 * 24 * time.Hour)
+	g.PAT.OverlapUntil = &late
+	if until, ok := UsableUntil(g); !ok || !until.Equal(*g.PAT.ExpiresAt) {
+		t.Errorf("UsableUntil = %v %v, want the expiry %v", until, ok, *g.PAT.ExpiresAt)
 	}
 }

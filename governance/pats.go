@@ -49,6 +49,22 @@ type PATView struct {
 	// Delegates are the clients allowed to exchange the PAT's access
 	// tokens on the owner's behalf (chained exchange); empty for none.
 	Delegates []string
+
+	// Rotation and networks.
+	//
+	// OverlapUntil is, for a PAT replaced by regeneration with an overlap,
+	// when its old secret stops working (nil: no overlap was given).
+	// InOverlap says the old secret still works now.
+	OverlapUntil *time.Time
+	InOverlap    bool
+	// ReplacedBy is the id of the PAT that replaced this one ("" for none).
+	ReplacedBy string
+	// AllowedCIDRs are the networks the PAT may be exchanged from; empty
+	// allows any address.
+	AllowedCIDRs []string
+	// RecentNetworks are the last networks the PAT was exchanged from,
+	// most recent first.
+	RecentNetworks []string
 }
 
 // ExpiresInDays is the number of whole days, rounded up, until an active
@@ -78,6 +94,7 @@ func view(p *storage.PAT, owner string, now time.Time, maxLifetime time.Duration
 	if v.Delegates == nil {
 		v.Delegates = []string{}
 	}
+	rotationView(&v, p, now)
 	if maxLifetime > 0 {
 		if limit := p.CreatedAt.Add(maxLifetime); v.EndsAt == nil || limit.Before(*v.EndsAt) {
 			v.EndsAt = &limit
@@ -110,6 +127,17 @@ type PATRequest struct {
 	// the default, allows no chained exchange. Creation only: a
 	// regenerated PAT keeps the delegates of the one it replaces.
 	Delegates []string
+
+	// Rotation and networks.
+	//
+	// Overlap is, for a regeneration, how long the old secret keeps
+	// working (0, the default, ends it at once; at most MaxOverlap).
+	Overlap time.Duration
+	// AllowedCIDRs are the networks (CIDRs or single addresses) the PAT
+	// may be exchanged from, at most exchange.MaxAllowedCIDRs; empty
+	// allows any. Creation only: a regenerated PAT keeps those of the one
+	// it replaces.
+	AllowedCIDRs []string
 }
 
 // PATFilter lists PATs, newest first.
@@ -250,6 +278,10 @@ func (s *Service) CreatePAT(ctx context.Context, a Actor, orgID, ownerID string,
 	if err != nil {
 		return nil, err
 	}
+	cidrs, err := checkCIDRs(req.AllowedCIDRs)
+	if err != nil {
+		return nil, err
+	}
 	now := s.now().UTC()
 	var fallback *time.Time
 	if o.PATMaxLifetime > 0 {
@@ -264,9 +296,13 @@ func (s *Service) CreatePAT(ctx context.Context, a Actor, orgID, ownerID string,
 		return nil, err
 	}
 	p.Delegates = delegates
+	p.AllowedCIDRs = cidrs
 	detail := "name " + quote(p.Name)
 	if len(delegates) > 0 {
 		detail += "; delegates " + strings.Join(delegates, " ")
+	}
+	if len(cidrs) > 0 {
+		detail += "; networks " + strings.Join(cidrs, " ")
 	}
 	err = s.store.Update(ctx, func(tx Tx) error {
 		if err := tx.CreatePAT(ctx, p); err != nil {
@@ -432,7 +468,8 @@ func (s *Service) myPAT(ctx context.Context, a Actor, id string) (*storage.PAT, 
 }
 
 // RevokeMyPAT revokes one of the actor's PATs at once. Revoking a revoked
-// PAT changes nothing and is not an error.
+// PAT is not an error and changes nothing, but for a regenerated PAT
+// whose old secret still works: that secret stops now.
 func (s *Service) RevokeMyPAT(ctx context.Context, a Actor, id string) (*PATView, error) {
 	p, o, u, err := s.myPAT(ctx, a, id)
 	if err != nil {
@@ -445,10 +482,12 @@ func (s *Service) RevokeMyPAT(ctx context.Context, a Actor, id string) (*PATView
 	return &v, nil
 }
 
-// revoke revokes p with its audit event, unless it is already revoked.
+// revoke revokes p with its audit event, unless it is already revoked:
+// then it ends the overlap of a regenerated PAT whose old secret still
+// works (endOverlap), and changes nothing else.
 func (s *Service) revoke(ctx context.Context, a Actor, p *storage.PAT, reason, detail string) (*storage.PAT, error) {
 	if p.RevokedAt != nil {
-		return p, nil
+		return s.endOverlap(ctx, a, p, detail)
 	}
 	var (
 		out  *storage.PAT
@@ -521,7 +560,9 @@ type HolderRevocation struct {
 // organization it is, and audits it (actor a, detail "by holder"):
 // possession of the token is the authority, as with a credential
 // revocation API, so no role is asked of a. A malformed or unknown value,
-// or a PAT already revoked, changes nothing. An error means the database
+// or a PAT already revoked, changes nothing — but the old secret of a
+// regenerated PAT in its overlap stops working (HolderRevoked): the holder
+// asked for it to stop. An error means the database
 // could not say: the caller must not answer as if the PAT were revoked.
 func (s *Service) RevokeByHolder(ctx context.Context, a Actor, value string) (*HolderRevocation, error) {
 	if exchange.CheckPAT(s.prefix, value) != nil {
@@ -535,6 +576,17 @@ func (s *Service) RevokeByHolder(ctx context.Context, a Actor, value string) (*H
 		return &HolderRevocation{Outcome: HolderNotFound}, nil
 	case err != nil:
 		return nil, storeErr(err, "personal access token")
+	case p.InOverlap(s.now()):
+		// A regenerated PAT whose old secret still works: revoking it
+		// is stopping that secret now.
+		ended, err := s.endOverlapTx(ctx, a, p, "by holder")
+		if err != nil {
+			return nil, err
+		}
+		if ended {
+			return &HolderRevocation{Outcome: HolderRevoked, OrgID: p.OrgID, PATID: p.ID}, nil
+		}
+		return &HolderRevocation{Outcome: HolderAlreadyRevoked, OrgID: p.OrgID, PATID: p.ID}, nil
 	case p.RevokedAt != nil:
 		return &HolderRevocation{Outcome: HolderAlreadyRevoked, OrgID: p.OrgID, PATID: p.ID}, nil
 	}
@@ -559,10 +611,12 @@ func (s *Service) RevokeByHolder(ctx context.Context, a Actor, value string) (*H
 }
 
 // RegenerateMyPAT issues a new secret for one of the actor's PATs with the
-// same name and scopes; the old secret stops working in the same
-// transaction. Only a PAT that is neither expired nor revoked can be
-// regenerated. The new PAT has a new id; the old one stays listed as
-// revoked (reason "regenerated").
+// same name, scopes, delegates and allowed networks; the old PAT is
+// revoked in the same transaction, and its secret stops working then or,
+// with req.Overlap, at the end of the overlap. Only a PAT that is neither
+// expired nor revoked can be regenerated. The new PAT has a new id; the
+// old one stays listed as revoked (reason "regenerated") and names it
+// (ReplacedBy).
 func (s *Service) RegenerateMyPAT(ctx context.Context, a Actor, id string, req PATRequest) (*NewToken, error) {
 	old, o, u, err := s.myPAT(ctx, a, id)
 	if err != nil {
@@ -625,11 +679,17 @@ func (s *Service) regenerate(ctx context.Context, a Actor, old *storage.PAT, o *
 	if err != nil {
 		return nil, err
 	}
+	overlapUntil, err := overlapEnd(req.Overlap, now)
+	if err != nil {
+		return nil, err
+	}
 	token, p, err := s.newPAT(old.OrgID, old.UserID, old.Name, old.Scopes, now, exp)
 	if err != nil {
 		return nil, err
 	}
+	p.ID = storage.NewID() // the old PAT names it as its successor
 	p.Delegates = old.Delegates
+	p.AllowedCIDRs = old.AllowedCIDRs
 	err = s.store.Update(ctx, func(tx Tx) error {
 		// Revoke first: the name is unique among non-revoked PATs.
 		cur, err := tx.RevokePAT(ctx, old.OrgID, old.ID, now, "regenerated")
@@ -646,11 +706,18 @@ func (s *Service) regenerate(ctx context.Context, a Actor, old *storage.PAT, o *
 		if err := tx.CreatePAT(ctx, p); err != nil {
 			return err
 		}
-		if err := s.emit(ctx, tx, storage.EventPATRegenerated, p.OrgID, p.UserID, p.ID,
-			map[string]string{"name": p.Name, "replaces": old.ID}); err != nil {
+		if err := tx.SetPATSuccessor(ctx, old.OrgID, old.ID, p.ID, overlapUntil); err != nil {
 			return err
 		}
-		return s.audit(ctx, tx, a, old.OrgID, "pat.regenerate", p.ID, "replaces "+old.ID)
+		data, detail := map[string]string{"name": p.Name, "replaces": old.ID}, "replaces "+old.ID
+		if overlapUntil != nil {
+			data["overlap_until"] = overlapUntil.Format(time.RFC3339)
+			detail += "; old secret works until " + overlapUntil.Format(time.RFC3339)
+		}
+		if err := s.emit(ctx, tx, storage.EventPATRegenerated, p.OrgID, p.UserID, p.ID, data); err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, a, old.OrgID, "pat.regenerate", p.ID, detail)
 	})
 	if err != nil {
 		return nil, storeErr(err, "personal access token")
@@ -697,6 +764,10 @@ func (s *Service) RevokePATs(ctx context.Context, a Actor, orgID string, ids []s
 			res.Revoked = append(res.Revoked, id)
 			if p.RevokedAt != nil {
 				res.AlreadyRevoked = append(res.AlreadyRevoked, id)
+				// Regenerated with an overlap: its old secret stops now.
+				if _, err := s.endOverlapIn(ctx, tx, a, p, "by admin"); err != nil {
+					return err
+				}
 				continue
 			}
 			out, err := tx.RevokePAT(ctx, orgID, id, s.now(), "admin")

@@ -134,6 +134,10 @@ type Tx interface {
 	GetPAT(ctx context.Context, orgID, id string) (*storage.PAT, error)
 	GetPATByHash(ctx context.Context, hash []byte) (*storage.PAT, error)
 	RevokePAT(ctx context.Context, orgID, id string, at time.Time, reason string) (*storage.PAT, error)
+	// Rotation and networks.
+	SetPATSuccessor(ctx context.Context, orgID, id, successor string, overlapUntil *time.Time) error
+	EndPATOverlap(ctx context.Context, orgID, id string, at time.Time) (bool, error)
+	SetPATRecentNetworks(ctx context.Context, orgID, id string, old, next []string) (bool, error)
 
 	CreateRole(ctx context.Context, r *storage.Role) error
 	GetRole(ctx context.Context, orgID, id string) (*storage.Role, error)

@@ -146,7 +146,36 @@ type PAT struct {
 	// Delegates are the clients the owner allows to exchange the PAT's
 	// access tokens on their behalf (chained exchange); empty allows none.
 	Delegates []string
+
+	// Rotation and networks.
+	//
+	// OverlapUntil is, for a PAT revoked because it was regenerated with an
+	// overlap, when its secret stops working (nil: no overlap).
+	OverlapUntil *time.Time
+	// ReplacedBy is the id of the PAT that replaced this one when it was
+	// regenerated ("" for none).
+	ReplacedBy string
+	// AllowedCIDRs are the networks the PAT may be exchanged from, as
+	// canonical CIDRs; empty allows any address.
+	AllowedCIDRs []string
+	// RecentNetworks are the last networks (RecentNetworkCount at most)
+	// the PAT was exchanged from, most recent first: the /24 of an IPv4
+	// address, the /64 of an IPv6 address.
+	RecentNetworks []string
 }
+
+// RecentNetworkCount is how many networks PAT.RecentNetworks keeps.
+const RecentNetworkCount = 5
+
+// InOverlap reports whether p, revoked because it was regenerated, still
+// works at now: its overlap has not ended.
+func (p *PAT) InOverlap(now time.Time) bool {
+	return p.RevokedAt != nil && p.RevokedReason == RegeneratedReason && p.OverlapUntil != nil && now.Before(*p.OverlapUntil)
+}
+
+// RegeneratedReason is the RevokedReason of a PAT replaced by
+// regeneration.
+const RegeneratedReason = "regenerated"
 
 // PATUse is one use of a PAT as the last-used write-behind records it: when,
 // from which client address, through which OAuth client. An empty Addr and
@@ -303,4 +332,16 @@ const (
 	// (RFC 3339, UTC: the earlier of its own expiry and the one the
 	// organization's maximum lifetime implies).
 	EventPATExpiryNotice = "pat.expiry_notice"
+)
+
+// The lifecycle event types of rotation and networks.
+const (
+	// EventPATReused: the secret of a PAT replaced by regeneration was
+	// presented after its overlap ended (refused). Data: name, successor
+	// (the id of the PAT that replaced it).
+	EventPATReused = "pat.reused"
+	// EventPATNewAddress: a PAT was exchanged from a network not among
+	// its recent ones. Data: name, network (a /24 or /64, never the
+	// address).
+	EventPATNewAddress = "pat.new_address"
 )

@@ -219,6 +219,9 @@ func (g *PATGrant) clone() *PATGrant {
 	c := *g
 	c.PAT.Scopes = slices.Clone(g.PAT.Scopes)
 	c.PAT.Hash = slices.Clone(g.PAT.Hash)
+	c.PAT.Delegates = slices.Clone(g.PAT.Delegates)
+	c.PAT.AllowedCIDRs = slices.Clone(g.PAT.AllowedCIDRs)
+	c.PAT.RecentNetworks = slices.Clone(g.PAT.RecentNetworks)
 	c.Grants = make([]Grant, len(g.Grants))
 	for i, gr := range g.Grants {
 		c.Grants[i] = Grant{Folder: gr.Folder, Permissions: slices.Clone(gr.Permissions)}
@@ -313,12 +316,17 @@ func scanGrant(row scanned) (*PATGrant, error) {
 		created      time.Time
 		exp, rev     sql.NullTime
 		grants       sql.NullString
+		// Rotation and networks.
+		overlap        sql.NullTime
+		cidrs, recents string
 	)
 	p, u, o := &g.PAT, &g.Owner, &g.Org
 	if err := row.Scan(&p.ID, &p.OrgID, &p.UserID, &p.Name, &scopes, &p.Hash, &created,
-		&exp, &rev, &delegates, &u.Username, &kind, &stat, &u.Admin, &o.Name, &o.PATsEnabled, &maxLt, &grants); err != nil {
+		&exp, &rev, &delegates, &u.Username, &kind, &stat, &u.Admin, &o.Name, &o.PATsEnabled, &maxLt, &grants,
+		&p.RevokedReason, &overlap, &p.ReplacedBy, &cidrs, &recents); err != nil {
 		return nil, err
 	}
+	p.OverlapUntil, p.AllowedCIDRs, p.RecentNetworks = utcp(overlap), splitList(cidrs), splitList(recents)
 	p.Scopes, p.CreatedAt, p.ExpiresAt, p.RevokedAt = splitList(scopes), utc(created), utcp(exp), utcp(rev)
 	p.Delegates = splitList(delegates)
 	u.ID, u.OrgID, u.Kind, u.Status = p.UserID, p.OrgID, UserKind(kind), UserStatus(stat)

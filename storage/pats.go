@@ -28,6 +28,11 @@ type patRow struct {
 	RevokedAt     sql.NullTime `db:"revoked_at"`
 	RevokedReason string       `db:"revoked_reason"`
 	Delegates     string       `db:"delegates"`
+	// Rotation and networks.
+	OverlapUntil   sql.NullTime `db:"overlap_until"`
+	ReplacedBy     string       `db:"replaced_by"`
+	AllowedCIDRs   string       `db:"allowed_cidrs"`
+	RecentNetworks string       `db:"recent_networks"`
 }
 
 func (r *patRow) model() PAT {
@@ -36,10 +41,17 @@ func (r *patRow) model() PAT {
 		Hash: r.Hash, Hint: r.Hint, CreatedAt: utc(r.CreatedAt), ExpiresAt: utcp(r.ExpiresAt),
 		LastUsedAt: utcp(r.LastUsedAt), LastUsedAddr: r.LastUsedAddr, LastUsedClient: r.LastUsedBy,
 		RevokedAt: utcp(r.RevokedAt), RevokedReason: r.RevokedReason, Delegates: splitList(r.Delegates),
+		OverlapUntil: utcp(r.OverlapUntil), ReplacedBy: r.ReplacedBy, AllowedCIDRs: splitList(r.AllowedCIDRs),
+		RecentNetworks: splitList(r.RecentNetworks),
 	}
 }
 
-const patCols = `id, org_id, user_id, name, scopes, token_hash, hint, created_at, expires_at, last_used_at, revoked_at, revoked_reason, delegates`
+const patCols = `id, org_id, user_id, name, scopes, token_hash, hint, created_at, expires_at, last_used_at, revoked_at, revoked_reason, delegates` +
+	patRotationCols
+
+// patRotationCols are the columns of rotation and networks (migration
+// 00009), written by CreatePAT with the others.
+const patRotationCols = `, overlap_until, replaced_by, allowed_cidrs, recent_networks`
 
 // patReadCols are patCols and the last use's address and client, which
 // CreatePAT leaves to their defaults.
@@ -56,10 +68,12 @@ func (s *SQLStore) CreatePAT(ctx context.Context, p *PAT) error {
 	}
 	res, err := s.exec(ctx, "create pat",
 		`INSERT INTO pats (`+patCols+`)
-		 SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
+		 SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
+		        ?, ?, ?, ?
 		 WHERE EXISTS (SELECT 1 FROM users WHERE id = ? AND org_id = ?)`,
 		p.ID, p.OrgID, p.UserID, p.Name, joinList(p.Scopes), p.Hash, p.Hint, s.t(p.CreatedAt),
 		s.tp(p.ExpiresAt), s.tp(p.LastUsedAt), s.tp(p.RevokedAt), p.RevokedReason, joinList(p.Delegates),
+		s.tp(p.OverlapUntil), p.ReplacedBy, joinList(p.AllowedCIDRs), joinList(p.RecentNetworks),
 		p.UserID, p.OrgID)
 	if err != nil {
 		return err
@@ -102,7 +116,8 @@ const grantSelect = `SELECT p.id, p.org_id, p.user_id, p.name, p.scopes, p.token
 	p.expires_at, p.revoked_at, p.delegates,
 	u.username, u.kind, u.status, u.admin,
 	o.name, o.pats_enabled, o.pat_max_lifetime,
-	(SELECT {agg} FROM role_assignments ra JOIN roles r ON r.id = ra.role_id WHERE ra.user_id = p.user_id) AS grants
+	(SELECT {agg} FROM role_assignments ra JOIN roles r ON r.id = ra.role_id WHERE ra.user_id = p.user_id) AS grants,
+	p.revoked_reason, p.overlap_until, p.replaced_by, p.allowed_cidrs, p.recent_networks
 FROM pats p
 JOIN users u ON u.id = p.user_id
 JOIN organizations o ON o.id = p.org_id
@@ -132,8 +147,9 @@ var grantQueries = map[string]struct{ byHash, byID, byHashes string }{
 }
 
 // GetPATGrant reads everything an exchange needs in one round trip. Of the
-// PAT it fills every field but Hint, LastUsedAt and RevokedReason (its
-// Delegates included, which a chained exchange checks); of the
+// PAT it fills every field but Hint and LastUsedAt (its Delegates
+// included, which a chained exchange checks, and the rotation and network
+// fields: an overlap, the allowed and recent networks); of the
 // owner and the organization, everything but timestamps and the password
 // hash.
 //
@@ -426,4 +442,54 @@ func (s *SQLStore) CountPATs(ctx context.Context, now time.Time) (PATCounts, err
 		}
 	}
 	return counts, nil
+}
+
+// SetPATSuccessor records, on a PAT just revoked by regeneration, the PAT
+// that replaced it and when its secret stops working (nil: at once).
+func (s *SQLStore) SetPATSuccessor(ctx context.Context, orgID, id, successor string, overlapUntil *time.Time) error {
+	res, err := s.exec(ctx, "set pat successor",
+		`UPDATE pats SET replaced_by = ?, overlap_until = ? WHERE org_id = ? AND id = ?`,
+		successor, s.tp(overlapUntil), orgID, id)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return wrapf("set pat successor", mapErr(err))
+	} else if n == 0 {
+		return wrapf("set pat successor", ErrNotFound)
+	}
+	return nil
+}
+
+// EndPATOverlap ends the overlap of a regenerated PAT at the given time,
+// if it runs beyond it, and reports whether it did.
+func (s *SQLStore) EndPATOverlap(ctx context.Context, orgID, id string, at time.Time) (bool, error) {
+	res, err := s.exec(ctx, "end pat overlap",
+		`UPDATE pats SET overlap_until = ? WHERE org_id = ? AND id = ? AND overlap_until > ?`,
+		s.t(at), orgID, id, s.t(at))
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, wrapf("end pat overlap", mapErr(err))
+	}
+	return n > 0, nil
+}
+
+// SetPATRecentNetworks replaces a PAT's recent networks with next if they
+// are still old (compare and set), and reports whether it did: two
+// replicas that saw the same list change it once.
+func (s *SQLStore) SetPATRecentNetworks(ctx context.Context, orgID, id string, old, next []string) (bool, error) {
+	res, err := s.exec(ctx, "set pat networks",
+		`UPDATE pats SET recent_networks = ? WHERE org_id = ? AND id = ? AND recent_networks = ?`,
+		joinList(next), orgID, id, joinList(old))
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, wrapf("set pat networks", mapErr(err))
+	}
+	return n > 0, nil
 }

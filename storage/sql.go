@@ -282,6 +282,10 @@ func utcp(t sql.NullTime) *time.Time {
 
 func newID() string { return uuid.Must(uuid.NewV7()).String() }
 
+// NewID is a new row id (a UUIDv7), for a caller that must name a row
+// before it is created (a regenerated PAT's successor).
+func NewID() string { return newID() }
+
 // joinList stores a list of names as one space-separated string.
 func joinList(l []string) string { return strings.Join(l, " ") }
 

@@ -174,6 +174,15 @@ type Store interface {
 	// CountPATs counts PATs by status at now. Each organization's maximum
 	// lifetime is taken into account.
 	CountPATs(ctx context.Context, now time.Time) (PATCounts, error)
+	// SetPATSuccessor records the PAT that replaced a regenerated one and
+	// when the old secret stops working (nil: at once).
+	SetPATSuccessor(ctx context.Context, orgID, id, successor string, overlapUntil *time.Time) error
+	// EndPATOverlap ends a regenerated PAT's overlap at the given time if
+	// it runs beyond it, reporting whether it did.
+	EndPATOverlap(ctx context.Context, orgID, id string, at time.Time) (bool, error)
+	// SetPATRecentNetworks replaces a PAT's recent networks with next only
+	// if they are old (compare and set), reporting whether it did.
+	SetPATRecentNetworks(ctx context.Context, orgID, id string, old, next []string) (bool, error)
 
 	CreateSigningKey(ctx context.Context, k *SigningKey) error
 	// ListSigningKeys lists every key, oldest activation first.

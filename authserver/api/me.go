@@ -33,6 +33,19 @@ type patJSON struct {
 	// Delegates are the clients allowed to exchange the PAT's access
 	// tokens on the owner's behalf; [] for none.
 	Delegates []string `json:"delegates"`
+
+	// Rotation and networks.
+	//
+	// OverlapUntil is, for a PAT replaced by regeneration with an overlap,
+	// when its old secret stops (or stopped) working; null otherwise.
+	// ReplacedBy is the id of the PAT that replaced it ("" for none).
+	OverlapUntil *string `json:"overlap_until"`
+	ReplacedBy   string  `json:"replaced_by"`
+	// AllowedCIDRs are the networks the PAT may be exchanged from ([]:
+	// any); RecentNetworks the last networks it was exchanged from, most
+	// recent first.
+	AllowedCIDRs   []string `json:"allowed_cidrs"`
+	RecentNetworks []string `json:"recent_networks"`
 }
 
 type ownerJSON struct {
@@ -56,7 +69,9 @@ func toPAT(v *governance.PATView) patJSON {
 		ID: v.ID, Name: v.Name, Scopes: scopes, Status: string(v.Status),
 		CreatedAt: stamp(v.CreatedAt), ExpiresAt: stampPtr(v.ExpiresAt), LastUsedAt: stampPtr(v.LastUsedAt),
 		LastUsedAddr: v.LastUsedAddr, LastUsedClient: v.LastUsedClient, RevokedAt: stampPtr(v.RevokedAt), Hint: v.Hint, Owner: ownerJSON{ID: v.OwnerID, Username: v.Owner},
-		Delegates: nonNil(v.Delegates),
+		Delegates:    nonNil(v.Delegates),
+		OverlapUntil: stampPtr(v.OverlapUntil), ReplacedBy: v.ReplacedBy,
+		AllowedCIDRs: nonNil(v.AllowedCIDRs), RecentNetworks: nonNil(v.RecentNetworks),
 	}
 }
 
@@ -194,6 +209,8 @@ type createPATRequest struct {
 	Scopes    []string     `json:"scopes"`
 	ExpiresAt optionalTime `json:"expires_at"`
 	Delegates []string     `json:"delegates"`
+	// AllowedCIDRs are the networks the PAT may be exchanged from.
+	AllowedCIDRs []string `json:"allowed_cidrs"`
 }
 
 func (a *api) createMyPAT(w http.ResponseWriter, r *http.Request, p *principal, _ map[string]string) error {
@@ -201,7 +218,7 @@ func (a *api) createMyPAT(w http.ResponseWriter, r *http.Request, p *principal, 
 	if err := decodeBody(w, r, &body, false); err != nil {
 		return err
 	}
-	req := governance.PATRequest{Name: body.Name, Scopes: body.Scopes, Delegates: body.Delegates}
+	req := governance.PATRequest{Name: body.Name, Scopes: body.Scopes, Delegates: body.Delegates, AllowedCIDRs: body.AllowedCIDRs}
 	if err := body.ExpiresAt.apply("expires_at", &req); err != nil {
 		return err
 	}
@@ -237,6 +254,9 @@ func (a *api) revokeMyPAT(w http.ResponseWriter, r *http.Request, p *principal, 
 // regenerateRequest is the optional body of POST …/regenerate.
 type regenerateRequest struct {
 	ExpiresAt optionalTime `json:"expires_at"`
+	// Overlap is how long the old secret keeps working, a duration such
+	// as 24h or 2d; absent or "0" for none.
+	Overlap *string `json:"overlap"`
 }
 
 // regenerateMyPAT answers 200 with the new PAT (a new id; the old one stays
@@ -249,6 +269,13 @@ func (a *api) regenerateMyPAT(w http.ResponseWriter, r *http.Request, p *princip
 	var req governance.PATRequest
 	if err := body.ExpiresAt.apply("expires_at", &req); err != nil {
 		return err
+	}
+	if body.Overlap != nil {
+		d, err := duration.Parse(*body.Overlap)
+		if err != nil {
+			return fieldProblem(codeInvalidField, "overlap", "must be a duration such as 24h, 2d or \"0\" for none")
+		}
+		req.Overlap = d
 	}
 	nt, err := a.gov.RegenerateMyPAT(r.Context(), p.actor, r.PathValue("id"), req)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"authserver/exchange"
 	"authserver/governance"
+	"authserver/internal/duration"
 	"authserver/storage"
 )
 
@@ -249,6 +250,8 @@ type newTokenPage struct {
 	Expiry    *expiryForm
 	// Field names the field an error is about.
 	Field string
+	// AllowedCIDRs is the allowed-networks text area as typed.
+	AllowedCIDRs string
 }
 
 // newTokenForm fills the generate form's choices for v's organization,
@@ -291,10 +294,12 @@ func (c *console) createToken(w http.ResponseWriter, r *http.Request, v *visit) 
 	}
 	form := r.PostForm
 	f.Name, f.Scopes, f.Delegates = form.Get("name"), form["scopes"], form["delegates"]
-	req := governance.PATRequest{Name: f.Name, Scopes: f.Scopes, Delegates: f.Delegates}
+	f.AllowedCIDRs = form.Get("allowed_cidrs")
+	req := governance.PATRequest{Name: f.Name, Scopes: f.Scopes, Delegates: f.Delegates, AllowedCIDRs: splitNetworks(f.AllowedCIDRs)}
 	again := func(status int, field, msg string) error {
 		f.Field = field
 		f.Name, f.Expiry.ExpiresOn = c.refill(f.Name), c.refill(f.Expiry.ExpiresOn)
+		f.AllowedCIDRs = c.refill(f.AllowedCIDRs)
 		p := v.page("tokens", f)
 		p.Error = msg
 		c.render(w, r, status, "token_new", p)
@@ -351,7 +356,12 @@ type tokenPage struct {
 	// Expiry is the expiry picker of the regenerate dialog.
 	Expiry   *expiryForm
 	DaysLeft int
+	// Overlap is the regenerate dialog's overlap choice ("": the first).
+	Overlap string
 }
+
+// OverlapChoices are the regenerate dialog's overlap choices.
+func (tokenPage) OverlapChoices() []struct{ Value, Label string } { return overlapChoices }
 
 // causeText says in words why a PAT cannot be exchanged now. Its owner may
 // know what the token endpoint keeps to itself.
@@ -362,6 +372,7 @@ var causeText = map[exchange.Cause]string{
 	exchange.CauseOrgDisabled:     "personal access tokens are disabled in your organization",
 	exchange.CauseUserDeactivated: "your account is deactivated",
 	exchange.CauseNonLocal:        "only local users' tokens can be exchanged",
+	exchange.CauseReused:          "the token was regenerated and this value no longer works",
 }
 
 // token shows one of my tokens and, given an audience, what an exchange
@@ -411,6 +422,10 @@ func (c *console) revokeToken(w http.ResponseWriter, r *http.Request, v *visit) 
 		}
 		return c.renderTokens(w, r, v, statusOf(err), "", messageOf(err))
 	}
+	if pat.ReplacedBy != "" {
+		return c.renderTokens(w, r, v, http.StatusOK,
+			"The old value of token “"+pat.Name+"” stops working now.", "")
+	}
 	return c.renderTokens(w, r, v, http.StatusOK,
 		"Token “"+pat.Name+"” is revoked: anything using it stops working now.", "")
 }
@@ -421,6 +436,8 @@ func (c *console) revokeToken(w http.ResponseWriter, r *http.Request, v *visit) 
 type regeneratePage struct {
 	PAT    *governance.PATView
 	Expiry *expiryForm
+	// Overlap is the overlap chosen (overlapChoices).
+	Overlap string
 }
 
 // regenerateForm shows the regenerate form of one of my tokens.
@@ -444,6 +461,10 @@ func (c *console) regenerateToken(w http.ResponseWriter, r *http.Request, v *vis
 	ef := newExpiryForm(now, v.me.Organization.PATMaxLifetime)
 	var req governance.PATRequest
 	msg := ef.read(r.PostForm, now, &req)
+	overlap := r.PostForm.Get("overlap")
+	if msg == "" {
+		msg = readOverlap(overlap, &req)
+	}
 	var (
 		nt  *governance.NewToken
 		err error
@@ -454,7 +475,7 @@ func (c *console) regenerateToken(w http.ResponseWriter, r *http.Request, v *vis
 			return err
 		}
 	}
-	if msg != "" || fieldOf(err) == "expires_at" {
+	if f := fieldOf(err); msg != "" || f == "expires_at" || f == "overlap" {
 		pat, gerr := c.gov.GetMyPAT(ctx, v.actor, r.PathValue("id"))
 		if gerr != nil {
 			return gerr
@@ -463,7 +484,7 @@ func (c *console) regenerateToken(w http.ResponseWriter, r *http.Request, v *vis
 			msg = messageOf(err)
 		}
 		ef.ExpiresOn = c.refill(ef.ExpiresOn)
-		p := v.page("tokens", &regeneratePage{PAT: pat, Expiry: ef})
+		p := v.page("tokens", &regeneratePage{PAT: pat, Expiry: ef, Overlap: c.refill(overlap)})
 		p.Error = msg
 		c.render(w, r, http.StatusBadRequest, "token_regenerate", p)
 		return nil
@@ -473,4 +494,39 @@ func (c *console) regenerateToken(w http.ResponseWriter, r *http.Request, v *vis
 	}
 	c.reveal(w, r, v, &revealPage{NewToken: nt, Regenerated: true})
 	return nil
+}
+
+// overlapChoices are the overlaps the regenerate form offers: how long the
+// old value keeps working, as durations (duration.Parse).
+var overlapChoices = []struct{ Value, Label string }{
+	{"0", "At once"},
+	{"1h", "In 1 hour"},
+	{"1d", "In 1 day"},
+	{"3d", "In 3 days"},
+	{"7d", "In 7 days"},
+}
+
+// OverlapChoices are the regenerate form's overlap choices, for the
+// templates.
+func (regeneratePage) OverlapChoices() []struct{ Value, Label string } { return overlapChoices }
+
+// readOverlap takes the regenerate form's overlap into req: "" or "0"
+// is none. It returns a message when the value is not a duration;
+// governance judges the overlap itself.
+func readOverlap(v string, req *governance.PATRequest) string {
+	if v == "" {
+		return ""
+	}
+	d, err := duration.Parse(v)
+	if err != nil {
+		return "Current value stops: choose one of the options."
+	}
+	req.Overlap = d
+	return ""
+}
+
+// splitNetworks reads the allowed-networks text area: networks separated
+// by new lines, spaces or commas.
+func splitNetworks(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' || r == '\r' })
 }

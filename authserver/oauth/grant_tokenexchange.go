@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/ory/fosite"
@@ -110,6 +111,8 @@ type TokenExchangeGrant struct {
 	// behind the hot path: the use of the PAT itself, so not a chained
 	// exchange, where a JWT is presented. Optional.
 	Used func(patID string, at time.Time, addr, client string)
+	// Signals takes a PAT's first use from a new network. Optional.
+	Signals PATSignals
 }
 
 var _ fosite.TokenEndpointHandler = (*TokenExchangeGrant)(nil)
@@ -185,7 +188,8 @@ func (h *TokenExchangeGrant) HandleTokenEndpointRequest(ctx context.Context, r f
 	if c, ok := client.(*oauthClient); ok && c.c.DPoPRequired && sess.JKT == "" {
 		return errDPoPRequired.WithWrap(&exchange.Refusal{Cause: exchange.CauseClient, ClientID: client.GetID()})
 	}
-	req, ref := h.Rules.Parse(grantClient(client), grantParams(r))
+	addr := httpx.ClientAddrFrom(ctx)
+	req, ref := h.Rules.Parse(grantClient(client, addr), grantParams(r))
 	if ref != nil {
 		return refusalError(ref)
 	}
@@ -206,14 +210,21 @@ func (h *TokenExchangeGrant) HandleTokenEndpointRequest(ctx context.Context, r f
 		return err
 	}
 	if h.Used != nil && !admitted.Chained() {
-		h.Used(d.Claims.PATID, now, httpx.ClientAddrFrom(ctx), client.GetID())
+		h.Used(d.Claims.PATID, now, addr, client.GetID())
+	}
+	if h.Signals != nil && d.NewNetwork != "" {
+		h.Signals.NewNetwork(d.Claims.OrgID, d.Claims.PATID, client.GetID(), d.NewNetwork)
 	}
 	return nil
 }
 
-// grantClient is what the exchange needs of the authenticated client.
-func grantClient(c fosite.Client) exchange.Client {
+// grantClient is what the exchange needs of the authenticated client and
+// its address (as the trusted-proxy rules name it; "" for unknown).
+func grantClient(c fosite.Client, addr string) exchange.Client {
 	ec := exchange.Client{ID: c.GetID(), Grant: c.GetGrantTypes().Has(rfc8693.GrantType), Audiences: c.GetAudience(), Public: c.IsPublic()}
+	if a, err := netip.ParseAddr(addr); err == nil {
+		ec.Addr = a
+	}
 	if oc, ok := c.(*oauthClient); ok {
 		ec.OnBehalfOf = oc.c.OnBehalfOf
 	}

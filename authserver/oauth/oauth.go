@@ -46,6 +46,16 @@ type Auditor interface {
 	Add(e storage.AuditEvent)
 }
 
+// PATSignals takes what an exchange notices about a PAT, to be recorded
+// behind the request (in the audit log and the outbox): the reuse of a
+// rotated secret, and a PAT's first use from a network not among its
+// recent ones (exchange.NetworkOf: never the address). Neither call may
+// block on I/O.
+type PATSignals interface {
+	Reused(orgID, patID, clientID, addr string)
+	NewNetwork(orgID, patID, clientID, network string)
+}
+
 // Options are the settings and dependencies of the OAuth endpoints. All
 // but Used and NoRateLimits are required.
 type Options struct {
@@ -63,6 +73,9 @@ type Options struct {
 	// Used records that a PAT was used (exchanges and introspections);
 	// nil records nothing.
 	Used func(patID string, at time.Time, addr, client string)
+	// Signals takes what an exchange notices about a PAT for the audit
+	// log and the outbox; nil records nothing.
+	Signals PATSignals
 	// Metrics receives the endpoints' metrics.
 	Metrics prometheus.Registerer
 	Log     *slog.Logger
@@ -89,7 +102,7 @@ func New(o Options) (*Handler, error) {
 	}
 	clients := &clientStore{clients: newClientCache(o.Store, o.Now)}
 	grant := &TokenExchangeGrant{Rules: o.Rules, Store: o.Store, Audiences: o.Audiences, Signer: o.Signer,
-		Subjects: o.Tokens, Clients: clients.clients, Now: o.Now, Used: o.Used}
+		Subjects: o.Tokens, Clients: clients.clients, Now: o.Now, Used: o.Used, Signals: o.Signals}
 	introspector := &tokenIntrospector{store: o.Store, tokens: o.Tokens, prefix: o.Rules.PATPrefix, now: o.Now, used: o.Used}
 	revoker := &holderRevoker{gov: o.Revocations, tokens: o.Tokens, prefix: o.Rules.PATPrefix}
 	p := newProvider(clients, grant, introspector, revoker)
@@ -99,7 +112,7 @@ func New(o Options) (*Handler, error) {
 	}
 	m := newOAuthMetrics(o.Metrics)
 	return &Handler{
-		token: &tokenEndpoint{p: p, log: o.Log, metrics: m, audit: o.Audit, now: o.Now, limits: limits,
+		token: &tokenEndpoint{p: p, log: o.Log, metrics: m, audit: o.Audit, signals: o.Signals, now: o.Now, limits: limits,
 			dpop: o.DPoP, url: o.Rules.Issuer + "/oauth2/token"},
 		introspection: &introspectionEndpoint{p: p, log: o.Log, metrics: m, limits: limits},
 		revocation:    &revocationEndpoint{p: p, log: o.Log, metrics: m, limits: limits},

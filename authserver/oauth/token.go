@@ -55,6 +55,8 @@ type tokenEndpoint struct {
 	log     *slog.Logger
 	metrics *oauthMetrics
 	audit   Auditor
+	// signals records a rotated secret's reuse; nil: not recorded.
+	signals PATSignals
 	now     func() time.Time
 	limits  *oauthLimits // nil: no limits
 	// dpop checks DPoP proofs; nil: DPoP is not supported.
@@ -250,6 +252,11 @@ func (t *tokenEndpoint) record(r *http.Request, rfc *fosite.RFC6749Error, err er
 	t.audit.Add(governance.ClientActor(ref.ClientID, httpx.ClientAddrOf(r)).Attribute(storage.AuditEvent{
 		Time: t.now(), OrgID: ref.OrgID, Action: "exchange.refused", Target: ref.PATID, Outcome: string(ref.Cause), Detail: detail,
 	}))
+	if ref.Cause == exchange.CauseReused && !ref.Chained && t.signals != nil {
+		// The secret of a rotated PAT was presented: its own record,
+		// at most one a minute per PAT (patSignals).
+		t.signals.Reused(ref.OrgID, ref.PATID, ref.ClientID, httpx.ClientAddrOf(r))
+	}
 }
 
 // chainDetail is the audit detail of a refused chained exchange: the hop

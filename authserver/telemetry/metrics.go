@@ -133,7 +133,7 @@ func (m *Metrics) registerBackground(reg prometheus.Registerer) {
 	})
 	m.AuditDropped = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "authserver_audit_events_dropped_total",
-		Help: "Audit events (refused exchanges, console sign-ins and sign-outs) lost: the queue was full or closed, or the database write failed.",
+		Help: "Audit events (refused exchanges, console sign-ins and sign-outs, records of a rotated token's reuse and of new networks) lost: the queue was full or closed, or the database write failed.",
 	})
 	m.Ready = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "authserver_ready",

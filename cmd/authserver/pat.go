@@ -29,12 +29,13 @@ type patCreateFlags struct {
 	org, username, name, scopes, expiresIn, expiresAt string
 	noExpiry                                          bool
 	delegates                                         []string
+	allowCIDRs                                        []string
 }
 
 func (a *app) patCreateCommand() *cobra.Command {
 	var f patCreateFlags
 	cmd := &cobra.Command{
-		Use:   `create --org ORG --user USER --name NAME --scopes "A B" [--expires-in 30d | --expires-at RFC3339 | --no-expiry] [--delegate CLIENT]...`,
+		Use:   `create --org ORG --user USER --name NAME --scopes "A B" [--expires-in 30d | --expires-at RFC3339 | --no-expiry] [--delegate CLIENT]... [--allow-cidr CIDR]...`,
 		Short: "Create a PAT for a user; the token alone goes to stdout",
 		Long: `Create a personal access token owned by a user, under the same rules as the API: the
 scopes must be in the catalogue, the organization must have PATs enabled, the owner must be an
@@ -46,6 +47,11 @@ none.
 (a chained exchange, as an MCP gateway does; see docs/agents.md): a confidential client with
 on_behalf_of in the configuration. Repeat it for several. Without it the PAT's tokens cannot be
 exchanged further.
+
+--allow-cidr names a network the PAT may be exchanged from (192.0.2.0/24, 2001:db8::/32, or a
+single address), as the server's trusted-proxy rules name the client's address. Repeat it for
+several (at most 16). Without it the PAT may be exchanged from anywhere. A regenerated PAT keeps
+its networks.
 
 The token is printed alone on stdout, followed by a newline, so that a script can capture it:
 
@@ -64,6 +70,7 @@ SHA-256 is stored.`,
 	cmd.Flags().StringVar(&f.expiresAt, "expires-at", "", "expire at this RFC 3339 time, e.g. 2030-01-31T18:00:00Z")
 	cmd.Flags().BoolVar(&f.noExpiry, "no-expiry", false, "never expire (refused when the organization has a maximum lifetime)")
 	cmd.Flags().StringArrayVar(&f.delegates, "delegate", nil, "client id allowed a chained exchange of the PAT's tokens (repeatable)")
+	cmd.Flags().StringArrayVar(&f.allowCIDRs, "allow-cidr", nil, "network the PAT may be exchanged from, e.g. 192.0.2.0/24 (repeatable)")
 	for _, name := range []string{"org", "user", "name", "scopes"} {
 		_ = cmd.MarkFlagRequired(name)
 	}
@@ -72,7 +79,8 @@ SHA-256 is stored.`,
 
 // createPAT creates the PAT f asks for and prints it.
 func (a *app) createPAT(ctx context.Context, f patCreateFlags) error {
-	req := governance.PATRequest{Name: f.name, Scopes: splitScopes(f.scopes), NoExpiry: f.noExpiry, Delegates: f.delegates}
+	req := governance.PATRequest{Name: f.name, Scopes: splitScopes(f.scopes), NoExpiry: f.noExpiry, Delegates: f.delegates,
+		AllowedCIDRs: f.allowCIDRs}
 	expiryFlag, err := f.expiry(&req)
 	if err != nil {
 		return err
@@ -98,6 +106,9 @@ func (a *app) createPAT(ctx context.Context, f patCreateFlags) error {
 	fmt.Fprintf(a.stderr, "scopes: %s; expires: %s\n", strings.Join(nt.Scopes, " "), formatExpiry(nt.ExpiresAt))
 	if len(nt.Delegates) > 0 {
 		fmt.Fprintf(a.stderr, "delegates: %s\n", strings.Join(nt.Delegates, " "))
+	}
+	if len(nt.AllowedCIDRs) > 0 {
+		fmt.Fprintf(a.stderr, "allowed networks: %s\n", strings.Join(nt.AllowedCIDRs, " "))
 	}
 	fmt.Fprintln(a.stderr, "the token (on stdout) is shown only this once: store it now, it cannot be retrieved again")
 	return nil
@@ -150,7 +161,8 @@ func patCreateRefusal(err error, o *storage.Organization, u *storage.User, name,
 		return fmt.Errorf("cannot create PAT: user %s already has a PAT named %q that is not revoked; choose another --name",
 			u.Username, name)
 	}
-	err = flagError(err, map[string]string{"name": "--name", "scopes": "--scopes", "expires_at": expiryFlag, "delegates": "--delegate"})
+	err = flagError(err, map[string]string{"name": "--name", "scopes": "--scopes", "expires_at": expiryFlag, "delegates": "--delegate",
+		"allowed_cidrs": "--allow-cidr"})
 	return fmt.Errorf("cannot create PAT: %w", err)
 }
 
@@ -325,12 +337,13 @@ func (a *app) revokeByValue(ctx context.Context, s *service, o *storage.Organiza
 // patRegenerateFlags are the flags of pat regenerate.
 type patRegenerateFlags struct {
 	org, id, expiresIn string
+	overlap            string
 }
 
 func (a *app) patRegenerateCommand() *cobra.Command {
 	var f patRegenerateFlags
 	cmd := &cobra.Command{
-		Use:   "regenerate --org ORG --id ID [--expires-in 30d]",
+		Use:   "regenerate --org ORG --id ID [--expires-in 30d] [--overlap 24h]",
 		Short: "Issue a new token for a PAT, same name and scopes; the token alone goes to stdout",
 		Long: `Replace a PAT by a new one with the same owner, name and scopes, and a new token: the old
 token stops working at once, and the old PAT stays listed as revoked. Only a PAT that is neither
@@ -340,6 +353,11 @@ Without --expires-in the new PAT lives as long as the old one was meant to, coun
 and never beyond the organization's maximum lifetime. With it, the new PAT expires that long
 from now, which must respect the maximum.
 
+With --overlap (a duration such as 24h or 2d, at most 7d) the old token keeps working that long,
+so that what uses it can move to the new one; the old PAT is listed as revoked meanwhile, with
+the time its token stops. Presenting the old token after that is refused and audited as the
+reuse of a rotated token. The new PAT keeps the old one's delegates and allowed networks.
+
 The new token is printed alone on stdout, followed by a newline; everything else goes to
 stderr. The token is shown this once and never again.`,
 		Args: cobra.NoArgs,
@@ -348,6 +366,7 @@ stderr. The token is shown this once and never again.`,
 	cmd.Flags().StringVar(&f.org, "org", "", "organization name (required)")
 	cmd.Flags().StringVar(&f.id, "id", "", "id of the PAT to regenerate (required; see pat list)")
 	cmd.Flags().StringVar(&f.expiresIn, "expires-in", "", "expire this long from now, e.g. 30d or 12h")
+	cmd.Flags().StringVar(&f.overlap, "overlap", "", "keep the old token working this long, e.g. 24h or 2d (at most 7d; default: stop it at once)")
 	for _, name := range []string{"org", "id"} {
 		_ = cmd.MarkFlagRequired(name)
 	}
@@ -367,6 +386,13 @@ func (a *app) regeneratePAT(ctx context.Context, f patRegenerateFlags) error {
 		}
 		req.ExpiresAt = ptr(time.Now().Add(d))
 	}
+	if f.overlap != "" {
+		d, err := duration.Parse(f.overlap)
+		if err != nil {
+			return fmt.Errorf("--overlap: %w", err)
+		}
+		req.Overlap = d
+	}
 	s, o, err := a.openOrg(ctx, f.org)
 	if err != nil {
 		return err
@@ -382,13 +408,17 @@ func (a *app) regeneratePAT(ctx context.Context, f patRegenerateFlags) error {
 	case errors.As(err, &ge) && ge.Code == "pat-expired":
 		return fmt.Errorf("cannot regenerate PAT %s: it has expired; create a new one with pat create", f.id)
 	case err != nil:
-		return fmt.Errorf("cannot regenerate: %w", flagError(err, map[string]string{"expires_at": "--expires-in"}))
+		return fmt.Errorf("cannot regenerate: %w", flagError(err, map[string]string{"expires_at": "--expires-in", "overlap": "--overlap"}))
 	}
 	if _, err := fmt.Fprintln(a.stdout, nt.Token); err != nil {
 		return fmt.Errorf("write the token: %w", err)
 	}
-	fmt.Fprintf(a.stderr, "regenerated PAT %s %q of user %s in organization %s as %s; the old token no longer works\n",
-		f.id, nt.Name, nt.Owner, o.Name, nt.ID)
+	oldWorks := "the old token no longer works"
+	if old, err := s.st.GetPAT(ctx, o.ID, f.id); err == nil && old.OverlapUntil != nil {
+		oldWorks = "the old token works until " + formatTime(*old.OverlapUntil)
+	}
+	fmt.Fprintf(a.stderr, "regenerated PAT %s %q of user %s in organization %s as %s; %s\n",
+		f.id, nt.Name, nt.Owner, o.Name, nt.ID, oldWorks)
 	fmt.Fprintf(a.stderr, "scopes: %s; expires: %s\n", strings.Join(nt.Scopes, " "), formatExpiry(nt.ExpiresAt))
 	if len(nt.Delegates) > 0 {
 		fmt.Fprintf(a.stderr, "delegates: %s\n", strings.Join(nt.Delegates, " "))

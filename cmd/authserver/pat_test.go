@@ -1,16 +1,20 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"authserver/config"
 	"authserver/exchange"
 	"authserver/internal/pgtest"
+	"authserver/storage"
 )
 
 // patBootstrap declares the organizations the PAT commands are tried on.
@@ -237,6 +241,8 @@ func TestPATCreateRefusals(t *testing.T) {
 			`--expires-at: "tomorrow" is not an RFC 3339 time`},
 		{"a malformed duration is refused", []string{"--org", "acme", "--user", "alice", "--scopes", "OR.Jobs", "--expires-in", "3 weeks"},
 			"--expires-in: invalid duration"},
+		{"a bad network is refused by position", []string{"--org", "acme", "--user", "alice", "--scopes", "OR.Jobs",
+			"--allow-cidr", "10.0.0.0/8", "--allow-cidr", "nope"}, "--allow-cidr: entry 2 (counting from 1) is not a network"},
 		{"a zero duration is refused", []string{"--org", "acme", "--user", "alice", "--scopes", "OR.Jobs", "--expires-in", "0"},
 			"--expires-in: must be positive"},
 		{"expiry flags are mutually exclusive", []string{"--org", "acme", "--user", "alice", "--scopes", "OR.Jobs", "--expires-in", "1d", "--expires-at", tomorrow},
@@ -405,6 +411,20 @@ func TestPATRegenerate(t *testing.T) {
 		t.Fatalf("default expiry: exit %d stderr %q", code, stderr)
 	}
 
+	// With --overlap the old token keeps working, and the stderr says until when.
+	overlapOld, overlapID := createPAT(t, path, "--org", "acme", "--user", "alice", "--name", "rolling", "--scopes", "OR.Jobs",
+		"--allow-cidr", "127.0.0.1", "--allow-cidr", "2001:DB8::/32")
+	if p := storedPAT(t, path, "acme", overlapID); !slices.Equal(p.AllowedCIDRs, []string{"127.0.0.1/32", "2001:db8::/32"}) {
+		t.Fatalf("--allow-cidr stored %v", p.AllowedCIDRs)
+	}
+	code, out, stderr = cli(t, nil, "", "pat", "regenerate", "--config", path, "--org", "acme", "--id", overlapID, "--overlap", "2d")
+	if code != 0 || !strings.Contains(stderr, "the old token works until "+time.Now().Add(48*time.Hour).UTC().Format("2006-01-02")) {
+		t.Fatalf("--overlap 2d: exit %d stderr %q", code, stderr)
+	}
+	if overlapNew, _ := strings.CutSuffix(out, "\n"); exchangeStatus(overlapOld) != http.StatusOK || exchangeStatus(overlapNew) != http.StatusOK {
+		t.Fatal("during the overlap both tokens must exchange")
+	}
+
 	_, expiredID := createPAT(t, path, "--org", "acme", "--user", "alice", "--name", "short", "--scopes", "OR.Jobs", "--expires-in", "1s")
 	time.Sleep(1100 * time.Millisecond)
 	_, limitedID := createPAT(t, path, "--org", "limited", "--user", "lee", "--name", "l", "--scopes", "OR.Jobs")
@@ -423,6 +443,9 @@ func TestPATRegenerate(t *testing.T) {
 		{"a malformed duration", []string{"--org", "acme", "--id", id, "--expires-in", "soon"}, "--expires-in: invalid duration"},
 		{"a zero duration", []string{"--org", "acme", "--id", id, "--expires-in", "0"}, "--expires-in: must be positive"},
 		{"a missing id", []string{"--org", "acme"}, `required flag(s) "id" not set`},
+		{"an overlap beyond seven days", []string{"--org", "limited", "--id", limitedID, "--overlap", "8d"}, "--overlap: may be at most 7d"},
+		{"a malformed overlap", []string{"--org", "limited", "--id", limitedID, "--overlap", "soon"}, "--overlap: invalid duration"},
+		{"a negative overlap", []string{"--org", "limited", "--id", limitedID, "--overlap", "-1h"}, "--overlap: invalid duration"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			code, out, stderr := cli(t, nil, "", append([]string{"pat", "regenerate", "--config", path}, c.args...)...)
@@ -432,4 +455,27 @@ func TestPATRegenerate(t *testing.T) {
 			}
 		})
 	}
+}
+
+// storedPAT reads a PAT of org as stored.
+func storedPAT(t *testing.T, path, org, id string) *storage.PAT {
+	t.Helper()
+	cfg, err := config.Load(path, config.MapEnv{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := openStore(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	o, err := st.GetOrganizationByName(context.Background(), org)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := st.GetPAT(context.Background(), o.ID, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

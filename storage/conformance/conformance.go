@@ -62,6 +62,9 @@ func Run(t *testing.T, open Opener) {
 		{"a named lock serializes transactions", testLock},
 		{"a DPoP proof is new once until it expires", testDPoPProofs},
 		{"one DPoP nonce secret, the first stored", testDPoPNonceSecret},
+		// Rotation and networks.
+		{"a regenerated PAT's successor and overlap, read with every PAT read", testPATRotation},
+		{"recent networks change by compare and set", testPATRecentNetworks},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1393,5 +1396,90 @@ func testConcurrentPATGrants(t *testing.T, s storage.Store) {
 	close(errs)
 	for err := range errs {
 		t.Fatal(err)
+	}
+}
+
+func testPATRotation(t *testing.T, s storage.Store) {
+	a := org(t, s, "acme")
+	alice := user(t, s, a, "alice")
+	old := pat(t, s, alice, "ci", "pat_rotation_old", base, nil)
+	successor := pat(t, s, alice, "ci2", "pat_rotation_new", base, nil)
+	_, err := s.RevokePAT(ctx, a.ID, old.ID, base, storage.RegeneratedReason)
+	must(t, err)
+	until := base.Add(24 * time.Hour)
+	must(t, s.SetPATSuccessor(ctx, a.ID, old.ID, successor.ID, &until))
+	wantErr(t, s.SetPATSuccessor(ctx, a.ID, "no-such-id", successor.ID, nil), storage.ErrNotFound)
+
+	got, err := s.GetPAT(ctx, a.ID, old.ID)
+	must(t, err)
+	sameTime(t, "overlap_until", *got.OverlapUntil, until)
+	if got.ReplacedBy != successor.ID || !got.InOverlap(base) || got.InOverlap(until) {
+		t.Fatalf("got %+v", got)
+	}
+	g, err := s.GetPATGrant(ctx, hash("pat_rotation_old"))
+	must(t, err)
+	if g.PAT.RevokedReason != storage.RegeneratedReason || g.PAT.OverlapUntil == nil || g.PAT.ReplacedBy != successor.ID {
+		t.Fatalf("grant: %+v", g.PAT)
+	}
+	listed, err := s.ListPATs(ctx, storage.PATFilter{OrgID: a.ID, Status: storage.PATRevoked, Now: base})
+	must(t, err)
+	if len(listed) != 1 || listed[0].ID != old.ID || listed[0].OverlapUntil == nil {
+		t.Fatalf("revoked list: %+v", listed)
+	}
+
+	// Ending the overlap: only once, and only while it runs.
+	end := base.Add(time.Hour)
+	ended, err := s.EndPATOverlap(ctx, a.ID, old.ID, end)
+	must(t, err)
+	if !ended {
+		t.Fatal("the overlap did not end")
+	}
+	if ended, err = s.EndPATOverlap(ctx, a.ID, old.ID, end.Add(time.Minute)); err != nil || ended {
+		t.Fatalf("ending an ended overlap: %v %v", ended, err)
+	}
+	got, err = s.GetPAT(ctx, a.ID, old.ID)
+	must(t, err)
+	sameTime(t, "overlap_until", *got.OverlapUntil, end)
+}
+
+func testPATRecentNetworks(t *testing.T, s storage.Store) {
+	a := org(t, s, "acme")
+	alice := user(t, s, a, "alice")
+	p := &storage.PAT{OrgID: a.ID, UserID: alice.ID, Name: "roaming", Scopes: []string{"OR.Jobs"}, Hash: hash("pat_networks"),
+		Hint: "h", CreatedAt: base, AllowedCIDRs: []string{"192.0.2.0/24", "2001:db8::/32"}}
+	must(t, s.CreatePAT(ctx, p))
+	got, err := s.GetPAT(ctx, a.ID, p.ID)
+	must(t, err)
+	if !slices.Equal(got.AllowedCIDRs, p.AllowedCIDRs) || len(got.RecentNetworks) != 0 {
+		t.Fatalf("got %+v", got)
+	}
+	first := []string{"192.0.2.0/24"}
+	ok, err := s.SetPATRecentNetworks(ctx, a.ID, p.ID, nil, first)
+	must(t, err)
+	if !ok {
+		t.Fatal("the first set failed")
+	}
+	// A writer that read the empty list loses.
+	if ok, err = s.SetPATRecentNetworks(ctx, a.ID, p.ID, nil, []string{"198.51.100.0/24"}); err != nil || ok {
+		t.Fatalf("a stale compare and set: %v %v", ok, err)
+	}
+	second := []string{"2001:db8:0:1::/64", "192.0.2.0/24"}
+	ok, err = s.SetPATRecentNetworks(ctx, a.ID, p.ID, first, second)
+	must(t, err)
+	if !ok {
+		t.Fatal("the second set failed")
+	}
+	g, err := s.GetPATGrant(ctx, hash("pat_networks"))
+	must(t, err)
+	if !slices.Equal(g.PAT.RecentNetworks, second) || !slices.Equal(g.PAT.AllowedCIDRs, p.AllowedCIDRs) {
+		t.Fatalf("grant: %+v", g.PAT)
+	}
+	gs, err := s.GetPATGrants(ctx, [][]byte{hash("pat_networks")})
+	must(t, err)
+	if b := gs[string(hash("pat_networks"))]; b == nil || !slices.Equal(b.PAT.RecentNetworks, second) {
+		t.Fatalf("batched grant: %+v", b)
+	}
+	if ok, err = s.SetPATRecentNetworks(ctx, "another-org", p.ID, second, first); err != nil || ok {
+		t.Fatalf("another organization's PAT: %v %v", ok, err)
 	}
 }
