@@ -62,6 +62,12 @@ func Run(t *testing.T, open Opener) {
 		{"a named lock serializes transactions", testLock},
 		{"a DPoP proof is new once until it expires", testDPoPProofs},
 		{"one DPoP nonce secret, the first stored", testDPoPNonceSecret},
+		{"events fan out once, to every destination", testFanOut},
+		{"an event held by one fan-out is not fanned out by another", testFanOutSkipsClaimed},
+		{"deliveries are leased, retried, taken over after the lease, and ended", testClaimDeliveries},
+		{"concurrent claimers never share a delivery", testConcurrentClaims},
+		{"outbox stats, and the purge of what is done", testOutboxStatsAndPurge},
+		{"webhooks CRUD, never crossing organizations", testWebhooks},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
