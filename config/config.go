@@ -17,6 +17,7 @@ type Config struct {
 	Log       Log       `yaml:"log"`
 	Console   Console   `yaml:"console"`
 	Bootstrap Bootstrap `yaml:"bootstrap"`
+	Events    Events    `yaml:"events"`
 }
 
 // HTTP is the public listener: token endpoint, JWKS, API and console.
@@ -212,4 +213,33 @@ type User struct {
 type Assignment struct {
 	Role   string `yaml:"role"`
 	Folder string `yaml:"folder"`
+}
+
+// Events configures lifecycle events: how the outbox delivers them to
+// their sinks.
+type Events struct {
+	Delivery Delivery `yaml:"delivery"`
+}
+
+// Delivery configures the outbox's dispatcher, which runs on every
+// replica: how often it looks for work, how long a claimed delivery is
+// kept from other replicas, and how long a failing delivery is retried.
+type Delivery struct {
+	// Interval is how often each replica looks for new events and due
+	// deliveries.
+	Interval Duration `yaml:"interval"`
+	// Lease is how long a claimed delivery is kept from the other
+	// replicas; an attempt is cut off at half of it. A replica that dies
+	// mid-delivery leaves the delivery to another after the lease.
+	Lease Duration `yaml:"lease"`
+	// RetryFor is how long a failing delivery is retried, from the
+	// event's fan-out, before it is given up.
+	RetryFor Duration `yaml:"retry_for"`
+	// MinBackoff and MaxBackoff bound the wait between attempts: it
+	// doubles from MinBackoff, with jitter, up to MaxBackoff.
+	MinBackoff Duration `yaml:"min_backoff"`
+	MaxBackoff Duration `yaml:"max_backoff"`
+	// Retention is how long an event stays after it was delivered (or
+	// given up) everywhere.
+	Retention Duration `yaml:"retention"`
 }

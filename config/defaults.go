@@ -33,6 +33,16 @@ func Defaults() Config {
 			SessionIdleTimeout:     Duration(30 * time.Minute),
 			SessionAbsoluteTimeout: Duration(12 * time.Hour),
 		},
+		Events: Events{
+			Delivery: Delivery{
+				Interval:   Duration(time.Second),
+				Lease:      Duration(time.Minute),
+				RetryFor:   Duration(72 * time.Hour),
+				MinBackoff: Duration(5 * time.Second),
+				MaxBackoff: Duration(time.Hour),
+				Retention:  Duration(7 * day),
+			},
+		},
 	}
 }
 
