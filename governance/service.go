@@ -145,6 +145,11 @@ type Tx interface {
 
 	NextLeakReport(ctx context.Context, now time.Time) (*storage.LeakReport, error)
 	DeleteLeakReport(ctx context.Context, id int64) error
+
+	ListWebhooks(ctx context.Context, orgID string) ([]storage.Webhook, error)
+	GetWebhook(ctx context.Context, id string) (*storage.Webhook, error)
+	CreateWebhook(ctx context.Context, w *storage.Webhook) error
+	DeleteWebhook(ctx context.Context, orgID, id string) error
 }
 
 // Store is what governance reads outside a transaction, and the
@@ -174,6 +179,8 @@ type Store interface {
 	AddLeakReport(ctx context.Context, r *storage.LeakReport) error
 	DeferLeakReport(ctx context.Context, id int64, next time.Time) error
 	LeakReportStats(ctx context.Context) (storage.LeakStats, error)
+
+	ListWebhooks(ctx context.Context, orgID string) ([]storage.Webhook, error)
 }
 
 var (
@@ -192,6 +199,10 @@ type Options struct {
 	PasswordParams password.Params
 	// Events is told of lifecycle events; may be nil.
 	Events Events
+
+	// WebhookSecrets seals the secrets of new webhooks; nil: webhooks
+	// cannot be created.
+	WebhookSecrets Sealer
 }
 
 // Service applies the PAT lifecycle and governance rules:
@@ -204,11 +215,13 @@ type Service struct {
 	now     func() time.Time
 	pw      password.Params
 	events  Events
+	secrets Sealer
 }
 
 // New returns a Service.
 func New(o Options) *Service {
-	s := &Service{store: o.Store, catalog: o.Catalog, prefix: o.PATPrefix, now: o.Now, pw: o.PasswordParams, events: o.Events}
+	s := &Service{store: o.Store, catalog: o.Catalog, prefix: o.PATPrefix, now: o.Now, pw: o.PasswordParams, events: o.Events,
+		secrets: o.WebhookSecrets}
 	if s.now == nil {
 		s.now = time.Now
 	}

@@ -50,11 +50,9 @@ type Store interface {
 
 var _ Store = storage.Store(nil)
 
-// Options configure a Dispatcher. Store and Log are required; zero
-// durations and counts take the defaults above.
-type Options struct {
-	Store storage.Store
-	Sinks []Sink
+// Timing is how the dispatcher paces its work; zero fields take the
+// defaults above.
+type Timing struct {
 	// Interval is how often the dispatcher looks for new events and due
 	// deliveries.
 	Interval time.Duration
@@ -71,6 +69,14 @@ type Options struct {
 	// near MinBackoff, doubles with each attempt, ±50% at random, and
 	// stops growing at MaxBackoff.
 	MinBackoff, MaxBackoff time.Duration
+}
+
+// Options configure a Dispatcher. Store and Log are required; zero
+// durations and counts take the defaults above.
+type Options struct {
+	Timing
+	Store storage.Store
+	Sinks []Sink
 	// Batch is how many events or deliveries one claim takes.
 	Batch int
 	// Parallel is how many deliveries run at once.
@@ -139,6 +145,9 @@ func New(o Options) (*Dispatcher, error) {
 			return nil, fmt.Errorf("outbox: two sinks of kind %q", k)
 		}
 		d.sinks[k] = s
+		for _, r := range []string{ResultDelivered, ResultRetry, ResultGaveUp} {
+			d.metrics.Deliveries.WithLabelValues(k, r)
+		}
 	}
 	return d, nil
 }

@@ -282,8 +282,8 @@ func TestOutboxReceiverDown(t *testing.T) {
 
 		reg := prometheus.NewRegistry()
 		m := outbox.NewMetrics(reg)
-		f.run(t, f.st, outbox.Options{MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
-			RetryFor: 1500 * time.Millisecond, Metrics: m})
+		f.run(t, f.st, outbox.Options{Timing: outbox.Timing{MinBackoff: 20 * time.Millisecond,
+			MaxBackoff: 200 * time.Millisecond, RetryFor: 1500 * time.Millisecond}, Metrics: m})
 		ids := f.events(t, 3, storage.EventPATRevoked)
 		deliveryTo := func(id, hook string) storage.Delivery {
 			ds, err := f.st.ListDeliveries(ctx, id)
