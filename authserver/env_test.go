@@ -29,6 +29,8 @@ import (
 	"authserver/internal/pgtest"
 	"authserver/internal/rfc8693"
 	"authserver/internal/storetest"
+	"authserver/outbox"
+	"authserver/outbox/webhook"
 	"authserver/signing"
 	"authserver/storage"
 )
@@ -229,6 +231,12 @@ func newEnv(t testing.TB, o envOptions) *env {
 	reg := prometheus.NewRegistry()
 	so := serverOptions(cfg, st, keys, log)
 	so.Registry, so.Now, so.LastUsedInterval, so.InsecureNoRateLimits = reg, o.now, 50*time.Millisecond, o.noRateLimits
+	// Webhooks: secrets sealed as cmd/authserver seals them, deliveries
+	// paced for tests.
+	if so.WebhookSecrets, err = signing.NewSealer(kek, webhook.SecretPurpose); err != nil {
+		t.Fatal(err)
+	}
+	so.Delivery = outbox.Timing{Interval: 20 * time.Millisecond, MinBackoff: 50 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}
 	srv, err := authserver.New(so)
 	if err != nil {
 		t.Fatal(err)

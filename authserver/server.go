@@ -28,6 +28,8 @@ import (
 	"authserver/governance"
 	"authserver/internal/httpx"
 	"authserver/internal/ratelimit"
+	"authserver/outbox"
+	"authserver/outbox/webhook"
 	"authserver/signing"
 	"authserver/storage"
 )
@@ -89,6 +91,16 @@ type Options struct {
 	// reports). For tests and benchmarks that send many failures from one
 	// address; never for a server facing clients.
 	InsecureNoRateLimits bool
+
+	// Lifecycle events. Delivery paces the outbox's dispatcher (zero
+	// fields take outbox's defaults). WebhookSecrets seals and opens
+	// webhook secrets (from the key-encryption key); nil: webhooks cannot
+	// be created and deliveries to them wait for a replica that has it.
+	// Sinks are sinks built outside this package, added to those sinks
+	// builds.
+	Delivery       outbox.Timing
+	WebhookSecrets *signing.Sealer
+	Sinks          []outbox.Sink
 }
 
 // Server is every HTTP surface of one authserver process.
@@ -109,6 +121,7 @@ type Server struct {
 	health   *telemetry.Health
 	public   http.Handler
 	telem    http.Handler
+	outbox   *outbox.Dispatcher
 
 	// stop ends the background goroutines started by Start.
 	stop context.CancelFunc
@@ -130,7 +143,31 @@ func New(o Options) (*Server, error) {
 		return nil, fmt.Errorf("authserver: %w", err)
 	}
 	s.mountTelemetry(o, sh.addrs)
+	sinks, err := s.sinks(o)
+	if err != nil {
+		return nil, fmt.Errorf("authserver: %w", err)
+	}
+	s.outbox, err = outbox.New(outbox.Options{Timing: o.Delivery, Store: o.Store, Sinks: sinks,
+		Metrics: outbox.NewMetrics(s.reg), Log: s.log, Now: s.now})
+	if err != nil {
+		return nil, fmt.Errorf("authserver: %w", err)
+	}
 	return s, nil
+}
+
+// sinks are where lifecycle events go: the one list of the outbox's
+// sinks. A new sink is added here (or, when built from configuration
+// this package does not see, passed in Options.Sinks).
+func (s *Server) sinks(o Options) ([]outbox.Sink, error) {
+	var sinks []outbox.Sink
+	if o.WebhookSecrets != nil {
+		wh, err := webhook.New(webhook.Options{Store: o.Store, Secrets: o.WebhookSecrets, Now: s.now})
+		if err != nil {
+			return nil, err
+		}
+		sinks = append(sinks, wh)
+	}
+	return append(sinks, o.Sinks...), nil
 }
 
 func (o *Options) check() error {
@@ -192,7 +229,7 @@ func (s *Server) shared(o Options) (*sharedParts, error) {
 		return nil, err
 	}
 	gov := governance.New(governance.Options{Store: storage.Narrow[governance.Tx](o.Store), Catalog: s.catalog,
-		PATPrefix: o.PATPrefix, Now: s.now, Events: s.metrics})
+		PATPrefix: o.PATPrefix, Now: s.now, Events: s.metrics, WebhookSecrets: webhookSealer(o)})
 	// The console's sessions, built before the surfaces and given to the
 	// console and to the management API, which accepts the console's cookie.
 	s.sessions, err = session.New(session.Options{Store: storage.Narrow[session.Tx](o.Store), Log: s.log, Now: s.now,
@@ -209,6 +246,15 @@ func (s *Server) shared(o Options) (*sharedParts, error) {
 		return nil, err
 	}
 	return &sharedParts{addrs: httpx.ClientAddr{Trusted: o.TrustedProxies}, tokens: tokens, gov: gov, dpop: s.dpop}, nil
+}
+
+// webhookSealer is o.WebhookSecrets as governance takes it: nil when
+// there is none (not an interface holding a nil pointer).
+func webhookSealer(o Options) governance.Sealer {
+	if o.WebhookSecrets == nil {
+		return nil
+	}
+	return o.WebhookSecrets
 }
 
 // mountPublic builds the surfaces of the public listener and mounts them.
@@ -277,7 +323,8 @@ func (s *Server) TelemetryHandler() http.Handler { return s.telem }
 // Start runs the background work — last-used flushes, the audit queue, the
 // recorded leaked-token reports, key maintenance, the readiness check (every 5 s),
 // the PAT count (every minute) behind the metrics, the sweep of expired
-// console sessions and the purge of expired DPoP proofs — until Shutdown.
+// console sessions, the purge of expired DPoP proofs and the outbox's
+// dispatcher, which delivers lifecycle events — until Shutdown.
 func (s *Server) Start(ctx context.Context) {
 	ctx, s.stop = context.WithCancel(ctx)
 	readiness := func(ctx context.Context) { s.health.Run(ctx, telemetry.ReadyInterval) }
@@ -287,7 +334,7 @@ func (s *Server) Start(ctx context.Context) {
 	dpopPurge := func(ctx context.Context) {
 		s.dpop.Run(ctx, func(err error) { s.log.WarnContext(ctx, "purging expired DPoP proofs failed", "err", err) })
 	}
-	for _, run := range []func(context.Context){s.lastUsed.Run, s.audit.Run, s.api.Run, s.keys.Run, readiness, patCounts, s.sessions.Sweep, dpopPurge} {
+	for _, run := range []func(context.Context){s.lastUsed.Run, s.audit.Run, s.api.Run, s.keys.Run, readiness, patCounts, s.sessions.Sweep, dpopPurge, s.outbox.Run} {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()

@@ -36,6 +36,10 @@ const Kind = "webhook"
 // SecretPrefix starts every webhook secret as shown to its creator.
 const SecretPrefix = "whsec_"
 
+// SecretPurpose is what the key that seals webhook secrets is derived
+// for (signing.NewSealer).
+const SecretPurpose = "webhook secret"
+
 // secretSize is the length of a secret's key: 32 random bytes.
 const secretSize = 32
 
