@@ -157,6 +157,8 @@ func (c *console) setUserStatus(w http.ResponseWriter, r *http.Request, v *visit
 type settingsPage struct {
 	PATsEnabled bool
 	MaxLifetime string
+
+	webhookSection
 }
 
 func (c *console) orgSettings(w http.ResponseWriter, r *http.Request, v *visit) error {
@@ -165,12 +167,18 @@ func (c *console) orgSettings(w http.ResponseWriter, r *http.Request, v *visit) 
 		return err
 	}
 	d := &settingsPage{PATsEnabled: s.PATsEnabled, MaxLifetime: duration.Format(s.PATMaxLifetime)}
+	if err := c.loadWebhooks(r, v, &d.webhookSection); err != nil {
+		return err
+	}
 	c.render(w, r, http.StatusOK, "org_settings", v.page("org-settings", d))
 	return nil
 }
 
 func (c *console) orgUpdateSettings(w http.ResponseWriter, r *http.Request, v *visit) error {
 	d := &settingsPage{PATsEnabled: r.PostForm.Get("pats_enabled") != "", MaxLifetime: strings.TrimSpace(r.PostForm.Get("pat_max_lifetime"))}
+	if err := c.loadWebhooks(r, v, &d.webhookSection); err != nil {
+		return err
+	}
 	p := v.page("org-settings", d)
 	if d.MaxLifetime == "" {
 		d.MaxLifetime = "0"
