@@ -35,7 +35,7 @@ func TestConsoleBrowserWebhooks(t *testing.T) {
 				chromedp.SendKeys(chromedp.ID("webhook-types"), "pat.revoked user.deactivated"))
 			b.submit("#add-webhook")
 			b.wantText("#notice", "Webhook added.")
-		b.wantText("#webhook-secret-warning", "This secret will not be shown again")
+			b.wantText("#webhook-secret-warning", "This secret will not be shown again")
 			secret := b.value("#webhook-secret")
 			if !strings.HasPrefix(secret, "whsec_") {
 				t.Fatalf("secret %q", secret)

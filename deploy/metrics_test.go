@@ -60,7 +60,7 @@ var knownMetrics = []struct {
 	{"authserver_pat_reads_total", counter},
 	{"authserver_pat_read_queries_total", counter},
 	{"authserver_ready", gauge},
-	{"authserver_build_info", gauge}, // version, goversion
+	{"authserver_build_info", gauge},                // version, goversion
 	{"authserver_outbox_deliveries_total", counter}, // sink, result
 	{"authserver_outbox_queue_depth", gauge},        // stage
 	{"authserver_outbox_oldest_age_seconds", gauge},
