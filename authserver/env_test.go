@@ -134,6 +134,8 @@ type envOptions struct {
 	// noRateLimits turns the rate limits off, for tests that send many
 	// failures from one address (every test client is 127.0.0.1).
 	noRateLimits bool
+	// deliveryInterval replaces the outbox's short test poll interval.
+	deliveryInterval time.Duration
 }
 
 // env is a real server on a real database behind httptest, with the
@@ -237,6 +239,9 @@ func newEnv(t testing.TB, o envOptions) *env {
 		t.Fatal(err)
 	}
 	so.Delivery = outbox.Timing{Interval: 20 * time.Millisecond, MinBackoff: 50 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}
+	if o.deliveryInterval != 0 {
+		so.Delivery.Interval = o.deliveryInterval
+	}
 	srv, err := authserver.New(so)
 	if err != nil {
 		t.Fatal(err)

@@ -135,14 +135,6 @@ func New(o Options) (*Server, error) {
 		return nil, err
 	}
 	s := newServer(o)
-	sh, err := s.shared(o)
-	if err != nil {
-		return nil, fmt.Errorf("authserver: %w", err)
-	}
-	if err := s.mountPublic(o, sh); err != nil {
-		return nil, fmt.Errorf("authserver: %w", err)
-	}
-	s.mountTelemetry(o, sh.addrs)
 	sinks, err := s.sinks(o)
 	if err != nil {
 		return nil, fmt.Errorf("authserver: %w", err)
@@ -152,7 +144,32 @@ func New(o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("authserver: %w", err)
 	}
+	sh, err := s.shared(o)
+	if err != nil {
+		return nil, fmt.Errorf("authserver: %w", err)
+	}
+	if err := s.mountPublic(o, sh); err != nil {
+		return nil, fmt.Errorf("authserver: %w", err)
+	}
+	s.mountTelemetry(o, sh.addrs)
 	return s, nil
+}
+
+// nudging is governance's store, which nudges this replica's outbox after
+// each transaction commits: the events it wrote leave within moments
+// rather than at the next poll. Other replicas find them at their next
+// poll; the CLI's events wait for it too.
+type nudging struct {
+	governance.Store
+	nudge func()
+}
+
+func (n nudging) Update(ctx context.Context, fn func(tx governance.Tx) error) error {
+	err := n.Store.Update(ctx, fn)
+	if err == nil {
+		n.nudge()
+	}
+	return err
 }
 
 // sinks are where lifecycle events go: the one list of the outbox's
@@ -228,7 +245,7 @@ func (s *Server) shared(o Options) (*sharedParts, error) {
 	if err != nil {
 		return nil, err
 	}
-	gov := governance.New(governance.Options{Store: storage.Narrow[governance.Tx](o.Store), Catalog: s.catalog,
+	gov := governance.New(governance.Options{Store: nudging{storage.Narrow[governance.Tx](o.Store), s.outbox.Nudge}, Catalog: s.catalog,
 		PATPrefix: o.PATPrefix, Now: s.now, Events: s.metrics, WebhookSecrets: webhookSealer(o)})
 	// The console's sessions, built before the surfaces and given to the
 	// console and to the management API, which accepts the console's cookie.

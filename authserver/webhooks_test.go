@@ -63,7 +63,9 @@ func (r *webhookReceiver) setSecret(secret string) {
 // the URL; another organization's webhook is not found.
 func TestWebhooksAPI(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, driver string) {
-		e := newEnv(t, envOptions{driver: driver, noRateLimits: true})
+		// The outbox polls once an hour here: the event leaves at once
+		// because the revocation's commit nudges it.
+		e := newEnv(t, envOptions{driver: driver, noRateLimits: true, deliveryInterval: time.Hour})
 		admin := e.apiToken("acme", "alice", exchange.ScopeAdmin, exchange.ScopePATs)
 		rcv := newWebhookReceiver(t)
 		r := e.call("POST", "/api/v1/admin/webhooks", admin, map[string]any{"url": rcv.srv.URL + "/in", "event_types": []string{"pat.revoked"}})
