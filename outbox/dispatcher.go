@@ -145,7 +145,7 @@ func New(o Options) (*Dispatcher, error) {
 			return nil, fmt.Errorf("outbox: two sinks of kind %q", k)
 		}
 		d.sinks[k] = s
-		for _, r := range []string{ResultDelivered, ResultRetry, ResultGaveUp} {
+		for _, r := range []string{ResultDelivered, ResultRetry, ResultGaveUp, ResultDropped} {
 			d.metrics.Deliveries.WithLabelValues(k, r)
 		}
 	}
@@ -292,6 +292,8 @@ func (d *Dispatcher) deliver(ctx context.Context, del storage.Delivery) {
 		// Shutting down: not the receiver's fault, so no backoff; due
 		// again at once for whichever replica looks next.
 		out.RetryAt, out.LastError, result = now, "interrupted", ""
+	case errors.Is(err, ErrDestinationGone):
+		out.GaveUpAt, out.LastError, result = now, cause(err), ResultDropped
 	case IsPermanent(err):
 		out.GaveUpAt, out.LastError, result = now, cause(err), ResultGaveUp
 	default:

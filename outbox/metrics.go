@@ -7,6 +7,8 @@ const (
 	ResultDelivered = "delivered"
 	ResultRetry     = "retry"
 	ResultGaveUp    = "gave_up"
+	// ResultDropped: the destination was removed before delivery.
+	ResultDropped = "dropped"
 )
 
 // Metrics are the outbox's metrics. The queue gauges are read from the
@@ -28,7 +30,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		Deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "authserver_outbox_deliveries_total",
-			Help: "Delivery attempts of lifecycle events by sink kind and result: delivered, retry (failed, tried again later) or gave_up (refused for good, or out of retry time).",
+			Help: "Delivery attempts of lifecycle events by sink kind and result: delivered, retry (failed, tried again later), gave_up (refused for good, or out of retry time) or dropped (the destination was removed).",
 		}, []string{"sink", "result"}),
 		Queue: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "authserver_outbox_queue_depth",

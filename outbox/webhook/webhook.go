@@ -198,12 +198,13 @@ func PayloadOf(e storage.Event) Payload {
 // Deliver POSTs e to the webhook dest. A 2xx answer delivers it; 410 and
 // the other 4xx answers but 408 and 429 refuse it for good (Permanent);
 // anything else is retried. A webhook deleted since the fan-out, or of
-// another organization, ends the delivery. Errors are short causes
+// another organization, ends the delivery (a deleted one as
+// outbox.ErrDestinationGone). Errors are short causes
 // ("HTTP 503", "connection refused") that never quote the URL.
 func (s *Sink) Deliver(ctx context.Context, dest string, e storage.Event) error {
 	w, err := s.o.Store.GetWebhook(ctx, dest)
 	if errors.Is(err, storage.ErrNotFound) {
-		return outbox.Permanent(errors.New("webhook deleted"))
+		return fmt.Errorf("webhook %w", outbox.ErrDestinationGone)
 	}
 	if err != nil {
 		return errors.New("database unavailable")

@@ -401,3 +401,49 @@ func TestSecretShape(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestDeletedWebhookDropped: deliveries to a webhook deleted after the
+// fan-out end at their next attempt, counted as dropped, not given up.
+func TestDeletedWebhookDropped(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, driver string) {
+		f := newFixture(t, driver)
+		r := newReceiver(t, "whsec_AAAA")
+		id, secret := f.hook(t, r.srv.URL)
+		r.verify, _ = svix.NewWebhook(secret)
+		ev := f.events(t, 1, storage.EventPATCreated)[0]
+		if err := f.st.WithTx(ctx, func(tx storage.Store) error {
+			if _, err := tx.EventsToFanOut(ctx, 10); err != nil {
+				return err
+			}
+			return tx.FanOutEvent(ctx, ev, []string{"webhook:" + id}, time.Now())
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.st.DeleteWebhook(ctx, f.org.ID, id); err != nil {
+			t.Fatal(err)
+		}
+		sink, err := webhook.New(webhook.Options{Store: f.st, Secrets: f.sealer})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := outbox.NewMetrics(prometheus.NewRegistry())
+		d, err := outbox.New(outbox.Options{Store: f.st, Sinks: []outbox.Sink{sink}, Metrics: m, Log: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Cycle(ctx)
+		ds, err := f.st.ListDeliveries(ctx, ev)
+		if err != nil || len(ds) != 1 || ds[0].GaveUpAt == nil || ds[0].LastError != "webhook destination removed" {
+			t.Fatalf("deliveries %+v %v", ds, err)
+		}
+		if r.posts.Load() != 0 {
+			t.Fatal("a deleted webhook got the event")
+		}
+		if got := testutil.ToFloat64(m.Deliveries.WithLabelValues("webhook", outbox.ResultDropped)); got != 1 {
+			t.Fatalf("dropped counted %v", got)
+		}
+		if got := testutil.ToFloat64(m.Deliveries.WithLabelValues("webhook", outbox.ResultGaveUp)); got != 0 {
+			t.Fatalf("gave_up counted %v", got)
+		}
+	})
+}
