@@ -57,4 +57,3 @@ func IsPermanent(err error) bool {
 // delivery ends, counted as dropped rather than given up, since nobody
 // waits for it any more.
 var ErrDestinationGone = Permanent(errors.New("destination removed"))
-
