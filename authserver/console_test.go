@@ -381,6 +381,13 @@ func consoleState(t *testing.T, e *env) string {
 	for _, a := range as {
 		b.WriteString("assignment " + a.ID + " " + a.UserID + " " + a.RoleID + " " + a.Folder + "\n")
 	}
+	ws, err := e.store.ListWebhooks(ctx, e.orgIDs["acme"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range ws {
+		b.WriteString("webhook " + w.ID + " " + w.URL + "\n")
+	}
 	return b.String()
 }
 
@@ -409,6 +416,10 @@ func TestConsoleCSRF(t *testing.T) {
 			t.Fatalf("carol's roles: %v %v", carolRoles, err)
 		}
 		bobID := e.user("acme", "bob").ID
+		hook := &storage.Webhook{OrgID: e.orgIDs["acme"], URL: "https://hooks.example/in", Secret: []byte{1}}
+		if err := e.store.CreateWebhook(ctx, hook); err != nil {
+			t.Fatal(err)
+		}
 
 		// One valid form for every state-changing route, by pattern.
 		routes := map[string]struct {
@@ -428,6 +439,8 @@ func TestConsoleCSRF(t *testing.T) {
 			"/console/email":                      {"/console/email", url.Values{"email": {"forged@example.com"}}},
 			"/console/org/users/{id}/email":       {"/console/org/users/" + bobID + "/email", url.Values{"email": {"forged@example.com"}}},
 			"/console/org/roles":                  {"/console/org/roles", url.Values{"name": {"Forged"}, "permissions": {"OR.Jobs"}}},
+			"/console/org/webhooks":               {"/console/org/webhooks", url.Values{"url": {"https://evil.example/in"}}},
+			"/console/org/webhooks/{id}/delete":   {"/console/org/webhooks/" + hook.ID + "/delete", nil},
 			"/console/org/roles/{id}":             {"/console/org/roles/" + dev.ID, url.Values{"name": {"Forged"}, "permissions": {"OR.Jobs"}}},
 			"/console/org/roles/{id}/delete":      {"/console/org/roles/" + dev.ID + "/delete", url.Values{"confirm": {"yes"}}},
 			"/console/org/users/{id}/assignments": {"/console/org/users/" + bobID + "/assignments", url.Values{"role_id": {dev.ID}}},

@@ -29,8 +29,10 @@ import (
 	"authserver/internal/pgtest"
 	"authserver/internal/rfc8693"
 	"authserver/internal/storetest"
+	"authserver/outbox"
 	"authserver/outbox/mail"
 	"authserver/outbox/ssf"
+	"authserver/outbox/webhook"
 	"authserver/signing"
 	"authserver/storage"
 )
@@ -137,6 +139,8 @@ type envOptions struct {
 	// hygiene is how often the PAT hygiene jobs run; 0: the default (a
 	// minute, longer than most tests).
 	hygiene time.Duration
+	// deliveryInterval replaces the outbox's short test poll interval.
+	deliveryInterval time.Duration
 }
 
 // env is a real server on a real database behind httptest, with the
@@ -246,6 +250,15 @@ func newEnv(t testing.TB, o envOptions) *env {
 	so := serverOptions(cfg, st, keys, log)
 	so.Registry, so.Now, so.LastUsedInterval, so.InsecureNoRateLimits = reg, o.now, 50*time.Millisecond, o.noRateLimits
 	so.HygieneInterval = o.hygiene
+	// Webhooks: secrets sealed as cmd/authserver seals them, deliveries
+	// paced for tests.
+	if so.WebhookSecrets, err = signing.NewSealer(kek, webhook.SecretPurpose); err != nil {
+		t.Fatal(err)
+	}
+	so.Delivery = outbox.Timing{Interval: 20 * time.Millisecond, MinBackoff: 50 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}
+	if o.deliveryInterval != 0 {
+		so.Delivery.Interval = o.deliveryInterval
+	}
 	srv, err := authserver.New(so)
 	if err != nil {
 		t.Fatal(err)

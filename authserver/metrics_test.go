@@ -83,7 +83,8 @@ func promtoolCheck(t *testing.T, scrape string) {
 
 // allowedLabels are the only label names an authserver_ series may have:
 // each has a bounded set of values.
-var allowedLabels = []string{"result", "cause", "subject", "event", "handler", "code", "status", "le", "version", "goversion"}
+var allowedLabels = []string{"result", "cause", "subject", "event", "handler", "code", "status", "le", "version", "goversion",
+	"sink", "stage"}
 
 // TestMetricsAfterAFullFlow scrapes /metrics after exchanges, introspection,
 // revocation and API calls: promtool accepts the scrape, every series

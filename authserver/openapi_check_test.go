@@ -391,6 +391,13 @@ func TestOpenAPIEveryOperation(t *testing.T) {
 	want(e.call("GET", "/api/v1/admin/audit?action=pat.create", admin, nil), http.StatusOK)
 	want(e.call("GET", "/api/v1/admin/audit?since=yesterday", admin, nil), http.StatusBadRequest)
 
+	want(e.call("GET", "/api/v1/admin/webhooks", admin, nil), http.StatusOK)
+	want(e.call("GET", "/api/v1/admin/webhooks", self, nil), http.StatusForbidden)
+	hook := want(e.call("POST", "/api/v1/admin/webhooks", admin, map[string]any{"url": "https://hooks.example/in", "event_types": []string{"pat.revoked"}}), http.StatusCreated)
+	want(e.call("POST", "/api/v1/admin/webhooks", admin, map[string]any{"url": "http://hooks.example/in"}), http.StatusBadRequest)
+	want(e.call("DELETE", "/api/v1/admin/webhooks/"+id(hook), admin, nil), http.StatusNoContent)
+	want(e.call("DELETE", "/api/v1/admin/webhooks/"+unknownID, admin, nil), http.StatusNotFound)
+
 	// Leaked-token reports.
 	want(e.call("POST", "/api/v1/leaked-tokens", "", map[string]any{"tokens": []string{"pat_not-a-real-one"}}), http.StatusAccepted)
 	want(e.call("POST", "/api/v1/leaked-tokens", "", map[string]any{"tokens": "pat_not-a-real-one"}), http.StatusBadRequest)

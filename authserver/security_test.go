@@ -271,11 +271,16 @@ func TestSecurityChecklist(t *testing.T) {
 			if err != nil || len(as) == 0 {
 				t.Fatalf("carol's assignments: %v %v", as, err)
 			}
+			hook := &storage.Webhook{OrgID: e.orgIDs["acme"], URL: "https://hooks.example/in", Secret: []byte{1}}
+			if err := e.store.CreateWebhook(ctx, hook); err != nil {
+				t.Fatal(err)
+			}
 			state := func() string {
 				users, _ := e.store.ListUsers(ctx, storage.UserFilter{OrgID: e.orgIDs["acme"]})
 				roles, _ := e.store.ListRoles(ctx, e.orgIDs["acme"])
 				assignments, _ := e.store.ListRoleAssignments(ctx, e.orgIDs["acme"], "")
-				return snapshot(t, []any{users, roles, assignments, e.patsOf("acme", "carol")})
+				webhooks, _ := e.store.ListWebhooks(ctx, e.orgIDs["acme"])
+				return snapshot(t, []any{users, roles, assignments, e.patsOf("acme", "carol"), webhooks})
 			}
 			type attempt struct {
 				tokens []string // other users of the organization, or admins of another
@@ -296,6 +301,7 @@ func TestSecurityChecklist(t *testing.T) {
 				{Method: "PUT", Path: "/api/v1/admin/roles/{id}"}:             {[]string{eve}, dev.ID, role},
 				{Method: "DELETE", Path: "/api/v1/admin/roles/{id}"}:          {[]string{eve}, dev.ID, nil},
 				{Method: "DELETE", Path: "/api/v1/admin/assignments/{id}"}:    {[]string{eve}, as[0].ID, nil},
+				{Method: "DELETE", Path: "/api/v1/admin/webhooks/{id}"}:       {[]string{eve}, hook.ID, nil},
 			}
 			before := state()
 			for _, rt := range authserver.APIRoutes() {

@@ -32,6 +32,7 @@ import (
 	"authserver/outbox"
 	"authserver/outbox/mail"
 	"authserver/outbox/ssf"
+	"authserver/outbox/webhook"
 	"authserver/signing"
 	"authserver/storage"
 )
@@ -102,6 +103,15 @@ type Options struct {
 	// notices, expired events, idle revocation); 0 means
 	// governance.HygieneInterval (a minute).
 	HygieneInterval time.Duration
+	// Lifecycle events. Delivery paces the outbox's dispatcher (zero
+	// fields take outbox's defaults). WebhookSecrets seals and opens
+	// webhook secrets (from the key-encryption key); nil: webhooks cannot
+	// be created and deliveries to them wait for a replica that has it.
+	// Sinks are sinks built outside this package, added to those sinks
+	// builds.
+	Delivery       outbox.Timing
+	WebhookSecrets *signing.Sealer
+	Sinks          []outbox.Sink
 }
 
 // Server is every HTTP surface of one authserver process.
@@ -125,8 +135,9 @@ type Server struct {
 	hygiene  time.Duration
 	public   http.Handler
 	telem    http.Handler
-	// sinks are the outbox sinks built from Options (eventSinks).
-	sinks []outbox.Sink
+	// sinkList are the outbox's sinks (Server.sinks).
+	sinkList []outbox.Sink
+	outbox   *outbox.Dispatcher
 
 	// stop ends the background goroutines started by Start.
 	stop context.CancelFunc
@@ -140,11 +151,16 @@ func New(o Options) (*Server, error) {
 		return nil, err
 	}
 	s := newServer(o)
-	sinks, err := eventSinks(o)
+	sinks, err := s.sinks(o)
 	if err != nil {
 		return nil, fmt.Errorf("authserver: %w", err)
 	}
-	s.sinks = sinks
+	s.sinkList = sinks
+	s.outbox, err = outbox.New(outbox.Options{Timing: o.Delivery, Store: o.Store, Sinks: sinks,
+		Metrics: outbox.NewMetrics(s.reg), Log: s.log, Now: s.now})
+	if err != nil {
+		return nil, fmt.Errorf("authserver: %w", err)
+	}
 	sh, err := s.shared(o)
 	if err != nil {
 		return nil, fmt.Errorf("authserver: %w", err)
@@ -158,6 +174,43 @@ func New(o Options) (*Server, error) {
 		s.hygiene = governance.HygieneInterval
 	}
 	return s, nil
+}
+
+// nudging is governance's store, which nudges this replica's outbox after
+// each transaction commits: the events it wrote leave within moments
+// rather than at the next poll. Other replicas find them at their next
+// poll; the CLI's events wait for it too.
+type nudging struct {
+	governance.Store
+	nudge func()
+}
+
+func (n nudging) Update(ctx context.Context, fn func(tx governance.Tx) error) error {
+	err := n.Store.Update(ctx, fn)
+	if err == nil {
+		n.nudge()
+	}
+	return err
+}
+
+// sinks are where lifecycle events go: the one list of the outbox's
+// sinks. A new sink is added here (or, when built from configuration
+// this package does not see, passed in Options.Sinks).
+func (s *Server) sinks(o Options) ([]outbox.Sink, error) {
+	var sinks []outbox.Sink
+	if o.WebhookSecrets != nil {
+		wh, err := webhook.New(webhook.Options{Store: o.Store, Secrets: o.WebhookSecrets, Now: s.now})
+		if err != nil {
+			return nil, err
+		}
+		sinks = append(sinks, wh)
+	}
+	more, err := eventSinks(o)
+	if err != nil {
+		return nil, err
+	}
+	sinks = append(sinks, more...)
+	return append(sinks, o.Sinks...), nil
 }
 
 func (o *Options) check() error {
@@ -218,8 +271,8 @@ func (s *Server) shared(o Options) (*sharedParts, error) {
 	if err != nil {
 		return nil, err
 	}
-	gov := governance.New(governance.Options{Store: storage.Narrow[governance.Tx](o.Store), Catalog: s.catalog,
-		PATPrefix: o.PATPrefix, Now: s.now, Events: s.metrics})
+	gov := governance.New(governance.Options{Store: nudging{storage.Narrow[governance.Tx](o.Store), s.outbox.Nudge}, Catalog: s.catalog,
+		PATPrefix: o.PATPrefix, Now: s.now, Events: s.metrics, WebhookSecrets: webhookSealer(o)})
 	// The console's sessions, built before the surfaces and given to the
 	// console and to the management API, which accepts the console's cookie.
 	s.sessions, err = session.New(session.Options{Store: storage.Narrow[session.Tx](o.Store), Log: s.log, Now: s.now,
@@ -237,6 +290,15 @@ func (s *Server) shared(o Options) (*sharedParts, error) {
 	}
 	s.signals = newPATSignals(gov, s.lastUsed.interval, s.log, s.now, s.metrics.AuditDropped.Inc)
 	return &sharedParts{addrs: httpx.ClientAddr{Trusted: o.TrustedProxies}, tokens: tokens, gov: gov, dpop: s.dpop}, nil
+}
+
+// webhookSealer is o.WebhookSecrets as governance takes it: nil when
+// there is none (not an interface holding a nil pointer).
+func webhookSealer(o Options) governance.Sealer {
+	if o.WebhookSecrets == nil {
+		return nil
+	}
+	return o.WebhookSecrets
 }
 
 // mountPublic builds the surfaces of the public listener and mounts them.
@@ -306,8 +368,9 @@ func (s *Server) TelemetryHandler() http.Handler { return s.telem }
 // Start runs the background work — last-used flushes, the audit queue, the
 // recorded leaked-token reports, key maintenance, the readiness check (every 5 s),
 // the PAT count (every minute) behind the metrics, the sweep of expired
-// console sessions, the purge of expired DPoP proofs and the PAT hygiene
-// jobs (every HygieneInterval) — until Shutdown.
+// console sessions, the purge of expired DPoP proofs, the PAT hygiene
+// jobs (every HygieneInterval) and the outbox's dispatcher, which delivers
+// lifecycle events — until Shutdown.
 func (s *Server) Start(ctx context.Context) {
 	ctx, s.stop = context.WithCancel(ctx)
 	readiness := func(ctx context.Context) { s.health.Run(ctx, telemetry.ReadyInterval) }
@@ -318,7 +381,7 @@ func (s *Server) Start(ctx context.Context) {
 		s.dpop.Run(ctx, func(err error) { s.log.WarnContext(ctx, "purging expired DPoP proofs failed", "err", err) })
 	}
 	hygiene := func(ctx context.Context) { periodic.Every(ctx, s.hygiene, s.runHygiene) }
-	for _, run := range []func(context.Context){s.lastUsed.Run, s.signals.Run, s.audit.Run, s.api.Run, s.keys.Run, readiness, patCounts, s.sessions.Sweep, dpopPurge, hygiene} {
+	for _, run := range []func(context.Context){s.lastUsed.Run, s.signals.Run, s.audit.Run, s.api.Run, s.keys.Run, readiness, patCounts, s.sessions.Sweep, dpopPurge, hygiene, s.outbox.Run} {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()

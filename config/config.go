@@ -230,6 +230,8 @@ type Assignment struct {
 
 // Events configures the delivery of lifecycle events (the outbox).
 type Events struct {
+	// Delivery paces the outbox, which delivers to every sink.
+	Delivery Delivery `yaml:"delivery"`
 	// SSF pushes events as Security Event Tokens to Shared Signals
 	// receivers.
 	SSF SSF `yaml:"ssf"`
@@ -283,4 +285,27 @@ type SMTP struct {
 	TLS string `yaml:"tls"`
 	// Timeout bounds connecting and each SMTP command.
 	Timeout Duration `yaml:"timeout"`
+}
+
+// Delivery configures the outbox's dispatcher, which runs on every
+// replica: how often it looks for work, how long a claimed delivery is
+// kept from other replicas, and how long a failing delivery is retried.
+type Delivery struct {
+	// Interval is how often each replica looks for new events and due
+	// deliveries.
+	Interval Duration `yaml:"interval"`
+	// Lease is how long a claimed delivery is kept from the other
+	// replicas; an attempt is cut off at half of it. A replica that dies
+	// mid-delivery leaves the delivery to another after the lease.
+	Lease Duration `yaml:"lease"`
+	// RetryFor is how long a failing delivery is retried, from the
+	// event's fan-out, before it is given up.
+	RetryFor Duration `yaml:"retry_for"`
+	// MinBackoff and MaxBackoff bound the wait between attempts: it
+	// doubles from MinBackoff, with jitter, up to MaxBackoff.
+	MinBackoff Duration `yaml:"min_backoff"`
+	MaxBackoff Duration `yaml:"max_backoff"`
+	// Retention is how long an event stays after it was delivered (or
+	// given up) everywhere.
+	Retention Duration `yaml:"retention"`
 }

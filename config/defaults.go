@@ -33,8 +33,18 @@ func Defaults() Config {
 			SessionIdleTimeout:     Duration(30 * time.Minute),
 			SessionAbsoluteTimeout: Duration(12 * time.Hour),
 		},
-		Events: Events{SSF: SSF{Timeout: Duration(10 * time.Second)}},
-		SMTP:   SMTP{TLS: SMTPStartTLS, Timeout: Duration(10 * time.Second)},
+		Events: Events{
+			Delivery: Delivery{
+				Interval:   Duration(time.Second),
+				Lease:      Duration(time.Minute),
+				RetryFor:   Duration(72 * time.Hour),
+				MinBackoff: Duration(5 * time.Second),
+				MaxBackoff: Duration(time.Hour),
+				Retention:  Duration(7 * day),
+			},
+			SSF: SSF{Timeout: Duration(10 * time.Second)},
+		},
+		SMTP: SMTP{TLS: SMTPStartTLS, Timeout: Duration(10 * time.Second)},
 	}
 }
 

@@ -29,8 +29,10 @@ func TestLoadWithNothingConfiguredIsTheDefaults(t *testing.T) {
 		Tokens:  Tokens{PATPrefix: "pat_", AccessTokenTTL: Duration(5 * time.Minute), DPoPProofWindow: Duration(time.Minute), MaxDelegationDepth: 2},
 		Log:     Log{Level: "info", Format: "auto"},
 		Console: Console{SessionIdleTimeout: Duration(30 * time.Minute), SessionAbsoluteTimeout: Duration(12 * time.Hour)},
-		Events:  Events{SSF: SSF{Timeout: Duration(10 * time.Second)}},
-		SMTP:    SMTP{TLS: "starttls", Timeout: Duration(10 * time.Second)},
+		Events: Events{Delivery: Delivery{Interval: Duration(time.Second), Lease: Duration(time.Minute),
+			RetryFor: Duration(72 * time.Hour), MinBackoff: Duration(5 * time.Second), MaxBackoff: Duration(time.Hour),
+			Retention: Duration(7 * 24 * time.Hour)}, SSF: SSF{Timeout: Duration(10 * time.Second)}},
+		SMTP: SMTP{TLS: "starttls", Timeout: Duration(10 * time.Second)},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load(\"\", nil):\ngot  %+v\nwant %+v", got, want)

@@ -107,6 +107,7 @@ func validate(c *Config, issuerDerived bool) *Errors {
 	v.organizations()
 	v.ssf()
 	v.smtp()
+	v.delivery()
 	return &v.Errors
 }
 
@@ -684,5 +685,24 @@ func (v *validator) smtp() {
 		v.addf("smtp.from", "must not be empty: the sender address of every notice")
 	} else if a, err := mail.ParseAddress(m.From); err != nil || !strings.Contains(a.Address, "@") {
 		v.addf("smtp.from", "must be an e-mail address, such as noreply@example.com or \"authserver <noreply@example.com>\"")
+	}
+}
+
+// delivery: the outbox's timings. An attempt is cut off at half the
+// lease, so a lease under 20s cuts a webhook's 10s timeout short; it is
+// allowed down to 1s for tests.
+func (v *validator) delivery() {
+	d := v.c.Events.Delivery
+	if v.positive("events.delivery.interval", d.Interval) && d.Interval > Duration(time.Minute) {
+		v.addf("events.delivery.interval", "must be at most 1m")
+	}
+	if v.positive("events.delivery.lease", d.Lease) && d.Lease < Duration(time.Second) {
+		v.addf("events.delivery.lease", "must be at least 1s")
+	}
+	v.positive("events.delivery.retry_for", d.RetryFor)
+	v.positive("events.delivery.retention", d.Retention)
+	minOK := v.positive("events.delivery.min_backoff", d.MinBackoff)
+	if v.positive("events.delivery.max_backoff", d.MaxBackoff) && minOK && d.MaxBackoff < d.MinBackoff {
+		v.addf("events.delivery.max_backoff", "must not be less than events.delivery.min_backoff (%s)", d.MinBackoff)
 	}
 }

@@ -348,6 +348,19 @@ func TestValidateRules(t *testing.T) {
 				Users: []User{{Username: "bob", Kind: "local", Roles: []Assignment{{Role: "Automation Developer"}}}},
 			})
 		}, []string{`bootstrap.organizations[1].users[0].roles[0].role: unknown role "Automation Developer"`}},
+
+		// events.delivery
+		{"delivery timings must be positive", func(c *Config) {
+			c.Events.Delivery = Delivery{}
+		}, []string{"events.delivery.interval: must be positive", "events.delivery.lease: must be positive",
+			"events.delivery.retry_for: must be positive", "events.delivery.retention: must be positive",
+			"events.delivery.min_backoff: must be positive", "events.delivery.max_backoff: must be positive"}},
+		{"delivery interval at most a minute, lease at least a second", func(c *Config) {
+			c.Events.Delivery.Interval, c.Events.Delivery.Lease = Duration(2*time.Minute), Duration(500*time.Millisecond)
+		}, []string{"events.delivery.interval: must be at most 1m", "events.delivery.lease: must be at least 1s"}},
+		{"delivery max backoff not under the min", func(c *Config) {
+			c.Events.Delivery.MinBackoff, c.Events.Delivery.MaxBackoff = Duration(time.Minute), Duration(time.Second)
+		}, []string{"events.delivery.max_backoff: must not be less than events.delivery.min_backoff (1m)"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

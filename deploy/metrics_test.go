@@ -60,7 +60,10 @@ var knownMetrics = []struct {
 	{"authserver_pat_reads_total", counter},
 	{"authserver_pat_read_queries_total", counter},
 	{"authserver_ready", gauge},
-	{"authserver_build_info", gauge}, // version, goversion
+	{"authserver_build_info", gauge},                // version, goversion
+	{"authserver_outbox_deliveries_total", counter}, // sink, result
+	{"authserver_outbox_queue_depth", gauge},        // stage
+	{"authserver_outbox_oldest_age_seconds", gauge},
 	// Go and process collectors (client_golang).
 	{"go_goroutines", gauge},
 	{"go_memstats_heap_inuse_bytes", gauge},
@@ -130,18 +133,20 @@ func TestMetricNames(t *testing.T) {
 // the server's source fails here before it silently empties a panel or
 // disables an alert.
 func TestKnownMetricsMatchServerSource(t *testing.T) {
-	// The server defines its metrics in several packages (telemetry, and
-	// the surfaces that count their own requests): every .go file below
-	// ../authserver is read.
+	// The server defines its metrics in several packages (telemetry, the
+	// surfaces that count their own requests, the outbox): every .go file
+	// below ../authserver and ../outbox is read.
 	var files []string
-	err := filepath.WalkDir(filepath.Join("..", "authserver"), func(p string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".go") {
-			files = append(files, p)
+	for _, dir := range []string{"authserver", "outbox"} {
+		err := filepath.WalkDir(filepath.Join("..", dir), func(p string, d fs.DirEntry, err error) error {
+			if err == nil && !d.IsDir() && strings.HasSuffix(p, ".go") {
+				files = append(files, p)
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 	name := regexp.MustCompile(`^authserver_[a-z0-9_]+$`)
 	defined := map[string]string{}

@@ -152,6 +152,10 @@ type Tx interface {
 
 	// The PAT hygiene jobs' marker of each notice written (hygiene.go).
 	AddPATNotice(ctx context.Context, patID, kind string, at time.Time) (bool, error)
+	ListWebhooks(ctx context.Context, orgID string) ([]storage.Webhook, error)
+	GetWebhook(ctx context.Context, id string) (*storage.Webhook, error)
+	CreateWebhook(ctx context.Context, w *storage.Webhook) error
+	DeleteWebhook(ctx context.Context, orgID, id string) error
 }
 
 // Store is what governance reads outside a transaction, and the
@@ -185,6 +189,7 @@ type Store interface {
 	// The PAT hygiene jobs' scans (hygiene.go).
 	ListPATsEnding(ctx context.Context, f storage.EndingFilter) ([]storage.PAT, error)
 	ListIdlePATs(ctx context.Context, f storage.IdleFilter) ([]storage.PAT, error)
+	ListWebhooks(ctx context.Context, orgID string) ([]storage.Webhook, error)
 }
 
 var (
@@ -203,6 +208,10 @@ type Options struct {
 	PasswordParams password.Params
 	// Events is told of lifecycle events; may be nil.
 	Events Events
+
+	// WebhookSecrets seals the secrets of new webhooks; nil: webhooks
+	// cannot be created.
+	WebhookSecrets Sealer
 }
 
 // Service applies the PAT lifecycle and governance rules:
@@ -215,11 +224,13 @@ type Service struct {
 	now     func() time.Time
 	pw      password.Params
 	events  Events
+	secrets Sealer
 }
 
 // New returns a Service.
 func New(o Options) *Service {
-	s := &Service{store: o.Store, catalog: o.Catalog, prefix: o.PATPrefix, now: o.Now, pw: o.PasswordParams, events: o.Events}
+	s := &Service{store: o.Store, catalog: o.Catalog, prefix: o.PATPrefix, now: o.Now, pw: o.PasswordParams, events: o.Events,
+		secrets: o.WebhookSecrets}
 	if s.now == nil {
 		s.now = time.Now
 	}

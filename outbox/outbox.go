@@ -51,3 +51,9 @@ func IsPermanent(err error) bool {
 	var p permanent
 	return errors.As(err, &p)
 }
+
+// ErrDestinationGone is what a sink returns (it is permanent) for a
+// destination removed since the fan-out, such as a deleted webhook: the
+// delivery ends, counted as dropped rather than given up, since nobody
+// waits for it any more.
+var ErrDestinationGone = Permanent(errors.New("destination removed"))

@@ -259,4 +259,25 @@ type Store interface {
 	AddPATNotice(ctx context.Context, patID, kind string, at time.Time) (bool, error)
 	// PATNotices lists the kinds of notice recorded about a PAT.
 	PATNotices(ctx context.Context, patID string) ([]string, error)
+	// EventsToFanOut returns events not fanned out yet, oldest first, and
+	// keeps them from other replicas until the transaction ends (inside
+	// WithTx only).
+	EventsToFanOut(ctx context.Context, limit int) ([]Event, error)
+	// FanOutEvent writes the event's deliveries and marks it fanned out.
+	FanOutEvent(ctx context.Context, eventID string, destinations []string, at time.Time) error
+	// ClaimDeliveries leases due deliveries to the caller; a delivery
+	// under another caller's live lease is never returned.
+	ClaimDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]Delivery, error)
+	// FinishDelivery ends a claimed attempt; false when the claim was
+	// taken over since.
+	FinishDelivery(ctx context.Context, d Delivery, o DeliveryOutcome) (bool, error)
+	ListDeliveries(ctx context.Context, eventID string) ([]Delivery, error)
+	OutboxStats(ctx context.Context) (OutboxStats, error)
+	// PurgeOutbox deletes events fanned out, and delivered or given up
+	// everywhere, before a time.
+	PurgeOutbox(ctx context.Context, before time.Time) (int64, error)
+	CreateWebhook(ctx context.Context, w *Webhook) error
+	GetWebhook(ctx context.Context, id string) (*Webhook, error)
+	ListWebhooks(ctx context.Context, orgID string) ([]Webhook, error)
+	DeleteWebhook(ctx context.Context, orgID, id string) error
 }

@@ -173,6 +173,9 @@ var apiRoutes = []apiRoute{
 	{http.MethodPost, "/api/v1/admin/assignments", accessAdmin, (*api).createAssignment, nil},
 	{http.MethodDelete, "/api/v1/admin/assignments/{id}", accessAdmin, (*api).deleteAssignment, nil},
 	{http.MethodGet, "/api/v1/admin/audit", accessAdmin, (*api).listAudit, []string{"actor", "action", "target", "since", "until", "limit", "cursor"}},
+	{http.MethodGet, "/api/v1/admin/webhooks", accessAdmin, (*api).listWebhooks, nil},
+	{http.MethodPost, "/api/v1/admin/webhooks", accessAdmin, (*api).createWebhook, nil},
+	{http.MethodDelete, "/api/v1/admin/webhooks/{id}", accessAdmin, (*api).deleteWebhook, nil},
 
 	{http.MethodPost, "/api/v1/leaked-tokens", accessPublic, (*api).reportLeaked, nil},
 }

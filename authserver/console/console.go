@@ -339,6 +339,8 @@ var consoleRoutes = []consoleRoute{
 	{http.MethodGet, "/console/org/settings", true, (*console).orgSettings},
 	{http.MethodPost, "/console/org/settings", true, (*console).orgUpdateSettings},
 	{http.MethodGet, "/console/org/audit", true, (*console).orgAudit},
+	{http.MethodPost, "/console/org/webhooks", true, (*console).orgCreateWebhook},
+	{http.MethodPost, "/console/org/webhooks/{id}/delete", true, (*console).orgDeleteWebhook},
 
 	{http.MethodGet, "/console/org/roles", true, (*console).orgRoles},
 	{http.MethodPost, "/console/org/roles", true, (*console).orgCreateRole},

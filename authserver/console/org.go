@@ -166,6 +166,7 @@ type settingsPage struct {
 	NoticeDays string
 	IdleAfter  string
 	Field      string
+	webhookSection
 }
 
 // settingsForm fills the form from s.
@@ -183,7 +184,11 @@ func (c *console) orgSettings(w http.ResponseWriter, r *http.Request, v *visit) 
 	if err != nil {
 		return err
 	}
-	c.render(w, r, http.StatusOK, "org_settings", v.page("org-settings", settingsForm(s)))
+	d := settingsForm(s)
+	if err := c.loadWebhooks(r, v, &d.webhookSection); err != nil {
+		return err
+	}
+	c.render(w, r, http.StatusOK, "org_settings", v.page("org-settings", d))
 	return nil
 }
 
@@ -194,6 +199,9 @@ var settingsLabels = map[string]string{"pat_max_lifetime": "Maximum lifetime",
 func (c *console) orgUpdateSettings(w http.ResponseWriter, r *http.Request, v *visit) error {
 	d := &settingsPage{PATsEnabled: r.PostForm.Get("pats_enabled") != "", MaxLifetime: strings.TrimSpace(r.PostForm.Get("pat_max_lifetime")),
 		NoticeDays: strings.TrimSpace(r.PostForm.Get("expiry_notice_days")), IdleAfter: strings.TrimSpace(r.PostForm.Get("pat_idle_revoke_after"))}
+	if err := c.loadWebhooks(r, v, &d.webhookSection); err != nil {
+		return err
+	}
 	p := v.page("org-settings", d)
 	if d.MaxLifetime == "" {
 		d.MaxLifetime = "0"

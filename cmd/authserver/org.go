@@ -16,7 +16,8 @@ import (
 )
 
 func (a *app) orgCommand() *cobra.Command {
-	return group("org", "List organizations and change their PAT policy", a.orgListCommand(), a.orgSettingsCommand())
+	return group("org", "List organizations, change their PAT policy, manage their webhooks", a.orgListCommand(),
+		a.orgSettingsCommand(), a.orgWebhookCommand())
 }
 
 func (a *app) orgListCommand() *cobra.Command {

@@ -58,6 +58,7 @@ func serverOptions(cfg *config.Config) authserver.Options {
 		ConsoleSessionAbsolute: cfg.Console.SessionAbsoluteTimeout.D(),
 		TrustedProxies:         cfg.HTTP.TrustedProxies.Prefixes(),
 		Pprof:                  cfg.Telemetry.Pprof,
+		Delivery:               deliveryTiming(cfg),
 	}
 	o.SSF, o.Mail = sinkOptions(cfg)
 	return o
@@ -95,6 +96,9 @@ func (a *app) serve(ctx context.Context, migrate, demo bool) error {
 	}
 	o := serverOptions(cfg)
 	o.Store, o.Keys, o.Logger, o.Registry, o.Version = st, keys, log, prometheus.NewRegistry(), buildVersion()
+	if o.WebhookSecrets, err = webhookSealer(cfg); err != nil {
+		return err
+	}
 	srv, err := authserver.New(o)
 	if err != nil {
 		return err

@@ -55,11 +55,17 @@ func (a *app) openOrg(ctx context.Context, name string) (*service, *storage.Orga
 // newGovernance returns the governance rules over st. st may be a
 // transaction: every change the Service makes then joins it.
 func newGovernance(cfg *config.Config, st storage.Store) *governance.Service {
-	return governance.New(governance.Options{
+	return governance.New(governanceOptions(cfg, st))
+}
+
+// governanceOptions are the options of newGovernance, for a command that
+// adds to them.
+func governanceOptions(cfg *config.Config, st storage.Store) governance.Options {
+	return governance.Options{
 		Store:     storage.Narrow[governance.Tx](st),
 		Catalog:   governance.NewCatalog(st, cfg.Issuer, time.Now),
 		PATPrefix: cfg.Tokens.PATPrefix,
-	})
+	}
 }
 
 // org finds an organization by the name --org gives. Its refusal does not

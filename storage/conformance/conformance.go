@@ -65,6 +65,12 @@ func Run(t *testing.T, open Opener) {
 		// Rotation and networks.
 		{"a regenerated PAT's successor and overlap, read with every PAT read", testPATRotation},
 		{"recent networks change by compare and set", testPATRecentNetworks},
+		{"events fan out once, to every destination", testFanOut},
+		{"an event held by one fan-out is not fanned out by another", testFanOutSkipsClaimed},
+		{"deliveries are leased, retried, taken over after the lease, and ended", testClaimDeliveries},
+		{"concurrent claimers never share a delivery", testConcurrentClaims},
+		{"outbox stats, and the purge of what is done", testOutboxStatsAndPurge},
+		{"webhooks CRUD, never crossing organizations", testWebhooks},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
