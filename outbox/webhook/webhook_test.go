@@ -317,7 +317,10 @@ func TestOutboxReceiverDown(t *testing.T) {
 			return deliveryTo(ids[0], flaky).LastError == "HTTP 503"
 		})
 		r.status.Store(0)
-		eventually(t, 10*time.Second, "every event after recovery", func() bool { return r.distinct() == len(ids) })
+		// Received is not yet recorded: wait for the outcome too.
+		eventually(t, 10*time.Second, "every event after recovery", func() bool {
+			return r.distinct() == len(ids) && deliveryTo(ids[0], flaky).DeliveredAt != nil
+		})
 		d := deliveryTo(ids[0], flaky)
 		if d.Attempts < 4 || d.DeliveredAt == nil {
 			t.Fatalf("delivered after %d attempts: %+v", d.Attempts, d)
