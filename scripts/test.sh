@@ -7,8 +7,9 @@
 #      the DPoP interop test's oauth4webapi, pinned in scripts/interop, is
 #      installed there with npm ci when missing);
 #   3. every benchmark once with a short -benchtime, so they cannot rot;
-#   4. every fuzz target for a short time (FUZZTIME, default 10s), on top of
-#      its seed corpus, which step 2 already runs as regression tests.
+#   4. every fuzz target for a short time (FUZZTIME, default 10s, two targets
+#      at a time with one fuzzing worker each), on top of its seed corpus,
+#      which step 2 already runs as regression tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -74,10 +75,13 @@ stage "fuzz targets (${fuzztime} each)"
 # written. Such a run is tried again, up to three times; any other failure,
 # or a failing input written to testdata/fuzz, fails at once.
 fuzz_one() {
-  local pkg="$1" target="$2" corpus="$1/testdata/fuzz/$2" before after
+  local pkg="$1" target="$2" corpus="$1/testdata/fuzz/$2" before after log
+  log="$(mktemp)"
+  trap 'rm -f "$log"' RETURN
+  echo "   $pkg $target"
   before="$(ls "$corpus" 2>/dev/null || true)"
   for attempt in 1 2 3; do
-    if go test -tags nolivecheck -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$pkg" >"$log" 2>&1; then
+    if go test -tags nolivecheck -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" -parallel 1 "$pkg" >"$log" 2>&1; then
       return 0
     fi
     after="$(ls "$corpus" 2>/dev/null || true)"
@@ -91,14 +95,17 @@ fuzz_one() {
   cat "$log"
   return 1
 }
-# Each fuzz target runs on its own: go test -fuzz takes one package and one
-# target at a time.
+# go test -fuzz takes one package and one target at a time. Two targets
+# run at once, with one fuzzing worker each (-parallel 1): the machine's two
+# cores stay busy while the other target builds, and each target gets the
+# time of one core.
+export -f fuzz_one
+export fuzztime
 grep -rl --include='*_test.go' -E '^func Fuzz[A-Za-z0-9_]+\(f \*testing\.F\)' . | sort | while read -r file; do
   pkg="./$(dirname "${file#./}")"
   grep -oE '^func Fuzz[A-Za-z0-9_]+' "$file" | sed 's/^func //' | while read -r target; do
-    echo "   $pkg $target"
-    fuzz_one "$pkg" "$target"
+    echo "$pkg $target"
   done
-done
+done | xargs -P 2 -L 1 bash -c 'fuzz_one "$0" "$1"'
 echo "   ($stage_name: $((SECONDS - stage_start)) s)"
 echo "== all passed in $((SECONDS - suite_start)) s"

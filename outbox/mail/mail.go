@@ -34,10 +34,6 @@ import (
 // Kind is the sink's name in the outbox.
 const Kind = "mail"
 
-// EventPATExpiryNotice is the event of a PAT nearing its expiry. Data:
-// name, days (the notice's threshold), expires_at (RFC 3339).
-const EventPATExpiryNotice = "pat.expiry_notice"
-
 // The values of Config.TLS.
 const (
 	StartTLS    = "starttls"
@@ -152,7 +148,7 @@ func wanted(e storage.Event) bool {
 		return false
 	}
 	switch e.Type {
-	case EventPATExpiryNotice:
+	case storage.EventPATExpiryNotice:
 		return true
 	case storage.EventPATRevoked:
 		return revokedByOthers[e.Data["reason"]]
@@ -269,7 +265,7 @@ func (s *Sink) message(e storage.Event, addr string) (*gomail.Msg, error) {
 		n.Expires = t.UTC().Format(timeLayout)
 	}
 	tpl := revokedTemplate
-	if e.Type == EventPATExpiryNotice {
+	if e.Type == storage.EventPATExpiryNotice {
 		tpl = expiryTemplate
 	}
 	var subject, body bytes.Buffer

@@ -220,7 +220,7 @@ func revoked(userID, reason string) storage.Event {
 }
 
 func expiring(userID string) storage.Event {
-	return storage.Event{ID: uuid.Must(uuid.NewV7()).String(), Type: mail.EventPATExpiryNotice,
+	return storage.Event{ID: uuid.Must(uuid.NewV7()).String(), Type: storage.EventPATExpiryNotice,
 		Time: time.Date(2026, 12, 3, 0, 0, 0, 0, time.UTC), OrgID: orgID, UserID: userID, PATID: "pat-exp",
 		Data: map[string]string{"name": "nightly build", "days": "7", "expires_at": "2026-12-10T14:00:00Z"}}
 }
@@ -259,7 +259,7 @@ func TestNoticesArriveWithNameWhatWhenAndLink(t *testing.T) {
 		{revoked("alice", "cli"), `Your token "deploy bot" was revoked`, []string{"The server's operator revoked it.", "/console/tokens/pat-cli"}},
 		{revoked("alice", "idle"), `Your token "deploy bot" was revoked`,
 			[]string{"had not been used for longer than your organization allows", "/console/tokens/pat-idle"}},
-		{storage.Event{ID: uuid.Must(uuid.NewV7()).String(), Type: mail.EventPATExpiryNotice, OrgID: orgID, UserID: "alice",
+		{storage.Event{ID: uuid.Must(uuid.NewV7()).String(), Type: storage.EventPATExpiryNotice, OrgID: orgID, UserID: "alice",
 			PATID: "pat-soon", Data: map[string]string{"name": "line\nbreak"}},
 			`Your token "line break" expires soon`, []string{`"line break" expires soon.`, "/console/tokens/pat-soon"}},
 	}
