@@ -232,7 +232,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dsn := storetest.DSN(t, o.driver)
+	dsn := storetest.MigratedDSN(t, o.driver)
 	st := storetest.OpenAt(t, o.driver, dsn)
 	if _, err := bootstrap.Apply(ctx, storage.Narrow[bootstrap.Tx](st), cfg.Bootstrap, bootstrap.Options{PasswordParams: &password.Params{Memory: 64, Time: 1, Threads: 1}}); err != nil {
 		t.Fatal(err)

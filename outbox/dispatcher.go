@@ -329,7 +329,15 @@ func (d *Dispatcher) deliver(ctx context.Context, del storage.Delivery) {
 }
 
 // attempt reads the event and hands it to its sink, within half the lease.
-func (d *Dispatcher) attempt(ctx context.Context, kind, dest string, del storage.Delivery) error {
+// A sink that panics fails the attempt, which is retried like any other
+// failure: one bad delivery must not stop the server or the others.
+func (d *Dispatcher) attempt(ctx context.Context, kind, dest string, del storage.Delivery) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			d.o.Log.ErrorContext(ctx, "outbox: a sink panicked", "event", del.EventID, "sink", kind, "panic", fmt.Sprint(r))
+			err = fmt.Errorf("the %s sink failed unexpectedly", kind)
+		}
+	}()
 	s := d.sinks[kind]
 	if s == nil {
 		// Another replica fanned it out with a sink this one lacks

@@ -19,9 +19,9 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 
 var ctx = context.Background()
 
-// fakeSink sends every event to destinations "ok" and "refuses"; "ok"
-// takes it, "refuses" refuses it for good, and "slow" waits for its
-// context to end.
+// fakeSink sends every event to its destinations; "ok" takes it,
+// "refuses" refuses it for good, "slow" waits for its context to end, and
+// "panics" panics.
 type fakeSink struct {
 	dests []string
 	mu    sync.Mutex
@@ -41,6 +41,8 @@ func (f *fakeSink) Deliver(ctx context.Context, dest string, _ storage.Event) er
 	case "slow":
 		<-ctx.Done()
 		return errors.New("timeout")
+	case "panics":
+		panic("a sink's bug")
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -172,6 +174,29 @@ func TestCycleOutcomes(t *testing.T) {
 			t.Fatalf("the waiting event was purged: %v", err)
 		}
 	})
+}
+
+// TestASinksPanicIsRetried: a sink that panics fails that attempt, which
+// is retried with backoff; the other destinations are delivered and the
+// dispatcher goes on.
+func TestASinksPanicIsRetried(t *testing.T) {
+	st := storetest.Open(t, storage.DriverSQLite)
+	o := &storage.Organization{Name: "acme"}
+	if err := st.CreateOrganization(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	sink := &fakeSink{dests: []string{"panics", "ok"}}
+	d := newDispatcher(t, Options{Store: st, Sinks: []Sink{sink}, Timing: Timing{MinBackoff: time.Hour}})
+	e := appendEvent(t, st, o.ID)
+	d.Cycle(ctx)
+	ds := deliveries(t, st, e.ID)
+	if p := ds["fake:panics"]; p.DeliveredAt != nil || p.GaveUpAt != nil || p.LastError != "the fake sink failed unexpectedly" ||
+		time.Until(p.NextAt) < 20*time.Minute {
+		t.Fatalf("panics: %+v", p)
+	}
+	if ds["fake:ok"].DeliveredAt == nil || sink.count("ok") != 1 {
+		t.Fatalf("ok: %+v", ds["fake:ok"])
+	}
 }
 
 // TestShutdownGivesDeliveriesBack: a delivery cut short by the end of the

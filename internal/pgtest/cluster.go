@@ -178,6 +178,20 @@ func (c *Cluster) CreateDatabase(ctx context.Context, name string) (string, erro
 	return c.DSN(name), nil
 }
 
+// CreateDatabaseFrom creates database name as a copy of the database
+// template (CREATE DATABASE … TEMPLATE), which nobody may be connected to,
+// and returns its DSN.
+func (c *Cluster) CreateDatabaseFrom(ctx context.Context, name, template string) (string, error) {
+	db, err := c.adminDB()
+	if err != nil {
+		return "", err
+	}
+	if _, err := db.ExecContext(ctx, "CREATE DATABASE "+pq.QuoteIdentifier(name)+" TEMPLATE "+pq.QuoteIdentifier(template)); err != nil {
+		return "", fmt.Errorf("pgtest: creating database %q from %q: %w", name, template, err)
+	}
+	return c.DSN(name), nil
+}
+
 // Running reports whether the server process is up (started and not
 // stopped, closed or dead).
 func (c *Cluster) Running() bool {

@@ -103,6 +103,50 @@ func NewDatabase(tb testing.TB) string {
 	return dsn
 }
 
+// NewDatabaseFrom is NewDatabase, the new database a copy of template, a
+// database of the shared cluster that prepare filled the first time it
+// was asked for (once per test binary; nobody may stay connected to it).
+// With AUTHSERVER_TEST_POSTGRES_DSN set it is NewDatabase: the template
+// would outlive the test that made it on a server the suite does not own.
+func NewDatabaseFrom(tb testing.TB, template string, prepare func(dsn string) error) string {
+	tb.Helper()
+	if os.Getenv(EnvDSN) != "" {
+		return NewDatabase(tb)
+	}
+	c := sharedCluster(tb)
+	if c == nil {
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	templates.Lock()
+	err, done := templates.made[template]
+	if !done {
+		var dsn string
+		if dsn, err = c.CreateDatabase(ctx, template); err == nil {
+			err = prepare(dsn)
+		}
+		templates.made[template] = err
+	}
+	templates.Unlock()
+	if err != nil {
+		tb.Fatalf("pgtest: template %s: %v", template, err)
+		return ""
+	}
+	dsn, err := c.CreateDatabaseFrom(ctx, databaseName(tb.Name()), template)
+	if err != nil {
+		tb.Fatalf("pgtest: %v", err)
+		return ""
+	}
+	return dsn
+}
+
+// templates are the template databases NewDatabaseFrom made, and how.
+var templates = struct {
+	sync.Mutex
+	made map[string]error
+}{made: map[string]error{}}
+
 // SharedCluster returns the cluster shared by the test binary (the one
 // NewDatabase uses), starting it if needed; TestMain must call Main. Do not
 // Stop or Close it: other tests use it too. Tests that take the server down
