@@ -202,7 +202,11 @@ func TestHygieneJobsAcrossReplicas(t *testing.T) {
 		}
 		var soon []*storage.PAT
 		for i := range 5 {
-			end := time.Now().Add(time.Duration(i+1) * 24 * time.Hour)
+			// An hour clear of the 1-day band's edge: a run that read its
+			// clock just before the PAT was made would see it a little
+			// further away, and a later run cross into the next band (a
+			// second notice, rightly).
+			end := time.Now().Add(time.Duration(i+1)*24*time.Hour + time.Hour)
 			_, p := e.pat(patSpec{org: "acme", user: "carol", scopes: []string{"OR.Jobs"}, expires: &end})
 			soon = append(soon, p)
 			e.pat(patSpec{org: "acme", user: "bob", scopes: []string{"OR.Jobs"}, created: time.Now().Add(-48 * time.Hour)})
