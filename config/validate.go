@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"authserver/internal/httpx"
 	"authserver/internal/mailaddr"
 	"authserver/internal/names"
 	"authserver/internal/patpolicy"
@@ -628,22 +629,13 @@ func (v *validator) pushURL(path, raw string) {
 		v.addf(path, "must not be empty")
 	case err != nil || u.Host == "" || u.Scheme != "https" && u.Scheme != "http":
 		v.addf(path, "must be an absolute https URL, such as https://receiver.example.com/events")
-	case u.Scheme == "http" && !loopbackHost(u.Hostname()):
+	case u.Scheme == "http" && !httpx.LoopbackHost(u.Hostname()):
 		v.addf(path, "must use https: only a loopback host (127.0.0.1, ::1, localhost) may be reached over http")
 	case u.User != nil:
 		v.addf(path, "must not contain a user name or password: put credentials in authorization")
 	case u.Fragment != "" || strings.Contains(raw, "#"):
 		v.addf(path, "must not have a fragment")
 	}
-}
-
-// loopbackHost reports whether host names this machine only.
-func loopbackHost(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // smtp: without a host no mail is sent and nothing else may be set; with
@@ -672,7 +664,7 @@ func (v *validator) smtp() {
 	if m.Port < 1 || m.Port > 65535 {
 		v.addf("smtp.port", "must be a number from 1 to 65535")
 	}
-	if m.TLS == SMTPNoTLS && !loopbackHost(m.Host) {
+	if m.TLS == SMTPNoTLS && !httpx.LoopbackHost(m.Host) {
 		v.addf("smtp.tls", "none is allowed only with a loopback smtp.host (127.0.0.1, ::1, localhost): mail and the password would cross the network in clear")
 	}
 	switch {

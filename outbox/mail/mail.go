@@ -18,7 +18,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"strconv"
 	"strings"
@@ -27,6 +26,7 @@ import (
 
 	gomail "github.com/wneessen/go-mail"
 
+	"authserver/internal/httpx"
 	"authserver/outbox"
 	"authserver/storage"
 )
@@ -101,20 +101,11 @@ func New(cfg Config, users Users, consoleURL string) (*Sink, error) {
 			return nil, errors.New("mail: the port must be from 1 to 65535")
 		case cfg.From == "":
 			return nil, errors.New("mail: a sender address is required")
-		case cfg.TLS == NoTLS && !loopback(cfg.Host):
+		case cfg.TLS == NoTLS && !httpx.LoopbackHost(cfg.Host):
 			return nil, errors.New("mail: TLS none is allowed only with a loopback host")
 		}
 	}
 	return &Sink{cfg: cfg, users: users, console: strings.TrimSuffix(consoleURL, "/"), host: u.Hostname()}, nil
-}
-
-// loopback reports whether host names this machine only.
-func loopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // Kind is "mail".
