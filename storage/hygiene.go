@@ -92,12 +92,16 @@ func (s *SQLStore) ListIdlePATs(ctx context.Context, f IdleFilter) ([]PAT, error
 	return byID(rows), nil
 }
 
-// idleQuery is ListIdlePATs' query. Its expression is the one the index
-// pats_live_idle is built on.
+// idleQuery is ListIdlePATs' query. No index holds the last use (an
+// index on it would turn every last-use write into an update of every
+// index of pats), so the scan takes the organization's live PATs created
+// at or before IdleSince from pats_live_created — a PAT is never last
+// used before it was created, so no idle one is outside that range — and
+// filters and sorts those.
 func (s *SQLStore) idleQuery(f IdleFilter) (string, []any) {
-	q := `SELECT ` + patReadCols + ` FROM pats WHERE org_id = ? AND revoked_at IS NULL
+	q := `SELECT ` + patReadCols + ` FROM pats WHERE org_id = ? AND revoked_at IS NULL AND created_at <= ?
 		AND COALESCE(last_used_at, created_at) <= ? AND (expires_at IS NULL OR expires_at > ?)`
-	args := []any{f.OrgID, s.t(f.IdleSince), s.t(f.Now)}
+	args := []any{f.OrgID, s.t(f.IdleSince), s.t(f.IdleSince), s.t(f.Now)}
 	if f.MaxLifetime > 0 {
 		q += ` AND created_at > ?`
 		args = append(args, s.t(f.Now.Add(-f.MaxLifetime)))

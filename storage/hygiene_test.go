@@ -43,7 +43,7 @@ func TestHygieneScans(t *testing.T) {
 			return p
 		}
 		in3 := pat("in3", -day, at(3*day), nil, false)
-		pat("in10", -day, at(10*day), at(-40*day), false)
+		pat("in10", -45*day, at(10*day), at(-40*day), false)
 		pat("revoked", -day, at(3*day), nil, true)
 		pat("never", -20*day, nil, at(-day), false)
 		pat("gone", -50*day, at(-2*day), nil, false)
@@ -97,7 +97,8 @@ func TestHygieneScans(t *testing.T) {
 			mustT(t, err)
 			return names(list)
 		}
-		// in10 was last used 40 days ago; in3 never, created a day ago;
+		// in10 was created 45 days ago and last used 40 days ago; in3
+		// never, created a day ago;
 		// never used yesterday; gone has expired; revoked is revoked.
 		if got := idle(-30*day, 0); !slices.Equal(got, []string{"in10"}) {
 			t.Fatalf("idle 30d: %v", got)
@@ -105,8 +106,9 @@ func TestHygieneScans(t *testing.T) {
 		if got := idle(-12*time.Hour, 0); !slices.Equal(got, []string{"in10", "in3", "never"}) {
 			t.Fatalf("idle 12h: %v", got)
 		}
-		// Under a maximum of 10 days, "never" (20 days old) has expired.
-		if got := idle(-12*time.Hour, 10*day); !slices.Equal(got, []string{"in10", "in3"}) {
+		// Under a maximum of 10 days, "never" (20 days old) and in10 (45)
+		// have expired.
+		if got := idle(-12*time.Hour, 10*day); !slices.Equal(got, []string{"in3"}) {
 			t.Fatalf("idle 12h under a maximum: %v", got)
 		}
 	})
