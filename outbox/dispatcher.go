@@ -34,7 +34,7 @@ const (
 // Tx is what the fan-out does in its transaction.
 type Tx interface {
 	EventsToFanOut(ctx context.Context, limit int) ([]storage.Event, error)
-	FanOutEvent(ctx context.Context, eventID string, destinations []string, at time.Time) error
+	FanOutEvents(ctx context.Context, fan []storage.FanOut, at time.Time) error
 }
 
 var _ Tx = storage.Store(nil)
@@ -223,8 +223,10 @@ func (d *Dispatcher) Cycle(ctx context.Context) {
 	}
 }
 
-// fanOut fans out one batch of events in one transaction: the deliveries
-// of each event are written with its mark, or none are.
+// fanOut fans out one batch of events in one transaction: the sinks name
+// each event's destinations, then one call writes the deliveries of the
+// whole batch and marks its events, in a few statements; all of it is
+// written, or none.
 func (d *Dispatcher) fanOut(ctx context.Context) (int, error) {
 	var n int
 	err := d.tx.Update(ctx, func(tx Tx) error {
@@ -233,20 +235,21 @@ func (d *Dispatcher) fanOut(ctx context.Context) (int, error) {
 			return err
 		}
 		now := d.o.Now()
-		for _, e := range es {
-			var dests []string
+		fan := make([]storage.FanOut, len(es))
+		for i, e := range es {
+			fan[i].EventID = e.ID
 			for _, s := range d.o.Sinks {
 				ds, err := s.Destinations(ctx, e)
 				if err != nil {
 					return fmt.Errorf("destinations of event %s through %s: %w", e.ID, s.Kind(), err)
 				}
 				for _, dst := range ds {
-					dests = append(dests, s.Kind()+":"+dst)
+					fan[i].Destinations = append(fan[i].Destinations, s.Kind()+":"+dst)
 				}
 			}
-			if err := tx.FanOutEvent(ctx, e.ID, dests, now); err != nil {
-				return err
-			}
+		}
+		if err := tx.FanOutEvents(ctx, fan, now); err != nil {
+			return err
 		}
 		n = len(es)
 		return nil

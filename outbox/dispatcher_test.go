@@ -254,3 +254,73 @@ func TestNudge(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// pickSink names one destination for the events of PATs, none for the
+// others, and fails to name any while broken.
+type pickSink struct {
+	mu     sync.Mutex
+	broken bool
+}
+
+func (*pickSink) Kind() string { return "pick" }
+
+func (p *pickSink) Destinations(_ context.Context, e storage.Event) ([]string, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.broken {
+		return nil, errors.New("settings unavailable")
+	}
+	if e.PATID == "" {
+		return nil, nil
+	}
+	return []string{"x"}, nil
+}
+
+func (*pickSink) Deliver(context.Context, string, storage.Event) error { return nil }
+
+// TestFanOutInBatches: the events are fanned out a batch at a time, each
+// to exactly the destinations its sinks name; a sink that cannot name
+// them leaves the whole batch waiting, and the next cycle fans it out.
+func TestFanOutInBatches(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, driver string) {
+		st := storetest.Open(t, driver)
+		o := &storage.Organization{Name: "acme"}
+		if err := st.CreateOrganization(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+		pick := &pickSink{broken: true}
+		d := newDispatcher(t, Options{Store: st, Sinks: []Sink{&fakeSink{dests: []string{"ok"}}, pick}, Batch: 3})
+		var es []storage.Event
+		for i := range 7 {
+			e := storage.Event{Type: storage.EventPATRevoked, OrgID: o.ID}
+			if i%2 == 0 {
+				e.PATID = "p"
+			}
+			if err := st.AppendEvent(ctx, &e); err != nil {
+				t.Fatal(err)
+			}
+			es = append(es, e)
+		}
+		d.Cycle(ctx)
+		if s, err := st.OutboxStats(ctx); err != nil || s.Unfanned != 7 || s.Undelivered != 0 {
+			t.Fatalf("with a broken sink: %+v %v", s, err)
+		}
+		if ds := deliveries(t, st, es[0].ID); len(ds) != 0 {
+			t.Fatalf("deliveries written with a broken sink: %+v", ds)
+		}
+		pick.mu.Lock()
+		pick.broken = false
+		pick.mu.Unlock()
+		d.Cycle(ctx)
+		if s, err := st.OutboxStats(ctx); err != nil || s.Unfanned != 0 || s.Undelivered != 0 {
+			t.Fatalf("after the cycle: %+v %v", s, err)
+		}
+		for i, e := range es {
+			ds := deliveries(t, st, e.ID)
+			want := 1 + (1 - i%2) // fake:ok, and pick:x for the events of PATs
+			if len(ds) != want || ds["fake:ok"].DeliveredAt == nil || (i%2 == 0 && ds["pick:x"].DeliveredAt == nil) {
+				t.Fatalf("deliveries of event %d: %+v", i, ds)
+			}
+		}
+	})
+}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/lib/pq"
 )
 
 // Delivery is one event on its way to one destination.
@@ -109,8 +111,9 @@ func (s *SQLStore) EventsToFanOut(ctx context.Context, limit int) ([]Event, erro
 }
 
 // FanOutEvent writes one delivery per destination of the event, due at
-// at, and marks the event fanned out. Call it inside the transaction of
-// EventsToFanOut.
+// at, and marks the event fanned out, a statement each. Call it inside the
+// transaction of EventsToFanOut. FanOutEvents does the same for a batch
+// of events in a few statements.
 func (s *SQLStore) FanOutEvent(ctx context.Context, eventID string, destinations []string, at time.Time) error {
 	for _, d := range destinations {
 		if _, err := s.exec(ctx, "fan out event", `INSERT INTO event_deliveries (event_id, destination, created_at, attempts, next_at)
@@ -120,6 +123,130 @@ func (s *SQLStore) FanOutEvent(ctx context.Context, eventID string, destinations
 	}
 	return s.execOne(ctx, "fan out event", `UPDATE events SET fanned_out_at = ? WHERE id = ? AND fanned_out_at IS NULL`,
 		s.t(at), eventID)
+}
+
+// FanOut names the destinations of one event: one delivery is written per
+// destination, none when the list is empty.
+type FanOut struct {
+	EventID      string
+	Destinations []string
+}
+
+// fanOutChunk is how many rows one statement of FanOutEvents writes or
+// marks on SQLite, which binds every value as its own parameter: two a
+// delivery, one an event, far below the 32766 parameters a statement may
+// have. PostgreSQL binds each column as one array and needs no chunks.
+const fanOutChunk = 1000
+
+// FanOutEvents writes the deliveries of a batch of events, one per
+// destination and due at at, and marks the events fanned out, in a few
+// statements whatever the batch's size: one UPDATE marking them all and
+// one multi-row INSERT of the deliveries (on SQLite, one of each per
+// fanOutChunk rows). Call it inside the transaction of EventsToFanOut;
+// outside one it runs in its own. An event fanned out already, or gone,
+// fails the call (ErrNotFound) before any delivery is written: its claim
+// was broken, and the caller's transaction must roll back.
+func (s *SQLStore) FanOutEvents(ctx context.Context, fan []FanOut, at time.Time) error {
+	if len(fan) == 0 {
+		return nil
+	}
+	return s.WithTx(ctx, func(tx Store) error {
+		ts := tx.(*SQLStore)
+		if err := ts.markFannedOut(ctx, fan, at); err != nil {
+			return err
+		}
+		return ts.writeDeliveries(ctx, fan, at)
+	})
+}
+
+// markFannedOut marks every event of fan fanned out at at, or fails when
+// one of them is not waiting for its fan-out.
+func (s *SQLStore) markFannedOut(ctx context.Context, fan []FanOut, at time.Time) error {
+	ids := make([]string, len(fan))
+	for i, f := range fan {
+		ids[i] = f.EventID
+	}
+	var marked int64
+	for len(ids) > 0 {
+		var res sql.Result
+		var err error
+		if s.driver == DriverPostgres {
+			res, err = s.exec(ctx, "fan out events", `UPDATE events SET fanned_out_at = ?
+				WHERE id = ANY(?::text[]) AND fanned_out_at IS NULL`, s.t(at), pq.Array(ids))
+			ids = nil
+		} else {
+			chunk := ids[:min(len(ids), fanOutChunk)]
+			ids = ids[len(chunk):]
+			args := make([]any, 0, 1+len(chunk))
+			args = append(args, s.t(at))
+			for _, id := range chunk {
+				args = append(args, id)
+			}
+			res, err = s.exec(ctx, "fan out events", `UPDATE events SET fanned_out_at = ?
+				WHERE fanned_out_at IS NULL AND id IN (`+params(len(chunk), "?")+`)`, args...)
+		}
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("fan out events: %w", mapErr(err))
+		}
+		marked += n
+	}
+	if marked != int64(len(fan)) {
+		return fmt.Errorf("fan out events: %d of %d events are fanned out already or gone: %w",
+			int64(len(fan))-marked, len(fan), ErrNotFound)
+	}
+	return nil
+}
+
+// writeDeliveries writes the deliveries of fan, due at at.
+func (s *SQLStore) writeDeliveries(ctx context.Context, fan []FanOut, at time.Time) error {
+	var events, dests []string
+	for _, f := range fan {
+		for _, d := range f.Destinations {
+			events = append(events, f.EventID)
+			dests = append(dests, d)
+		}
+	}
+	const insert = `INSERT INTO event_deliveries (event_id, destination, created_at, attempts, next_at) `
+	if s.driver == DriverPostgres {
+		if len(events) == 0 {
+			return nil
+		}
+		_, err := s.exec(ctx, "fan out events", insert+`SELECT e, d, ?::timestamptz, 0, ?::timestamptz
+			FROM unnest(?::text[], ?::text[]) AS v(e, d)`, s.t(at), s.t(at), pq.Array(events), pq.Array(dests))
+		return err
+	}
+	for len(events) > 0 {
+		n := min(len(events), fanOutChunk)
+		args := make([]any, 0, 2+2*n)
+		args = append(args, s.t(at), s.t(at))
+		for i := range n {
+			args = append(args, events[i], dests[i])
+		}
+		events, dests = events[n:], dests[n:]
+		// The columns of a VALUES list are named column1, column2, … .
+		if _, err := s.exec(ctx, "fan out events", insert+`SELECT column1, column2, ?, 0, ?
+			FROM (VALUES `+params(n, "(?, ?)")+`)`, args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// params is n copies of p, separated by commas.
+func params(n int, p string) string {
+	var b strings.Builder
+	b.Grow(n * (len(p) + 2))
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(p)
+	}
+	return b.String()
 }
 
 // ClaimDeliveries claims up to limit deliveries due at now, oldest due

@@ -280,4 +280,8 @@ type Store interface {
 	GetWebhook(ctx context.Context, id string) (*Webhook, error)
 	ListWebhooks(ctx context.Context, orgID string) ([]Webhook, error)
 	DeleteWebhook(ctx context.Context, orgID, id string) error
+	// FanOutEvents writes the deliveries of a batch of events and marks
+	// them fanned out, in a few statements; an event fanned out already
+	// fails the call.
+	FanOutEvents(ctx context.Context, fan []FanOut, at time.Time) error
 }

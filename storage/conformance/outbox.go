@@ -33,10 +33,12 @@ func fanOut(t *testing.T, s storage.Store, at time.Time, dests ...string) []stor
 		if err != nil {
 			return err
 		}
-		for _, e := range es {
-			if err := tx.FanOutEvent(ctx, e.ID, dests, at); err != nil {
-				return err
-			}
+		fan := make([]storage.FanOut, len(es))
+		for i, e := range es {
+			fan[i] = storage.FanOut{EventID: e.ID, Destinations: dests}
+		}
+		if err := tx.FanOutEvents(ctx, fan, at); err != nil {
+			return err
 		}
 		got = es
 		return nil
@@ -87,13 +89,15 @@ func testFanOutSkipsClaimed(t *testing.T, s storage.Store) {
 		<-held
 		secondErr = s.WithTx(ctx, func(tx storage.Store) error {
 			es, err := tx.EventsToFanOut(ctx, 10)
-			second = es
-			for _, e := range es {
-				if err := tx.FanOutEvent(ctx, e.ID, []string{"webhook:w"}, base); err != nil {
-					return err
-				}
+			if err != nil {
+				return err
 			}
-			return err
+			second = es
+			fan := make([]storage.FanOut, len(es))
+			for i, e := range es {
+				fan[i] = storage.FanOut{EventID: e.ID, Destinations: []string{"webhook:w"}}
+			}
+			return tx.FanOutEvents(ctx, fan, base)
 		})
 	})
 	must(t, s.WithTx(ctx, func(tx storage.Store) error {
@@ -114,6 +118,156 @@ func testFanOutSkipsClaimed(t *testing.T, s storage.Store) {
 	must(t, secondErr)
 	if !slices.Equal(eventIDs(second), []string{b.ID}) {
 		t.Fatalf("second claim got %v, want only %s", eventIDs(second), b.ID)
+	}
+}
+
+// testFanOutEvents: one call writes exactly the deliveries of a batch,
+// each due at the given time with no attempt yet, and marks exactly its
+// events; an event with no destination is marked with no delivery.
+func testFanOutEvents(t *testing.T, s storage.Store) {
+	o := org(t, s, "acme")
+	a := event(t, s, o, base)
+	b := event(t, s, o, base.Add(time.Second))
+	c := event(t, s, o, base.Add(2*time.Second))
+	left := event(t, s, o, base.Add(3*time.Second))
+	at := base.Add(time.Minute)
+	must(t, s.WithTx(ctx, func(tx storage.Store) error {
+		es, err := tx.EventsToFanOut(ctx, 3)
+		if err != nil {
+			return err
+		}
+		if !slices.Equal(eventIDs(es), []string{a.ID, b.ID, c.ID}) {
+			t.Errorf("claimed %v", eventIDs(es))
+		}
+		return tx.FanOutEvents(ctx, []storage.FanOut{
+			{EventID: a.ID, Destinations: []string{"webhook:w1", "ssf:r1"}},
+			{EventID: b.ID},
+			{EventID: c.ID, Destinations: []string{"webhook:w2"}},
+		}, at)
+	}))
+	want := map[string][]string{a.ID: {"ssf:r1", "webhook:w1"}, b.ID: nil, c.ID: {"webhook:w2"}, left.ID: nil}
+	for id, dests := range want {
+		ds, err := s.ListDeliveries(ctx, id)
+		must(t, err)
+		var got []string
+		for _, d := range ds {
+			got = append(got, d.Destination)
+			if d.EventID != id || d.Attempts != 0 || d.LeaseUntil != nil || d.DeliveredAt != nil || d.GaveUpAt != nil ||
+				d.LastError != "" {
+				t.Fatalf("delivery of %s: %+v", id, d)
+			}
+			sameTime(t, "due", d.NextAt, at)
+			sameTime(t, "created", d.CreatedAt, at)
+		}
+		if !slices.Equal(got, dests) {
+			t.Fatalf("deliveries of %s: %v, want %v", id, got, dests)
+		}
+	}
+	st, err := s.OutboxStats(ctx)
+	must(t, err)
+	if st.Unfanned != 1 || st.Undelivered != 3 {
+		t.Fatalf("stats: %+v", st)
+	}
+	// Only the event left out is still waiting.
+	if got := fanOut(t, s, at); !slices.Equal(eventIDs(got), []string{left.ID}) {
+		t.Fatalf("then fanned out %v, want only %s", eventIDs(got), left.ID)
+	}
+	must(t, s.FanOutEvents(ctx, nil, at))
+}
+
+// testFanOutEventsRefusesFannedOut: a batch holding an event fanned out
+// already, or one that does not exist, fails, and none of it is written:
+// neither in the caller's transaction nor in the call's own.
+func testFanOutEventsRefusesFannedOut(t *testing.T, s storage.Store) {
+	o := org(t, s, "acme")
+	done := event(t, s, o, base)
+	fanOut(t, s, base, "webhook:w")
+	b := event(t, s, o, base.Add(time.Second))
+	c := event(t, s, o, base.Add(2*time.Second))
+	at := base.Add(time.Minute)
+	check := func(what string) {
+		t.Helper()
+		for _, id := range []string{b.ID, c.ID} {
+			if ds, err := s.ListDeliveries(ctx, id); err != nil || len(ds) != 0 {
+				t.Fatalf("%s: deliveries of %s written: %+v %v", what, id, ds, err)
+			}
+		}
+		if ds, err := s.ListDeliveries(ctx, done.ID); err != nil || len(ds) != 1 {
+			t.Fatalf("%s: deliveries of the done event: %+v %v", what, ds, err)
+		}
+		st, err := s.OutboxStats(ctx)
+		must(t, err)
+		if st.Unfanned != 2 || st.Undelivered != 1 {
+			t.Fatalf("%s: stats %+v", what, st)
+		}
+	}
+	for _, other := range []string{done.ID, "no-such-event"} {
+		batch := []storage.FanOut{
+			{EventID: b.ID, Destinations: []string{"webhook:w"}},
+			{EventID: other, Destinations: []string{"webhook:x"}},
+			{EventID: c.ID, Destinations: []string{"webhook:w"}},
+		}
+		err := s.WithTx(ctx, func(tx storage.Store) error {
+			if _, err := tx.EventsToFanOut(ctx, 10); err != nil {
+				return err
+			}
+			return tx.FanOutEvents(ctx, batch, at)
+		})
+		wantErr(t, err, storage.ErrNotFound)
+		check("in a transaction")
+		wantErr(t, s.FanOutEvents(ctx, batch, at), storage.ErrNotFound)
+		check("on its own")
+	}
+	// The same event twice in one batch is refused too.
+	wantErr(t, s.FanOutEvents(ctx, []storage.FanOut{{EventID: b.ID}, {EventID: b.ID}}, at), storage.ErrNotFound)
+	check("twice")
+}
+
+// testFanOutEventsLarge: a batch larger than one statement's share
+// (SQLite writes and marks a bounded number of rows per statement) is
+// written and marked whole.
+func testFanOutEventsLarge(t *testing.T, s storage.Store) {
+	o := org(t, s, "acme")
+	const n = 1500
+	dests := []string{"webhook:a", "webhook:b", "ssf:c"}
+	ids := make([]string, n)
+	must(t, s.WithTx(ctx, func(tx storage.Store) error {
+		for i := range n {
+			e := storage.Event{Type: storage.EventPATRevoked, Time: base.Add(time.Duration(i) * time.Millisecond), OrgID: o.ID}
+			if err := tx.AppendEvent(ctx, &e); err != nil {
+				return err
+			}
+			ids[i] = e.ID
+		}
+		return nil
+	}))
+	at := base.Add(time.Hour)
+	must(t, s.WithTx(ctx, func(tx storage.Store) error {
+		es, err := tx.EventsToFanOut(ctx, n)
+		if err != nil {
+			return err
+		}
+		if !slices.Equal(eventIDs(es), ids) {
+			t.Errorf("claimed %d events, not the %d appended in order", len(es), n)
+		}
+		fan := make([]storage.FanOut, len(es))
+		for i, e := range es {
+			fan[i] = storage.FanOut{EventID: e.ID, Destinations: dests}
+		}
+		return tx.FanOutEvents(ctx, fan, at)
+	}))
+	st, err := s.OutboxStats(ctx)
+	must(t, err)
+	if st.Unfanned != 0 || st.Undelivered != n*int64(len(dests)) {
+		t.Fatalf("stats: %+v, want 0 waiting and %d deliveries", st, n*len(dests))
+	}
+	for _, i := range []int{0, 333, 334, 999, 1000, n - 1} {
+		ds, err := s.ListDeliveries(ctx, ids[i])
+		must(t, err)
+		if len(ds) != 3 || ds[0].Destination != "ssf:c" || ds[2].Destination != "webhook:b" || ds[1].Attempts != 0 {
+			t.Fatalf("deliveries of event %d: %+v", i, ds)
+		}
+		sameTime(t, "due", ds[2].NextAt, at)
 	}
 }
 
