@@ -38,6 +38,22 @@ func BenchmarkRecordNewNetworks(b *testing.B) {
 				}
 				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(uses)), "ns/record")
 			})
+			b.Run("batch", func(b *testing.B) {
+				gov, uses := networkBench(b, driver)
+				b.ReportAllocs()
+				i := 0
+				for b.Loop() {
+					for j := range uses {
+						uses[j].Network = benchNetwork(i)
+					}
+					n, err := gov.RecordNewNetworks(ctx, uses)
+					if err != nil || n != len(uses) {
+						b.Fatalf("recorded %d of %d: %v", n, len(uses), err)
+					}
+					i++
+				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(uses)), "ns/record")
+			})
 		})
 	}
 }
