@@ -1,6 +1,7 @@
 package governance_test
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"slices"
@@ -194,6 +195,110 @@ func TestRecordNewNetworksRacing(t *testing.T) {
 			if got := f.pat(t, f.acme.ID, id).RecentNetworks; !slices.Equal(got, wantList) {
 				t.Errorf("PAT %s: networks %v, want %v", id, got, wantList)
 			}
+		}
+	})
+}
+
+// countingStore counts the transactions governance runs and the store
+// calls made in them that read or write PATs, audit events or events.
+type countingStore struct {
+	governance.Store
+	mu      sync.Mutex
+	updates int
+	calls   []string
+}
+
+func (c *countingStore) Update(ctx context.Context, fn func(tx governance.Tx) error) error {
+	c.mu.Lock()
+	c.updates++
+	c.mu.Unlock()
+	return c.Store.Update(ctx, func(tx governance.Tx) error { return fn(countingTx{tx, c}) })
+}
+
+func (c *countingStore) call(name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.calls = append(c.calls, name)
+}
+
+type countingTx struct {
+	governance.Tx
+	c *countingStore
+}
+
+func (t countingTx) GetPAT(ctx context.Context, orgID, id string) (*storage.PAT, error) {
+	t.c.call("GetPAT")
+	return t.Tx.GetPAT(ctx, orgID, id)
+}
+
+func (t countingTx) SetPATRecentNetworks(ctx context.Context, orgID, id string, old, next []string) (bool, error) {
+	t.c.call("SetPATRecentNetworks")
+	return t.Tx.SetPATRecentNetworks(ctx, orgID, id, old, next)
+}
+
+func (t countingTx) AppendAudit(ctx context.Context, e *storage.AuditEvent) error {
+	t.c.call("AppendAudit")
+	return t.Tx.AppendAudit(ctx, e)
+}
+
+func (t countingTx) AppendEvent(ctx context.Context, e *storage.Event) error {
+	t.c.call("AppendEvent")
+	return t.Tx.AppendEvent(ctx, e)
+}
+
+func (t countingTx) GetPATsByID(ctx context.Context, ids []string) (map[string]*storage.PAT, error) {
+	t.c.call("GetPATsByID")
+	return t.Tx.GetPATsByID(ctx, ids)
+}
+
+func (t countingTx) SetPATsRecentNetworks(ctx context.Context, changes []storage.RecentNetworksChange) (int, error) {
+	t.c.call("SetPATsRecentNetworks")
+	return t.Tx.SetPATsRecentNetworks(ctx, changes)
+}
+
+func (t countingTx) AppendAudits(ctx context.Context, events []*storage.AuditEvent) error {
+	t.c.call("AppendAudits")
+	return t.Tx.AppendAudits(ctx, events)
+}
+
+func (t countingTx) AppendEvents(ctx context.Context, events []*storage.Event) error {
+	t.c.call("AppendEvents")
+	return t.Tx.AppendEvents(ctx, events)
+}
+
+// TestRecordNewNetworksCostPerBatch: 600 new networks of 300 PATs take two
+// transactions (batches of 500) of four store calls each — on PostgreSQL
+// one statement each — and a batch whose networks are all known one call.
+func TestRecordNewNetworksCostPerBatch(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, driver string) {
+		f := newFixture(t, driver)
+		var uses []governance.NetworkUse
+		for i := range 300 {
+			p := &storage.PAT{OrgID: f.acme.ID, UserID: f.alice.ID, Name: fmt.Sprintf("cost-%d", i),
+				Scopes: []string{"OR.Jobs"}, Hash: []byte(fmt.Sprintf("cost-hash-%03d", i)), Hint: "h"}
+			if err := f.st.CreatePAT(ctx, p); err != nil {
+				t.Fatal(err)
+			}
+			for _, n := range []string{"192.0.2.0/24", "198.51.100.0/24"} {
+				uses = append(uses, governance.NetworkUse{Actor: governance.ClientActor("cli", ""), OrgID: f.acme.ID, PATID: p.ID, Network: n})
+			}
+		}
+		cs := &countingStore{Store: storage.Narrow[governance.Tx](f.st)}
+		gov := governance.New(governance.Options{Store: cs, Now: f.clock.Now, PATPrefix: "pat_"})
+		n, err := gov.RecordNewNetworks(ctx, uses)
+		if err != nil || n != len(uses) {
+			t.Fatalf("recorded %d of %d: %v", n, len(uses), err)
+		}
+		one := []string{"GetPATsByID", "SetPATsRecentNetworks", "AppendAudits", "AppendEvents"}
+		if want := slices.Concat(one, one); cs.updates != 2 || !slices.Equal(cs.calls, want) {
+			t.Errorf("%d transactions, calls %v; want 2, %v", cs.updates, cs.calls, want)
+		}
+		cs.updates, cs.calls = 0, nil
+		if n, err := gov.RecordNewNetworks(ctx, uses[:400]); err != nil || n != 0 {
+			t.Fatalf("known networks: recorded %d (%v)", n, err)
+		}
+		if cs.updates != 1 || !slices.Equal(cs.calls, []string{"GetPATsByID"}) {
+			t.Errorf("known networks: %d transactions, calls %v; want 1, a read", cs.updates, cs.calls)
 		}
 	})
 }
