@@ -1,8 +1,10 @@
 package authserver
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -11,11 +13,12 @@ import (
 )
 
 // signalRecorder is what the PAT signals are written through: governance,
-// which writes each record's audit event and lifecycle event in one
-// transaction.
+// which writes each record with its audit event and lifecycle event in
+// one transaction, and the new networks of a flush together, one
+// transaction for each batch of them.
 type signalRecorder interface {
 	RecordReuse(ctx context.Context, a governance.Actor, orgID, patID string) error
-	RecordNewNetwork(ctx context.Context, a governance.Actor, orgID, patID, network string) (bool, error)
+	RecordNewNetworks(ctx context.Context, uses []governance.NetworkUse) (int, error)
 }
 
 // reuseEvery is how often one replica records the reuse of one rotated
@@ -36,6 +39,9 @@ type reuseSignal struct {
 // networkSignal is a pending record of a PAT's first use from a network.
 type networkSignal struct {
 	orgID, patID, client, network string
+	// seq orders the records noted, so that a PAT's new networks of one
+	// flush are recorded in the order they were noticed.
+	seq uint64
 }
 
 // patSignals records what the token endpoint notices about a PAT's use —
@@ -60,6 +66,7 @@ type patSignals struct {
 	reuses    map[string]reuseSignal      // by PAT id
 	networks  map[[2]string]networkSignal // by PAT id and network
 	lastReuse map[string]time.Time        // when each PAT's reuse was last noted
+	seq       uint64                      // the last networkSignal.seq given
 }
 
 func newPATSignals(rec signalRecorder, interval time.Duration, log *slog.Logger, now func() time.Time, onDrop func()) *patSignals {
@@ -98,7 +105,8 @@ func (s *patSignals) NewNetwork(orgID, patID, client, network string) {
 		s.drop()
 		return
 	}
-	s.networks[key] = networkSignal{orgID: orgID, patID: patID, client: client, network: network}
+	s.seq++
+	s.networks[key] = networkSignal{orgID: orgID, patID: patID, client: client, network: network, seq: s.seq}
 }
 
 // drop counts a dropped record; s.mu is held.
@@ -115,9 +123,14 @@ func (s *patSignals) Len() int {
 	return len(s.reuses) + len(s.networks)
 }
 
-// Flush writes every pending record. Records whose write failed because
-// the database could not be reached stay for the next flush; others (a
-// record governance refuses) are dropped with a warning.
+// Flush writes every pending record: the reuses one by one (they are
+// rare, at most one a minute per PAT), the new networks in one call, which
+// governance writes a few statements per batch. Records whose write failed
+// because the database could not be reached stay for the next flush — of
+// the new networks, all of the call's, since governance reports no more
+// than that its batches from the failing one on were not written (those
+// written record nothing when written again); others (a record governance
+// refuses) are dropped with a warning.
 func (s *patSignals) Flush(ctx context.Context) {
 	s.mu.Lock()
 	reuses, networks := s.reuses, s.networks
@@ -133,14 +146,23 @@ func (s *patSignals) Flush(ctx context.Context) {
 	var failedNetworks []networkSignal
 	for _, r := range reuses {
 		err := s.rec.RecordReuse(ctx, governance.ClientActor(r.client, r.addr), r.orgID, r.patID)
-		if s.failed(ctx, "reuse of a rotated token", r.patID, err) {
+		if s.failed(ctx, "reuse of a rotated token", err, "pat_id", r.patID) {
 			failedReuses = append(failedReuses, r)
 		}
 	}
-	for _, n := range networks {
-		_, err := s.rec.RecordNewNetwork(ctx, governance.ClientActor(n.client, ""), n.orgID, n.patID, n.network)
-		if s.failed(ctx, "new network", n.patID, err) {
-			failedNetworks = append(failedNetworks, n)
+	if len(networks) > 0 {
+		pending := make([]networkSignal, 0, len(networks))
+		for _, n := range networks {
+			pending = append(pending, n)
+		}
+		slices.SortFunc(pending, func(a, b networkSignal) int { return cmp.Compare(a.seq, b.seq) })
+		uses := make([]governance.NetworkUse, len(pending))
+		for i, n := range pending {
+			uses[i] = governance.NetworkUse{Actor: governance.ClientActor(n.client, ""), OrgID: n.orgID, PATID: n.patID, Network: n.network}
+		}
+		_, err := s.rec.RecordNewNetworks(ctx, uses)
+		if s.failed(ctx, "new network", err, "records", len(uses)) {
+			failedNetworks = pending
 		}
 	}
 	if len(failedReuses)+len(failedNetworks) == 0 {
@@ -154,17 +176,21 @@ func (s *patSignals) Flush(ctx context.Context) {
 		}
 	}
 	for _, n := range failedNetworks {
-		s.networks[[2]string{n.patID, n.network}] = n
+		key := [2]string{n.patID, n.network}
+		if _, ok := s.networks[key]; !ok {
+			s.networks[key] = n
+		}
 	}
 }
 
-// failed logs a failed write and reports whether to try it again.
-func (s *patSignals) failed(ctx context.Context, what, patID string, err error) bool {
+// failed logs a failed write (attrs naming what it was of) and reports
+// whether to try it again.
+func (s *patSignals) failed(ctx context.Context, what string, err error, attrs ...any) bool {
 	if err == nil {
 		return false
 	}
 	retry := governance.KindOf(err) == governance.Unavailable || (governance.KindOf(err) == 0 && ctx.Err() == nil)
-	s.log.WarnContext(ctx, "PAT record not written", "record", what, "pat_id", patID, "err", err, "retry", retry)
+	s.log.WarnContext(ctx, "PAT record not written", append([]any{"record", what}, append(attrs, "err", err, "retry", retry)...)...)
 	return retry
 }
 

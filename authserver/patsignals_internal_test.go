@@ -2,7 +2,9 @@ package authserver
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -17,6 +19,7 @@ type fakeRecorder struct {
 	down     bool
 	reuses   []string // PAT ids
 	networks []string // "pat network"
+	batches  int      // calls of RecordNewNetworks
 	actors   []governance.Actor
 }
 
@@ -31,15 +34,18 @@ func (f *fakeRecorder) RecordReuse(_ context.Context, a governance.Actor, _, pat
 	return nil
 }
 
-func (f *fakeRecorder) RecordNewNetwork(_ context.Context, a governance.Actor, _, patID, network string) (bool, error) {
+func (f *fakeRecorder) RecordNewNetworks(_ context.Context, uses []governance.NetworkUse) (int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.batches++
 	if f.down {
-		return false, storage.ErrUnavailable
+		return 0, storage.ErrUnavailable
 	}
-	f.networks = append(f.networks, patID+" "+network)
-	f.actors = append(f.actors, a)
-	return true, nil
+	for _, u := range uses {
+		f.networks = append(f.networks, u.PATID+" "+u.Network)
+		f.actors = append(f.actors, u.Actor)
+	}
+	return len(uses), nil
 }
 
 // TestPATSignals: a reuse is recorded at most once a minute per PAT; a
@@ -103,5 +109,39 @@ func TestPATSignals(t *testing.T) {
 	}
 	if dropped != 5 || s.Len() != maxPendingSignals {
 		t.Fatalf("dropped %d, pending %d", dropped, s.Len())
+	}
+}
+
+// TestPATSignalsNetworksInOneBatch: the new networks pending at a flush
+// are written in one call, a PAT's networks in the order they were
+// noticed; a call that fails for want of the database keeps all of them
+// for the next flush.
+func TestPATSignalsNetworksInOneBatch(t *testing.T) {
+	rec := &fakeRecorder{}
+	s := newPATSignals(rec, time.Hour, slog.New(slog.DiscardHandler), time.Now, nil)
+	ctx := context.Background()
+	var want []string
+	for i := range 50 {
+		pat := []string{"p1", "p2", "p3"}[i%3]
+		network := fmt.Sprintf("198.51.%d.0/24", i)
+		s.NewNetwork("o", pat, "cli", network)
+		want = append(want, pat+" "+network)
+	}
+	rec.down = true
+	s.Flush(ctx)
+	if rec.batches != 1 || s.Len() != 50 {
+		t.Fatalf("a failed flush: %d calls, %d pending; want 1 call, all 50 kept", rec.batches, s.Len())
+	}
+	rec.down = false
+	s.Flush(ctx)
+	if rec.batches != 2 || s.Len() != 0 {
+		t.Fatalf("after the retry: %d calls, %d pending; want one more call, none pending", rec.batches, s.Len())
+	}
+	if !slices.Equal(rec.networks, want) {
+		t.Errorf("recorded %v, want in the order noticed %v", rec.networks, want)
+	}
+	s.Flush(ctx)
+	if rec.batches != 2 {
+		t.Error("a flush with no new network called the recorder")
 	}
 }

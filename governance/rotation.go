@@ -139,19 +139,33 @@ func (s *Service) RecordReuse(ctx context.Context, a Actor, orgID, patID string)
 	return storeErr(err, "personal access token")
 }
 
-// errNetworksChanged retries RecordNewNetwork when another writer changed
-// the list between the read and the compare and set.
+// errNetworksChanged retries the recording of new networks when another
+// writer changed a list between the read and the compare and set.
 var errNetworksChanged = errors.New("recent networks changed")
 
-// RecordNewNetwork records that PAT patID of orgID was exchanged from
-// network (exchange.NetworkOf, never an address) by the client of actor a
-// (whose address is not recorded): when network is not among the PAT's
-// recent networks as read now, it goes first in the list (the oldest
-// beyond storage.RecentNetworkCount dropped), with the audit action
-// pat.new_address and the event pat.new_address, all in one transaction.
-// The list is changed by compare and set, so of two replicas that saw the
-// same new network only one records it. It reports whether this call
-// recorded it.
+// networkAttempts bounds how often one batch of new networks is tried
+// when another writer changed a list under it.
+const networkAttempts = 3
+
+// networkBatch bounds how many uses one transaction of RecordNewNetworks
+// records.
+const networkBatch = 500
+
+// NetworkUse is a PAT exchanged from a network not among its recent ones:
+// the PAT (PATID of OrgID), the network (exchange.NetworkOf, never an
+// address) and the client that exchanged it (Actor, whose address is not
+// recorded).
+type NetworkUse struct {
+	Actor   Actor
+	OrgID   string
+	PATID   string
+	Network string
+}
+
+// RecordNewNetwork records one new network, as RecordNewNetworks does,
+// and reports whether this call recorded it. A network that is not
+// canonical is refused (Invalid); a PAT that does not exist records
+// nothing.
 func (s *Service) RecordNewNetwork(ctx context.Context, a Actor, orgID, patID, network string) (bool, error) {
 	if !plausibleID(patID) {
 		return false, nil
@@ -159,40 +173,129 @@ func (s *Service) RecordNewNetwork(ctx context.Context, a Actor, orgID, patID, n
 	if n, ok := exchange.CanonicalCIDR(network); !ok || n != network {
 		return false, invalid("network", "network-invalid", "is not a network")
 	}
-	a.Addr = "" // the network is all the record holds of where the use came from
-	for range 3 {
-		recorded := false
+	a.Addr = ""
+	n, err := s.recordNetworks(ctx, []NetworkUse{{Actor: a, OrgID: orgID, PATID: patID, Network: network}})
+	return n == 1, err
+}
+
+// RecordNewNetworks records each use whose network is not among its PAT's
+// recent networks as read now: the network goes first in the list (the
+// oldest beyond storage.RecentNetworkCount dropped), with the audit action
+// pat.new_address (detail "network <cidr>", no address) and the event
+// pat.new_address, all in one transaction per networkBatch uses — a few
+// statements for the whole batch rather than a few per use. Several uses
+// of one PAT apply in order; a network already in the list records
+// nothing. A use whose PAT id is implausible or names no PAT of its
+// organization, or whose network is not canonical, is skipped: it fails
+// nothing. On PostgreSQL the batch's PATs are locked while it is written;
+// the lists are still changed by compare and set (the whole batch tried
+// again when one changed under it), so of two replicas that saw the same
+// new network only one records it. It reports how many uses it recorded.
+// On an error, the batches before the failing one are recorded: recording
+// their uses again records nothing, as their networks are then present.
+func (s *Service) RecordNewNetworks(ctx context.Context, uses []NetworkUse) (int, error) {
+	valid := make([]NetworkUse, 0, len(uses))
+	for _, u := range uses {
+		if !plausibleID(u.PATID) {
+			continue
+		}
+		if n, ok := exchange.CanonicalCIDR(u.Network); !ok || n != u.Network {
+			continue
+		}
+		u.Actor.Addr = "" // the network is all the record holds of where the use came from
+		valid = append(valid, u)
+	}
+	recorded := 0
+	for len(valid) > 0 {
+		chunk := valid[:min(len(valid), networkBatch)]
+		valid = valid[len(chunk):]
+		n, err := s.recordNetworks(ctx, chunk)
+		recorded += n
+		if err != nil {
+			return recorded, err
+		}
+	}
+	return recorded, nil
+}
+
+// recordNetworks records valid uses in one transaction, tried again up to
+// networkAttempts times when a list changed under it.
+func (s *Service) recordNetworks(ctx context.Context, uses []NetworkUse) (int, error) {
+	ids := make([]string, len(uses))
+	for i, u := range uses {
+		ids[i] = u.PATID
+	}
+	for range networkAttempts {
+		recorded := 0
 		err := s.store.Update(ctx, func(tx Tx) error {
-			p, err := tx.GetPAT(ctx, orgID, patID)
-			if err != nil {
-				return err
-			}
-			if slices.Contains(p.RecentNetworks, network) {
-				return nil
-			}
-			ok, err := tx.SetPATRecentNetworks(ctx, orgID, patID, p.RecentNetworks, exchange.WithNetwork(p.RecentNetworks, network))
-			if err != nil {
-				return err
-			}
-			if !ok {
-				return errNetworksChanged
-			}
-			recorded = true
-			if err := s.audit(ctx, tx, a, orgID, "pat.new_address", p.ID, "network "+network); err != nil {
-				return err
-			}
-			return s.emit(ctx, tx, storage.EventPATNewAddress, orgID, p.UserID, p.ID,
-				map[string]string{"name": p.Name, "network": network})
+			var err error
+			recorded, err = s.recordNetworksIn(ctx, tx, ids, uses)
+			return err
 		})
 		switch {
 		case errors.Is(err, errNetworksChanged):
 			continue
-		case errors.Is(err, storage.ErrNotFound):
-			return false, nil
 		case err != nil:
-			return false, storeErr(err, "personal access token")
+			return 0, storeErr(err, "personal access token")
 		}
 		return recorded, nil
 	}
-	return false, fmt.Errorf("record new network: %w", errNetworksChanged)
+	return 0, fmt.Errorf("record new networks: %w", errNetworksChanged)
+}
+
+// recordNetworksIn is one attempt of recordNetworks inside tx: one read of
+// the PATs, one write of the lists that change, one of their audit events
+// and one of their lifecycle events.
+func (s *Service) recordNetworksIn(ctx context.Context, tx Tx, ids []string, uses []NetworkUse) (int, error) {
+	pats, err := tx.GetPATsByID(ctx, ids)
+	if err != nil {
+		return 0, err
+	}
+	next := make(map[string][]string, len(pats)) // by PAT id, as changed so far
+	var order []string                           // the PATs changed, in the order first changed
+	var audits []*storage.AuditEvent
+	var events []*storage.Event
+	for _, u := range uses {
+		p := pats[u.PATID]
+		if p == nil || p.OrgID != u.OrgID {
+			continue
+		}
+		cur, changed := next[p.ID]
+		if !changed {
+			cur = p.RecentNetworks
+		}
+		if slices.Contains(cur, u.Network) {
+			continue
+		}
+		if !changed {
+			order = append(order, p.ID)
+		}
+		next[p.ID] = exchange.WithNetwork(cur, u.Network)
+		e := s.auditEvent(u.Actor, p.OrgID, "pat.new_address", p.ID, "network "+u.Network)
+		audits = append(audits, &e)
+		events = append(events, s.lifecycleEvent(storage.EventPATNewAddress, p.OrgID, p.UserID, p.ID,
+			map[string]string{"name": p.Name, "network": u.Network}))
+	}
+	if len(order) == 0 {
+		return 0, nil
+	}
+	changes := make([]storage.RecentNetworksChange, len(order))
+	for i, id := range order {
+		p := pats[id]
+		changes[i] = storage.RecentNetworksChange{OrgID: p.OrgID, ID: id, Old: p.RecentNetworks, Next: next[id]}
+	}
+	n, err := tx.SetPATsRecentNetworks(ctx, changes)
+	if err != nil {
+		return 0, err
+	}
+	if n != len(changes) {
+		return 0, errNetworksChanged
+	}
+	if err := tx.AppendAudits(ctx, audits); err != nil {
+		return 0, err
+	}
+	if err := tx.AppendEvents(ctx, events); err != nil {
+		return 0, err
+	}
+	return len(audits), nil
 }

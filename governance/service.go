@@ -156,6 +156,12 @@ type Tx interface {
 	GetWebhook(ctx context.Context, id string) (*storage.Webhook, error)
 	CreateWebhook(ctx context.Context, w *storage.Webhook) error
 	DeleteWebhook(ctx context.Context, orgID, id string) error
+
+	// The batches of the PATs' new networks (rotation.go).
+	GetPATsByID(ctx context.Context, ids []string) (map[string]*storage.PAT, error)
+	SetPATsRecentNetworks(ctx context.Context, changes []storage.RecentNetworksChange) (int, error)
+	AppendAudits(ctx context.Context, events []*storage.AuditEvent) error
+	AppendEvents(ctx context.Context, events []*storage.Event) error
 }
 
 // Store is what governance reads outside a transaction, and the
@@ -248,15 +254,25 @@ func (s *Service) event(name string) {
 
 // audit appends an event in tx for actor.
 func (s *Service) audit(ctx context.Context, tx Tx, a Actor, orgID, action, target, detail string) error {
-	e := a.Attribute(storage.AuditEvent{Time: s.now(), OrgID: orgID, Action: action, Target: target,
-		Outcome: "success", Detail: detail})
+	e := s.auditEvent(a, orgID, action, target, detail)
 	return tx.AppendAudit(ctx, &e)
+}
+
+// auditEvent is the audit event audit writes.
+func (s *Service) auditEvent(a Actor, orgID, action, target, detail string) storage.AuditEvent {
+	return a.Attribute(storage.AuditEvent{Time: s.now(), OrgID: orgID, Action: action, Target: target,
+		Outcome: "success", Detail: detail})
 }
 
 // emit writes a lifecycle event to the outbox in tx, the transaction of
 // the change it reports.
 func (s *Service) emit(ctx context.Context, tx Tx, typ, orgID, userID, patID string, data map[string]string) error {
-	return tx.AppendEvent(ctx, &storage.Event{Type: typ, Time: s.now(), OrgID: orgID, UserID: userID, PATID: patID, Data: data})
+	return tx.AppendEvent(ctx, s.lifecycleEvent(typ, orgID, userID, patID, data))
+}
+
+// lifecycleEvent is the lifecycle event emit writes.
+func (s *Service) lifecycleEvent(typ, orgID, userID, patID string, data map[string]string) *storage.Event {
+	return &storage.Event{Type: typ, Time: s.now(), OrgID: orgID, UserID: userID, PATID: patID, Data: data}
 }
 
 // orgOf reads the organization an actor acts in. A CLI actor names it

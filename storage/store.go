@@ -284,4 +284,17 @@ type Store interface {
 	// them fanned out, in a few statements; an event fanned out already
 	// fails the call.
 	FanOutEvents(ctx context.Context, fan []FanOut, at time.Time) error
+
+	// Batches of the PATs' new networks (batchwrites.go).
+	//
+	// GetPATsByID reads PATs by id, in whichever organization; inside
+	// WithTx it keeps them from other writers until the transaction ends.
+	GetPATsByID(ctx context.Context, ids []string) (map[string]*PAT, error)
+	// SetPATsRecentNetworks is SetPATRecentNetworks for many PATs,
+	// reporting how many it changed.
+	SetPATsRecentNetworks(ctx context.Context, changes []RecentNetworksChange) (int, error)
+	// AppendAudits appends many audit events (their ids not filled in).
+	AppendAudits(ctx context.Context, events []*AuditEvent) error
+	// AppendEvents writes many lifecycle events to the outbox.
+	AppendEvents(ctx context.Context, events []*Event) error
 }

@@ -74,6 +74,12 @@ func Run(t *testing.T, open Opener) {
 		{"concurrent claimers never share a delivery", testConcurrentClaims},
 		{"outbox stats, and the purge of what is done", testOutboxStatsAndPurge},
 		{"webhooks CRUD, never crossing organizations", testWebhooks},
+		// Batches of the PATs' new networks.
+		{"PATs read by id, of any organization, many at once", testGetPATsByID},
+		{"PATs read by id in a transaction are kept from other writers until it ends", testGetPATsByIDLocks},
+		{"many PATs' recent networks change by compare and set", testSetPATsRecentNetworks},
+		{"audit events appended many at once", testAppendAudits},
+		{"events appended many at once, in order", testAppendEvents},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
