@@ -238,7 +238,24 @@ func (d *Dispatcher) fanOut(ctx context.Context) (int, error) {
 		fan := make([]storage.FanOut, len(es))
 		for i, e := range es {
 			fan[i].EventID = e.ID
-			for _, s := range d.o.Sinks {
+		}
+		for _, s := range d.o.Sinks {
+			if b, ok := s.(BatchSink); ok {
+				all, err := b.BatchDestinations(ctx, es)
+				if err == nil && len(all) != len(es) {
+					err = fmt.Errorf("%d destination lists for %d events", len(all), len(es))
+				}
+				if err != nil {
+					return fmt.Errorf("destinations of %d events through %s: %w", len(es), s.Kind(), err)
+				}
+				for i, ds := range all {
+					for _, dst := range ds {
+						fan[i].Destinations = append(fan[i].Destinations, s.Kind()+":"+dst)
+					}
+				}
+				continue
+			}
+			for i, e := range es {
 				ds, err := s.Destinations(ctx, e)
 				if err != nil {
 					return fmt.Errorf("destinations of event %s through %s: %w", e.ID, s.Kind(), err)

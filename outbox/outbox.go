@@ -31,6 +31,15 @@ type Sink interface {
 	Deliver(ctx context.Context, dest string, e storage.Event) error
 }
 
+// A BatchSink is a Sink that names the destinations of a whole batch of
+// events at once, reading once what all of them share (an organization's
+// webhooks) instead of once per event. The dispatcher uses it when a sink
+// has it; its answer must be Destinations' for each event, in order.
+type BatchSink interface {
+	Sink
+	BatchDestinations(ctx context.Context, es []storage.Event) ([][]string, error)
+}
+
 // permanent marks an error that retrying cannot cure.
 type permanent struct{ err error }
 

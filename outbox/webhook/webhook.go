@@ -159,14 +159,31 @@ func (*Sink) Kind() string { return Kind }
 // Destinations are the ids of the event's organization's webhooks that
 // take its type.
 func (s *Sink) Destinations(ctx context.Context, e storage.Event) ([]string, error) {
-	ws, err := s.o.Store.ListWebhooks(ctx, e.OrgID)
+	all, err := s.BatchDestinations(ctx, []storage.Event{e})
 	if err != nil {
 		return nil, err
 	}
-	var out []string
-	for _, w := range ws {
-		if len(w.EventTypes) == 0 || slices.Contains(w.EventTypes, e.Type) {
-			out = append(out, w.ID)
+	return all[0], nil
+}
+
+// BatchDestinations is Destinations for a batch of events, reading each
+// organization's webhooks once.
+func (s *Sink) BatchDestinations(ctx context.Context, es []storage.Event) ([][]string, error) {
+	byOrg := map[string][]storage.Webhook{}
+	out := make([][]string, len(es))
+	for i, e := range es {
+		ws, ok := byOrg[e.OrgID]
+		if !ok {
+			var err error
+			if ws, err = s.o.Store.ListWebhooks(ctx, e.OrgID); err != nil {
+				return nil, err
+			}
+			byOrg[e.OrgID] = ws
+		}
+		for _, w := range ws {
+			if len(w.EventTypes) == 0 || slices.Contains(w.EventTypes, e.Type) {
+				out[i] = append(out[i], w.ID)
+			}
 		}
 	}
 	return out, nil

@@ -450,3 +450,59 @@ func TestDeletedWebhookDropped(t *testing.T) {
 		}
 	})
 }
+
+// countingStore counts the webhook lists the sink reads.
+type countingStore struct {
+	webhook.Store
+	lists atomic.Int64
+}
+
+func (c *countingStore) ListWebhooks(ctx context.Context, orgID string) ([]storage.Webhook, error) {
+	c.lists.Add(1)
+	return c.Store.ListWebhooks(ctx, orgID)
+}
+
+// TestBatchDestinations: a batch's destinations are each event's own,
+// read with one list of webhooks per organization, not one per event.
+func TestBatchDestinations(t *testing.T) {
+	f := newFixture(t, storage.DriverSQLite)
+	other := &storage.Organization{Name: "other", PATsEnabled: true}
+	if err := f.st.CreateOrganization(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	all, _ := f.hook(t, "https://all.example/hook")
+	revoked, _ := f.hook(t, "https://revoked.example/hook", storage.EventPATRevoked)
+	cs := &countingStore{Store: f.st}
+	sink, err := webhook.New(webhook.Options{Store: cs, Secrets: f.sealer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	es := []storage.Event{
+		{ID: "e1", Type: storage.EventPATRevoked, OrgID: f.org.ID},
+		{ID: "e2", Type: storage.EventPATCreated, OrgID: f.org.ID},
+		{ID: "e3", Type: storage.EventPATRevoked, OrgID: other.ID},
+		{ID: "e4", Type: storage.EventPATRevoked, OrgID: f.org.ID},
+	}
+	got, err := sink.BatchDestinations(ctx, es)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := cs.lists.Load(); n != 2 {
+		t.Fatalf("%d webhook lists read for a batch of two organizations", n)
+	}
+	for i, e := range es {
+		one, err := sink.Destinations(ctx, e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Join(one, ",") != strings.Join(got[i], ",") {
+			t.Fatalf("event %s: batch %v, alone %v", e.ID, got[i], one)
+		}
+	}
+	want := [][]string{{all, revoked}, {all}, nil, {all, revoked}}
+	for i := range want {
+		if strings.Join(got[i], ",") != strings.Join(want[i], ",") {
+			t.Fatalf("event %s: %v, want %v", es[i].ID, got[i], want[i])
+		}
+	}
+}
