@@ -21,7 +21,7 @@ func TestBaselineSmoke(t *testing.T) {
 		pats: 300, users: 15, orgs: 3, levels: []int{4}, concurrency: 4,
 		duration: time.Second, warmup: 200 * time.Millisecond,
 		alg: "ES256", out: out, logLevel: "warn", revokeCheck: 5, rssEvery: time.Second,
-		baseline: "HEAD", pairs: 2,
+		baseline: "HEAD", pairs: 2, usedFrom: "127.0.0.0/24",
 	}
 	if raceEnabled {
 		// Build the servers as this test was built, so that the packages
@@ -95,5 +95,20 @@ func TestRatiosAndMedians(t *testing.T) {
 	}
 	if ratio(1, 0) != 0 {
 		t.Fatal("a ratio over zero must be 0 (unknown), not Inf")
+	}
+}
+
+func TestUsedFrom(t *testing.T) {
+	for in, addr := range map[string]string{"127.0.0.0/24": "127.0.0.1", "2001:db8:1:2::/64": "2001:db8:1:2::1"} {
+		o := options{usedFrom: in}
+		if err := o.check(); err != nil || o.usedAddr != addr {
+			t.Errorf("-used-from %s: %v, address %q", in, err, o.usedAddr)
+		}
+	}
+	for _, in := range []string{"127.0.0.1/24", "10.0.0.0/16", "2001:db8::/48", "127.0.0.1", "junk"} {
+		o := options{usedFrom: in}
+		if err := o.check(); err == nil {
+			t.Errorf("-used-from %s accepted", in)
+		}
 	}
 }

@@ -39,16 +39,23 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"authserver/exchange"
 )
 
 type options struct {
-	pats        int
+	pats int
+	// usedFrom, when set, prepares every PAT as last used an hour before
+	// from that network: PATs in daily use rather than new ones.
+	usedFrom    string
+	usedAddr    string // an address in usedFrom, shown as the last use's
 	users       int
 	orgs        int
 	concurrency int
@@ -77,6 +84,7 @@ type options struct {
 func main() {
 	var o options
 	flag.IntVar(&o.pats, "pats", 100_000, "number of PATs to prepare")
+	flag.StringVar(&o.usedFrom, "used-from", "", "prepare every PAT as used an hour before from this network (the load generator's, e.g. 127.0.0.0/24), so that no exchange is a PAT's first use from a new network")
 	flag.IntVar(&o.users, "users", 0, "number of users (default pats/20, at least 10)")
 	flag.IntVar(&o.orgs, "orgs", 10, "number of organizations")
 	flag.Func("concurrency", "concurrent connections, or a comma-separated list of them with -baseline (default 16)", func(v string) error {
@@ -146,6 +154,13 @@ func (o *options) check() error {
 		return errors.New("-baseline builds both servers: leave -server out")
 	case o.baseline != "" && o.cpuprofile != "":
 		return errors.New("-cpuprofile profiles one run: leave -baseline out")
+	}
+	if o.usedFrom != "" {
+		p, err := netip.ParsePrefix(o.usedFrom)
+		if n, ok := exchange.NetworkOf(p.Addr()); err != nil || !ok || n != o.usedFrom {
+			return errors.New("-used-from must be a network as the server records it, a /24 or a /64 (e.g. 127.0.0.0/24)")
+		}
+		o.usedAddr = p.Addr().Next().String()
 	}
 	return nil
 }

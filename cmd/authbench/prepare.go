@@ -103,11 +103,16 @@ func prepare(ctx context.Context, st *storage.SQLStore, dsn string, o options) (
 		return nil, err
 	}
 	defer tx.Rollback()
-	stmt, err := tx.PrepareContext(ctx, pq.CopyIn("pats", "id", "org_id", "user_id", "name", "scopes", "token_hash", "hint", "created_at"))
+	cols := []string{"id", "org_id", "user_id", "name", "scopes", "token_hash", "hint", "created_at"}
+	if o.usedFrom != "" {
+		cols = append(cols, "last_used_at", "last_used_addr", "last_used_client", "recent_networks")
+	}
+	stmt, err := tx.PrepareContext(ctx, pq.CopyIn("pats", cols...))
 	if err != nil {
 		return nil, err
 	}
 	now := time.Now().UTC()
+	used := now.Add(-time.Hour)
 	for i := range o.pats {
 		tok, err := exchange.NewPAT("pat_", nil)
 		if err != nil {
@@ -124,8 +129,12 @@ func prepare(ctx context.Context, st *storage.SQLStore, dsn string, o options) (
 			}
 			scopes += patScope[p]
 		}
-		if _, err := stmt.ExecContext(ctx, uuid.Must(uuid.NewV7()).String(), ow.org, ow.user, fmt.Sprintf("bench-%07d", i), scopes,
-			exchange.HashPAT(tok), exchange.PATHint(tok), now); err != nil {
+		row := []any{uuid.Must(uuid.NewV7()).String(), ow.org, ow.user, fmt.Sprintf("bench-%07d", i), scopes,
+			exchange.HashPAT(tok), exchange.PATHint(tok), now.Add(-2 * time.Hour)}
+		if o.usedFrom != "" {
+			row = append(row, used, o.usedAddr, clientID, o.usedFrom)
+		}
+		if _, err := stmt.ExecContext(ctx, row...); err != nil {
 			return nil, fmt.Errorf("copy pats: %w", err)
 		}
 	}
