@@ -7,13 +7,13 @@
 #      the DPoP interop test's oauth4webapi, pinned in scripts/interop, is
 #      installed there with npm ci when missing);
 #   3. every benchmark once with a short -benchtime, so they cannot rot;
-#   4. every fuzz target for a short time (FUZZTIME, default 10s, two targets
+#   4. every fuzz target for a short time (FUZZTIME, default 8s, two targets
 #      at a time with one fuzzing worker each), on top of its seed corpus,
 #      which step 2 already runs as regression tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-fuzztime="${FUZZTIME:-10s}"
+fuzztime="${FUZZTIME:-8s}"
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 
