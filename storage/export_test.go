@@ -23,7 +23,7 @@ func PATGrantBatchQuery(s *SQLStore) func(ctx context.Context, hashes [][]byte) 
 }
 
 // PATGrantBatchSQL is PostgreSQL's batch query, as prepared.
-func PATGrantBatchSQL(s *SQLStore) string { return s.q.rebind(grantQueries[DriverPostgres].byHashes) }
+func PATGrantBatchSQL(s *SQLStore, n int) string { return s.q.rebind(batchGrantQuery(s.driver, n)) }
 
 // HygieneQueries are the hygiene scans' queries for f and i, rebound for
 // the store's driver, with their arguments.

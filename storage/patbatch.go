@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
-	"github.com/lib/pq"
 )
 
 // Every exchange reads its PAT from the database after it arrived: no
@@ -232,15 +231,46 @@ func (g *PATGrant) clone() *PATGrant {
 	return &c
 }
 
-// batchGrantQuery reads the grants of several hashes: one array parameter
-// on PostgreSQL; on SQLite, which has no arrays, one placeholder per hash
-// (a statement per batch size, each prepared once).
+// batchGrantQuery reads the grants of n hashes, one placeholder per hash:
+// a statement per batch size, each prepared once per connection and built
+// once per process.
+//
+// On PostgreSQL the hashes are the elements of an ARRAY[...] expression,
+// unnested and each looked up in a lateral subquery that OFFSET 0 keeps
+// apart, so that it is planned as the single read is, by the indexes.
+// Both shapes are deliberate. With a plain `token_hash = ANY($1)` the
+// generic plan, which cannot know the array's length, joined the users by
+// a hash of the whole table. And with the array as one parameter
+// (`unnest($1::bytea[])`) the generic plan assumes ten elements while each
+// custom plan sees the real three or four, so PostgreSQL judged the custom
+// plans cheaper and planned the query anew on every execution — more of
+// the database's CPU than running it. An ARRAY of n parameters tells the
+// generic plan the length, so after its first five executions PostgreSQL
+// keeps one plan (TestPATBatchKeepsOneGenericPlan).
 func batchGrantQuery(driver string, n int) string {
-	if driver == DriverPostgres {
-		return grantQueries[DriverPostgres].byHashes
+	key := batchKey{driver, n}
+	if q, ok := batchQueries.Load(key); ok {
+		return q.(string)
 	}
-	return grantQuery(DriverSQLite, `p.token_hash IN (?`+strings.Repeat(`, ?`, n-1)+`)`)
+	var q string
+	if driver == DriverPostgres {
+		q = `SELECT g.* FROM unnest(ARRAY[?::bytea` + strings.Repeat(`, ?::bytea`, n-1) + `]) AS h(hash) CROSS JOIN LATERAL (` +
+			grantQuery(DriverPostgres, `p.token_hash = h.hash OFFSET 0`) + `) g`
+	} else {
+		q = grantQuery(DriverSQLite, `p.token_hash IN (?`+strings.Repeat(`, ?`, n-1)+`)`)
+	}
+	batchQueries.Store(key, q)
+	return q
 }
+
+// batchKey names a batch query: its dialect and size.
+type batchKey struct {
+	driver string
+	n      int
+}
+
+// batchQueries holds the batch queries built so far, by batchKey.
+var batchQueries sync.Map
 
 // GetPATGrants reads the grants of several PATs by hash in one query, as
 // GetPATGrant reads one: the answer holds a grant for each hash that names
@@ -257,14 +287,9 @@ func (s *SQLStore) GetPATGrants(ctx context.Context, hashes [][]byte) (map[strin
 // patGrants is GetPATGrants under a context already bounded.
 func (s *SQLStore) patGrants(ctx context.Context, hashes [][]byte) (map[string]*PATGrant, error) {
 	query := batchGrantQuery(s.driver, len(hashes))
-	var args []any
-	if s.driver == DriverPostgres {
-		args = []any{pq.ByteaArray(hashes)}
-	} else {
-		args = make([]any, len(hashes))
-		for i, h := range hashes {
-			args[i] = h
-		}
+	args := make([]any, len(hashes))
+	for i, h := range hashes {
+		args[i] = h
 	}
 	stmt, err := s.q.prepared(ctx, query)
 	if err != nil {

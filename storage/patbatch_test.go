@@ -311,9 +311,9 @@ func TestPATReadsUnderContention(t *testing.T) {
 }
 
 // TestPATBatchPlanUsesIndexes: the batch query is a prepared statement,
-// which PostgreSQL soon runs with a generic plan that does not know how
-// many hashes the array holds. That plan must still look every PAT and its
-// owner up by index, not hash or scan the whole users or PATs table.
+// which PostgreSQL soon runs with a generic plan that does not know the
+// hashes. That plan must still look every PAT and its owner up by index,
+// not hash or scan the whole users or PATs table.
 func TestPATBatchPlanUsesIndexes(t *testing.T) {
 	st, _, orgID := batchFixture(t, storage.DriverPostgres, 50, 8)
 	ctx := context.Background()
@@ -342,9 +342,9 @@ func TestPATBatchPlanUsesIndexes(t *testing.T) {
 	defer conn.Close()
 	_, err = conn.ExecContext(ctx, `SET plan_cache_mode = force_generic_plan`)
 	mustT(t, err)
-	_, err = conn.ExecContext(ctx, `PREPARE batch(bytea[]) AS `+storage.PATGrantBatchSQL(st))
+	_, err = conn.ExecContext(ctx, `PREPARE batch(bytea, bytea, bytea) AS `+storage.PATGrantBatchSQL(st, 3))
 	mustT(t, err)
-	rows, err := conn.QueryContext(ctx, `EXPLAIN EXECUTE batch(ARRAY[sha256('a'), sha256('b'), sha256('c')])`)
+	rows, err := conn.QueryContext(ctx, `EXPLAIN EXECUTE batch(sha256('a'), sha256('b'), sha256('c'))`)
 	mustT(t, err)
 	defer rows.Close()
 	var plan []string
@@ -362,5 +362,49 @@ func TestPATBatchPlanUsesIndexes(t *testing.T) {
 	}
 	if !strings.Contains(text, "Index Scan using pats_token_hash_key") {
 		t.Fatalf("the generic plan does not look PATs up by hash:\n%s", text)
+	}
+}
+
+// TestPATBatchKeepsOneGenericPlan: PostgreSQL plans a prepared statement
+// for its first five executions and then keeps a generic plan only if that
+// costs no more than the custom ones did. The batch query must qualify, at
+// every size, or each batch pays for planning anew, which costs the
+// database more than running it.
+func TestPATBatchKeepsOneGenericPlan(t *testing.T) {
+	st, hashes, _ := batchFixture(t, storage.DriverPostgres, 64, 8)
+	ctx := context.Background()
+	db := st.DB()
+	_, err := db.ExecContext(ctx, `ANALYZE`)
+	mustT(t, err)
+	conn, err := db.Conn(ctx)
+	mustT(t, err)
+	defer conn.Close()
+	for _, n := range []int{2, 3, 8, 64} {
+		stmt, err := conn.PrepareContext(ctx, storage.PATGrantBatchSQL(st, n))
+		mustT(t, err)
+		args := make([]any, n)
+		for i := range n {
+			args[i] = hashes[i]
+		}
+		for range 12 {
+			rows, err := stmt.QueryContext(ctx, args...)
+			mustT(t, err)
+			got := 0
+			for rows.Next() {
+				got++
+			}
+			mustT(t, rows.Err())
+			rows.Close()
+			if got != n {
+				t.Fatalf("batch of %d: %d rows", n, got)
+			}
+		}
+		var generic, custom int64
+		mustT(t, conn.QueryRowContext(ctx, `SELECT generic_plans, custom_plans FROM pg_prepared_statements
+			WHERE statement LIKE '%CROSS JOIN LATERAL%' AND statement LIKE '%$`+fmt.Sprint(n)+`::bytea]%'`).Scan(&generic, &custom))
+		if custom > 5 || generic < 7 {
+			t.Fatalf("batch of %d: %d custom plans and %d generic ones in 12 executions; want the generic plan kept after 5", n, custom, generic)
+		}
+		mustT(t, stmt.Close())
 	}
 }

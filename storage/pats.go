@@ -132,18 +132,11 @@ func grantQuery(driver, where string) string {
 	return strings.Replace(grantSelect, "{agg}", agg, 1) + where
 }
 
-// The grant queries of each dialect, built once.
-// PostgreSQL reads a batch as one lookup per hash of the array: a plain
-// `token_hash = ANY($1)` lets the planner's generic plan for the prepared
-// statement, which cannot know the array's length, join the users by a
-// hash of the whole table; OFFSET 0 keeps the lookup a subquery, which it
-// plans as the single read is planned, by the indexes. (SQLite has no
-// arrays: its batches are built per size, patbatch.go.)
-var grantQueries = map[string]struct{ byHash, byID, byHashes string }{
-	DriverSQLite: {grantQuery(DriverSQLite, `p.token_hash = ?`), grantQuery(DriverSQLite, `p.id = ?`), ""},
-	DriverPostgres: {grantQuery(DriverPostgres, `p.token_hash = ?`), grantQuery(DriverPostgres, `p.id = ?`),
-		`SELECT g.* FROM unnest(?::bytea[]) AS h(hash) CROSS JOIN LATERAL (` +
-			grantQuery(DriverPostgres, `p.token_hash = h.hash OFFSET 0`) + `) g`},
+// The grant queries of each dialect, built once; batches are built per
+// size (batchGrantQuery, patbatch.go).
+var grantQueries = map[string]struct{ byHash, byID string }{
+	DriverSQLite:   {grantQuery(DriverSQLite, `p.token_hash = ?`), grantQuery(DriverSQLite, `p.id = ?`)},
+	DriverPostgres: {grantQuery(DriverPostgres, `p.token_hash = ?`), grantQuery(DriverPostgres, `p.id = ?`)},
 }
 
 // GetPATGrant reads everything an exchange needs in one round trip. Of the
