@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 )
 
 // Every exchange reads its PAT from the database after it arrived: no
@@ -231,46 +232,40 @@ func (g *PATGrant) clone() *PATGrant {
 	return &c
 }
 
-// batchGrantQuery reads the grants of n hashes, one placeholder per hash:
-// a statement per batch size, each prepared once per connection and built
-// once per process.
-//
-// On PostgreSQL the hashes are the elements of an ARRAY[...] expression,
-// unnested and each looked up in a lateral subquery that OFFSET 0 keeps
-// apart, so that it is planned as the single read is, by the indexes.
-// Both shapes are deliberate. With a plain `token_hash = ANY($1)` the
-// generic plan, which cannot know the array's length, joined the users by
-// a hash of the whole table. And with the array as one parameter
-// (`unnest($1::bytea[])`) the generic plan assumes ten elements while each
-// custom plan sees the real three or four, so PostgreSQL judged the custom
-// plans cheaper and planned the query anew on every execution — more of
-// the database's CPU than running it. An ARRAY of n parameters tells the
-// generic plan the length, so after its first five executions PostgreSQL
-// keeps one plan (TestPATBatchKeepsOneGenericPlan).
+// batchGrantQuery reads the grants of n hashes. On PostgreSQL it is one
+// statement for every size: the hashes are one array parameter, unnested
+// and each looked up in a lateral subquery that OFFSET 0 keeps apart, so
+// that it is planned as the single read is, by the indexes. Both shapes
+// are deliberate. With a plain `token_hash = ANY($1)` the generic plan,
+// which cannot know the array's length, joined the users by a hash of the
+// whole table. And the array is read through a scalar subquery, `(SELECT
+// $1)`, so that no plan sees its length: PostgreSQL plans a prepared
+// statement for its first five executions and keeps a generic plan only
+// if that costs no more than the custom plans did, and where each custom
+// plan saw the three or four hashes of its batch against the generic
+// plan's guess of ten, it judged them cheaper and planned the query anew
+// on every execution, which cost the database more CPU than running it
+// (TestPATBatchKeepsOneGenericPlan). On SQLite, which has no arrays, one
+// placeholder per hash: a statement per batch size, each prepared once
+// and built once per process.
 func batchGrantQuery(driver string, n int) string {
-	key := batchKey{driver, n}
-	if q, ok := batchQueries.Load(key); ok {
+	if driver == DriverPostgres {
+		return pgBatchGrantQuery
+	}
+	if q, ok := sqliteBatchQueries.Load(n); ok {
 		return q.(string)
 	}
-	var q string
-	if driver == DriverPostgres {
-		q = `SELECT g.* FROM unnest(ARRAY[?::bytea` + strings.Repeat(`, ?::bytea`, n-1) + `]) AS h(hash) CROSS JOIN LATERAL (` +
-			grantQuery(DriverPostgres, `p.token_hash = h.hash OFFSET 0`) + `) g`
-	} else {
-		q = grantQuery(DriverSQLite, `p.token_hash IN (?`+strings.Repeat(`, ?`, n-1)+`)`)
-	}
-	batchQueries.Store(key, q)
+	q := grantQuery(DriverSQLite, `p.token_hash IN (?`+strings.Repeat(`, ?`, n-1)+`)`)
+	sqliteBatchQueries.Store(n, q)
 	return q
 }
 
-// batchKey names a batch query: its dialect and size.
-type batchKey struct {
-	driver string
-	n      int
-}
+// pgBatchGrantQuery is PostgreSQL's batch query (batchGrantQuery).
+var pgBatchGrantQuery = `SELECT g.* FROM unnest((SELECT ?::bytea[])) AS h(hash) CROSS JOIN LATERAL (` +
+	grantQuery(DriverPostgres, `p.token_hash = h.hash OFFSET 0`) + `) g`
 
-// batchQueries holds the batch queries built so far, by batchKey.
-var batchQueries sync.Map
+// sqliteBatchQueries holds SQLite's batch queries built so far, by size.
+var sqliteBatchQueries sync.Map
 
 // GetPATGrants reads the grants of several PATs by hash in one query, as
 // GetPATGrant reads one: the answer holds a grant for each hash that names
@@ -287,9 +282,14 @@ func (s *SQLStore) GetPATGrants(ctx context.Context, hashes [][]byte) (map[strin
 // patGrants is GetPATGrants under a context already bounded.
 func (s *SQLStore) patGrants(ctx context.Context, hashes [][]byte) (map[string]*PATGrant, error) {
 	query := batchGrantQuery(s.driver, len(hashes))
-	args := make([]any, len(hashes))
-	for i, h := range hashes {
-		args[i] = h
+	var args []any
+	if s.driver == DriverPostgres {
+		args = []any{pq.ByteaArray(hashes)}
+	} else {
+		args = make([]any, len(hashes))
+		for i, h := range hashes {
+			args[i] = h
+		}
 	}
 	stmt, err := s.q.prepared(ctx, query)
 	if err != nil {

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lib/pq"
+
 	"authserver/internal/storetest"
 	"authserver/storage"
 )
@@ -342,9 +344,9 @@ func TestPATBatchPlanUsesIndexes(t *testing.T) {
 	defer conn.Close()
 	_, err = conn.ExecContext(ctx, `SET plan_cache_mode = force_generic_plan`)
 	mustT(t, err)
-	_, err = conn.ExecContext(ctx, `PREPARE batch(bytea, bytea, bytea) AS `+storage.PATGrantBatchSQL(st, 3))
+	_, err = conn.ExecContext(ctx, `PREPARE batch(bytea[]) AS `+storage.PATGrantBatchSQL(st, 3))
 	mustT(t, err)
-	rows, err := conn.QueryContext(ctx, `EXPLAIN EXECUTE batch(sha256('a'), sha256('b'), sha256('c'))`)
+	rows, err := conn.QueryContext(ctx, `EXPLAIN EXECUTE batch(ARRAY[sha256('a'), sha256('b'), sha256('c')])`)
 	mustT(t, err)
 	defer rows.Close()
 	var plan []string
@@ -367,9 +369,9 @@ func TestPATBatchPlanUsesIndexes(t *testing.T) {
 
 // TestPATBatchKeepsOneGenericPlan: PostgreSQL plans a prepared statement
 // for its first five executions and then keeps a generic plan only if that
-// costs no more than the custom ones did. The batch query must qualify, at
-// every size, or each batch pays for planning anew, which costs the
-// database more than running it.
+// costs no more than the custom ones did. The batch query must qualify,
+// whatever the sizes of the batches, or each batch pays for planning anew,
+// which costs the database more than running it.
 func TestPATBatchKeepsOneGenericPlan(t *testing.T) {
 	st, hashes, _ := batchFixture(t, storage.DriverPostgres, 64, 8)
 	ctx := context.Background()
@@ -379,32 +381,27 @@ func TestPATBatchKeepsOneGenericPlan(t *testing.T) {
 	conn, err := db.Conn(ctx)
 	mustT(t, err)
 	defer conn.Close()
-	for _, n := range []int{2, 3, 8, 64} {
-		stmt, err := conn.PrepareContext(ctx, storage.PATGrantBatchSQL(st, n))
+	stmt, err := conn.PrepareContext(ctx, storage.PATGrantBatchSQL(st, 3))
+	mustT(t, err)
+	defer stmt.Close()
+	sizes := []int{3, 2, 4, 3, 8, 2, 64, 3, 5, 16, 3, 2, 40, 4, 3}
+	for _, n := range sizes {
+		rows, err := stmt.QueryContext(ctx, pq.ByteaArray(hashes[:n]))
 		mustT(t, err)
-		args := make([]any, n)
-		for i := range n {
-			args[i] = hashes[i]
+		got := 0
+		for rows.Next() {
+			got++
 		}
-		for range 12 {
-			rows, err := stmt.QueryContext(ctx, args...)
-			mustT(t, err)
-			got := 0
-			for rows.Next() {
-				got++
-			}
-			mustT(t, rows.Err())
-			rows.Close()
-			if got != n {
-				t.Fatalf("batch of %d: %d rows", n, got)
-			}
+		mustT(t, rows.Err())
+		rows.Close()
+		if got != n {
+			t.Fatalf("batch of %d: %d rows", n, got)
 		}
-		var generic, custom int64
-		mustT(t, conn.QueryRowContext(ctx, `SELECT generic_plans, custom_plans FROM pg_prepared_statements
-			WHERE statement LIKE '%CROSS JOIN LATERAL%' AND statement LIKE '%$`+fmt.Sprint(n)+`::bytea]%'`).Scan(&generic, &custom))
-		if custom > 5 || generic < 7 {
-			t.Fatalf("batch of %d: %d custom plans and %d generic ones in 12 executions; want the generic plan kept after 5", n, custom, generic)
-		}
-		mustT(t, stmt.Close())
+	}
+	var generic, custom int64
+	mustT(t, conn.QueryRowContext(ctx, `SELECT generic_plans, custom_plans FROM pg_prepared_statements
+		WHERE statement LIKE '%CROSS JOIN LATERAL%'`).Scan(&generic, &custom))
+	if custom > 5 || generic != int64(len(sizes))-custom {
+		t.Fatalf("%d custom plans and %d generic ones in %d executions; want the generic plan kept after 5", custom, generic, len(sizes))
 	}
 }
