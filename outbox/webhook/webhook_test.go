@@ -213,7 +213,14 @@ func TestDeliverSignedPayload(t *testing.T) {
 			p.Data["user_id"] != "u1" || p.Data["pat_id"] != "p1" || p.Timestamp.IsZero() {
 			t.Fatalf("payload %+v", p)
 		}
-		ds, err := f.st.ListDeliveries(ctx, created)
+		// The receiver counts the request before the dispatcher has
+		// recorded its answer: wait for the record.
+		var ds []storage.Delivery
+		var err error
+		eventually(t, 10*time.Second, "the delivery recorded as delivered", func() bool {
+			ds, err = f.st.ListDeliveries(ctx, created)
+			return err != nil || len(ds) != 1 || ds[0].DeliveredAt != nil
+		})
 		if err != nil || len(ds) != 1 || ds[0].Destination != "webhook:"+all || ds[0].DeliveredAt == nil || ds[0].Attempts != 1 {
 			t.Fatalf("deliveries %+v %v", ds, err)
 		}
