@@ -21,10 +21,7 @@ const auditCols = `time, org_id, actor, action, target, client_addr, outcome, de
 
 // AppendAudit appends e, filling in its time when zero and its id.
 func (s *SQLStore) AppendAudit(ctx context.Context, e *AuditEvent) error {
-	if e.Time.IsZero() {
-		e.Time = s.stamp()
-	}
-	e.Time = e.Time.UTC().Truncate(time.Microsecond)
+	s.fillAudit(e)
 	// RETURNING works on both SQLite (3.35+) and PostgreSQL.
 	err := s.get(ctx, "append audit event", &e.ID,
 		`INSERT INTO audit_events (`+auditCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
@@ -35,6 +32,14 @@ func (s *SQLStore) AppendAudit(ctx context.Context, e *AuditEvent) error {
 	}
 	s.wrote()
 	return nil
+}
+
+// fillAudit fills in e's time when it is zero, as an event is written.
+func (s *SQLStore) fillAudit(e *AuditEvent) {
+	if e.Time.IsZero() {
+		e.Time = s.stamp()
+	}
+	e.Time = e.Time.UTC().Truncate(time.Microsecond)
 }
 
 // ListAudit lists events newest first.

@@ -2,12 +2,8 @@ package storage
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
-	"strconv"
-	"strings"
-	"time"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
@@ -77,7 +73,7 @@ func (s *SQLStore) GetPATsByID(ctx context.Context, ids []string) (map[string]*P
 				args[i] = id
 			}
 			err = s.sel(ctx, "get pats", &rows,
-				`SELECT `+patReadCols+` FROM pats WHERE id IN `+marks(s.driver, 1, len(chunk))[0], args...)
+				`SELECT `+patReadCols+` FROM pats WHERE id IN (`+params(len(chunk), "?")+`)`, args...)
 		}
 		if err != nil {
 			return nil, err
@@ -110,16 +106,12 @@ func (s *SQLStore) SetPATsRecentNetworks(ctx context.Context, changes []RecentNe
 		for i, c := range changes[lo:hi] {
 			orgs[i], ids[i], olds[i], nexts[i] = c.OrgID, c.ID, joinList(c.Old), joinList(c.Next)
 		}
-		res, err := s.exec(ctx, "set pats networks", `UPDATE pats SET recent_networks = v.next
+		k, err := s.execCount(ctx, "set pats networks", `UPDATE pats SET recent_networks = v.next
 			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS v (org_id, id, old, next)
 			WHERE pats.id = v.id AND pats.org_id = v.org_id AND pats.recent_networks = v.old`,
 			pq.Array(orgs), pq.Array(ids), pq.Array(olds), pq.Array(nexts))
 		if err != nil {
 			return err
-		}
-		k, err := res.RowsAffected()
-		if err != nil {
-			return wrapf("set pats networks", mapErr(err))
 		}
 		changed += int(k)
 		return nil
@@ -161,10 +153,7 @@ func (s *SQLStore) setNetworksEach(ctx context.Context, changes []RecentNetworks
 // RETURNING list).
 func (s *SQLStore) AppendAudits(ctx context.Context, events []*AuditEvent) error {
 	for _, e := range events {
-		if e.Time.IsZero() {
-			e.Time = s.stamp()
-		}
-		e.Time = e.Time.UTC().Truncate(time.Microsecond)
+		s.fillAudit(e)
 	}
 	return s.inBatches(ctx, len(events), func(s *SQLStore, lo, hi int) error {
 		args := make([]any, 0, (hi-lo)*8)
@@ -181,20 +170,9 @@ func (s *SQLStore) AppendAudits(ctx context.Context, events []*AuditEvent) error
 func (s *SQLStore) AppendEvents(ctx context.Context, events []*Event) error {
 	data := make([]string, len(events))
 	for i, e := range events {
-		if e.ID == "" {
-			e.ID = newID()
-		}
-		if e.Time.IsZero() {
-			e.Time = s.stamp()
-		}
-		e.Time = e.Time.UTC().Truncate(time.Microsecond)
-		data[i] = "{}"
-		if len(e.Data) > 0 {
-			b, err := json.Marshal(e.Data)
-			if err != nil {
-				return fmt.Errorf("append events: %w", err)
-			}
-			data[i] = string(b)
+		var err error
+		if data[i], err = s.fillEvent(e); err != nil {
+			return fmt.Errorf("append events: %w", err)
 		}
 	}
 	return s.inBatches(ctx, len(events), func(s *SQLStore, lo, hi int) error {
@@ -208,10 +186,10 @@ func (s *SQLStore) AppendEvents(ctx context.Context, events []*Event) error {
 
 // execRows runs insert (ending in VALUES) for rows rows of cols
 // parameters each, args in order, and checks that each row landed. The
-// text differs with the number of rows, so it is built in the driver's
-// placeholders here rather than rebound through the store's cache.
+// text differs with the number of rows, so it is rebound without being
+// kept in the store's cache of query texts.
 func (s *SQLStore) execRows(ctx context.Context, op, insert string, rows, cols int, args []any) error {
-	q := insert + strings.Join(marks(s.driver, rows, cols), ", ")
+	q := s.q.rebindOnce(insert + params(rows, "("+params(cols, "?")+")"))
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	res, err := s.x.ExecContext(ctx, q, args...)
@@ -227,32 +205,4 @@ func (s *SQLStore) execRows(ctx context.Context, op, insert string, rows, cols i
 	}
 	s.wrote()
 	return nil
-}
-
-// marks returns rows groups of cols placeholders in the driver's style,
-// numbered on from 1 across the groups on PostgreSQL: "(?, ?)", … or
-// "($1, $2)", "($3, $4)", ….
-func marks(driver string, rows, cols int) []string {
-	out := make([]string, rows)
-	var b strings.Builder
-	k := 1
-	for r := range rows {
-		b.Reset()
-		b.WriteByte('(')
-		for c := range cols {
-			if c > 0 {
-				b.WriteString(", ")
-			}
-			if driver == DriverPostgres {
-				b.WriteByte('$')
-				b.WriteString(strconv.Itoa(k))
-			} else {
-				b.WriteByte('?')
-			}
-			k++
-		}
-		b.WriteByte(')')
-		out[r] = b.String()
-	}
-	return out
 }

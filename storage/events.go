@@ -30,6 +30,18 @@ const eventCols = `id, type, time, org_id, user_id, pat_id, data`
 // AppendEvent writes e to the outbox, filling in its id and time when
 // they are empty. Call it in the transaction of the change e reports.
 func (s *SQLStore) AppendEvent(ctx context.Context, e *Event) error {
+	data, err := s.fillEvent(e)
+	if err != nil {
+		return fmt.Errorf("append event: %w", err)
+	}
+	return s.execOne(ctx, "append event",
+		`INSERT INTO events (`+eventCols+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		e.ID, e.Type, s.t(e.Time), e.OrgID, e.UserID, e.PATID, data)
+}
+
+// fillEvent fills in e's id and time when they are empty, as an event is
+// written, and returns its data as stored (a JSON object).
+func (s *SQLStore) fillEvent(e *Event) (string, error) {
 	if e.ID == "" {
 		e.ID = newID()
 	}
@@ -37,16 +49,11 @@ func (s *SQLStore) AppendEvent(ctx context.Context, e *Event) error {
 		e.Time = s.stamp()
 	}
 	e.Time = e.Time.UTC().Truncate(time.Microsecond)
-	data := []byte("{}")
-	if len(e.Data) > 0 {
-		var err error
-		if data, err = json.Marshal(e.Data); err != nil {
-			return fmt.Errorf("append event: %w", err)
-		}
+	if len(e.Data) == 0 {
+		return "{}", nil
 	}
-	return s.execOne(ctx, "append event",
-		`INSERT INTO events (`+eventCols+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		e.ID, e.Type, s.t(e.Time), e.OrgID, e.UserID, e.PATID, string(data))
+	data, err := json.Marshal(e.Data)
+	return string(data), err
 }
 
 // GetEvent reads one event by id.

@@ -168,10 +168,10 @@ func (s *SQLStore) markFannedOut(ctx context.Context, fan []FanOut, at time.Time
 	}
 	var marked int64
 	for len(ids) > 0 {
-		var res sql.Result
+		var n int64
 		var err error
 		if s.driver == DriverPostgres {
-			res, err = s.exec(ctx, "fan out events", `UPDATE events SET fanned_out_at = ?
+			n, err = s.execCount(ctx, "fan out events", `UPDATE events SET fanned_out_at = ?
 				WHERE id = ANY(?::text[]) AND fanned_out_at IS NULL`, s.t(at), pq.Array(ids))
 			ids = nil
 		} else {
@@ -182,15 +182,11 @@ func (s *SQLStore) markFannedOut(ctx context.Context, fan []FanOut, at time.Time
 			for _, id := range chunk {
 				args = append(args, id)
 			}
-			res, err = s.exec(ctx, "fan out events", `UPDATE events SET fanned_out_at = ?
+			n, err = s.execCount(ctx, "fan out events", `UPDATE events SET fanned_out_at = ?
 				WHERE fanned_out_at IS NULL AND id IN (`+params(len(chunk), "?")+`)`, args...)
 		}
 		if err != nil {
 			return err
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return fmt.Errorf("fan out events: %w", mapErr(err))
 		}
 		marked += n
 	}
@@ -234,19 +230,6 @@ func (s *SQLStore) writeDeliveries(ctx context.Context, fan []FanOut, at time.Ti
 		}
 	}
 	return nil
-}
-
-// params is n copies of p, separated by commas.
-func params(n int, p string) string {
-	var b strings.Builder
-	b.Grow(n * (len(p) + 2))
-	for i := range n {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(p)
-	}
-	return b.String()
 }
 
 // ClaimDeliveries claims up to limit deliveries due at now, oldest due

@@ -255,7 +255,7 @@ func batchGrantQuery(driver string, n int) string {
 	if q, ok := sqliteBatchQueries.Load(n); ok {
 		return q.(string)
 	}
-	q := grantQuery(DriverSQLite, `p.token_hash IN (?`+strings.Repeat(`, ?`, n-1)+`)`)
+	q := grantQuery(DriverSQLite, `p.token_hash IN (`+params(n, "?")+`)`)
 	sqliteBatchQueries.Store(n, q)
 	return q
 }

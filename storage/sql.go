@@ -297,6 +297,19 @@ func splitList(s string) []string {
 	return strings.Split(s, " ")
 }
 
+// params is n copies of p, separated by commas.
+func params(n int, p string) string {
+	var b strings.Builder
+	b.Grow(n * (len(p) + 2))
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(p)
+	}
+	return b.String()
+}
+
 // exec runs a write and maps its error; op names the operation.
 func (s *SQLStore) exec(ctx context.Context, op, query string, args ...any) (sql.Result, error) {
 	ctx, cancel := s.bound(ctx)
@@ -309,15 +322,25 @@ func (s *SQLStore) exec(ctx context.Context, op, query string, args ...any) (sql
 	return res, nil
 }
 
-// execOne runs a write that must touch exactly one row (else ErrNotFound).
-func (s *SQLStore) execOne(ctx context.Context, op, query string, args ...any) error {
+// execCount runs a write as exec does and reports how many rows it
+// touched.
+func (s *SQLStore) execCount(ctx context.Context, op, query string, args ...any) (int64, error) {
 	res, err := s.exec(ctx, op, query, args...)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return fmt.Errorf("%s: %w", op, mapErr(err))
+		return 0, fmt.Errorf("%s: %w", op, mapErr(err))
+	}
+	return n, nil
+}
+
+// execOne runs a write that must touch exactly one row (else ErrNotFound).
+func (s *SQLStore) execOne(ctx context.Context, op, query string, args ...any) error {
+	n, err := s.execCount(ctx, op, query, args...)
+	if err != nil {
+		return err
 	}
 	if n == 0 {
 		return fmt.Errorf("%s: %w", op, ErrNotFound)

@@ -48,6 +48,15 @@ func (q *queries) prepared(ctx context.Context, query string) (*sql.Stmt, error)
 	return st, nil
 }
 
+// rebindOnce rebinds a query text that is built anew for its arguments
+// (a multi-row INSERT, one text per row count), without keeping it.
+func (q *queries) rebindOnce(query string) string {
+	if q.same {
+		return query
+	}
+	return q.db.Rebind(query)
+}
+
 func (q *queries) rebind(query string) string {
 	if q.same {
 		return query
