@@ -240,26 +240,11 @@ func (d *Dispatcher) fanOut(ctx context.Context) (int, error) {
 			fan[i].EventID = e.ID
 		}
 		for _, s := range d.o.Sinks {
-			if b, ok := s.(BatchSink); ok {
-				all, err := b.BatchDestinations(ctx, es)
-				if err == nil && len(all) != len(es) {
-					err = fmt.Errorf("%d destination lists for %d events", len(all), len(es))
-				}
-				if err != nil {
-					return fmt.Errorf("destinations of %d events through %s: %w", len(es), s.Kind(), err)
-				}
-				for i, ds := range all {
-					for _, dst := range ds {
-						fan[i].Destinations = append(fan[i].Destinations, s.Kind()+":"+dst)
-					}
-				}
-				continue
+			all, err := destinations(ctx, s, es)
+			if err != nil {
+				return err
 			}
-			for i, e := range es {
-				ds, err := s.Destinations(ctx, e)
-				if err != nil {
-					return fmt.Errorf("destinations of event %s through %s: %w", e.ID, s.Kind(), err)
-				}
+			for i, ds := range all {
 				for _, dst := range ds {
 					fan[i].Destinations = append(fan[i].Destinations, s.Kind()+":"+dst)
 				}
@@ -275,6 +260,30 @@ func (d *Dispatcher) fanOut(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	return n, nil
+}
+
+// destinations are the destinations sink s names for each of es: in one
+// call when it is a BatchSink, else one call per event.
+func destinations(ctx context.Context, s Sink, es []storage.Event) ([][]string, error) {
+	if b, ok := s.(BatchSink); ok {
+		all, err := b.BatchDestinations(ctx, es)
+		if err == nil && len(all) != len(es) {
+			err = fmt.Errorf("%d destination lists for %d events", len(all), len(es))
+		}
+		if err != nil {
+			return nil, fmt.Errorf("destinations of %d events through %s: %w", len(es), s.Kind(), err)
+		}
+		return all, nil
+	}
+	all := make([][]string, len(es))
+	for i, e := range es {
+		ds, err := s.Destinations(ctx, e)
+		if err != nil {
+			return nil, fmt.Errorf("destinations of event %s through %s: %w", e.ID, s.Kind(), err)
+		}
+		all[i] = ds
+	}
+	return all, nil
 }
 
 // deliverDue claims one batch of due deliveries and delivers them, at
