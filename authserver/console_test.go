@@ -25,7 +25,6 @@ import (
 	"authserver/bootstrap"
 	"authserver/config"
 	"authserver/exchange"
-	"authserver/internal/password"
 	"authserver/internal/storetest"
 	"authserver/signing"
 	"authserver/storage"
@@ -1078,7 +1077,7 @@ func TestConsoleCookiesUnderHTTPS(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := storetest.Open(t, storage.DriverSQLite)
-	if _, err := bootstrap.Apply(ctx, storage.Narrow[bootstrap.Tx](st), cfg.Bootstrap, bootstrap.Options{PasswordParams: &password.Params{Memory: 64, Time: 1, Threads: 1}}); err != nil {
+	if _, err := bootstrap.Apply(ctx, storage.Narrow[bootstrap.Tx](st), cfg.Bootstrap, bootstrap.Options{PasswordParams: &cheapPasswords}); err != nil {
 		t.Fatal(err)
 	}
 	kek := make([]byte, 32)

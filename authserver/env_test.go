@@ -45,6 +45,11 @@ func TestMain(m *testing.M) {
 
 var ctx = context.Background()
 
+// cheapPasswords are the argon2id costs of the tests' passwords, at
+// bootstrap and in the server: the default's 19 MiB per hash would make
+// argon2id a good part of the package's CPU.
+var cheapPasswords = password.Params{Memory: 64, Time: 1, Threads: 1}
+
 // Secrets of the test clients, and their hashes as the config holds them.
 const (
 	gatewaySecret      = "gateway-secret-0123456789abcdef"
@@ -139,7 +144,10 @@ type envOptions struct {
 	// hygiene is how often the PAT hygiene jobs run; 0: the default (a
 	// minute, longer than most tests).
 	hygiene time.Duration
-	// deliveryInterval replaces the outbox's short test poll interval.
+	// deliveryInterval replaces the outbox's test poll interval (a
+	// second, as in production: a change made through the server nudges
+	// its dispatcher, so only retries and events written past governance
+	// wait for the poll). Tests that count on retries shorten it.
 	deliveryInterval time.Duration
 }
 
@@ -234,7 +242,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	}
 	dsn := storetest.MigratedDSN(t, o.driver)
 	st := storetest.OpenAt(t, o.driver, dsn)
-	if _, err := bootstrap.Apply(ctx, storage.Narrow[bootstrap.Tx](st), cfg.Bootstrap, bootstrap.Options{PasswordParams: &password.Params{Memory: 64, Time: 1, Threads: 1}}); err != nil {
+	if _, err := bootstrap.Apply(ctx, storage.Narrow[bootstrap.Tx](st), cfg.Bootstrap, bootstrap.Options{PasswordParams: &cheapPasswords}); err != nil {
 		t.Fatal(err)
 	}
 	logs := &syncBuffer{}
@@ -249,13 +257,13 @@ func newEnv(t testing.TB, o envOptions) *env {
 	reg := prometheus.NewRegistry()
 	so := serverOptions(cfg, st, keys, log)
 	so.Registry, so.Now, so.LastUsedInterval, so.InsecureNoRateLimits = reg, o.now, 50*time.Millisecond, o.noRateLimits
-	so.HygieneInterval = o.hygiene
+	so.HygieneInterval, so.PasswordParams = o.hygiene, cheapPasswords
 	// Webhooks: secrets sealed as cmd/authserver seals them, deliveries
 	// paced for tests.
 	if so.WebhookSecrets, err = signing.NewSealer(kek, webhook.SecretPurpose); err != nil {
 		t.Fatal(err)
 	}
-	so.Delivery = outbox.Timing{Interval: 20 * time.Millisecond, MinBackoff: 50 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}
+	so.Delivery = outbox.Timing{Interval: time.Second, MinBackoff: 50 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}
 	if o.deliveryInterval != 0 {
 		so.Delivery.Interval = o.deliveryInterval
 	}

@@ -27,6 +27,7 @@ import (
 	"authserver/exchange"
 	"authserver/governance"
 	"authserver/internal/httpx"
+	"authserver/internal/password"
 	"authserver/internal/periodic"
 	"authserver/internal/ratelimit"
 	"authserver/outbox"
@@ -103,6 +104,9 @@ type Options struct {
 	// notices, expired events, idle revocation); 0 means
 	// governance.HygieneInterval (a minute).
 	HygieneInterval time.Duration
+	// PasswordParams are the argon2id costs of the console passwords this
+	// server hashes; zero: password.Default.
+	PasswordParams password.Params
 	// Lifecycle events. Delivery paces the outbox's dispatcher (zero
 	// fields take outbox's defaults). WebhookSecrets seals and opens
 	// webhook secrets (from the key-encryption key); nil: webhooks cannot
@@ -272,7 +276,7 @@ func (s *Server) shared(o Options) (*sharedParts, error) {
 		return nil, err
 	}
 	gov := governance.New(governance.Options{Store: nudging{storage.Narrow[governance.Tx](o.Store), s.outbox.Nudge}, Catalog: s.catalog,
-		PATPrefix: o.PATPrefix, Now: s.now, Events: s.metrics, WebhookSecrets: webhookSealer(o)})
+		PATPrefix: o.PATPrefix, Now: s.now, Events: s.metrics, WebhookSecrets: webhookSealer(o), PasswordParams: o.PasswordParams})
 	// The console's sessions, built before the surfaces and given to the
 	// console and to the management API, which accepts the console's cookie.
 	s.sessions, err = session.New(session.Options{Store: storage.Narrow[session.Tx](o.Store), Log: s.log, Now: s.now,

@@ -204,7 +204,7 @@ func (s *Service) ChangePassword(ctx context.Context, a Actor, current, next, ke
 		// the current password, and an admin must reset it.
 		ok, _ = password.Verify(current, u.PasswordHash)
 	} else {
-		password.Dummy(current[:min(len(current), MaxPasswordLen)])
+		password.Dummy(current[:min(len(current), MaxPasswordLen)], s.pw)
 	}
 	if !ok {
 		return invalid("current_password", "current-password-wrong", "is not your current password")

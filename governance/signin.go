@@ -143,7 +143,7 @@ func (s *Service) SignIn(ctx context.Context, orgName, username, pw string) (*st
 		u.PasswordHash = ""
 		return u, nil
 	}
-	password.Dummy(pw)
+	password.Dummy(pw, s.pw)
 	return nil, ref
 }
 

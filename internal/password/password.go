@@ -58,10 +58,11 @@ func Verify(password, phc string) (bool, error) {
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
 }
 
-// Dummy burns the time of one verification with the default parameters, so
-// that a sign-in for an unknown user costs what a wrong password costs.
-func Dummy(password string) {
-	argon2.IDKey([]byte(password), make([]byte, saltLen), Default.Time, Default.Memory, Default.Threads, keyLen)
+// Dummy burns the time of one verification with parameters p (those new
+// hashes are made with), so that a sign-in for an unknown user costs what
+// a wrong password costs.
+func Dummy(password string, p Params) {
+	argon2.IDKey([]byte(password), make([]byte, saltLen), p.Time, p.Memory, p.Threads, keyLen)
 }
 
 func decode(phc string) (Params, []byte, []byte, error) {
