@@ -215,7 +215,7 @@ func TestConsoleBrowserExpiryPresets(t *testing.T) {
 		}
 		b.wantFits("the generate form")
 		name := "week " + s.name
-		b.do("name the token", chromedp.SendKeys(chromedp.ID("name"), name))
+		b.do("name the token", typeText(chromedp.ID("name"), name))
 		b.press(s, `input[name="scopes"][value="OR.Execution"]`)
 		if !strings.Contains(b.text(`label[for="`+b.eval(`document.querySelector('input[value="OR.Execution"]').id`)+`"]`), "Start and stop processes") {
 			t.Error("the scope's description is not shown beside it")
@@ -449,7 +449,7 @@ func TestConsoleBrowserAuditNames(t *testing.T) {
 		}
 
 		// Filters: action, actor, days.
-		b.do("filter", chromedp.SetValue(chromedp.ID("action"), "pat.revoke"), chromedp.SendKeys(chromedp.ID("actor"), "carol"))
+		b.do("filter", chromedp.SetValue(chromedp.ID("action"), "pat.revoke"), typeText(chromedp.ID("actor"), "carol"))
 		b.pressAndLoad(s, "#audit-filter")
 		if got := b.eval(`[...document.querySelectorAll('#audit tbody tr')].map(r => r.dataset.action).join(',')`); got != "pat.revoke" {
 			t.Fatalf("pat.revoke by carol lists %q", got)

@@ -46,7 +46,7 @@ func TestConsoleBrowserRoles(t *testing.T) {
 			b.open("/console/org/roles")
 			b.wantFits("the roles page")
 			b.do("fill the role form",
-				chromedp.SendKeys(chromedp.ID("name"), "Deployers"),
+				typeText(chromedp.ID("name"), "Deployers"),
 				press(b, `#new-role-form input[name="permissions"][value="OR.Jobs"]`),
 				press(b, `#new-role-form input[name="permissions"][value="OR.Execution"]`))
 			b.submit("#create-role")
@@ -68,7 +68,7 @@ func TestConsoleBrowserRoles(t *testing.T) {
 			b.wantText("#no-roles", "rita holds no role")
 			b.do("fill the assign form",
 				chromedp.SetValue(chromedp.ID("role_id"), role.ID),
-				chromedp.SendKeys(chromedp.ID("folder"), "Deploy/Production"))
+				typeText(chromedp.ID("folder"), "Deploy/Production"))
 			b.submit("#assign")
 			b.wantText("#notice", "The role is assigned at Deploy/Production and below.")
 			b.wantText(`#assignments tr[data-role="Deployers"]`, "Deploy/Production")
@@ -108,7 +108,7 @@ func TestConsoleBrowserRoles(t *testing.T) {
 			rb.open("/console/tokens/new")
 			rb.wantFits("the generate page")
 			rb.do("fill the generate form",
-				chromedp.SendKeys(chromedp.ID("name"), "deploy"),
+				typeText(chromedp.ID("name"), "deploy"),
 				chromedp.Click(chromedp.CSS(`input[name="scopes"][value="OR.Jobs"]`)))
 			rb.submit("#generate")
 			token := rb.value("#token-value")

@@ -19,9 +19,9 @@ func TestConsoleBrowserRotationOverlap(t *testing.T) {
 		b.signIn("acme", "carol", "carol-password")
 		b.open("/console/tokens/new")
 		name := "rotating " + s.name
-		b.do("name the token", chromedp.SendKeys(chromedp.ID("name"), name))
+		b.do("name the token", typeText(chromedp.ID("name"), name))
 		b.press(s, `input[name="scopes"][value="OR.Jobs"]`)
-		b.do("type the networks", chromedp.SendKeys(chromedp.ID("allowed_cidrs"), "127.0.0.1/8\n2001:db8:85a3:1234:5678::/80"))
+		b.do("type the networks", typeText(chromedp.ID("allowed_cidrs"), "127.0.0.1/8\n2001:db8:85a3:1234:5678::/80"))
 		b.wantFits("the generate form with networks")
 		b.press(s, "#expiry-7")
 		b.pressAndLoad(s, "#generate")

@@ -12,7 +12,7 @@ func (b *browserTab) fill(fields ...string) {
 	b.t.Helper()
 	var steps []chromedp.Action[chromedp.Void]
 	for i := 0; i+1 < len(fields); i += 2 {
-		steps = append(steps, chromedp.SendKeys(chromedp.ID(fields[i]), fields[i+1]))
+		steps = append(steps, typeText(chromedp.ID(fields[i]), fields[i+1]))
 	}
 	b.do("fill "+strings.Join(fields[:1], ""), steps...)
 }

@@ -32,7 +32,7 @@ func TestConsoleBrowserWebhooks(t *testing.T) {
 			}
 
 			b.do("replace the URL, name event types", chromedp.SetValue(chromedp.ID("webhook-url"), long),
-				chromedp.SendKeys(chromedp.ID("webhook-types"), "pat.revoked user.deactivated"))
+				typeText(chromedp.ID("webhook-types"), "pat.revoked user.deactivated"))
 			b.submit("#add-webhook")
 			b.wantText("#notice", "Webhook added.")
 			b.wantText("#webhook-secret-warning", "This secret will not be shown again")
