@@ -2,6 +2,7 @@ package password
 
 import (
 	"errors"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -48,6 +49,32 @@ func TestVerifyMalformed(t *testing.T) {
 	} {
 		if _, err := Verify("x", phc); !errors.Is(err, ErrMalformed) {
 			t.Errorf("Verify(%q): got %v, want ErrMalformed", phc, err)
+		}
+	}
+}
+
+// TestDummyCostsWhatAHashCosts: the dummy verification of a sign-in for an
+// unknown user works with the parameters it is given, as a hash made with
+// them does. argon2id's memory cost is what it allocates, so the bytes
+// allocated tell the parameters apart without timing anything.
+func TestDummyCostsWhatAHashCosts(t *testing.T) {
+	allocated := func(f func()) uint64 {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		f()
+		runtime.ReadMemStats(&after)
+		return after.TotalAlloc - before.TotalAlloc
+	}
+	for _, p := range []Params{cheap, Default} {
+		dummy := allocated(func() { Dummy("some password", p) })
+		hash := allocated(func() {
+			if _, err := Hash("some password", p); err != nil {
+				t.Fatal(err)
+			}
+		})
+		mem := uint64(p.Memory) * 1024
+		if dummy < mem || dummy > 2*mem+1<<20 || hash < mem || hash > 2*mem+1<<20 {
+			t.Errorf("m=%d KiB: the dummy allocated %d bytes and a hash %d, want both about %d", p.Memory, dummy, hash, mem)
 		}
 	}
 }
