@@ -23,6 +23,7 @@ import (
 // command line, and that PAT exchanges. Only the listen addresses come
 // from the environment, so that the test does not take the default ports.
 func TestFirstRunWithoutYAML(t *testing.T) {
+	t.Parallel() // its own processes, database and ports; it mostly waits on them
 	bin := buildBinary(t)
 	dir := t.TempDir()
 	httpAddr, telemetryAddr := freeAddr(t), freeAddr(t)

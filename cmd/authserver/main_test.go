@@ -19,7 +19,13 @@ import (
 	"authserver/internal/pgtest"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
+func TestMain(m *testing.M) {
+	code := pgtest.Run(m)
+	if built.dir != "" {
+		os.RemoveAll(built.dir)
+	}
+	os.Exit(code)
+}
 
 // cli runs one command line in-process and returns its exit status and
 // streams.
@@ -203,6 +209,7 @@ func TestUserCommands(t *testing.T) {
 // TestServeSQLite runs the real binary with no configuration at all, as a
 // newcomer would, and stops it with SIGTERM.
 func TestServeSQLite(t *testing.T) {
+	t.Parallel() // its own processes, database and ports; it mostly waits on them
 	bin := buildBinary(t)
 	dir := t.TempDir()
 	cmd := exec.Command(bin, "serve")
@@ -311,12 +318,29 @@ func waitStatus(t *testing.T, url string, want int, log fmt.Stringer) {
 	t.Fatalf("%s: never answered %d (last: %s)\n%s", url, want, last, log)
 }
 
+// built is the binary buildBinary makes, once per test binary: the tests
+// that run it as a separate process share it (each link of it took
+// seconds under the suite's load).
+var built struct {
+	once sync.Once
+	dir  string
+	bin  string
+	err  error
+	out  []byte
+}
+
+// buildBinary builds cmd/authserver once and returns its path.
 func buildBinary(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "authserver")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	built.once.Do(func() {
+		if built.dir, built.err = os.MkdirTemp("", "authserver-bin-"); built.err != nil {
+			return
+		}
+		built.bin = filepath.Join(built.dir, "authserver")
+		built.out, built.err = exec.Command("go", "build", "-o", built.bin, ".").CombinedOutput()
+	})
+	if built.err != nil {
+		t.Fatalf("go build: %v\n%s", built.err, built.out)
 	}
-	return bin
+	return built.bin
 }

@@ -40,6 +40,7 @@ const replicaPublishAhead = 4 * time.Second
 // key is published by all of them before any of them signs with it, and
 // last-use times written by all of them lose no update.
 func TestReplicasShareOnePostgres(t *testing.T) {
+	t.Parallel() // its own processes, database and ports; it mostly waits on them
 	bin := buildBinary(t)
 	dsn := pgtest.NewDatabase(t)
 	addrA := freeAddr(t)

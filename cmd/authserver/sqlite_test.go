@@ -65,6 +65,7 @@ func TestOneShotCommandsNeedADatabase(t *testing.T) {
 // the one-shot commands still work beside the server; and the lock goes
 // with the server, however it ends.
 func TestOneServePerSQLiteFile(t *testing.T) {
+	t.Parallel() // its own processes, database and ports; it mostly waits on them
 	db := filepath.Join(t.TempDir(), "one.db")
 	type serveConfig struct{ path, httpAddr, telemetryAddr string }
 	configFor := func() serveConfig {

@@ -117,6 +117,7 @@ func (r *holdingReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 // every event once the leases end. A receiver may see an event twice,
 // always with the same webhook-id.
 func TestOutboxKilledDuringDelivery(t *testing.T) {
+	t.Parallel() // its own processes, database and ports; it mostly waits on them
 	bin := buildBinary(t)
 	for _, driver := range []string{storage.DriverSQLite, storage.DriverPostgres} {
 		t.Run(driver, func(t *testing.T) {
