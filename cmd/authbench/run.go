@@ -65,12 +65,15 @@ type results struct {
 	// SignRate is what the machine's every core signing and doing nothing
 	// else would produce (CPUs ÷ signature cost): the ceiling for a slow
 	// algorithm such as RS256, where the signature dominates.
-	SignRate    float64    `json:"machine_signing_rate_per_second"`
-	OfSignRate  float64    `json:"exchanges_over_signing_rate"`
-	RSSMax      float64    `json:"server_rss_max_bytes"`
-	RSSSamples  []float64  `json:"server_rss_samples_bytes"`
-	RevokeCheck string     `json:"revocation_check"`
-	CPU         cpuAccount `json:"cpu_account"`
+	SignRate    float64   `json:"machine_signing_rate_per_second"`
+	OfSignRate  float64   `json:"exchanges_over_signing_rate"`
+	RSSMax      float64   `json:"server_rss_max_bytes"`
+	RSSSamples  []float64 `json:"server_rss_samples_bytes"`
+	RevokeCheck string    `json:"revocation_check"`
+	// DBSharedMemory is how PostgreSQL's shared memory is paged (nil when
+	// it runs elsewhere).
+	DBSharedMemory *sharedMemory `json:"database_shared_memory,omitempty"`
+	CPU            cpuAccount    `json:"cpu_account"`
 }
 
 type machineInfo struct {
@@ -299,6 +302,7 @@ func measure(ctx context.Context, db *database, eps []endpoint, concurrency int,
 			Algorithm: o.alg, LogLevel: o.logLevel, Targets: urls},
 		SignCost:          sign.goJose.Seconds() * 1e6,
 		SignPrimitiveCost: sign.primitive.Seconds() * 1e6,
+		DBSharedMemory:    postmasterSharedMemory(db.postmaster),
 	}
 	if after.known {
 		res.ServerCPU = after.cpu - before.cpu
@@ -481,6 +485,9 @@ func report(w *os.File, r *results) {
 		fmt.Fprintf(tw, "; the server: %.3f queries per PAT read", r.PATReadQueries)
 	}
 	fmt.Fprintln(tw)
+	if r.DBSharedMemory != nil {
+		fmt.Fprintf(tw, "database memory\t%s\n", r.DBSharedMemory.describe())
+	}
 	if r.DBAllTime > 0 {
 		fmt.Fprintf(tw, "database time\t%.0f µs executing per exchange: PAT reads %.0f, last-use writes %.0f; WAL %.0f bytes, %.2f full-page images per exchange\n",
 			r.DBAllTime, r.DBPATReadTime, r.DBTouchTime, r.WALBytes, r.WALFPI)
