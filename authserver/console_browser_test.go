@@ -113,7 +113,7 @@ func (e *env) browser(t *testing.T) *browserTab {
 		if testenv.CI() {
 			t.Fatal("no Chromium or Chrome on PATH, and CI=true: the browser tests must run")
 		}
-		t.Skip("no Chromium or Chrome on PATH: the browser tests skip (install Debian's chromium to run them)")
+		t.Skip("no Chromium or Chrome on PATH: the browser tests skip (install Debian's chromium-headless-shell, or chromium, to run them)")
 	}
 	shared, err := startChromium(path)
 	if err != nil {

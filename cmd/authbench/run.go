@@ -485,9 +485,7 @@ func report(w *os.File, r *results) {
 		fmt.Fprintf(tw, "; the server: %.3f queries per PAT read", r.PATReadQueries)
 	}
 	fmt.Fprintln(tw)
-	if r.DBSharedMemory != nil {
-		fmt.Fprintf(tw, "database memory\t%s\n", r.DBSharedMemory.describe())
-	}
+	fmt.Fprintf(tw, "database memory\t%s\n", r.DBSharedMemory.describe())
 	if r.DBAllTime > 0 {
 		fmt.Fprintf(tw, "database time\t%.0f µs executing per exchange: PAT reads %.0f, last-use writes %.0f; WAL %.0f bytes, %.2f full-page images per exchange\n",
 			r.DBAllTime, r.DBPATReadTime, r.DBTouchTime, r.WALBytes, r.WALFPI)

@@ -80,7 +80,7 @@ func largestSharedMapping(r io.Reader) *sharedMemory {
 // describe says it for the report.
 func (m *sharedMemory) describe() string {
 	if m == nil {
-		return "unknown (PostgreSQL is not on this machine)"
+		return "unknown (PostgreSQL is not on this machine, or its /proc entry is not readable)"
 	}
 	mb := float64(m.Bytes) / (1 << 20)
 	if m.PageSize >= 2<<20 {

@@ -9,13 +9,14 @@ import (
 // out of an smaps excerpt, with 4 kB and with 2 MB pages.
 func TestLargestSharedMapping(t *testing.T) {
 	smaps := func(pageKB int) string {
+		page := map[int]string{4: "   4", 2048: "2048"}[pageKB]
 		return `55d0c4a00000-55d0c4e3c000 r-xp 00000000 08:01 1234 /usr/lib/postgresql/15/bin/postgres
 Size:               4336 kB
 KernelPageSize:        4 kB
 7f3a00000000-7f3a46c00000 rw-s 00000000 00:01 5678 /anon_hugepage (deleted)
 Size:            1159168 kB
-KernelPageSize:     ` + map[int]string{4: "   4", 2048: "2048"}[pageKB] + ` kB
-MMUPageSize:        ` + map[int]string{4: "   4", 2048: "2048"}[pageKB] + ` kB
+KernelPageSize:     ` + page + ` kB
+MMUPageSize:        ` + page + ` kB
 Shared_Hugetlb:    49152 kB
 7f3a50000000-7f3a50001000 rw-s 00000000 00:05 9 /SYSV00000000 (deleted)
 Size:                  4 kB
