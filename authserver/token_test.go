@@ -449,6 +449,76 @@ func TestExchangeRules(t *testing.T) {
 	})
 }
 
+// TestLastUseKeptToTheMinute: a PAT's last use is written when it moves
+// by a minute or more, or comes from another address or client; uses
+// within the minute of the recorded one — exchanges through the same
+// client, introspections — are not written. Whether a use was written is
+// told by a second PAT used after it: the write-behind flushes every
+// pending use at once, so once the second PAT's use is in the database,
+// the first's would be too.
+func TestLastUseKeptToTheMinute(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, driver string) {
+		clock := &fakeClock{t: time.Now().Truncate(time.Second)}
+		e := newEnv(t, envOptions{driver: driver, now: clock.now})
+		t0 := clock.now()
+		tok, p := e.pat(patSpec{org: "acme", user: "alice", scopes: []string{"OR.Jobs", "API.Read"}})
+		exchangeVia := func(client, audience string) {
+			t.Helper()
+			if r := e.exchange(tok, url.Values{"audience": {audience}, "client_id": {client}}); r.StatusCode != 200 {
+				t.Fatalf("exchange through %s: %d %s", client, r.StatusCode, r.body)
+			}
+		}
+		// waitUse waits for the PAT's recorded last use to be want.
+		waitUse := func(p *storage.PAT, want storage.PATUse) {
+			t.Helper()
+			deadline := time.Now().Add(5 * time.Second)
+			for {
+				got, err := e.store.GetPAT(ctx, p.OrgID, p.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				u := got.LastUse()
+				if u.At.Equal(want.At) && u.Addr == want.Addr && u.Client == want.Client {
+					return
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("PAT %s: last use %+v, want %+v", p.Name, u, want)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+		// settled waits until a use of another PAT, made now, is written.
+		settled := func() {
+			t.Helper()
+			other, op := e.pat(patSpec{org: "acme", user: "alice", scopes: []string{"OR.Jobs"}})
+			if r := e.exchange(other, url.Values{"audience": {"orchestrator"}}); r.StatusCode != 200 {
+				t.Fatalf("exchange of the other PAT: %d", r.StatusCode)
+			}
+			waitUse(op, storage.PATUse{At: clock.now(), Addr: "127.0.0.1", Client: "cli"})
+		}
+
+		exchangeVia("cli", "orchestrator")
+		first := storage.PATUse{At: t0, Addr: "127.0.0.1", Client: "cli"}
+		waitUse(p, first)
+
+		clock.advance(59 * time.Second)
+		exchangeVia("cli", "orchestrator")
+		if r := e.introspect(tok); r.StatusCode != 200 {
+			t.Fatalf("introspection: %d %s", r.StatusCode, r.body)
+		}
+		settled()
+		waitUse(p, first)
+
+		clock.advance(time.Second)
+		exchangeVia("cli", "orchestrator")
+		waitUse(p, storage.PATUse{At: t0.Add(time.Minute), Addr: "127.0.0.1", Client: "cli"})
+
+		clock.advance(time.Second)
+		exchangeVia("api-only", "https://api.example.com")
+		waitUse(p, storage.PATUse{At: t0.Add(61 * time.Second), Addr: "127.0.0.1", Client: "api-only"})
+	})
+}
+
 // TestExchangeWithoutDatabase: no database, no token.
 func TestExchangeWithoutDatabase(t *testing.T) {
 	e := newEnv(t, envOptions{})

@@ -208,6 +208,10 @@ type Decision struct {
 	// (NetworkOf) when it is not among the PAT's recent networks as read,
 	// else "".
 	NewNetwork string
+	// LastUse is, for a PAT's own exchange, the PAT's last use as read
+	// (a zero At if it was never used): what decides whether this use
+	// needs writing.
+	LastUse storage.PATUse
 }
 
 // Claims is the RFC 9068 claims set of an issued access token.
@@ -408,6 +412,7 @@ func (x *Rules) Decide(a *Admitted, g *storage.PATGrant, actsFor func(clientID s
 	}
 	if a.subject == nil {
 		d.NewNetwork = NewNetwork(&g.PAT, a.req.client.Addr)
+		d.LastUse = g.PAT.LastUse()
 	}
 	return d, nil
 }

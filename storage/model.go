@@ -186,6 +186,16 @@ type PATUse struct {
 	Client string
 }
 
+// LastUse is the PAT's last use as recorded: a zero At if it was never
+// used.
+func (p *PAT) LastUse() PATUse {
+	u := PATUse{Addr: p.LastUsedAddr, Client: p.LastUsedClient}
+	if p.LastUsedAt != nil {
+		u.At = *p.LastUsedAt
+	}
+	return u
+}
+
 // PATStatus is the status of a PAT at a moment.
 type PATStatus string
 

@@ -344,14 +344,16 @@ func scanGrant(row scanned) (*PATGrant, error) {
 		// Rotation and networks.
 		overlap        sql.NullTime
 		cidrs, recents string
+		lastUsed       sql.NullTime
 	)
 	p, u, o := &g.PAT, &g.Owner, &g.Org
 	if err := row.Scan(&p.ID, &p.OrgID, &p.UserID, &p.Name, &scopes, &p.Hash, &created,
 		&exp, &rev, &delegates, &u.Username, &kind, &stat, &u.Admin, &o.Name, &o.PATsEnabled, &maxLt, &grants,
-		&p.RevokedReason, &overlap, &p.ReplacedBy, &cidrs, &recents); err != nil {
+		&p.RevokedReason, &overlap, &p.ReplacedBy, &cidrs, &recents, &lastUsed, &p.LastUsedAddr, &p.LastUsedClient); err != nil {
 		return nil, err
 	}
 	p.OverlapUntil, p.AllowedCIDRs, p.RecentNetworks = utcp(overlap), splitList(cidrs), splitList(recents)
+	p.LastUsedAt = utcp(lastUsed)
 	p.Scopes, p.CreatedAt, p.ExpiresAt, p.RevokedAt = splitList(scopes), utc(created), utcp(exp), utcp(rev)
 	p.Delegates = splitList(delegates)
 	u.ID, u.OrgID, u.Kind, u.Status = p.UserID, p.OrgID, UserKind(kind), UserStatus(stat)

@@ -117,7 +117,8 @@ const grantSelect = `SELECT p.id, p.org_id, p.user_id, p.name, p.scopes, p.token
 	u.username, u.kind, u.status, u.admin,
 	o.name, o.pats_enabled, o.pat_max_lifetime,
 	(SELECT {agg} FROM role_assignments ra JOIN roles r ON r.id = ra.role_id WHERE ra.user_id = p.user_id) AS grants,
-	p.revoked_reason, p.overlap_until, p.replaced_by, p.allowed_cidrs, p.recent_networks
+	p.revoked_reason, p.overlap_until, p.replaced_by, p.allowed_cidrs, p.recent_networks,
+	p.last_used_at, p.last_used_addr, p.last_used_client
 FROM pats p
 JOIN users u ON u.id = p.user_id
 JOIN organizations o ON o.id = p.org_id
@@ -140,9 +141,10 @@ var grantQueries = map[string]struct{ byHash, byID string }{
 }
 
 // GetPATGrant reads everything an exchange needs in one round trip. Of the
-// PAT it fills every field but Hint and LastUsedAt (its Delegates
-// included, which a chained exchange checks, and the rotation and network
-// fields: an overlap, the allowed and recent networks); of the
+// PAT it fills every field but Hint (its Delegates included, which a
+// chained exchange checks; the rotation and network fields: an overlap,
+// the allowed and recent networks; and the last use, which decides whether
+// this use needs writing); of the
 // owner and the organization, everything but timestamps and the password
 // hash.
 //

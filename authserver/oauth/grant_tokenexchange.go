@@ -108,9 +108,10 @@ type TokenExchangeGrant struct {
 	Clients  ClientCatalog
 	Now      func() time.Time
 	// Used records a PAT's use (time, client address, OAuth client id),
-	// behind the hot path: the use of the PAT itself, so not a chained
-	// exchange, where a JWT is presented. Optional.
-	Used func(patID string, at time.Time, addr, client string)
+	// behind the hot path, given the last use as read: the use of the PAT
+	// itself, so not a chained exchange, where a JWT is presented.
+	// Optional.
+	Used func(patID string, last storage.PATUse, at time.Time, addr, client string)
 	// Signals takes a PAT's first use from a new network. Optional.
 	Signals PATSignals
 }
@@ -210,7 +211,7 @@ func (h *TokenExchangeGrant) HandleTokenEndpointRequest(ctx context.Context, r f
 		return err
 	}
 	if h.Used != nil && !admitted.Chained() {
-		h.Used(d.Claims.PATID, now, addr, client.GetID())
+		h.Used(d.Claims.PATID, d.LastUse, now, addr, client.GetID())
 	}
 	if h.Signals != nil && d.NewNetwork != "" {
 		h.Signals.NewNetwork(d.Claims.OrgID, d.Claims.PATID, client.GetID(), d.NewNetwork)

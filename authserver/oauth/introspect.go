@@ -295,7 +295,7 @@ type tokenIntrospector struct {
 	// used records a PAT's use, behind the hot path (introspection
 	// updates last_used_at, not the address and client of the last
 	// exchange: the caller is the resource server). May be nil.
-	used func(patID string, at time.Time, addr, client string)
+	used func(patID string, last storage.PATUse, at time.Time, addr, client string)
 }
 
 var _ fosite.TokenIntrospector = (*tokenIntrospector)(nil)
@@ -356,7 +356,7 @@ func (t *tokenIntrospector) pat(ctx context.Context, token string) (*introspecti
 		return nil, errInactive(string(cause), g.PAT.ID)
 	}
 	if t.used != nil {
-		t.used(g.PAT.ID, now, "", "")
+		t.used(g.PAT.ID, g.PAT.LastUse(), now, "", "")
 	}
 	res := &introspection{
 		Active: true, Scope: strings.Join(g.PAT.Scopes, " "), Subject: g.Owner.ID,

@@ -70,9 +70,9 @@ type Options struct {
 	Tokens      TokenVerifier
 	Revocations HolderRevocations
 	Audit       Auditor
-	// Used records that a PAT was used (exchanges and introspections);
-	// nil records nothing.
-	Used func(patID string, at time.Time, addr, client string)
+	// Used records that a PAT was used (exchanges and introspections),
+	// given its last use as read; nil records nothing.
+	Used func(patID string, last storage.PATUse, at time.Time, addr, client string)
 	// Signals takes what an exchange notices about a PAT for the audit
 	// log and the outbox; nil records nothing.
 	Signals PATSignals

@@ -58,6 +58,7 @@ bootstrap:
     - {id: orchestrator, name: Orchestrator, scopes: [OR.Jobs, OR.Folders]}
   clients:
     - {id: cli, public: true, audiences: [orchestrator]}
+    - {id: ci, public: true, audiences: [orchestrator]}
   organizations:
     - name: acme
       roles: [{name: Dev, permissions: [OR.Jobs, OR.Folders]}]
@@ -417,10 +418,17 @@ func testLastUsedAcrossReplicas(t *testing.T, path, dsn string, rs []*replica, p
 		t.Error(err)
 	}
 	// The latest use, on A, in a later second than every other, so that even
-	// a to-the-second comparison tells it from B's and C's.
+	// a to-the-second comparison tells it from B's and C's. It goes through
+	// another client: a use within a minute of the recorded one through
+	// the same client is not written at all, so only a use that must be
+	// written can show that B's and C's older times do not undo it.
 	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
 	from := time.Now()
-	iat := int64(claimsOf(t, mustExchange(t, rs[0], shared, "orchestrator")["access_token"].(string))["iat"].(float64))
+	code, body, err := exchangeVia(rs[0].base, "ci", shared, "orchestrator")
+	if err != nil || code != http.StatusOK {
+		t.Fatalf("exchange through ci on replica %s: got %d %v %v, want 200", rs[0].name, code, body, err)
+	}
+	iat := int64(claimsOf(t, body["access_token"].(string))["iat"].(float64))
 	latest := window{from, time.Now()}
 
 	rs[0].stop(t)
@@ -461,6 +469,13 @@ func testLastUsedAcrossReplicas(t *testing.T, path, dsn string, rs []*replica, p
 		if got := lastUsed(t, db, sharedID).Time; got.Unix() != iat {
 			t.Errorf("the PAT used on every replica: last_used_at %s, want the second of the latest use %s",
 				got.UTC(), time.Unix(iat, 0).UTC())
+		}
+		var client string
+		if err := db.QueryRow(`SELECT last_used_client FROM pats WHERE id = $1`, sharedID).Scan(&client); err != nil {
+			t.Fatal(err)
+		}
+		if client != "ci" {
+			t.Errorf("the PAT used on every replica: last used through %q, want the latest use's ci", client)
 		}
 	}
 }
@@ -560,7 +575,12 @@ var httpClient = &http.Client{Timeout: 10 * time.Second}
 // exchangeAt exchanges pat for audience as the public client cli at base.
 // It is safe to call from any goroutine.
 func exchangeAt(base, pat, audience string) (int, map[string]any, error) {
-	resp, err := httpClient.PostForm(base+"/oauth2/token", exchangeForm("cli", audience, pat))
+	return exchangeVia(base, "cli", pat, audience)
+}
+
+// exchangeVia is exchangeAt through another client.
+func exchangeVia(base, client, pat, audience string) (int, map[string]any, error) {
+	resp, err := httpClient.PostForm(base+"/oauth2/token", exchangeForm(client, audience, pat))
 	if err != nil {
 		return 0, nil, err
 	}

@@ -729,6 +729,37 @@ func testTouchPATs(t *testing.T, s storage.Store) {
 	if list[0].LastUsedAddr != "2001:db8::1" || list[0].LastUsedClient != "cli" {
 		t.Errorf("after an anonymous use: last used from %q by %q", list[0].LastUsedAddr, list[0].LastUsedClient)
 	}
+
+	// The exchange's read carries the last use, which decides whether a
+	// use needs writing; a PAT never used has none.
+	p3 := pat(t, s, alice, "three", "pat_touch_0003", base, nil)
+	wantUse := func(what string, p storage.PAT, want storage.PATUse) {
+		t.Helper()
+		got := p.LastUse()
+		if want.At.IsZero() != got.At.IsZero() {
+			t.Errorf("%s: last used at %v, want %v", what, got.At, want.At)
+		} else if !want.At.IsZero() {
+			sameTime(t, what, got.At, want.At)
+		}
+		if got.Addr != want.Addr || got.Client != want.Client {
+			t.Errorf("%s: last used from %q by %q, want %q by %q", what, got.Addr, got.Client, want.Addr, want.Client)
+		}
+	}
+	used := storage.PATUse{At: base.Add(3 * time.Minute), Addr: "2001:db8::1", Client: "cli"}
+	g, err := s.GetPATGrant(ctx, p2.Hash)
+	must(t, err)
+	wantUse("the grant by hash", g.PAT, used)
+	g, err = s.GetPATGrantByID(ctx, p2.ID)
+	must(t, err)
+	wantUse("the grant by id", g.PAT, used)
+	gs, err := s.GetPATGrants(ctx, [][]byte{p1.Hash, p2.Hash, p3.Hash})
+	must(t, err)
+	if len(gs) != 3 {
+		t.Fatalf("GetPATGrants: %d grants, want 3", len(gs))
+	}
+	wantUse("the batch's first grant", gs[string(p1.Hash)].PAT, storage.PATUse{At: base.Add(2 * time.Minute), Addr: "203.0.113.7", Client: "ci"})
+	wantUse("the batch's second grant", gs[string(p2.Hash)].PAT, used)
+	wantUse("the batch's never used grant", gs[string(p3.Hash)].PAT, storage.PATUse{})
 }
 
 func testCountPATs(t *testing.T, s storage.Store) {
