@@ -20,6 +20,10 @@ type toucher interface {
 // outage cannot grow memory without bound.
 const maxPendingLastUsed = 1 << 20
 
+// lastUseResolution is how far apart two uses of a PAT from the same
+// address through the same client must be for the later to be written.
+const lastUseResolution = time.Minute
+
 // lastUsed coalesces PAT last uses (time, client address, OAuth client) in memory and writes them in
 // batches, off the exchange path: one exchange is one read, never a write.
 // A use within resolution of the last use recorded, from the same address

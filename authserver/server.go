@@ -84,10 +84,6 @@ type Options struct {
 	Now func() time.Time
 	// LastUsedInterval is how often last-use times are flushed; default 2s.
 	LastUsedInterval time.Duration
-	// LastUsedResolution is how close to the recorded last use a use from
-	// the same address and client may be and go unwritten; zero means a
-	// minute, a negative value writes every use.
-	LastUsedResolution time.Duration
 	// Version is reported by authserver_build_info; "" reads it from the
 	// build information.
 	Version string
@@ -251,14 +247,7 @@ func newServer(o Options) *Server {
 	}
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.metrics = telemetry.NewMetrics(s.reg)
-	resolution := o.LastUsedResolution
-	switch {
-	case resolution == 0:
-		resolution = time.Minute
-	case resolution < 0:
-		resolution = 0
-	}
-	s.lastUsed = newLastUsed(o.Store, interval, resolution, log, s.metrics.LastUsedFlushed, s.metrics.LastUsedDropped.Inc)
+	s.lastUsed = newLastUsed(o.Store, interval, lastUseResolution, log, s.metrics.LastUsedFlushed, s.metrics.LastUsedDropped.Inc)
 	s.audit = newAuditQueue(o.Store, 4096, log, s.metrics.AuditDropped.Inc)
 	telemetry.RegisterGauges(s.reg, o.Keys, s.lastUsed.Len, o.Store, o.Version)
 	s.catalog = governance.NewCatalog(o.Store, o.Issuer, s.now)
