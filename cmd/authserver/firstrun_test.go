@@ -4,15 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -104,70 +101,5 @@ func TestFirstRunWithoutYAML(t *testing.T) {
 	b.ReadFrom(resp.Body)
 	if resp.StatusCode != http.StatusOK || !strings.Contains(b.String(), `"active":true`) || !strings.Contains(b.String(), `"identifier":"Finance","actions":["demo.read"]`) {
 		t.Errorf("introspection: %s %s", resp.Status, b.String())
-	}
-}
-
-// TestServeRuntimeDefaults: serve raises the GC target to 400 and runs at
-// least minProcs Ps unless GOGC and GOMAXPROCS are in its environment,
-// which win. The built binary runs twice side by side, and its own Go
-// metrics say what it runs with.
-func TestServeRuntimeDefaults(t *testing.T) {
-	t.Parallel() // its own processes, databases and ports
-	bin := buildBinary(t)
-	var base []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "GOGC=") && !strings.HasPrefix(kv, "GOMAXPROCS=") {
-			base = append(base, kv)
-		}
-	}
-	cases := []struct {
-		name            string
-		env             []string
-		procs, gcTarget string
-	}{
-		{"defaults", nil, strconv.Itoa(max(startProcs, 4)), "400"},
-		{"the environment's", []string{"GOMAXPROCS=3", "GOGC=150"}, "3", "150"},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			t.Parallel()
-			httpAddr, telemetryAddr := freeAddr(t), freeAddr(t)
-			ctx, cancel := context.WithCancel(context.Background())
-			serve := exec.CommandContext(ctx, bin, "serve", "--demo")
-			serve.Dir = t.TempDir()
-			serve.Env = append(slices.Clone(base), append(c.env, "AUTHSERVER_HTTP_ADDR="+httpAddr, "AUTHSERVER_TELEMETRY_ADDR="+telemetryAddr)...)
-			serve.Cancel = func() error { return serve.Process.Signal(os.Interrupt) }
-			serve.WaitDelay = 30 * time.Second
-			var stderr syncBuffer
-			serve.Stderr = &stderr
-			if err := serve.Start(); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() {
-				cancel()
-				if err := serve.Wait(); err != nil && !errors.Is(err, context.Canceled) {
-					t.Errorf("serve: %v\n%s", err, stderr.String())
-				}
-			})
-			waitStatus(t, "http://"+telemetryAddr+"/readyz", http.StatusOK, &stderr)
-			resp, err := http.Get("http://" + telemetryAddr + "/metrics")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			body, err := io.ReadAll(resp.Body)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for name, want := range map[string]string{"go_sched_gomaxprocs_threads": c.procs, "go_gc_gogc_percent": c.gcTarget} {
-				m := regexp.MustCompile(`(?m)^` + name + ` (\S+)$`).FindSubmatch(body)
-				if m == nil {
-					t.Fatalf("no %s in the metrics", name)
-				}
-				if string(m[1]) != want {
-					t.Errorf("%s %s, want %s", name, m[1], want)
-				}
-			}
-		})
 	}
 }

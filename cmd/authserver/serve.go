@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"runtime"
 	"runtime/debug"
 	"time"
 
@@ -65,19 +64,6 @@ func serverOptions(cfg *config.Config) authserver.Options {
 	return o
 }
 
-// minProcs is the fewest Ps (goroutines running at once) serve runs with:
-// on two CPUs, four kept the machine busier at 16 connections and served
-// about a tenth more exchanges, for the same CPU per exchange.
-const minProcs = 4
-
-// startProcs is the runtime's own choice of Ps at start-up (the CPUs the
-// process may use, its container's limit included), before serve raises it.
-var startProcs = runtime.GOMAXPROCS(0)
-
-// serveProcs is the number of Ps serve runs with, given the runtime's
-// choice: that choice, and at least minProcs.
-func serveProcs(procs int) int { return max(procs, minProcs) }
-
 func (a *app) serve(ctx context.Context, migrate, demo bool) error {
 	cfg, err := a.loadConfig()
 	if err != nil {
@@ -88,13 +74,6 @@ func (a *app) serve(ctx context.Context, migrate, demo bool) error {
 	// collector CPU per exchange. GOGC in the environment still wins.
 	if _, set := os.LookupEnv("GOGC"); !set {
 		debug.SetGCPercent(400)
-	}
-	// At least minProcs Ps, however few CPUs: on a small host the server
-	// shares its cores with PostgreSQL and the kernel's networking, and with
-	// two Ps the cores idle while both wait on them. GOMAXPROCS in the
-	// environment still wins.
-	if _, set := os.LookupEnv("GOMAXPROCS"); !set {
-		runtime.GOMAXPROCS(serveProcs(startProcs))
 	}
 	// Before the database is touched, so that a second server fails fast
 	// and changes nothing.
