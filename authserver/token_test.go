@@ -471,21 +471,14 @@ func TestLastUseKeptToTheMinute(t *testing.T) {
 		// waitUse waits for the PAT's recorded last use to be want.
 		waitUse := func(p *storage.PAT, want storage.PATUse) {
 			t.Helper()
-			deadline := time.Now().Add(5 * time.Second)
-			for {
+			waitFor(t, fmt.Sprintf("PAT %s's last use to be %+v", p.Name, want), func() bool {
 				got, err := e.store.GetPAT(ctx, p.OrgID, p.ID)
 				if err != nil {
 					t.Fatal(err)
 				}
 				u := got.LastUse()
-				if u.At.Equal(want.At) && u.Addr == want.Addr && u.Client == want.Client {
-					return
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("PAT %s: last use %+v, want %+v", p.Name, u, want)
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
+				return u.At.Equal(want.At) && u.Addr == want.Addr && u.Client == want.Client
+			})
 		}
 		// settled waits until a use of another PAT, made now, is written.
 		settled := func() {

@@ -424,11 +424,7 @@ func testLastUsedAcrossReplicas(t *testing.T, path, dsn string, rs []*replica, p
 	// written can show that B's and C's older times do not undo it.
 	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
 	from := time.Now()
-	code, body, err := exchangeVia(rs[0].base, "ci", shared, "orchestrator")
-	if err != nil || code != http.StatusOK {
-		t.Fatalf("exchange through ci on replica %s: got %d %v %v, want 200", rs[0].name, code, body, err)
-	}
-	iat := int64(claimsOf(t, body["access_token"].(string))["iat"].(float64))
+	iat := int64(claimsOf(t, mustExchangeVia(t, rs[0], "ci", shared, "orchestrator")["access_token"].(string))["iat"].(float64))
 	latest := window{from, time.Now()}
 
 	rs[0].stop(t)
@@ -596,12 +592,18 @@ func exchangeVia(base, client, pat, audience string) (int, map[string]any, error
 // issued.
 func mustExchange(t *testing.T, r *replica, pat, audience string) map[string]any {
 	t.Helper()
-	code, body, err := exchangeAt(r.base, pat, audience)
+	return mustExchangeVia(t, r, "cli", pat, audience)
+}
+
+// mustExchangeVia is mustExchange through another client.
+func mustExchangeVia(t *testing.T, r *replica, client, pat, audience string) map[string]any {
+	t.Helper()
+	code, body, err := exchangeVia(r.base, client, pat, audience)
 	if err != nil || code != http.StatusOK {
-		t.Fatalf("exchange on replica %s: got %d %v %v, want 200", r.name, code, body, err)
+		t.Fatalf("exchange through %s on replica %s: got %d %v %v, want 200", client, r.name, code, body, err)
 	}
 	if _, ok := body["access_token"].(string); !ok {
-		t.Fatalf("exchange on replica %s: no access_token in %v", r.name, body)
+		t.Fatalf("exchange through %s on replica %s: no access_token in %v", client, r.name, body)
 	}
 	return body
 }
