@@ -149,6 +149,10 @@ type envOptions struct {
 	// its dispatcher, so only retries and events written past governance
 	// wait for the poll). Tests that count on retries shorten it.
 	deliveryInterval time.Duration
+	// publicWebhooksOnly keeps the server's default: webhooks to public
+	// addresses only. Otherwise tests allow private networks, where their
+	// receivers are.
+	publicWebhooksOnly bool
 }
 
 // env is a real server on a real database behind httptest, with the
@@ -201,6 +205,7 @@ func serverOptions(cfg *config.Config, st storage.Store, keys *signing.Keyring, 
 		ConsoleSessionAbsolute: cfg.Console.SessionAbsoluteTimeout.D(),
 		TrustedProxies:         cfg.HTTP.TrustedProxies.Prefixes(),
 		Pprof:                  cfg.Telemetry.Pprof,
+		WebhookPrivateNetworks: cfg.Events.Webhooks.PrivateNetworks,
 		Store:                  st,
 		Keys:                   keys,
 		Logger:                 log,
@@ -267,6 +272,8 @@ func newEnv(t testing.TB, o envOptions) *env {
 	if o.deliveryInterval != 0 {
 		so.Delivery.Interval = o.deliveryInterval
 	}
+	// The tests' receivers listen on the loopback host.
+	so.WebhookPrivateNetworks = so.WebhookPrivateNetworks || !o.publicWebhooksOnly
 	srv, err := authserver.New(so)
 	if err != nil {
 		t.Fatal(err)

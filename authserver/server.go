@@ -112,10 +112,14 @@ type Options struct {
 	// webhook secrets (from the key-encryption key); nil: webhooks cannot
 	// be created and deliveries to them wait for a replica that has it.
 	// Sinks are sinks built outside this package, added to those sinks
-	// builds.
-	Delivery       outbox.Timing
-	WebhookSecrets *signing.Sealer
-	Sinks          []outbox.Sink
+	// builds. WebhookPrivateNetworks lets webhooks point at loopback,
+	// private and other non-public addresses; off (the default), such a
+	// URL is refused when it is added and such a connection when a
+	// delivery makes it.
+	Delivery               outbox.Timing
+	WebhookSecrets         *signing.Sealer
+	WebhookPrivateNetworks bool
+	Sinks                  []outbox.Sink
 }
 
 // Server is every HTTP surface of one authserver process.
@@ -203,7 +207,8 @@ func (n nudging) Update(ctx context.Context, fn func(tx governance.Tx) error) er
 func (s *Server) sinks(o Options) ([]outbox.Sink, error) {
 	var sinks []outbox.Sink
 	if o.WebhookSecrets != nil {
-		wh, err := webhook.New(webhook.Options{Store: o.Store, Secrets: o.WebhookSecrets, Now: s.now})
+		wh, err := webhook.New(webhook.Options{Store: o.Store, Secrets: o.WebhookSecrets, Now: s.now,
+			PrivateNetworks: o.WebhookPrivateNetworks})
 		if err != nil {
 			return nil, err
 		}
@@ -276,7 +281,8 @@ func (s *Server) shared(o Options) (*sharedParts, error) {
 		return nil, err
 	}
 	gov := governance.New(governance.Options{Store: nudging{storage.Narrow[governance.Tx](o.Store), s.outbox.Nudge}, Catalog: s.catalog,
-		PATPrefix: o.PATPrefix, Now: s.now, Events: s.metrics, WebhookSecrets: webhookSealer(o), PasswordParams: o.PasswordParams})
+		PATPrefix: o.PATPrefix, Now: s.now, Events: s.metrics, WebhookSecrets: webhookSealer(o), PasswordParams: o.PasswordParams,
+		WebhookPrivateNetworks: o.WebhookPrivateNetworks})
 	// The console's sessions, built before the surfaces and given to the
 	// console and to the management API, which accepts the console's cookie.
 	s.sessions, err = session.New(session.Options{Store: storage.Narrow[session.Tx](o.Store), Log: s.log, Now: s.now,

@@ -148,3 +148,23 @@ func TestWebhooksAPI(t *testing.T) {
 		}
 	})
 }
+
+// TestWebhooksPublicOnlyByDefault: with the server's default, a webhook
+// to the loopback host (where this test's receiver is) is refused when
+// it is added, as a problem that names the rule and not the address.
+func TestWebhooksPublicOnlyByDefault(t *testing.T) {
+	e := newEnv(t, envOptions{noRateLimits: true, publicWebhooksOnly: true})
+	admin := e.apiToken("acme", "alice", exchange.ScopeAdmin)
+	rcv := newWebhookReceiver(t)
+	for _, u := range []string{rcv.srv.URL + "/in", "https://169.254.169.254/latest/meta-data/", "https://localhost:8443/in"} {
+		r := e.call("POST", "/api/v1/admin/webhooks", admin, map[string]any{"url": u})
+		body := string(r.body)
+		if r.StatusCode != http.StatusBadRequest || !strings.Contains(body, "webhook-url-not-public") ||
+			strings.Contains(body, "127.0.0.1") || strings.Contains(body, "169.254") || strings.Contains(body, "localhost") {
+			t.Fatalf("%s: %d %s", u, r.StatusCode, body)
+		}
+	}
+	if r := e.call("POST", "/api/v1/admin/webhooks", admin, map[string]any{"url": "https://hooks.example/in"}); r.StatusCode != http.StatusCreated {
+		t.Fatalf("a public receiver: %d %s", r.StatusCode, r.body)
+	}
+}

@@ -235,6 +235,19 @@ type Events struct {
 	// SSF pushes events as Security Event Tokens to Shared Signals
 	// receivers.
 	SSF SSF `yaml:"ssf"`
+	// Webhooks are the organizations' own destinations.
+	Webhooks Webhooks `yaml:"webhooks"`
+}
+
+// Webhooks configures what organizations' webhooks may reach. Their URLs
+// are chosen by organization admins, not by the operator, so by default
+// they may reach public addresses only.
+type Webhooks struct {
+	// PrivateNetworks allows webhooks to loopback, private (RFC 1918,
+	// unique local), link-local and other non-public addresses. Off, a
+	// URL naming one literally is refused when it is added, and a
+	// delivery's connection to one is refused whatever name led there.
+	PrivateNetworks bool `yaml:"private_networks"`
 }
 
 // SSF configures the Shared Signals push (RFC 8935) of Security Event

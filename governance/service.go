@@ -218,6 +218,9 @@ type Options struct {
 	// WebhookSecrets seals the secrets of new webhooks; nil: webhooks
 	// cannot be created.
 	WebhookSecrets Sealer
+	// WebhookPrivateNetworks allows webhooks to loopback, private and
+	// other non-public addresses; off, a URL naming one is refused.
+	WebhookPrivateNetworks bool
 }
 
 // Service applies the PAT lifecycle and governance rules:
@@ -231,12 +234,14 @@ type Service struct {
 	pw      password.Params
 	events  Events
 	secrets Sealer
+	// privateWebhooks is Options.WebhookPrivateNetworks.
+	privateWebhooks bool
 }
 
 // New returns a Service.
 func New(o Options) *Service {
 	s := &Service{store: o.Store, catalog: o.Catalog, prefix: o.PATPrefix, now: o.Now, pw: o.PasswordParams, events: o.Events,
-		secrets: o.WebhookSecrets}
+		secrets: o.WebhookSecrets, privateWebhooks: o.WebhookPrivateNetworks}
 	if s.now == nil {
 		s.now = time.Now
 	}

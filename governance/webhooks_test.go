@@ -3,6 +3,7 @@ package governance_test
 import (
 	"crypto/rand"
 	"encoding/base64"
+	neturl "net/url"
 	"strings"
 	"testing"
 
@@ -73,11 +74,29 @@ func TestWebhooks(t *testing.T) {
 		wantRefusal(t, err, governance.NotFound, "not-found")
 		wantRefusal(t, gov.DeleteWebhook(ctx, f.eveA, f.globex.ID, nw.Webhook.ID), governance.NotFound, "not-found")
 		wantRefusal(t, gov.DeleteWebhook(ctx, bobA, f.acme.ID, nw.Webhook.ID), governance.Forbidden, "admin-required")
-		// Plain http is for the loopback host only.
-		if _, err := gov.CreateWebhook(ctx, f.aliceA, f.acme.ID, governance.WebhookRequest{URL: "http://127.0.0.1:9/h"}); err != nil {
+		// Addresses that are not public, named literally, are refused
+		// unless the server allows private networks; plain http is for
+		// the loopback host only, so it needs them allowed.
+		for _, internal := range []string{"http://127.0.0.1:9/h", "https://127.0.0.1/h", "https://10.1.2.3/h",
+			"https://192.168.0.7:8443/h", "https://169.254.169.254/latest/meta-data", "https://[::1]/h",
+			"https://[::ffff:127.0.0.1]/h", "https://[fd00::1]/h", "https://100.64.0.1/h", "https://0.0.0.0/h",
+			"https://localhost/h", "https://LOCALHOST.:8443/h", "https://api.localhost/h"} {
+			_, err := gov.CreateWebhook(ctx, f.aliceA, f.acme.ID, governance.WebhookRequest{URL: internal})
+			wantRefusal(t, err, governance.Invalid, "webhook-url-not-public")
+			if u, _ := neturl.Parse(internal); strings.Contains(err.Error(), u.Hostname()) {
+				t.Fatalf("the refusal quotes the host: %v", err)
+			}
+		}
+		private := governance.New(governance.Options{Store: storage.Narrow[governance.Tx](f.st), Now: f.clock.Now,
+			WebhookSecrets: sealer, WebhookPrivateNetworks: true})
+		if _, err := private.CreateWebhook(ctx, f.aliceA, f.acme.ID, governance.WebhookRequest{URL: "http://127.0.0.1:9/h"}); err != nil {
 			t.Fatal(err)
 		}
-		for i := 2; i < governance.MaxWebhooks; i++ {
+		// A public address named literally is a destination like any.
+		if _, err := gov.CreateWebhook(ctx, f.aliceA, f.acme.ID, governance.WebhookRequest{URL: "https://93.184.215.14/h"}); err != nil {
+			t.Fatal(err)
+		}
+		for i := 3; i < governance.MaxWebhooks; i++ {
 			if _, err := gov.CreateWebhook(ctx, f.aliceA, f.acme.ID, governance.WebhookRequest{URL: "https://h.example"}); err != nil {
 				t.Fatal(err)
 			}

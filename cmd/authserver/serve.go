@@ -59,6 +59,7 @@ func serverOptions(cfg *config.Config) authserver.Options {
 		TrustedProxies:         cfg.HTTP.TrustedProxies.Prefixes(),
 		Pprof:                  cfg.Telemetry.Pprof,
 		Delivery:               deliveryTiming(cfg),
+		WebhookPrivateNetworks: cfg.Events.Webhooks.PrivateNetworks,
 	}
 	o.SSF, o.Mail = sinkOptions(cfg)
 	return o

@@ -65,6 +65,8 @@ func governanceOptions(cfg *config.Config, st storage.Store) governance.Options 
 		Store:     storage.Narrow[governance.Tx](st),
 		Catalog:   governance.NewCatalog(st, cfg.Issuer, time.Now),
 		PATPrefix: cfg.Tokens.PATPrefix,
+		// The server refuses to deliver where the CLI would add.
+		WebhookPrivateNetworks: cfg.Events.Webhooks.PrivateNetworks,
 	}
 }
 

@@ -49,7 +49,9 @@ func (a *app) webhookAddCommand() *cobra.Command {
 		Long: `Add a webhook to an organization: its lifecycle events (PATs created, revoked,
 expired; users deactivated; …) are POSTed to the URL as JSON, signed as Standard Webhooks
 define. The URL must be https; plain http is accepted only to 127.0.0.1, [::1] or
-localhost, for tests and development. --event-type, repeated, sends only those types.
+localhost, for tests and development. Unless events.webhooks.private_networks is true,
+a URL naming a loopback, private, link-local or other non-public address is refused,
+and deliveries never connect to one. --event-type, repeated, sends only those types.
 
 The signing secret (whsec_…) is printed on stdout and never shown again: give it to the
 receiver, which verifies every request with it.`,

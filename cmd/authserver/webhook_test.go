@@ -16,6 +16,7 @@ import (
 
 	svix "github.com/svix/svix-webhooks/go"
 
+	"authserver/config"
 	"authserver/internal/pgtest"
 	"authserver/storage"
 )
@@ -48,12 +49,26 @@ func TestOrgWebhookCommands(t *testing.T) {
 	}
 	code, out, stderr = cli(t, nil, "", "org", "webhook", "remove", "--config", path, "--org", "other", "--id", id)
 	oneErrorLine(t, "remove another organization's", code, out, stderr)
-	for _, bad := range []string{"http://hooks.example/in", "https://user:hunter2@hooks.example/"} {
+	for _, bad := range []string{"http://hooks.example/in", "https://user:hunter2@hooks.example/",
+		"https://10.20.30.40/in", "https://169.254.169.254/latest"} { // the last two: not public
 		code, out, stderr := cli(t, nil, "", "org", "webhook", "add", "--config", path, "--org", "acme", "--url", bad)
 		oneErrorLine(t, "bad URL", code, out, stderr)
-		if !strings.Contains(stderr, "--url: ") || strings.Contains(stderr, "hooks.example") || strings.Contains(stderr, "hunter2") {
+		if !strings.Contains(stderr, "--url: ") || strings.Contains(stderr, "hooks.example") || strings.Contains(stderr, "hunter2") ||
+			strings.Contains(stderr, "10.20.30.40") || strings.Contains(stderr, "169.254") {
 			t.Errorf("refusal %q", stderr)
 		}
+	}
+	// A loopback receiver, with private networks allowed as the server
+	// would be configured for it.
+	code, _, stderr = cli(t, config.MapEnv{"AUTHSERVER_EVENTS_WEBHOOKS_PRIVATE_NETWORKS": "true"}, "", "org", "webhook", "add",
+		"--config", path, "--org", "acme", "--url", "http://127.0.0.1:9/in")
+	if code != 0 {
+		t.Fatalf("with private networks allowed: exit %d %q", code, stderr)
+	}
+	code, out, stderr = cli(t, nil, "", "org", "webhook", "add", "--config", path, "--org", "acme", "--url", "http://127.0.0.1:9/in")
+	oneErrorLine(t, "loopback receiver by default", code, out, stderr)
+	if !strings.Contains(stderr, "non-public address") || strings.Contains(stderr, ":9/in") {
+		t.Errorf("refusal %q", stderr)
 	}
 	code, out, stderr = cli(t, nil, "", "org", "webhook", "add", "--config", path, "--org", "acme", "--url", "https://h.example",
 		"--event-type", "Not A Type")
@@ -130,6 +145,7 @@ database: {driver: %s, dsn: %q}
 keys: {encryption_key: %q}
 events:
   delivery: {interval: 50ms, lease: 2s, min_backoff: 100ms, max_backoff: 500ms}
+  webhooks: {private_networks: true} # the receiver is on loopback
 bootstrap:
   organizations:
     - name: acme

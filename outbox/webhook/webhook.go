@@ -18,13 +18,16 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
 	"syscall"
 	"time"
 
+	"code.dny.dev/ssrf"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+	"golang.org/x/net/http/httpproxy"
 
 	"authserver/outbox"
 	"authserver/storage"
@@ -90,6 +93,82 @@ func CheckURL(raw string) error {
 	return errors.New("must be an absolute https URL")
 }
 
+// ErrPrivateAddress is why a webhook is refused that points at, or a
+// delivery whose connection would reach, a loopback, private, link-local
+// or other non-public address while such deliveries are not allowed
+// (Options.PrivateNetworks).
+var ErrPrivateAddress = errors.New("points at a loopback, private or other non-public address, which this server does not deliver webhooks to")
+
+// guard tells public addresses from the others: loopback, the private
+// ranges, link-local (cloud metadata services among them), shared and
+// reserved space, multicast, and IPv6 outside global unicast.
+var guard = ssrf.New(ssrf.WithAnyPort())
+
+// CheckDestination refuses a webhook URL (one CheckURL accepts) whose host
+// is a non-public address named literally, or localhost: where deliveries
+// to such addresses are not allowed, the admin hears it when adding the
+// webhook rather than from its failed deliveries. A host name is only
+// checked when a delivery connects, against the address it resolves to.
+func CheckDestination(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return errors.New("must be an absolute https URL")
+	}
+	host := strings.TrimSuffix(u.Hostname(), ".")
+	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
+		return ErrPrivateAddress
+	}
+	if ip, err := netip.ParseAddr(host); err == nil && guard.SafeAddr(ip.WithZone("")) != nil {
+		return ErrPrivateAddress
+	}
+	return nil
+}
+
+// publicOnly is a DialContext that connects only to public addresses
+// (guard), checked on the address each connection is about to use, after
+// name resolution, so that a name that resolves, or later re-resolves, to
+// an internal address is refused too. The egress proxies named in the
+// environment are the exception: the transport dials them for requests it
+// proxies, and what a proxy then reaches is the proxy's to decide.
+func publicOnly(proxies map[string]bool) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	direct := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
+	guarded := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, Control: guard.Safe}
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if proxies[addr] {
+			return direct.DialContext(ctx, network, addr)
+		}
+		return guarded.DialContext(ctx, network, addr)
+	}
+}
+
+// proxyAddrs are the host:port of the HTTP and HTTPS proxies the
+// environment names (HTTPS_PROXY, HTTP_PROXY), as the transport dials them.
+func proxyAddrs() map[string]bool {
+	out := map[string]bool{}
+	cfg := httpproxy.FromEnvironment()
+	for _, p := range []string{cfg.HTTPSProxy, cfg.HTTPProxy} {
+		if p == "" {
+			continue
+		}
+		u, err := url.Parse(p)
+		if err != nil || u.Host == "" {
+			// The transport reads a bare host:port as an http URL.
+			if u, err = url.Parse("http://" + p); err != nil || u.Host == "" {
+				continue
+			}
+		}
+		port := u.Port()
+		if port == "" {
+			port = map[string]string{"https": "443", "socks5": "1080", "socks5h": "1080"}[u.Scheme]
+			if port == "" {
+				port = "80"
+			}
+		}
+		out[net.JoinHostPort(u.Hostname(), port)] = true
+	}
+	return out
+}
+
 // Loopback reports whether host is the loopback host named literally.
 func Loopback(host string) bool {
 	return host == "127.0.0.1" || host == "::1" || strings.EqualFold(host, "localhost")
@@ -117,7 +196,13 @@ type Options struct {
 	// Transport replaces the default transport (tests trust their own
 	// TLS server with it); nil uses a clone of http.DefaultTransport.
 	Transport http.RoundTripper
-	Now       func() time.Time
+	// PrivateNetworks lets deliveries reach loopback, private, link-local
+	// and other non-public addresses. Off, a webhook's connection to such
+	// an address is refused when it is made, whatever name led to it
+	// (CheckDestination refuses the URLs that name one literally, before
+	// they are stored). It does not apply to a Transport given here.
+	PrivateNetworks bool
+	Now             func() time.Time
 }
 
 // Sink is the webhook sink.
@@ -141,7 +226,11 @@ func New(o Options) (*Sink, error) {
 	}
 	tr := o.Transport
 	if tr == nil {
-		tr = http.DefaultTransport.(*http.Transport).Clone()
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		if !o.PrivateNetworks {
+			t.DialContext = publicOnly(proxyAddrs())
+		}
+		tr = t
 	}
 	return &Sink{o: o, client: &http.Client{
 		Transport: tr,
@@ -294,6 +383,8 @@ func failure(err error) string {
 		return "timeout"
 	case errors.Is(err, context.Canceled):
 		return "interrupted"
+	case errors.Is(err, ssrf.ErrProhibitedIP):
+		return "address not allowed (not public)"
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return "connection refused"
 	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):

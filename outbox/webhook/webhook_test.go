@@ -155,9 +155,10 @@ func (f *fixture) events(t *testing.T, n int, typ string) []string {
 }
 
 // run starts a dispatcher with a webhook sink on st until the test ends.
+// The sink allows private networks: the receivers listen on loopback.
 func (f *fixture) run(t *testing.T, st storage.Store, o outbox.Options) *outbox.Dispatcher {
 	t.Helper()
-	sink, err := webhook.New(webhook.Options{Store: st, Secrets: f.sealer, Timeout: 2 * time.Second})
+	sink, err := webhook.New(webhook.Options{Store: st, Secrets: f.sealer, Timeout: 2 * time.Second, PrivateNetworks: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -510,6 +511,68 @@ func TestBatchDestinations(t *testing.T) {
 	for i := range want {
 		if strings.Join(got[i], ",") != strings.Join(want[i], ",") {
 			t.Fatalf("event %s: %v, want %v", es[i].ID, got[i], want[i])
+		}
+	}
+}
+
+// TestPrivateAddressesRefusedWhenDialled: by default a delivery connects
+// to public addresses only, checked on the address it dials, so a URL
+// stored before the rule, or a name that resolves to loopback, reaches
+// nothing; the failure is retried (the name may come to resolve
+// elsewhere) and never quotes the URL. With private networks allowed the
+// same webhooks deliver.
+func TestPrivateAddressesRefusedWhenDialled(t *testing.T) {
+	f := newFixture(t, storage.DriverSQLite)
+	r := newReceiver(t, "whsec_AAAA")
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(r.srv.URL, "http://"))
+	literal, secret := f.hook(t, r.srv.URL+"/hook")
+	r.verify, _ = svix.NewWebhook(secret)
+	byName, secret2 := f.hook(t, "http://localhost:"+port+"/hook")
+	ev := storage.Event{ID: uuid.NewString(), Type: storage.EventPATCreated, OrgID: f.org.ID}
+
+	public, err := webhook.New(webhook.Options{Store: f.st, Secrets: f.sealer, Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{literal, byName} {
+		err := public.Deliver(ctx, id, ev)
+		if err == nil || err.Error() != "address not allowed (not public)" || outbox.IsPermanent(err) {
+			t.Fatalf("delivery to a loopback address: %v (permanent %v)", err, outbox.IsPermanent(err))
+		}
+	}
+	if n := r.posts.Load(); n != 0 {
+		t.Fatalf("the receiver on loopback got %d requests", n)
+	}
+
+	private, err := webhook.New(webhook.Options{Store: f.st, Secrets: f.sealer, Timeout: 2 * time.Second, PrivateNetworks: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := private.Deliver(ctx, literal, ev); err != nil {
+		t.Fatal(err)
+	}
+	r.verify, _ = svix.NewWebhook(secret2)
+	if err := private.Deliver(ctx, byName, ev); err != nil {
+		t.Fatal(err)
+	}
+	if n := r.posts.Load(); n != 2 {
+		t.Fatalf("the receiver got %d requests, want 2", n)
+	}
+}
+
+func TestCheckDestination(t *testing.T) {
+	for _, public := range []string{"https://hooks.example/in", "https://93.184.215.14/h", "https://[2606:4700::1111]/h",
+		"https://internal.example.com/h"} { // a name: checked when dialled
+		if err := webhook.CheckDestination(public); err != nil {
+			t.Errorf("%s: %v", public, err)
+		}
+	}
+	for _, internal := range []string{"http://127.0.0.1:9/h", "https://127.1.2.3/h", "https://10.0.0.1/h", "https://172.16.5.4/h",
+		"https://192.168.1.1/h", "https://169.254.169.254/latest/meta-data/", "https://100.64.1.1/h", "https://0.0.0.0/h",
+		"https://[::1]/h", "https://[::]/h", "https://[fe80::1%25eth0]/h", "https://[fd12::1]/h", "https://[::ffff:10.0.0.1]/h",
+		"https://224.0.0.1/h", "https://localhost/h", "https://Localhost./h", "https://x.localhost/h"} {
+		if err := webhook.CheckDestination(internal); err != webhook.ErrPrivateAddress {
+			t.Errorf("%s: %v", internal, err)
 		}
 	}
 }
