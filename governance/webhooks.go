@@ -62,10 +62,10 @@ func (s *Service) ListWebhooks(ctx context.Context, a Actor, orgID string) ([]st
 
 // CreateWebhook adds a webhook to an organization, for its admins. The
 // URL must be https (plain http only to the loopback host, for tests and
-// development), and unless the server allows private networks it must not
-// name a loopback, private or other non-public address (deliveries check
-// the address a name resolves to); the secret is made here and returned once, and stored
-// sealed with the key-encryption key. The audit detail names the URL's
+// development), and unless the server allows private networks it must
+// not name a loopback, private or other non-public address (deliveries
+// check the address a name resolves to). The secret is made here and
+// returned once, and stored sealed with the key-encryption key. The audit detail names the URL's
 // host only: a URL's path or query may carry a receiver's own token.
 func (s *Service) CreateWebhook(ctx context.Context, a Actor, orgID string, req WebhookRequest) (*NewWebhook, error) {
 	if err := requireAdmin(a, orgID); err != nil {

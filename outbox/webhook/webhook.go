@@ -93,10 +93,10 @@ func CheckURL(raw string) error {
 	return errors.New("must be an absolute https URL")
 }
 
-// ErrPrivateAddress is why a webhook is refused that points at, or a
-// delivery whose connection would reach, a loopback, private, link-local
-// or other non-public address while such deliveries are not allowed
-// (Options.PrivateNetworks).
+// ErrPrivateAddress is why CheckDestination refuses a webhook URL: it
+// names a loopback, private, link-local or other non-public address. A
+// delivery refused for the address it dials fails as "address not
+// allowed (not public)" instead (failure).
 var ErrPrivateAddress = errors.New("points at a loopback, private or other non-public address, which this server does not deliver webhooks to")
 
 // guard tells public addresses from the others: loopback, the private
