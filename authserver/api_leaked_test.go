@@ -188,18 +188,13 @@ func wantLeakedAccepted(t *testing.T, r *response) {
 // waitRevoked waits until the leaked-token worker has revoked p.
 func waitRevoked(t *testing.T, e *env, p *storage.PAT) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+	waitFor(t, "the revocation of PAT "+p.ID, func() bool {
 		got, err := e.store.GetPAT(ctx, p.OrgID, p.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got.RevokedAt != nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("PAT %s was not revoked", p.ID)
-		}
-	}
+		return got.RevokedAt != nil
+	})
 }
 
 // sameHeaders compares two answers' headers but for those that differ by

@@ -25,10 +25,10 @@ import (
 	"authserver/bootstrap"
 	"authserver/config"
 	"authserver/exchange"
-	"authserver/internal/password"
 	"authserver/internal/pgtest"
 	"authserver/internal/rfc8693"
 	"authserver/internal/storetest"
+	"authserver/internal/testenv"
 	"authserver/outbox"
 	"authserver/outbox/mail"
 	"authserver/outbox/ssf"
@@ -48,7 +48,7 @@ var ctx = context.Background()
 // cheapPasswords are the argon2id costs of the tests' passwords, at
 // bootstrap and in the server: the default's 19 MiB per hash would make
 // argon2id a good part of the package's CPU.
-var cheapPasswords = password.Params{Memory: 64, Time: 1, Threads: 1}
+var cheapPasswords = testenv.CheapPasswords
 
 // Secrets of the test clients, and their hashes as the config holds them.
 const (

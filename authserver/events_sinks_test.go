@@ -85,7 +85,7 @@ func startMailbox(t *testing.T) *mailbox {
 }
 
 // waitFor polls cond until it holds or 15 seconds pass.
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for !cond() {

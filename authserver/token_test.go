@@ -428,23 +428,17 @@ func TestExchangeRules(t *testing.T) {
 		if r := e.exchange(tok, url.Values{"audience": {"orchestrator"}}); r.StatusCode != 200 {
 			t.Fatal(r.StatusCode)
 		}
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			got, err := e.store.GetPAT(ctx, p.OrgID, p.ID)
-			if err != nil {
+		var got *storage.PAT
+		waitFor(t, "last_used_at to be written", func() bool {
+			var err error
+			if got, err = e.store.GetPAT(ctx, p.OrgID, p.ID); err != nil {
 				t.Fatal(err)
 			}
-			if got.LastUsedAt != nil && got.LastUsedAt.After(start) {
-				// The address and client of the exchange are written with it.
-				if got.LastUsedAddr != "127.0.0.1" || got.LastUsedClient != "cli" {
-					t.Fatalf("last used from %q through %q, want 127.0.0.1 through cli", got.LastUsedAddr, got.LastUsedClient)
-				}
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatal("last_used_at was never written")
-			}
-			time.Sleep(20 * time.Millisecond)
+			return got.LastUsedAt != nil && got.LastUsedAt.After(start)
+		})
+		// The address and client of the exchange are written with it.
+		if got.LastUsedAddr != "127.0.0.1" || got.LastUsedClient != "cli" {
+			t.Fatalf("last used from %q through %q, want 127.0.0.1 through cli", got.LastUsedAddr, got.LastUsedClient)
 		}
 	})
 }

@@ -16,14 +16,17 @@ import (
 	"authserver/internal/pgtest"
 	"authserver/internal/rfc8693"
 	"authserver/internal/storetest"
+	"authserver/internal/testenv"
 	"authserver/storage"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
 var (
-	ctx   = context.Background()
-	cheap = bootstrap.Options{PasswordParams: &password.Params{Memory: 64, Time: 1, Threads: 1}}
+	ctx = context.Background()
+	// cheapParams is a copy: Options holds a pointer.
+	cheapParams = testenv.CheapPasswords
+	cheap       = bootstrap.Options{PasswordParams: &cheapParams}
 )
 
 const file = `

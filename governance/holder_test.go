@@ -12,8 +12,8 @@ import (
 
 	"authserver/exchange"
 	"authserver/governance"
-	"authserver/internal/password"
 	"authserver/internal/storetest"
+	"authserver/internal/testenv"
 	"authserver/storage"
 )
 
@@ -151,7 +151,7 @@ func TestRevokeByHolderRule(t *testing.T) {
 				value, p, st := c.setup(t)
 				ev := &events{}
 				gov := governance.New(governance.Options{Store: storage.Narrow[governance.Tx](st), PATPrefix: "pat_", Events: ev,
-					PasswordParams: password.Params{Memory: 64, Time: 1, Threads: 1}})
+					PasswordParams: testenv.CheapPasswords})
 				before := holderEvents(t, f.st)
 
 				got, err := gov.RevokeByHolder(ctx, holder, value)

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"authserver/governance"
-	"authserver/internal/password"
 	"authserver/internal/storetest"
+	"authserver/internal/testenv"
 	"authserver/storage"
 )
 
@@ -23,7 +23,7 @@ func (f *fixture) replicas(t *testing.T, n int) []*governance.Service {
 		st := storetest.OpenAt(t, f.driver, f.dsn)
 		out[i] = governance.New(governance.Options{Store: storage.Narrow[governance.Tx](st),
 			Catalog: governance.NewCatalog(st, "https://issuer.example", f.clock.Now), Now: f.clock.Now,
-			PATPrefix: "pat_", PasswordParams: password.Params{Memory: 64, Time: 1, Threads: 1}, Events: f.events})
+			PATPrefix: "pat_", PasswordParams: testenv.CheapPasswords, Events: f.events})
 	}
 	return out
 }

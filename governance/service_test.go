@@ -9,9 +9,9 @@ import (
 
 	"authserver/exchange"
 	"authserver/governance"
-	"authserver/internal/password"
 	"authserver/internal/pgtest"
 	"authserver/internal/storetest"
+	"authserver/internal/testenv"
 	"authserver/storage"
 )
 
@@ -62,7 +62,7 @@ func newFixture(t *testing.T, driver string) *fixture {
 	f.eveA = governance.Actor{Kind: governance.ActorUser, UserID: f.eve.ID, OrgID: f.globex.ID, Admin: true}
 	f.gov = governance.New(governance.Options{Store: storage.Narrow[governance.Tx](st),
 		Catalog: governance.NewCatalog(st, "https://issuer.example", f.clock.Now), Now: f.clock.Now,
-		PATPrefix: "pat_", PasswordParams: password.Params{Memory: 64, Time: 1, Threads: 1}, Events: f.events})
+		PATPrefix: "pat_", PasswordParams: testenv.CheapPasswords, Events: f.events})
 	nt, err := f.gov.CreatePAT(ctx, f.aliceA, f.acme.ID, f.alice.ID, governance.PATRequest{Name: "a", Scopes: []string{"OR.Jobs"}})
 	must(err)
 	f.acmePAT, err = st.GetPAT(ctx, f.acme.ID, nt.ID)

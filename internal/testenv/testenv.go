@@ -4,6 +4,8 @@ package testenv
 import (
 	"os"
 	"strconv"
+
+	"authserver/internal/password"
 )
 
 // CI reports whether the tests run in CI (CI=true, or another value
@@ -15,3 +17,8 @@ func CI() bool {
 	ci, _ := strconv.ParseBool(os.Getenv("CI"))
 	return ci
 }
+
+// CheapPasswords are argon2id costs for tests: a hash takes microseconds
+// instead of the production cost's tens of milliseconds, so that suites
+// that create many users stay fast. Never for a server.
+var CheapPasswords = password.Params{Memory: 64, Time: 1, Threads: 1}
