@@ -26,7 +26,7 @@ const lastUseResolution = time.Minute
 
 // lastUsed coalesces PAT last uses (time, client address, OAuth client) in memory and writes them in
 // batches, off the exchange path: one exchange is one read, never a write.
-// A use within resolution of the last use recorded, from the same address
+// A use within lastUseResolution of the last use recorded, from the same address
 // through the same client, is not written at all: "last used" is kept to
 // the minute, as GitLab keeps it to ten, and a PAT in constant use costs
 // the database one write a minute instead of one per flush.
@@ -36,10 +36,7 @@ const lastUseResolution = time.Minute
 type lastUsed struct {
 	store    toucher
 	interval time.Duration
-	// resolution: a use this close to the last use recorded, from the
-	// same address and client, is not written (zero writes every use).
-	resolution time.Duration
-	log        *slog.Logger
+	log      *slog.Logger
 	// onFlush reports each flush's outcome (metrics); may be nil.
 	onFlush func(n int, err error)
 	// onDrop counts uses dropped because the map was full; may be nil.
@@ -51,19 +48,19 @@ type lastUsed struct {
 
 // newLastUsed returns the write-behind of last-use times; onFlush and
 // onDrop may be nil.
-func newLastUsed(st toucher, interval, resolution time.Duration, log *slog.Logger, onFlush func(n int, err error), onDrop func()) *lastUsed {
-	return &lastUsed{store: st, interval: interval, resolution: resolution, log: log, onFlush: onFlush, onDrop: onDrop, pending: make(map[string]storage.PATUse)}
+func newLastUsed(st toucher, interval time.Duration, log *slog.Logger, onFlush func(n int, err error), onDrop func()) *lastUsed {
+	return &lastUsed{store: st, interval: interval, log: log, onFlush: onFlush, onDrop: onDrop, pending: make(map[string]storage.PATUse)}
 }
 
 // Used records that a PAT was used at a time, from a client address
 // through an OAuth client (both "" when the use names neither: an
 // introspection), given the PAT's last use as the exchange read it. A use
-// that last already covers — within the resolution, from the same address
+// that last already covers (covers) — within a minute, from the same address
 // through the same client — is dropped at once. Used never blocks on I/O
 // and allocates nothing but a new map entry: the strings are the
 // request's own.
 func (l *lastUsed) Used(patID string, last storage.PATUse, at time.Time, addr, client string) {
-	if l.covers(last, at, addr, client) {
+	if covers(last, at, addr, client) {
 		return
 	}
 	l.mu.Lock()
@@ -87,11 +84,11 @@ func (l *lastUsed) Used(patID string, last storage.PATUse, at time.Time, addr, c
 }
 
 // covers reports whether the recorded last use makes a use at, from addr
-// through client, not worth writing: it is at most the resolution older
-// (or later: another replica's clock, and times never move back), and the
-// use names the same address and client or neither.
-func (l *lastUsed) covers(last storage.PATUse, at time.Time, addr, client string) bool {
-	if l.resolution <= 0 || last.At.IsZero() || at.Sub(last.At) >= l.resolution {
+// through client, not worth writing: it is less than lastUseResolution
+// older (or later: another replica's clock, and times never move back),
+// and the use names the same address and client or neither.
+func covers(last storage.PATUse, at time.Time, addr, client string) bool {
+	if last.At.IsZero() || at.Sub(last.At) >= lastUseResolution {
 		return false
 	}
 	return addr == "" && client == "" || addr == last.Addr && client == last.Client

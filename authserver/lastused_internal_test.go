@@ -32,33 +32,31 @@ func (f *fakeToucher) TouchPATs(_ context.Context, used map[string]storage.PATUs
 // TestLastUsedResolution: a use is written unless the last use as read
 // already covers it — within the resolution, from the same address
 // through the same client, or an introspection (no address, no client)
-// within the resolution. A zero resolution writes every use.
+// within the resolution (a minute).
 func TestLastUsedResolution(t *testing.T) {
 	t0 := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
 	last := storage.PATUse{At: t0, Addr: "192.0.2.7", Client: "cli"}
 	cases := []struct {
-		name       string
-		resolution time.Duration
-		last       storage.PATUse
-		at         time.Time
-		addr, cli  string
-		written    bool
+		name      string
+		last      storage.PATUse
+		at        time.Time
+		addr, cli string
+		written   bool
 	}{
-		{"never used before", time.Minute, storage.PATUse{}, t0, "192.0.2.7", "cli", true},
-		{"same address and client within the minute", time.Minute, last, t0.Add(59 * time.Second), "192.0.2.7", "cli", false},
-		{"same address and client a minute later", time.Minute, last, t0.Add(time.Minute), "192.0.2.7", "cli", true},
-		{"another address within the minute", time.Minute, last, t0.Add(time.Second), "192.0.2.8", "cli", true},
-		{"another client within the minute", time.Minute, last, t0.Add(time.Second), "192.0.2.7", "ci", true},
-		{"an unknown address within the minute", time.Minute, last, t0.Add(time.Second), "", "cli", true},
-		{"an introspection within the minute", time.Minute, last, t0.Add(30 * time.Second), "", "", false},
-		{"an introspection a minute later", time.Minute, last, t0.Add(time.Minute), "", "", true},
-		{"a recorded use later than this one (another replica's clock)", time.Minute, last, t0.Add(-time.Second), "192.0.2.7", "cli", false},
-		{"resolution zero writes every use", 0, last, t0.Add(time.Millisecond), "192.0.2.7", "cli", true},
+		{"never used before", storage.PATUse{}, t0, "192.0.2.7", "cli", true},
+		{"same address and client within the minute", last, t0.Add(59 * time.Second), "192.0.2.7", "cli", false},
+		{"same address and client a minute later", last, t0.Add(time.Minute), "192.0.2.7", "cli", true},
+		{"another address within the minute", last, t0.Add(time.Second), "192.0.2.8", "cli", true},
+		{"another client within the minute", last, t0.Add(time.Second), "192.0.2.7", "ci", true},
+		{"an unknown address within the minute", last, t0.Add(time.Second), "", "cli", true},
+		{"an introspection within the minute", last, t0.Add(30 * time.Second), "", "", false},
+		{"an introspection a minute later", last, t0.Add(time.Minute), "", "", true},
+		{"a recorded use later than this one (another replica's clock)", last, t0.Add(-time.Second), "192.0.2.7", "cli", false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			st := &fakeToucher{}
-			l := newLastUsed(st, time.Hour, c.resolution, slog.New(slog.DiscardHandler), nil, nil)
+			l := newLastUsed(st, time.Hour, slog.New(slog.DiscardHandler), nil, nil)
 			l.Used("p1", c.last, c.at, c.addr, c.cli)
 			if got := l.Len() == 1; got != c.written {
 				t.Fatalf("pending %d, want written=%v", l.Len(), c.written)
@@ -86,7 +84,7 @@ func TestLastUsedFlushRetries(t *testing.T) {
 	t0 := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
 	st := &fakeToucher{down: true}
 	var flushes, failures int
-	l := newLastUsed(st, time.Hour, time.Minute, slog.New(slog.DiscardHandler), func(_ int, err error) {
+	l := newLastUsed(st, time.Hour, slog.New(slog.DiscardHandler), func(_ int, err error) {
 		flushes++
 		if err != nil {
 			failures++

@@ -252,7 +252,7 @@ func newServer(o Options) *Server {
 	}
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.metrics = telemetry.NewMetrics(s.reg)
-	s.lastUsed = newLastUsed(o.Store, interval, lastUseResolution, log, s.metrics.LastUsedFlushed, s.metrics.LastUsedDropped.Inc)
+	s.lastUsed = newLastUsed(o.Store, interval, log, s.metrics.LastUsedFlushed, s.metrics.LastUsedDropped.Inc)
 	s.audit = newAuditQueue(o.Store, 4096, log, s.metrics.AuditDropped.Inc)
 	telemetry.RegisterGauges(s.reg, o.Keys, s.lastUsed.Len, o.Store, o.Version)
 	s.catalog = governance.NewCatalog(o.Store, o.Issuer, s.now)
