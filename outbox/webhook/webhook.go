@@ -115,7 +115,7 @@ func CheckDestination(raw string) error {
 		return errors.New("must be an absolute https URL")
 	}
 	host := strings.TrimSuffix(u.Hostname(), ".")
-	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
+	if Loopback(host) || strings.HasSuffix(strings.ToLower(host), ".localhost") {
 		return ErrPrivateAddress
 	}
 	if ip, err := netip.ParseAddr(host); err == nil && guard.SafeAddr(ip.WithZone("")) != nil {
@@ -132,7 +132,8 @@ func CheckDestination(raw string) error {
 // proxies, and what a proxy then reaches is the proxy's to decide.
 func publicOnly(proxies map[string]bool) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	direct := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
-	guarded := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, Control: guard.Safe}
+	guarded := *direct
+	guarded.Control = guard.Safe
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		if proxies[addr] {
 			return direct.DialContext(ctx, network, addr)
